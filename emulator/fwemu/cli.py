@@ -1,0 +1,99 @@
+"""The `fwemu` command: subcommands registered from fwemu.commands, one JSON envelope.
+
+Every subcommand module exposes `register(subparsers, common)` and sets a handler
+`func(args, out) -> int` with `set_defaults(func=...)`. Handlers print through `out`
+(human text, or one JSON object with --json); errors are raised as FwemuError and turned
+into a one-line message and the documented exit code here, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from . import __version__
+from .errors import EXIT_USAGE, FwemuError
+
+JSON_ENVELOPE_VERSION = {"major": 1, "minor": 0}
+
+
+class Output:
+    """Collects a command's result: human lines go to stdout as they come; with --json,
+    fields are gathered and printed once as an envelope {fwemu_version, version, status,
+    error, ...}."""
+
+    def __init__(self, as_json: bool, stream=None):
+        self.as_json = as_json
+        self.stream = stream or sys.stdout
+        self.fields: dict = {}
+
+    def line(self, text: str = "") -> None:
+        if not self.as_json:
+            print(text, file=self.stream)
+
+    def set(self, **fields) -> None:
+        self.fields.update(fields)
+
+    def finish(self, status: int, error: str | None = None) -> None:
+        if self.as_json:
+            env = {"fwemu_version": __version__, "version": JSON_ENVELOPE_VERSION,
+                   "status": status, "error": error}
+            env.update(self.fields)
+            json.dump(env, self.stream, indent=None, sort_keys=False)
+            self.stream.write("\n")
+        elif error:
+            print(f"fwemu: error: {error}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit 2 (no usage dump)."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        raise _ArgError(message)
+
+
+class _ArgError(FwemuError):
+    exit_code = EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .commands import COMMAND_MODULES
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")
+
+    parser = _Parser(prog="fwemu", description="Firmware-side RAS error emulator for arm64.",
+                     parents=[common])
+    parser.add_argument("--version", action="version", version=f"fwemu {__version__}")
+    parser.add_argument("--board", default=None,
+                        help="board name or TOML path (default: $FWEMU_BOARD, else the built-in 'sim')")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in COMMAND_MODULES:
+        module.register(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in argv
+    out = Output(as_json)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
+                            format="fwemu: %(levelname)s: %(message)s", stream=sys.stderr)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        status = args.func(args, out)
+        out.finish(status)
+        return status
+    except FwemuError as exc:
+        out.finish(exc.exit_code, str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        out.finish(130, "interrupted")
+        return 130

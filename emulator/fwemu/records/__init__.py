@@ -1,0 +1,21 @@
+"""CPER records in GHES status blocks: the typed model, encode/decode/check via the C core.
+
+    from fwemu import records
+    blk = records.StatusBlock([records.Entry(records.MemorySection(physical_address=0x60000000))])
+    raw = records.encode(blk)            # bytes, by the C core
+    assert records.decode(raw) == blk    # back through the C decoder
+    records.check(raw).valid             # the Linux kernel's verdict
+"""
+
+from .codec import Verdict, check, decode, encode
+from .model import (
+    ArmContext, ArmErrorInfo, ArmSection, Entry, FirmwareRefSection, MemorySection,
+    PcieSection, ProcessorGenericSection, RawSection, Section, Severity, StatusBlock, Timestamp,
+    block_from_json,
+)
+
+__all__ = [
+    "ArmContext", "ArmErrorInfo", "ArmSection", "Entry", "FirmwareRefSection", "MemorySection",
+    "PcieSection", "ProcessorGenericSection", "RawSection", "Section", "Severity", "StatusBlock",
+    "Timestamp", "Verdict", "block_from_json", "check", "decode", "encode",
+]

@@ -1,0 +1,616 @@
+"""Typed model of a GHES error status block: header, entries, and each section kind.
+
+Fields follow the wire layouts (shared reference cper-layouts.md). Optional fields are
+`None` when their validation bit is clear; a section's validation bits are derived from
+which fields are set, so a model can never claim a field it does not carry. Fields whose
+wire slot is shared (PCIe command/status, the device-id block, bridge status/control) are
+filled in together: setting one sets the others to 0.
+
+Encoding and decoding go through the C core (`fwemu.records.codec`); this module is pure
+data plus JSON conversion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import uuid
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ..errors import UsageError
+
+U8, U16, U32, U64 = 0xFF, 0xFFFF, 0xFFFF_FFFF, 0xFFFF_FFFF_FFFF_FFFF
+
+
+class Severity(enum.IntEnum):
+    RECOVERABLE = 0
+    FATAL = 1
+    CORRECTED = 2
+    INFO = 3
+
+    @classmethod
+    def parse(cls, value: str | int, field_name: str = "severity") -> int:
+        """A name (recoverable/fatal/corrected/info) or a number (any u32: >= 4 is legal bytes)."""
+        if isinstance(value, int):
+            return _check_range(field_name, value, U32)
+        text = str(value).strip().lower()
+        aliases = {"ue": 0, "recoverable": 0, "fatal": 1, "corrected": 2, "ce": 2,
+                   "info": 3, "informational": 3, "none": 3}
+        if text in aliases:
+            return aliases[text]
+        try:
+            return _check_range(field_name, int(text, 0), U32)
+        except ValueError:
+            raise UsageError(field_name, f"unknown severity {value!r} "
+                             "(recoverable, fatal, corrected, info, or a number)") from None
+
+
+# GDE flags (same bits as the CPER section descriptor)
+FLAG_PRIMARY = 0x01
+FLAG_CONTAINMENT_WARNING = 0x02
+FLAG_RESET = 0x04
+FLAG_THRESHOLD_EXCEEDED = 0x08
+FLAG_RESOURCE_NOT_ACCESSIBLE = 0x10
+FLAG_LATENT = 0x20
+FLAG_NAMES = {"primary": FLAG_PRIMARY, "containment-warning": FLAG_CONTAINMENT_WARNING,
+              "reset": FLAG_RESET, "threshold-exceeded": FLAG_THRESHOLD_EXCEEDED,
+              "resource-not-accessible": FLAG_RESOURCE_NOT_ACCESSIBLE, "latent": FLAG_LATENT}
+
+
+def _check_range(name: str, value: int, maximum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise UsageError(name, f"must be an integer, got {value!r}")
+    if value < 0 or value > maximum:
+        raise UsageError(name, f"{value:#x} does not fit (0 .. {maximum:#x})")
+    return value
+
+
+def _check_bytes(name: str, value: bytes, size: int | None = None, maximum: int | None = None) -> bytes:
+    if not isinstance(value, (bytes, bytearray)):
+        raise UsageError(name, f"must be bytes, got {type(value).__name__}")
+    if size is not None and len(value) != size:
+        raise UsageError(name, f"must be exactly {size} bytes, got {len(value)}")
+    if maximum is not None and len(value) > maximum:
+        raise UsageError(name, f"is {len(value)} bytes, more than {maximum}")
+    return bytes(value)
+
+
+def _opt(name: str, value, maximum: int):
+    return None if value is None else _check_range(name, value, maximum)
+
+
+@dataclass(frozen=True)
+class Timestamp:
+    """EFI_ERROR_TIME_STAMP: BCD seconds, minutes, hours, flags (bit0 precise), day, month,
+    year, century. Stored as calendar values; `to_u64()` gives the wire u64."""
+
+    year: int = 2026
+    month: int = 1
+    day: int = 1
+    hour: int = 0
+    minute: int = 0
+    second: int = 0
+    precise: bool = True
+
+    def __post_init__(self):
+        for name, lo, hi in (("year", 0, 9999), ("month", 0, 99), ("day", 0, 99), ("hour", 0, 99),
+                             ("minute", 0, 99), ("second", 0, 99)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or not lo <= v <= hi:
+                raise UsageError(f"timestamp.{name}", f"{v!r} is outside {lo} .. {hi}")
+
+    @staticmethod
+    def _bcd(v: int) -> int:
+        return ((v // 10) << 4) | (v % 10)
+
+    @staticmethod
+    def _unbcd(b: int) -> int:
+        return (b >> 4) * 10 + (b & 0xF)
+
+    def to_u64(self) -> int:
+        parts = [self._bcd(self.second), self._bcd(self.minute), self._bcd(self.hour),
+                 1 if self.precise else 0, self._bcd(self.day), self._bcd(self.month),
+                 self._bcd(self.year % 100), self._bcd(self.year // 100)]
+        return int.from_bytes(bytes(parts), "little")
+
+    @classmethod
+    def from_u64(cls, v: int) -> Timestamp:
+        b = v.to_bytes(8, "little")
+        u = cls._unbcd
+        return cls(year=u(b[7]) * 100 + u(b[6]), month=u(b[5]), day=u(b[4]), hour=u(b[2]),
+                   minute=u(b[1]), second=u(b[0]), precise=bool(b[3] & 1))
+
+    def is_canonical(self, v: int) -> bool:
+        return self.to_u64() == v
+
+
+# ---------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------
+
+class Section:
+    """Base of every section body. Subclasses set KIND (CLI/JSON name) and GUID."""
+
+    KIND: ClassVar[str]
+    GUID: ClassVar[uuid.UUID]
+
+    @property
+    def section_type(self) -> uuid.UUID:
+        return self.GUID
+
+    def to_json(self) -> dict:
+        out = {"kind": self.KIND}
+        for f in dataclasses.fields(self):
+            out[f.name] = _jsonify(getattr(self, f.name))
+        return out
+
+
+def _jsonify(v):
+    if isinstance(v, (bytes, bytearray)):
+        return v.hex()
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if isinstance(v, list):
+        return [_jsonify(x) for x in v]
+    if dataclasses.is_dataclass(v):
+        return {f.name: _jsonify(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    return v
+
+
+MEM_FIELDS = (  # (model field, validation bit, max)
+    ("error_status", 0, U64), ("physical_address", 1, U64), ("physical_address_mask", 2, U64),
+    ("node", 3, U16), ("card", 4, U16), ("module", 5, U16), ("bank", 6, U16), ("device", 7, U16),
+    ("row", 8, (1 << 18) - 1), ("column", 9, U16), ("bit_position", 10, U16),
+    ("requestor_id", 11, U64), ("responder_id", 12, U64), ("target_id", 13, U64),
+    ("error_type", 14, U8), ("rank", 15, U16), ("card_handle", 16, U16), ("module_handle", 17, U16),
+    ("bank_group", 19, U8), ("bank_address", 20, U8), ("chip_id", 21, 7),
+)
+MEM_ROW_EXT_BIT = 18
+
+
+@dataclass
+class MemorySection(Section):
+    """Platform memory error (80 bytes). `row` may use 18 bits (ROW_EXT); `bank` and
+    `bank_group`/`bank_address` share the wire bank field and exclude each other."""
+
+    KIND: ClassVar[str] = "memory"
+    GUID: ClassVar[uuid.UUID] = uuid.UUID("A5BC1114-6F64-4EDE-B863-3E83ED7C83B1")
+
+    error_status: int | None = None
+    physical_address: int | None = None
+    physical_address_mask: int | None = None
+    node: int | None = None
+    card: int | None = None
+    module: int | None = None
+    bank: int | None = None
+    bank_group: int | None = None
+    bank_address: int | None = None
+    device: int | None = None
+    row: int | None = None
+    column: int | None = None
+    bit_position: int | None = None
+    requestor_id: int | None = None
+    responder_id: int | None = None
+    target_id: int | None = None
+    error_type: int | None = None
+    rank: int | None = None
+    card_handle: int | None = None
+    module_handle: int | None = None
+    chip_id: int | None = None
+
+    def __post_init__(self):
+        for name, _bit, maximum in MEM_FIELDS:
+            _opt(name, getattr(self, name), maximum)
+        if self.bank is not None and (self.bank_group is not None or self.bank_address is not None):
+            raise UsageError("bank", "conflicts with bank_group/bank_address (they share one field)")
+
+    @property
+    def validation_bits(self) -> int:
+        bits = 0
+        for name, bit, _max in MEM_FIELDS:
+            if getattr(self, name) is not None:
+                bits |= 1 << bit
+        if self.row is not None and self.row > U16:
+            bits |= 1 << MEM_ROW_EXT_BIT
+        return bits
+
+
+ARM_INFO_FIELDS = (("multiple_error", 0, U16), ("flags", 1, U8), ("error_info", 2, U64),
+                   ("virt_fault_addr", 3, U64), ("physical_fault_addr", 4, U64))
+
+# UEFI 2.9A error-information type bitmap (what current Linux reads; cper-layouts.md §6)
+ARM_TYPE_CACHE, ARM_TYPE_TLB, ARM_TYPE_BUS, ARM_TYPE_MICROARCH = 0x02, 0x04, 0x08, 0x10
+ARM_TYPE_NAMES = {"cache": ARM_TYPE_CACHE, "tlb": ARM_TYPE_TLB, "bus": ARM_TYPE_BUS,
+                  "micro-arch": ARM_TYPE_MICROARCH}
+
+
+@dataclass
+class ArmErrorInfo:
+    """One 32-byte ARM error-information entry. `type` is the UEFI 2.9A bitmap."""
+
+    type: int = ARM_TYPE_CACHE
+    multiple_error: int | None = None
+    flags: int | None = None
+    error_info: int | None = None
+    virt_fault_addr: int | None = None
+    physical_fault_addr: int | None = None
+    version: int = 0
+    length: int = 32
+
+    def __post_init__(self):
+        _check_range("error_info.type", self.type, U8)
+        _check_range("error_info.version", self.version, U8)
+        _check_range("error_info.length", self.length, U8)
+        for name, _bit, maximum in ARM_INFO_FIELDS:
+            _opt(f"error_info.{name}", getattr(self, name), maximum)
+
+    @property
+    def validation_bits(self) -> int:
+        return sum(1 << bit for name, bit, _m in ARM_INFO_FIELDS if getattr(self, name) is not None)
+
+
+@dataclass
+class ArmContext:
+    """A context-information block: register-context type 0..8 and its raw register bytes."""
+
+    type: int = 5
+    registers: bytes = b""
+    version: int = 0
+
+    def __post_init__(self):
+        _check_range("context.type", self.type, U16)
+        _check_range("context.version", self.version, U16)
+        self.registers = _check_bytes("context.registers", self.registers, maximum=U32)
+
+
+@dataclass
+class ArmSection(Section):
+    """ARM processor error: header, error-info entries, context blocks, vendor bytes.
+    `psci_state` shares the running-state validation bit; `midr` is always present."""
+
+    KIND: ClassVar[str] = "arm"
+    GUID: ClassVar[uuid.UUID] = uuid.UUID("E19E3D16-BC11-11E4-9CAA-C2051D5D46B0")
+
+    error_info: list[ArmErrorInfo] = field(default_factory=lambda: [ArmErrorInfo()])
+    mpidr: int | None = None
+    affinity_level: int | None = None
+    running_state: int | None = None
+    psci_state: int = 0
+    midr: int = 0
+    context: list[ArmContext] = field(default_factory=list)
+    vendor: bytes = b""
+
+    def __post_init__(self):
+        self.error_info = [e if isinstance(e, ArmErrorInfo) else ArmErrorInfo(**e) for e in self.error_info]
+        self.context = [c if isinstance(c, ArmContext) else ArmContext(**c) for c in self.context]
+        if not 1 <= len(self.error_info) <= U16:
+            raise UsageError("error_info", "an ARM section needs 1 .. 65535 error-information entries")
+        if len(self.context) > U16:
+            raise UsageError("context", "at most 65535 context blocks")
+        _opt("mpidr", self.mpidr, U64)
+        _opt("affinity_level", self.affinity_level, U8)
+        _opt("running_state", self.running_state, U32)
+        _check_range("psci_state", self.psci_state, U32)
+        _check_range("midr", self.midr, U64)
+        self.vendor = _check_bytes("vendor", self.vendor, maximum=U16)
+
+    @property
+    def validation_bits(self) -> int:
+        return ((self.mpidr is not None) | (self.affinity_level is not None) << 1
+                | (self.running_state is not None) << 2 | bool(self.vendor) << 3)
+
+
+PCIE_GROUPS = (  # validation bit → the model fields carried under it
+    (0, ("port_type",)),
+    (1, ("version_major", "version_minor")),
+    (2, ("command", "status")),
+    (3, ("vendor_id", "device_id", "class_code", "function", "device", "segment", "bus",
+         "secondary_bus", "slot")),
+    (4, ("serial_number",)),
+    (5, ("bridge_secondary_status", "bridge_control")),
+    (6, ("capability",)),
+    (7, ("aer_info",)),
+)
+PCIE_LIMITS = {"port_type": U32, "version_major": U8, "version_minor": U8, "command": U16,
+               "status": U16, "vendor_id": U16, "device_id": U16, "class_code": 0xFFFFFF,
+               "function": U8, "device": U8, "segment": U16, "bus": U8, "secondary_bus": U8,
+               "slot": U16, "serial_number": U64, "bridge_secondary_status": U16,
+               "bridge_control": U16}
+
+
+@dataclass
+class PcieSection(Section):
+    """PCIe error (208 bytes). Fields sharing a validation bit are set together."""
+
+    KIND: ClassVar[str] = "pcie"
+    GUID: ClassVar[uuid.UUID] = uuid.UUID("D995E954-BBC1-430F-AD91-B44DCB3C6F35")
+
+    port_type: int | None = None
+    version_major: int | None = None
+    version_minor: int | None = None
+    command: int | None = None
+    status: int | None = None
+    vendor_id: int | None = None
+    device_id: int | None = None
+    class_code: int | None = None
+    function: int | None = None
+    device: int | None = None
+    segment: int | None = None
+    bus: int | None = None
+    secondary_bus: int | None = None
+    slot: int | None = None
+    serial_number: int | None = None
+    bridge_secondary_status: int | None = None
+    bridge_control: int | None = None
+    capability: bytes | None = None
+    aer_info: bytes | None = None
+
+    def __post_init__(self):
+        for name, maximum in PCIE_LIMITS.items():
+            _opt(name, getattr(self, name), maximum)
+        if self.capability is not None:
+            self.capability = _check_bytes("capability", self.capability, maximum=60).ljust(60, b"\0")
+        if self.aer_info is not None:
+            self.aer_info = _check_bytes("aer_info", self.aer_info, maximum=96).ljust(96, b"\0")
+        for _bit, names in PCIE_GROUPS:
+            if any(getattr(self, n) is not None for n in names):
+                for n in names:
+                    if getattr(self, n) is None:
+                        setattr(self, n, 0)
+
+    @property
+    def validation_bits(self) -> int:
+        return sum(1 << bit for bit, names in PCIE_GROUPS if getattr(self, names[0]) is not None)
+
+
+PROC_FIELDS = (("proc_type", 0, U8), ("proc_isa", 1, U8), ("proc_error_type", 2, U8),
+               ("operation", 3, U8), ("flags", 4, U8), ("level", 5, U8), ("cpu_version", 6, U64),
+               ("cpu_brand", 7, None), ("proc_id", 8, U64), ("target_addr", 9, U64),
+               ("requestor_id", 10, U64), ("responder_id", 11, U64), ("ip", 12, U64))
+
+
+@dataclass
+class ProcessorGenericSection(Section):
+    """Processor generic error (192 bytes). `cpu_brand` is up to 128 bytes of text."""
+
+    KIND: ClassVar[str] = "processor-generic"
+    GUID: ClassVar[uuid.UUID] = uuid.UUID("9876CCAD-47B4-4BDB-B65E-16F193C4F3DB")
+
+    proc_type: int | None = None
+    proc_isa: int | None = None
+    proc_error_type: int | None = None
+    operation: int | None = None
+    flags: int | None = None
+    level: int | None = None
+    cpu_version: int | None = None
+    cpu_brand: bytes | None = None
+    proc_id: int | None = None
+    target_addr: int | None = None
+    requestor_id: int | None = None
+    responder_id: int | None = None
+    ip: int | None = None
+
+    def __post_init__(self):
+        for name, _bit, maximum in PROC_FIELDS:
+            if maximum is not None:
+                _opt(name, getattr(self, name), maximum)
+        if isinstance(self.cpu_brand, str):
+            self.cpu_brand = self.cpu_brand.encode()
+        if self.cpu_brand is not None:
+            self.cpu_brand = _check_bytes("cpu_brand", self.cpu_brand, maximum=128).ljust(128, b"\0")
+
+    @property
+    def validation_bits(self) -> int:
+        return sum(1 << bit for name, bit, _m in PROC_FIELDS if getattr(self, name) is not None)
+
+
+@dataclass
+class FirmwareRefSection(Section):
+    """Firmware error record reference (32 bytes + trailing data)."""
+
+    KIND: ClassVar[str] = "firmware-ref"
+    GUID: ClassVar[uuid.UUID] = uuid.UUID("81212A96-09ED-4996-9471-8D729C8E69ED")
+
+    record_type: int = 0
+    revision: int = 0
+    record_identifier: int = 0
+    record_identifier_guid: uuid.UUID = uuid.UUID(int=0)
+    trailing: bytes = b""
+
+    def __post_init__(self):
+        _check_range("record_type", self.record_type, U8)
+        _check_range("revision", self.revision, U8)
+        _check_range("record_identifier", self.record_identifier, U64)
+        if not isinstance(self.record_identifier_guid, uuid.UUID):
+            self.record_identifier_guid = parse_guid("record_identifier_guid", self.record_identifier_guid)
+        self.trailing = _check_bytes("trailing", self.trailing, maximum=U16)
+
+
+@dataclass
+class RawSection(Section):
+    """Any section type (vendor sections, or a known GUID with hand-made bytes)."""
+
+    KIND: ClassVar[str] = "raw"
+    GUID: ClassVar[uuid.UUID] = uuid.UUID(int=0)
+
+    guid: uuid.UUID = uuid.UUID(int=0)
+    data: bytes = b""
+
+    def __post_init__(self):
+        if not isinstance(self.guid, uuid.UUID):
+            self.guid = parse_guid("guid", self.guid)
+        self.data = _check_bytes("data", self.data, maximum=FW_MAX_BLOCK)
+
+    @property
+    def section_type(self) -> uuid.UUID:
+        return self.guid
+
+
+FW_MAX_BLOCK = 65536
+SECTION_CLASSES: dict[str, type[Section]] = {
+    c.KIND: c for c in (MemorySection, ArmSection, PcieSection, ProcessorGenericSection,
+                        FirmwareRefSection, RawSection)
+}
+
+
+def parse_guid(name: str, value) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise UsageError(name, f"{value!r} is not a GUID (AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE)") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Entry and block
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class Entry:
+    """A Generic Error Data Entry: its header fields and one section body."""
+
+    section: Section
+    severity: int = Severity.RECOVERABLE
+    flags: int = FLAG_PRIMARY
+    fru_id: uuid.UUID | None = None
+    fru_text: bytes | None = None
+    timestamp: Timestamp | None = None
+    revision: int = 0x0300
+    error_data_length: int | None = None  # fault injection only: None = the body's length
+
+    def __post_init__(self):
+        self.severity = Severity.parse(self.severity, "entry.severity")
+        _check_range("flags", self.flags, U8)
+        _check_range("revision", self.revision, U16)
+        if self.fru_id is not None:
+            self.fru_id = parse_guid("fru_id", self.fru_id)
+        if isinstance(self.fru_text, str):
+            self.fru_text = self.fru_text.encode()
+        if self.fru_text is not None:
+            self.fru_text = _check_bytes("fru_text", self.fru_text, maximum=20)
+        if isinstance(self.timestamp, dict):
+            self.timestamp = Timestamp(**self.timestamp)
+        if self.timestamp is not None and self.revision < 0x0300:
+            raise UsageError("timestamp", "needs entry revision >= 0x0300 (the 64-byte header has none)")
+        _opt("error_data_length", self.error_data_length, U32)
+
+    @property
+    def validation_bits(self) -> int:
+        return ((self.fru_id is not None) | (self.fru_text is not None) << 1
+                | (self.timestamp is not None) << 2)
+
+    @property
+    def header_length(self) -> int:
+        return 72 if self.revision >> 8 >= 3 else 64
+
+    def to_json(self) -> dict:
+        return {"section": self.section.to_json(), "severity": int(self.severity),
+                "flags": self.flags, "fru_id": _jsonify(self.fru_id),
+                "fru_text": None if self.fru_text is None else self.fru_text.decode("latin-1"),
+                "timestamp": _jsonify(self.timestamp), "revision": self.revision,
+                "error_data_length": self.error_data_length}
+
+
+SEVERITY_ORDER = (Severity.FATAL, Severity.RECOVERABLE, Severity.CORRECTED, Severity.INFO)
+
+
+def derived_block_severity(entries: list[Entry]) -> int:
+    """The block severity a firmware writes: the worst of its entries' severities."""
+    sevs = {int(e.severity) for e in entries}
+    if any(s > 3 for s in sevs):
+        return max(sevs)
+    for s in SEVERITY_ORDER:
+        if s in sevs:
+            return int(s)
+    return int(Severity.INFO)
+
+
+@dataclass
+class StatusBlock:
+    """A Generic Error Status Block. `severity` and `block_status` default to the values a
+    correct firmware derives; `data_length`/`raw_data_offset` overrides exist only for
+    deliberately invalid records (fault injection against the OS)."""
+
+    entries: list[Entry] = field(default_factory=list)
+    severity: int | None = None
+    block_status: int | None = None
+    raw_data: bytes = b""
+    data_length: int | None = None
+    raw_data_offset: int | None = None
+
+    def __post_init__(self):
+        self.entries = [e if isinstance(e, Entry) else entry_from_json(e) for e in self.entries]
+        if self.severity is None:
+            self.severity = derived_block_severity(self.entries)
+        self.severity = Severity.parse(self.severity)
+        if self.block_status is None:
+            self.block_status = auto_block_status(self.severity, len(self.entries))
+        _check_range("block_status", self.block_status, U32)
+        self.raw_data = _check_bytes("raw_data", self.raw_data, maximum=FW_MAX_BLOCK)
+        _opt("data_length", self.data_length, U32)
+        _opt("raw_data_offset", self.raw_data_offset, U32)
+
+    @property
+    def forged(self) -> bool:
+        """True when the block carries a deliberate fault (not what correct firmware writes)."""
+        return (self.data_length is not None or self.raw_data_offset is not None
+                or any(e.error_data_length is not None for e in self.entries)
+                or self.block_status != auto_block_status(self.severity, len(self.entries)))
+
+    def to_json(self) -> dict:
+        return {"severity": int(self.severity), "block_status": self.block_status,
+                "raw_data": self.raw_data.hex(), "data_length": self.data_length,
+                "raw_data_offset": self.raw_data_offset,
+                "entries": [e.to_json() for e in self.entries]}
+
+    # encode()/decode live in codec.py; bound here for convenience
+    def encode(self) -> bytes:
+        from .codec import encode
+        return encode(self)
+
+
+def auto_block_status(severity: int, entries: int) -> int:
+    """UE bit for recoverable/fatal (and unknown), CE bit for corrected/info, plus the count."""
+    bit = 0x2 if severity in (Severity.CORRECTED, Severity.INFO) else 0x1
+    return bit | (min(entries, 0x3FF) << 4)
+
+
+def section_from_json(d: dict) -> Section:
+    d = dict(d)
+    kind = d.pop("kind", None)
+    cls = SECTION_CLASSES.get(kind)
+    if cls is None:
+        raise UsageError("section.kind", f"unknown section kind {kind!r} ({', '.join(SECTION_CLASSES)})")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise UsageError(f"section.{sorted(unknown)[0]}", f"not a field of a {kind} section")
+    for k in ("vendor", "trailing", "data", "capability", "aer_info", "cpu_brand"):
+        if isinstance(d.get(k), str):
+            try:
+                d[k] = bytes.fromhex(d[k])
+            except ValueError:
+                raise UsageError(k, "must be hex text") from None
+    if kind == "arm":
+        d["error_info"] = [ArmErrorInfo(**e) for e in d.get("error_info", [{}])]
+        d["context"] = [ArmContext(**{**c, "registers": bytes.fromhex(c.get("registers", ""))})
+                        for c in d.get("context", [])]
+    try:
+        return cls(**d)
+    except TypeError as exc:
+        raise UsageError("section", str(exc)) from None
+
+
+def entry_from_json(d: dict) -> Entry:
+    d = dict(d)
+    d["section"] = section_from_json(d["section"])
+    if d.get("timestamp") is not None:
+        d["timestamp"] = Timestamp(**d["timestamp"])
+    return Entry(**d)
+
+
+def block_from_json(d: dict) -> StatusBlock:
+    d = dict(d)
+    d["raw_data"] = bytes.fromhex(d.get("raw_data", ""))
+    d["entries"] = [entry_from_json(e) for e in d.get("entries", [])]
+    return StatusBlock(**d)
