@@ -1,0 +1,128 @@
+"""cffi builder for fwemu._core (API mode, out of line). Run by setuptools via setup.py.
+
+The cdef mirrors csrc/cper.h and csrc/ghes.h; constants are declared `...` so their
+values come from the headers at build time and cannot drift.
+"""
+
+import os
+import re
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+CSRC = os.path.join(ROOT, "csrc")
+
+with open(os.path.join(HERE, "_version.py")) as f:
+    VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+
+CONSTANTS = """
+FW_OK FW_E_NOSPACE FW_E_INVAL FW_E_TRUNC FW_E_BUSY FW_E_KIND
+FW_ESTATUS_HDR_LEN FW_GDE_LEN_V2 FW_GDE_LEN_V3 FW_MEM_LEN FW_ARM_HDR_LEN FW_ARM_INFO_LEN
+FW_ARM_CTX_HDR_LEN FW_PCIE_LEN FW_PROC_LEN FW_FWREF_LEN FW_MAX_BLOCK
+FW_SEC_RAW FW_SEC_MEM FW_SEC_ARM FW_SEC_PCIE FW_SEC_PROC FW_SEC_FWREF
+FW_EST_AUTO_STATUS FW_EST_OVERRIDE_DATA_LENGTH FW_EST_OVERRIDE_RAW_OFFSET FW_POST_FORCE
+""".split()
+
+CDEF = "\n".join(f"#define {c} ..." for c in CONSTANTS) + """
+typedef struct { uint8_t b[16]; } fw_guid;
+typedef struct {
+    fw_guid section_type; uint32_t severity; uint16_t revision; uint8_t validation_bits;
+    uint8_t flags; fw_guid fru_id; uint8_t fru_text[20]; uint64_t timestamp;
+    uint32_t data_length_override;
+} fw_gde;
+typedef struct {
+    uint64_t validation_bits, error_status, physical_addr, physical_addr_mask;
+    uint16_t node, card, module, bank, device, row, column, bit_pos;
+    uint64_t requestor_id, responder_id, target_id;
+    uint8_t error_type, extended; uint16_t rank, mem_array_handle, mem_dev_handle;
+} fw_mem_section;
+typedef struct {
+    uint8_t version, length; uint16_t validation_bits; uint8_t type; uint16_t multiple_error;
+    uint8_t flags; uint64_t error_info, virt_fault_addr, physical_fault_addr;
+} fw_arm_err_info;
+typedef struct { uint16_t version, type; uint32_t size; const uint8_t *regs; } fw_arm_ctx;
+typedef struct {
+    uint32_t validation_bits; uint16_t err_info_num, context_info_num; uint32_t section_length;
+    uint8_t affinity_level; uint64_t mpidr, midr; uint32_t running_state, psci_state;
+    const fw_arm_err_info *err_info; const fw_arm_ctx *ctx; const uint8_t *vendor;
+    uint32_t vendor_len;
+} fw_arm_section;
+typedef struct {
+    uint64_t validation_bits; uint32_t port_type; uint8_t version_minor, version_major;
+    uint16_t command, status, vendor_id, device_id; uint8_t class_code[3];
+    uint8_t function, device; uint16_t segment; uint8_t bus, secondary_bus; uint16_t slot;
+    uint64_t serial_number; uint16_t bridge_secondary_status, bridge_control;
+    uint8_t capability[60]; uint8_t aer_info[96];
+} fw_pcie_section;
+typedef struct {
+    uint64_t validation_bits;
+    uint8_t proc_type, proc_isa, proc_error_type, operation, flags, level;
+    uint64_t cpu_version; uint8_t cpu_brand[128];
+    uint64_t proc_id, target_addr, requestor_id, responder_id, ip;
+} fw_proc_section;
+typedef struct {
+    uint8_t record_type, revision; uint64_t record_identifier; fw_guid record_identifier_guid;
+    const uint8_t *trailing; uint32_t trailing_len;
+} fw_fwref_section;
+typedef struct {
+    uint32_t flags, block_status, severity, data_length, raw_data_offset;
+    const uint8_t *raw_data; uint32_t raw_data_len;
+} fw_estatus;
+typedef struct { int rule; uint32_t offset, len, entries; } fw_verdict;
+typedef struct {
+    uint32_t offset, hdr_len, body_offset, body_len; fw_gde gde; int kind;
+} fw_entry_view;
+typedef struct { uint64_t preserve, write; uint8_t bit_offset, width_bits; } fw_ack_reg;
+
+int fw_mem_encode(const fw_mem_section *s, uint8_t *out, size_t cap);
+int fw_mem_decode(const uint8_t *buf, size_t len, fw_mem_section *s);
+int fw_arm_encode(const fw_arm_section *s, uint8_t *out, size_t cap);
+int fw_arm_decode(const uint8_t *buf, size_t len, fw_arm_section *s, fw_arm_err_info *info,
+                  size_t max_info, fw_arm_ctx *ctx, size_t max_ctx);
+int fw_pcie_encode(const fw_pcie_section *s, uint8_t *out, size_t cap);
+int fw_pcie_decode(const uint8_t *buf, size_t len, fw_pcie_section *s);
+int fw_proc_encode(const fw_proc_section *s, uint8_t *out, size_t cap);
+int fw_proc_decode(const uint8_t *buf, size_t len, fw_proc_section *s);
+int fw_fwref_encode(const fw_fwref_section *s, uint8_t *out, size_t cap);
+int fw_fwref_decode(const uint8_t *buf, size_t len, fw_fwref_section *s);
+uint32_t fw_auto_block_status(uint32_t severity, uint32_t entries);
+int fw_estatus_assemble(const fw_estatus *st, const fw_gde *gdes, const uint8_t *const *bodies,
+                        const uint32_t *body_lens, size_t n, uint8_t *out, size_t cap);
+int fw_encode_mem_block(const fw_estatus *st, const fw_gde *gde, const fw_mem_section *tmpl,
+                        uint64_t physical_addr, uint64_t timestamp, uint8_t *out, size_t cap);
+int fw_batch_mem(const fw_estatus *st, const fw_gde *gde, const fw_mem_section *tmpl, size_t n,
+                 const uint64_t *physical_addr, const uint64_t *timestamp,
+                 const uint8_t *error_type, uint8_t *out, size_t stride);
+int fw_check(const uint8_t *buf, size_t buflen, uint32_t error_block_length, fw_verdict *v);
+const char *fw_rule_name(int rule);
+const char *fw_rule_kernel_message(int rule);
+int fw_entry_next(const uint8_t *buf, size_t data_end, uint32_t *off, fw_entry_view *e);
+int fw_section_kind(const fw_guid *g);
+const char *fw_core_version(void);
+
+int fw_post(uint8_t *block, size_t block_len, const uint8_t *rec, size_t rec_len, uint32_t flags);
+uint32_t fw_block_status(const uint8_t *block);
+uint64_t fw_ack_os_mask(const fw_ack_reg *r);
+uint64_t fw_ack_os_value(const fw_ack_reg *r, uint64_t current);
+uint64_t fw_ack_armed_value(const fw_ack_reg *r, uint64_t current);
+int fw_ack_is_acked(const fw_ack_reg *r, uint64_t value);
+uint64_t fw_reg_read(const uint8_t *p, unsigned width_bits);
+void fw_reg_write(uint8_t *p, unsigned width_bits, uint64_t v);
+uint64_t fw_ack_arm(const fw_ack_reg *r, uint8_t *reg);
+"""
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source(
+    "fwemu._core",
+    '#include "cper.h"\n#include "ghes.h"\n',
+    sources=[os.path.relpath(os.path.join(CSRC, n), ROOT) for n in ("cper.c", "ghes.c")],
+    include_dirs=[os.path.relpath(CSRC, ROOT)],
+    define_macros=[("FWEMU_VERSION", f'"{VERSION}"')],
+    extra_compile_args=["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
+                        "-Wno-unused-parameter", "-D_DEFAULT_SOURCE"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,352 @@
+"""Model ⇄ bytes through the C core, and the kernel's verdict on any byte string."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from .._corelib import ffi, lib
+from ..errors import CoreError, RecordError, UsageError
+from . import model as m
+
+_BUF = 1 << 17  # an encoded block is at most 64 KiB + raw data; bigger is refused below
+
+
+def _guid(g: uuid.UUID):
+    return {"b": list(g.bytes_le)}
+
+
+def _uuid(g) -> uuid.UUID:
+    return uuid.UUID(bytes_le=bytes(g.b))
+
+
+def _rc(rc: int, what: str) -> int:
+    if rc >= 0:
+        return rc
+    if rc == lib.FW_E_NOSPACE:
+        raise UsageError(what, "record is larger than 64 KiB")
+    raise CoreError(f"C core refused {what} (code {rc})")
+
+
+def _z(v):
+    return 0 if v is None else v
+
+
+# ---- section bodies ------------------------------------------------------------------
+
+def _mem_struct(s: m.MemorySection):
+    bank = s.bank if s.bank is not None else ((_z(s.bank_group) << 8) | _z(s.bank_address))
+    row = _z(s.row)
+    return ffi.new("fw_mem_section *", {
+        "validation_bits": s.validation_bits, "error_status": _z(s.error_status),
+        "physical_addr": _z(s.physical_address), "physical_addr_mask": _z(s.physical_address_mask),
+        "node": _z(s.node), "card": _z(s.card), "module": _z(s.module), "bank": bank,
+        "device": _z(s.device), "row": row & 0xFFFF, "column": _z(s.column),
+        "bit_pos": _z(s.bit_position), "requestor_id": _z(s.requestor_id),
+        "responder_id": _z(s.responder_id), "target_id": _z(s.target_id),
+        "error_type": _z(s.error_type), "extended": (row >> 16) | (_z(s.chip_id) << 5),
+        "rank": _z(s.rank), "mem_array_handle": _z(s.card_handle),
+        "mem_dev_handle": _z(s.module_handle)})
+
+
+def _encode_body(s: m.Section) -> bytes:
+    out = ffi.new("uint8_t[]", _BUF)
+    keep = []  # cffi objects that must outlive the call
+    if isinstance(s, m.MemorySection):
+        n = lib.fw_mem_encode(_mem_struct(s), out, _BUF)
+    elif isinstance(s, m.ArmSection):
+        infos = ffi.new("fw_arm_err_info[]", [{
+            "version": e.version, "length": e.length, "validation_bits": e.validation_bits,
+            "type": e.type, "multiple_error": _z(e.multiple_error), "flags": _z(e.flags),
+            "error_info": _z(e.error_info), "virt_fault_addr": _z(e.virt_fault_addr),
+            "physical_fault_addr": _z(e.physical_fault_addr)} for e in s.error_info])
+        regs = [ffi.from_buffer(c.registers) for c in s.context]
+        ctx = ffi.new("fw_arm_ctx[]", [{"version": c.version, "type": c.type,
+                                        "size": len(c.registers), "regs": r}
+                                       for c, r in zip(s.context, regs)]) if s.context else ffi.NULL
+        vendor = ffi.from_buffer(s.vendor)
+        keep += [infos, regs, ctx, vendor]
+        sec = ffi.new("fw_arm_section *", {
+            "validation_bits": s.validation_bits, "err_info_num": len(s.error_info),
+            "context_info_num": len(s.context), "affinity_level": _z(s.affinity_level),
+            "mpidr": _z(s.mpidr), "midr": s.midr, "running_state": _z(s.running_state),
+            "psci_state": s.psci_state, "err_info": infos, "ctx": ctx, "vendor": vendor,
+            "vendor_len": len(s.vendor)})
+        n = lib.fw_arm_encode(sec, out, _BUF)
+    elif isinstance(s, m.PcieSection):
+        fields = {k: _z(getattr(s, k)) for k in m.PCIE_LIMITS if k != "class_code"}
+        fields.update(validation_bits=s.validation_bits,
+                      class_code=list(_z(s.class_code).to_bytes(3, "little")),
+                      capability=list(s.capability or bytes(60)), aer_info=list(s.aer_info or bytes(96)))
+        n = lib.fw_pcie_encode(ffi.new("fw_pcie_section *", fields), out, _BUF)
+    elif isinstance(s, m.ProcessorGenericSection):
+        fields = {name: _z(getattr(s, name)) for name, _b, mx in m.PROC_FIELDS if mx is not None}
+        fields.update(validation_bits=s.validation_bits, cpu_brand=list(s.cpu_brand or bytes(128)))
+        n = lib.fw_proc_encode(ffi.new("fw_proc_section *", fields), out, _BUF)
+    elif isinstance(s, m.FirmwareRefSection):
+        trailing = ffi.from_buffer(s.trailing)
+        keep.append(trailing)
+        n = lib.fw_fwref_encode(ffi.new("fw_fwref_section *", {
+            "record_type": s.record_type, "revision": s.revision,
+            "record_identifier": s.record_identifier,
+            "record_identifier_guid": _guid(s.record_identifier_guid),
+            "trailing": trailing, "trailing_len": len(s.trailing)}), out, _BUF)
+    elif isinstance(s, m.RawSection):
+        return bytes(s.data)
+    else:
+        raise UsageError("section", f"unsupported section type {type(s).__name__}")
+    return bytes(ffi.buffer(out, _rc(n, f"{s.KIND} section")))
+
+
+def _gde_fields(e: m.Entry) -> dict:
+    return {"section_type": _guid(e.section.section_type), "severity": int(e.severity),
+            "revision": e.revision, "validation_bits": e.validation_bits, "flags": e.flags,
+            "fru_id": _guid(e.fru_id or uuid.UUID(int=0)),
+            "fru_text": list((e.fru_text or b"").ljust(20, b"\0")),
+            "timestamp": e.timestamp.to_u64() if e.timestamp else 0,
+            "data_length_override": _z(e.error_data_length)}
+
+
+def estatus_struct(b: m.StatusBlock):
+    """The fw_estatus header struct for a block (raw data kept alive by the returned tuple)."""
+    flags = 0
+    if b.data_length is not None:
+        flags |= lib.FW_EST_OVERRIDE_DATA_LENGTH
+    if b.raw_data_offset is not None:
+        flags |= lib.FW_EST_OVERRIDE_RAW_OFFSET
+    raw = ffi.from_buffer(b.raw_data)
+    st = ffi.new("fw_estatus *", {"flags": flags, "block_status": b.block_status,
+                                  "severity": int(b.severity), "data_length": _z(b.data_length),
+                                  "raw_data_offset": _z(b.raw_data_offset), "raw_data": raw,
+                                  "raw_data_len": len(b.raw_data)})
+    return st, raw
+
+
+def encode(block: m.StatusBlock) -> bytes:
+    """Encode a status block with the C core. Deliberately broken fields (overrides) are
+    written as given; everything else is what a correct firmware writes."""
+    bodies = [_encode_body(e.section) for e in block.entries]
+    n = len(bodies)
+    gdes = ffi.new("fw_gde[]", [_gde_fields(e) for e in block.entries]) if n else ffi.NULL
+    bufs = [ffi.from_buffer(x) for x in bodies]
+    ptrs = ffi.new("const uint8_t *[]", bufs) if n else ffi.NULL
+    lens = ffi.new("uint32_t[]", [len(x) for x in bodies]) if n else ffi.NULL
+    st, _raw = estatus_struct(block)
+    cap = 20 + sum(72 + len(x) for x in bodies) + len(block.raw_data)
+    out = ffi.new("uint8_t[]", cap)
+    total = _rc(lib.fw_estatus_assemble(st, gdes, ptrs, lens, n, out, cap), "status block")
+    return bytes(ffi.buffer(out, total))
+
+
+# ---- judging -----------------------------------------------------------------------
+
+KERNEL_PREFIX = "[Firmware Warn]: GHES: "
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The Linux kernel's verdict on a status block (linux-ghes-contract.md §3).
+
+    rule: "valid", or the failed check's id (G3, L2, L3, H1, H2, E1, E2, E3, short-input).
+    message: what the kernel prints for it ('' when it prints nothing)."""
+
+    rule: str
+    message: str
+    offset: int
+    length: int
+    entries: int
+
+    @property
+    def valid(self) -> bool:
+        return self.rule == "valid"
+
+    @property
+    def consumed_by_os(self) -> bool:
+        """Whether Linux clears + acks such a block (everything but G3 and unreadable input)."""
+        return self.rule not in ("G3", "short-input")
+
+    def explain(self) -> str:
+        if self.valid:
+            return f"valid: {self.entries} entr{'y' if self.entries == 1 else 'ies'}, {self.length} bytes"
+        what = {
+            "G3": "block_status is 0: the OS ignores the block and never acks it",
+            "short-input": "the bytes end before the length the header declares",
+        }.get(self.rule, self.message)
+        return f"{self.rule} at offset {self.offset}: {what}"
+
+    def to_json(self) -> dict:
+        return {"valid": self.valid, "rule": self.rule, "message": self.message,
+                "offset": self.offset, "length": self.length, "entries": self.entries}
+
+
+def check(buf: bytes, error_block_length: int = 0) -> Verdict:
+    """Judge bytes as the kernel would; error_block_length 0 = unknown (64 KiB cap only)."""
+    v = ffi.new("fw_verdict *")
+    rule = lib.fw_check(ffi.from_buffer(buf), len(buf), error_block_length, v)
+    msg = ffi.string(lib.fw_rule_kernel_message(rule)).decode()
+    return Verdict(rule=ffi.string(lib.fw_rule_name(rule)).decode(),
+                   message=KERNEL_PREFIX + msg if msg else "", offset=v.offset, length=v.len,
+                   entries=v.entries)
+
+
+# ---- decoding ----------------------------------------------------------------------
+
+def _opt(valid: int, bit: int, value):
+    return value if valid >> bit & 1 else None
+
+
+def _decode_mem(body: bytes) -> m.Section | None:
+    s = ffi.new("fw_mem_section *")
+    if len(body) != lib.FW_MEM_LEN or lib.fw_mem_decode(body, len(body), s) != lib.FW_OK:
+        return None
+    v = s.validation_bits
+    known = sum(1 << bit for _n, bit, _m in m.MEM_FIELDS) | 1 << m.MEM_ROW_EXT_BIT
+    if v & ~known:
+        return None  # reserved validation bits: keep the bytes verbatim
+    row = None
+    if v >> 8 & 1 or v >> m.MEM_ROW_EXT_BIT & 1:
+        row = s.row | ((s.extended & 3) << 16 if v >> m.MEM_ROW_EXT_BIT & 1 else 0)
+    bank_fields = {"bank": _opt(v, 6, s.bank), "bank_group": _opt(v, 19, s.bank >> 8),
+                   "bank_address": _opt(v, 20, s.bank & 0xFF)}
+    if bank_fields["bank"] is not None and (v >> 19 & 1 or v >> 20 & 1):
+        return None  # BANK and BANK_GROUP/ADDRESS together: not representable, keep raw
+    sec = m.MemorySection(
+        error_status=_opt(v, 0, s.error_status), physical_address=_opt(v, 1, s.physical_addr),
+        physical_address_mask=_opt(v, 2, s.physical_addr_mask), node=_opt(v, 3, s.node),
+        card=_opt(v, 4, s.card), module=_opt(v, 5, s.module), device=_opt(v, 7, s.device),
+        row=row, column=_opt(v, 9, s.column), bit_position=_opt(v, 10, s.bit_pos),
+        requestor_id=_opt(v, 11, s.requestor_id), responder_id=_opt(v, 12, s.responder_id),
+        target_id=_opt(v, 13, s.target_id), error_type=_opt(v, 14, s.error_type),
+        rank=_opt(v, 15, s.rank), card_handle=_opt(v, 16, s.mem_array_handle),
+        module_handle=_opt(v, 17, s.mem_dev_handle), chip_id=_opt(v, 21, s.extended >> 5),
+        **bank_fields)
+    return sec
+
+
+def _decode_arm(body: bytes) -> m.Section | None:
+    if len(body) < lib.FW_ARM_HDR_LEN:
+        return None
+    n_info = int.from_bytes(body[4:6], "little")
+    n_ctx = int.from_bytes(body[6:8], "little")
+    sec = ffi.new("fw_arm_section *")
+    infos = ffi.new("fw_arm_err_info[]", max(n_info, 1))
+    ctxs = ffi.new("fw_arm_ctx[]", max(n_ctx, 1))
+    buf = ffi.from_buffer(body)
+    if lib.fw_arm_decode(buf, len(body), sec, infos, n_info, ctxs, n_ctx) != lib.FW_OK or n_info == 0:
+        return None
+    v = sec.validation_bits
+    if v & ~0xF or bool(v >> 3 & 1) != (sec.vendor_len > 0) or any(body[13:16]):
+        return None
+    if not v >> 2 & 1 and sec.running_state:
+        return None
+    info_list = []
+    for i in range(n_info):
+        e = infos[i]
+        ev = e.validation_bits
+        if ev & ~0x1F:
+            return None
+        fields = {name: _opt(ev, bit, getattr(e, name)) for name, bit, _mx in m.ARM_INFO_FIELDS}
+        if any(getattr(e, name) and fields[name] is None for name, _b, _mx in m.ARM_INFO_FIELDS):
+            return None  # a value without its valid bit cannot round-trip: keep raw
+        info_list.append(m.ArmErrorInfo(type=e.type, version=e.version, length=e.length, **fields))
+    contexts = [m.ArmContext(type=ctxs[i].type, version=ctxs[i].version,
+                             registers=bytes(ffi.buffer(ctxs[i].regs, ctxs[i].size)))
+                for i in range(n_ctx)]
+    if (not v & 1 and sec.mpidr) or (not v >> 1 & 1 and sec.affinity_level):
+        return None
+    return m.ArmSection(error_info=info_list, mpidr=_opt(v, 0, sec.mpidr),
+                        affinity_level=_opt(v, 1, sec.affinity_level),
+                        running_state=_opt(v, 2, sec.running_state), psci_state=sec.psci_state,
+                        midr=sec.midr, context=contexts,
+                        vendor=bytes(ffi.buffer(sec.vendor, sec.vendor_len)))
+
+
+def _decode_pcie(body: bytes) -> m.Section | None:
+    s = ffi.new("fw_pcie_section *")
+    if len(body) != lib.FW_PCIE_LEN or lib.fw_pcie_decode(body, len(body), s) != lib.FW_OK:
+        return None
+    v = s.validation_bits
+    if v & ~0xFF:
+        return None
+    values = {k: getattr(s, k) for k in m.PCIE_LIMITS if k != "class_code"}
+    values["class_code"] = int.from_bytes(bytes(s.class_code), "little")
+    values["capability"] = bytes(s.capability)
+    values["aer_info"] = bytes(s.aer_info)
+    fields = {}
+    for bit, names in m.PCIE_GROUPS:
+        for n in names:
+            fields[n] = values[n] if v >> bit & 1 else None
+    return m.PcieSection(**fields)
+
+
+def _decode_proc(body: bytes) -> m.Section | None:
+    s = ffi.new("fw_proc_section *")
+    if len(body) != lib.FW_PROC_LEN or lib.fw_proc_decode(body, len(body), s) != lib.FW_OK:
+        return None
+    v = s.validation_bits
+    if v & ~0x1FFF:
+        return None
+    fields = {name: _opt(v, bit, bytes(s.cpu_brand) if name == "cpu_brand" else getattr(s, name))
+              for name, bit, _mx in m.PROC_FIELDS}
+    return m.ProcessorGenericSection(**fields)
+
+
+def _decode_fwref(body: bytes) -> m.Section | None:
+    s = ffi.new("fw_fwref_section *")
+    if lib.fw_fwref_decode(ffi.from_buffer(body), len(body), s) != lib.FW_OK:
+        return None
+    return m.FirmwareRefSection(record_type=s.record_type, revision=s.revision,
+                                record_identifier=s.record_identifier,
+                                record_identifier_guid=_uuid(s.record_identifier_guid),
+                                trailing=bytes(body[lib.FW_FWREF_LEN:]))
+
+
+_DECODERS = {1: _decode_mem, 2: _decode_arm, 3: _decode_pcie, 4: _decode_proc, 5: _decode_fwref}
+
+
+def decode_section(kind: int, guid: uuid.UUID, body: bytes) -> m.Section:
+    """Typed section when the bytes are exactly what the model can re-encode, else raw."""
+    dec = _DECODERS.get(kind)
+    sec = dec(body) if dec else None
+    if sec is not None and _encode_body(sec) == body:
+        return sec
+    return m.RawSection(guid=guid, data=bytes(body))
+
+
+def decode(buf: bytes, error_block_length: int = 0) -> m.StatusBlock:
+    """Decode a status block. Raises RecordError naming the kernel rule when the bytes are
+    structurally unreadable (anything but a valid verdict or block_status 0)."""
+    buf = bytes(buf)
+    v = check(buf, error_block_length)
+    if v.rule == "G3" and len(buf) >= 20:
+        # Inspect a withdrawn block anyway: judge it as if block_status were set.
+        v2 = check(b"\x01\0\0\0" + buf[4:], error_block_length)
+        if not v2.valid:
+            raise RecordError(f"{v2.rule}: {v2.explain()}", v2.offset)
+    elif not v.valid:
+        raise RecordError(v.explain(), v.offset)
+    cbuf = ffi.from_buffer(buf)
+    data_len = int.from_bytes(buf[12:16], "little")
+    data_end = 20 + data_len
+    off = ffi.new("uint32_t *", 20)
+    view = ffi.new("fw_entry_view *")
+    entries = []
+    while lib.fw_entry_next(cbuf, data_end, off, view) == lib.FW_OK:
+        g = view.gde
+        body = buf[view.body_offset:view.body_offset + view.body_len]
+        gv = g.validation_bits
+        fru_text = bytes(g.fru_text).rstrip(b"\0") if gv & 2 else None
+        entry = m.Entry(
+            section=decode_section(view.kind, _uuid(g.section_type), body),
+            severity=g.severity, flags=g.flags, revision=g.revision,
+            fru_id=_uuid(g.fru_id) if gv & 1 else None, fru_text=fru_text,
+            timestamp=m.Timestamp.from_u64(g.timestamp) if gv & 4 and view.hdr_len == 72 else None)
+        entries.append(entry)
+    raw_len = int.from_bytes(buf[8:12], "little")
+    raw_off = int.from_bytes(buf[4:8], "little")
+    raw = buf[raw_off:raw_off + raw_len] if raw_len else b""
+    blk = m.StatusBlock(entries=entries, severity=int.from_bytes(buf[16:20], "little"),
+                        block_status=int.from_bytes(buf[0:4], "little"), raw_data=raw)
+    if raw_len and raw_off != 20 + data_len:
+        blk.raw_data_offset = raw_off
+    return blk
