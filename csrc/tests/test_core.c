@@ -1,0 +1,274 @@
+/* Unit tests of the C core, run strict and under ASan/UBSan (csrc/Makefile). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cper.h"
+#include "ghes.h"
+
+static int failures, checks;
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        checks++;                                                                \
+        if (!(cond)) {                                                           \
+            failures++;                                                          \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                        \
+    } while (0)
+
+static uint32_t rd32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+static void wr32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* QEMU's reference memory-UE payload (qemu-linux.md §6): PA 0x60000000, 172 bytes. */
+static int mem_block(uint8_t *out, size_t cap, uint64_t pa) {
+    fw_estatus st = {FW_EST_AUTO_STATUS, 0, FW_SEV_RECOVERABLE, 0, 0, NULL, 0};
+    fw_gde g;
+    memset(&g, 0, sizeof g);
+    g.section_type = FW_GUID_MEM;
+    g.revision = 0x0300;
+    g.flags = FW_GDE_FLAG_PRIMARY;
+    fw_mem_section m;
+    memset(&m, 0, sizeof m);
+    m.validation_bits = 0x4002;
+    return fw_encode_mem_block(&st, &g, &m, pa, 0, out, cap);
+}
+
+static void test_mem_block_golden(void) {
+    uint8_t b[256];
+    int n = mem_block(b, sizeof b, 0x60000000ull);
+    CHECK(n == 172);
+    static const uint8_t head[] = {0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x98, 0, 0, 0, 0, 0, 0, 0,
+                                   0x14, 0x11, 0xbc, 0xa5, 0x64, 0x6f, 0xde, 0x4e, 0xb8, 0x63, 0x3e,
+                                   0x83, 0xed, 0x7c, 0x83, 0xb1, 0, 0, 0, 0, 0x00, 0x03, 0x00, 0x01,
+                                   0x50, 0, 0, 0};
+    CHECK(memcmp(b, head, sizeof head) == 0);
+    CHECK(b[92] == 0x02 && b[93] == 0x40);               /* validation 0x4002 */
+    CHECK(b[92 + 16 + 3] == 0x60);                      /* PA byte 3 */
+    fw_verdict v;
+    CHECK(fw_check(b, (size_t)n, 1024, &v) == FW_RULE_VALID && v.len == 172 && v.entries == 1);
+    CHECK(mem_block(b, 171, 0) == FW_E_NOSPACE);
+}
+
+static void test_batch_equals_single(void) {
+    enum { N = 64 };
+    static uint8_t batch[N * 176], one[176];
+    uint64_t pa[N], ts[N];
+    uint8_t et[N];
+    for (int i = 0; i < N; i++) {
+        pa[i] = 0x80000000ull + (uint64_t)i * 4096;
+        ts[i] = 0x2026011100000000ull + (uint64_t)i;
+        et[i] = (uint8_t)(i % 16);
+    }
+    fw_estatus st = {FW_EST_AUTO_STATUS, 0, FW_SEV_RECOVERABLE, 0, 0, NULL, 0};
+    fw_gde g;
+    memset(&g, 0, sizeof g);
+    g.section_type = FW_GUID_MEM;
+    g.revision = 0x0300;
+    g.validation_bits = FW_GDE_VALID_TIMESTAMP;
+    fw_mem_section m;
+    memset(&m, 0, sizeof m);
+    m.validation_bits = 0x4002;
+    CHECK(fw_batch_mem(&st, &g, &m, N, pa, ts, et, batch, 176) == 172);
+    for (int i = 0; i < N; i++) {
+        m.error_type = et[i];
+        CHECK(fw_encode_mem_block(&st, &g, &m, pa[i], ts[i], one, sizeof one) == 172);
+        CHECK(memcmp(one, batch + i * 176, 172) == 0);
+    }
+    CHECK(fw_batch_mem(&st, &g, &m, N, NULL, NULL, NULL, batch, 176) == FW_E_INVAL);
+}
+
+static void test_rules(void) {
+    uint8_t b[256];
+    fw_verdict v;
+    int n = mem_block(b, sizeof b, 0x1000);
+    uint8_t t[256];
+#define MUTATE(off, val) (memcpy(t, b, sizeof b), wr32(t + (off), (val)))
+    MUTATE(0, 0);
+    CHECK(fw_check(t, (size_t)n, 0, &v) == FW_RULE_G3_NO_STATUS);
+    MUTATE(12, 0xFFFFFFF0u); /* 20 + data_length wraps to 4 in the kernel's u32 */
+    CHECK(fw_check(t, (size_t)n, 0, &v) == FW_RULE_L2_TRUNCATED);
+    CHECK(fw_check(b, (size_t)n, 100, &v) == FW_RULE_L3_LENGTH);
+    MUTATE(12, 2000);
+    CHECK(fw_check(t, sizeof t, 1024, &v) == FW_RULE_L3_LENGTH);
+    MUTATE(12, 10);
+    CHECK(fw_check(t, sizeof t, 0, &v) == FW_RULE_H1_DATA_LENGTH && v.offset == 12);
+    MUTATE(8, 4); /* raw data at offset 0: len = 4, truncated before anything else */
+    CHECK(fw_check(t, sizeof t, 0, &v) == FW_RULE_L2_TRUNCATED);
+    wr32(t + 4, 100); /* raw data at 100 overlaps the entries (they end at 172) */
+    CHECK(fw_check(t, sizeof t, 0, &v) == FW_RULE_H2_RAW_OFFSET && v.offset == 4);
+    wr32(t + 4, 172);
+    CHECK(fw_check(t, sizeof t, 0, &v) == FW_RULE_VALID && v.len == 176);
+    MUTATE(12, 152 + 40); /* 40 leftover bytes: too short for another GDE header */
+    CHECK(fw_check(t, sizeof t, 0, &v) == FW_RULE_E1_GDE_HEADER && v.offset == 172);
+    MUTATE(20 + 24, 200); /* error_data_length 200 > remaining 80 */
+    CHECK(fw_check(t, (size_t)n, 0, &v) == FW_RULE_E2_GDE_PAYLOAD && v.offset == 44);
+    MUTATE(20 + 24, 0xFFFFFFC0u); /* header + length wraps the kernel's u32 */
+    CHECK(fw_check(t, (size_t)n, 0, &v) == FW_RULE_E2_GDE_PAYLOAD);
+    CHECK(fw_check(b, 100, 0, &v) == FW_RULE_SHORT_INPUT);
+    CHECK(fw_check(b, 3, 0, &v) == FW_RULE_SHORT_INPUT);
+    MUTATE(12, 0); /* no entries at all: the kernel accepts it */
+    CHECK(fw_check(t, 20, 0, &v) == FW_RULE_VALID && v.entries == 0);
+    CHECK(strcmp(fw_rule_kernel_message(FW_RULE_L3_LENGTH), "Invalid error status block length!") == 0);
+    CHECK(strcmp(fw_rule_name(FW_RULE_E2_GDE_PAYLOAD), "E2") == 0);
+#undef MUTATE
+}
+
+static void test_post(void) {
+    uint8_t rec[256], block[1024];
+    int n = mem_block(rec, sizeof rec, 0x60000000ull);
+    memset(block, 0xAA, sizeof block);
+    wr32(block, 0);
+    CHECK(fw_post(block, sizeof block, rec, (size_t)n, 0) == FW_OK);
+    CHECK(memcmp(block, rec, (size_t)n) == 0);
+    CHECK(block[n] == 0xAA); /* nothing written past the record */
+    CHECK(fw_block_status(block) == 0x11);
+    CHECK(fw_post(block, sizeof block, rec, (size_t)n, 0) == FW_E_BUSY);
+    rec[20 + 72 + 16] = 0x77; /* change the PA: a forced post replaces the record */
+    CHECK(fw_post(block, sizeof block, rec, (size_t)n, FW_POST_FORCE) == FW_OK);
+    CHECK(block[20 + 72 + 16] == 0x77);
+    CHECK(fw_post(block, 100, rec, (size_t)n, FW_POST_FORCE) == FW_E_NOSPACE);
+    CHECK(fw_post(block, sizeof block, rec, 10, FW_POST_FORCE) == FW_E_INVAL);
+}
+
+static void test_read_ack(void) {
+    /* QEMU: preserve ~1, write 1: firmware arms to 0, the OS sets bit 0. */
+    fw_ack_reg q = {~1ull, 1, 0, 64};
+    uint8_t reg[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+    CHECK(fw_ack_is_acked(&q, 1));
+    CHECK(fw_ack_arm(&q, reg) == 0 && reg[0] == 0);
+    CHECK(!fw_ack_is_acked(&q, fw_reg_read(reg, 64)));
+    fw_reg_write(reg, 64, fw_ack_os_value(&q, fw_reg_read(reg, 64)));
+    CHECK(fw_ack_is_acked(&q, fw_reg_read(reg, 64)) && reg[0] == 1);
+    /* edk2 DMC-620: preserve 0, write 0: firmware arms to 1, the OS writes 0. */
+    fw_ack_reg e = {0, 0, 0, 64};
+    CHECK(fw_ack_armed_value(&e, 0) == 1);
+    CHECK(!fw_ack_is_acked(&e, 1) && fw_ack_is_acked(&e, 0));
+    /* Bit offset 4: the kernel shifts preserve left, so bits 3:0 are cleared by the
+     * OS's write too (ghes_ack_error); they count as OS-controlled. */
+    fw_ack_reg o = {~1ull, 1, 4, 32};
+    CHECK(fw_ack_os_mask(&o) == 0x1F);
+    CHECK(fw_ack_os_value(&o, 0xF0F0F0FFu) == 0xF0F0F0F0u);
+    CHECK(fw_ack_armed_value(&o, 0xF0F0F0FFu) == 0xF0F0F0F1u);
+    CHECK(!fw_ack_is_acked(&o, 0xF0F0F0F1u) && fw_ack_is_acked(&o, 0xF0F0F0F0u));
+    /* preserve covers every bit: no ack is observable */
+    fw_ack_reg none = {~0ull, 0, 0, 64};
+    CHECK(fw_ack_os_mask(&none) == 0 && !fw_ack_is_acked(&none, 0));
+}
+
+static void test_sections_roundtrip(void) {
+    uint8_t buf[1024];
+    fw_arm_err_info info[2];
+    memset(info, 0, sizeof info);
+    info[0].length = 32;
+    info[0].type = 0x02;
+    info[0].validation_bits = 0x16;
+    info[0].error_info = 0x450017;
+    info[0].physical_fault_addr = 0x60001000;
+    info[1] = info[0];
+    info[1].type = 0x04;
+    static const uint8_t regs[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    fw_arm_ctx ctx = {0, 5, 16, regs};
+    static const uint8_t vendor[3] = {0xde, 0xad, 0x01};
+    fw_arm_section a;
+    memset(&a, 0, sizeof a);
+    a.validation_bits = 0xF;
+    a.err_info_num = 2;
+    a.context_info_num = 1;
+    a.mpidr = 0x80000000;
+    a.midr = 0xf0510;
+    a.running_state = 1;
+    a.err_info = info;
+    a.ctx = &ctx;
+    a.vendor = vendor;
+    a.vendor_len = 3;
+    int n = fw_arm_encode(&a, buf, sizeof buf);
+    CHECK(n == 40 + 64 + 8 + 16 + 3);
+    CHECK(rd32(buf + 8) == (uint32_t)n);
+    fw_arm_section d;
+    fw_arm_err_info di[2];
+    fw_arm_ctx dc[1];
+    CHECK(fw_arm_decode(buf, (size_t)n, &d, di, 2, dc, 1) == FW_OK);
+    CHECK(d.err_info_num == 2 && di[1].type == 0x04 && di[0].physical_fault_addr == 0x60001000);
+    CHECK(dc[0].size == 16 && memcmp(dc[0].regs, regs, 16) == 0 && d.vendor_len == 3);
+    CHECK(fw_arm_decode(buf, (size_t)n, &d, di, 1, dc, 1) == FW_E_NOSPACE);
+    CHECK(fw_arm_decode(buf, (size_t)n - 5, &d, di, 2, dc, 1) == FW_E_TRUNC);
+
+    fw_pcie_section p, pd;
+    memset(&p, 0, sizeof p);
+    p.validation_bits = 0xFF;
+    p.port_type = 4;
+    p.segment = 0x1234;
+    p.slot = 0xBEEF;
+    p.aer_info[95] = 0x5A;
+    CHECK(fw_pcie_encode(&p, buf, sizeof buf) == 208);
+    CHECK(buf[33] == 0x34 && buf[34] == 0x12 && buf[37] == 0xEF && buf[207] == 0x5A);
+    CHECK(fw_pcie_decode(buf, 208, &pd) == FW_OK && memcmp(&p, &pd, sizeof p) == 0);
+    CHECK(fw_pcie_decode(buf, 207, &pd) == FW_E_TRUNC);
+
+    fw_proc_section c, cd;
+    memset(&c, 0, sizeof c);
+    c.validation_bits = 0x1FFF;
+    c.ip = 0xFFFF000012345678ull;
+    memcpy(c.cpu_brand, "Neoverse-N2", 11);
+    CHECK(fw_proc_encode(&c, buf, sizeof buf) == 192 && buf[191] == 0xFF);
+    CHECK(fw_proc_decode(buf, 192, &cd) == FW_OK && memcmp(&c, &cd, sizeof c) == 0);
+}
+
+/* Random and truncated bytes into every reader: must return, never read out of bounds
+ * (ASan turns an overread into a failure). */
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint32_t rnd(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)rng;
+}
+
+static void test_random_bytes(void) {
+    uint8_t good[256];
+    int n = mem_block(good, sizeof good, 0x60000000ull);
+    for (int iter = 0; iter < 200000; iter++) {
+        size_t len = rnd() % 300;
+        uint8_t *b = malloc(len ? len : 1);
+        if (iter & 1 && len <= (size_t)n) {
+            memcpy(b, good, len);
+            if (len) b[rnd() % len] ^= (uint8_t)(1u << (rnd() % 8));
+        } else {
+            for (size_t i = 0; i < len; i++) b[i] = (uint8_t)rnd();
+        }
+        fw_verdict v;
+        int rule = fw_check(b, len, rnd() % 2048, &v);
+        CHECK(rule >= 0 && rule < FW_RULE_COUNT);
+        fw_mem_section m;
+        fw_pcie_section p;
+        fw_proc_section c;
+        fw_fwref_section f;
+        fw_arm_section a;
+        fw_arm_err_info ai[4];
+        fw_arm_ctx ac[4];
+        (void)fw_mem_decode(b, len, &m);
+        (void)fw_pcie_decode(b, len, &p);
+        (void)fw_proc_decode(b, len, &c);
+        (void)fw_fwref_decode(b, len, &f);
+        (void)fw_arm_decode(b, len, &a, ai, 4, ac, 4);
+        uint32_t off = 20;
+        fw_entry_view e;
+        while (len >= 20 && fw_entry_next(b, len, &off, &e) == FW_OK) {
+        }
+        free(b);
+    }
+}
+
+int main(void) {
+    test_mem_block_golden();
+    test_batch_equals_single();
+    test_rules();
+    test_post();
+    test_read_ack();
+    test_sections_roundtrip();
+    test_random_bytes();
+    printf("%d passed, %d failed\n", checks - failures, failures);
+    return failures ? 1 : 0;
+}
