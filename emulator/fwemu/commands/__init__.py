@@ -1,5 +1,5 @@
 """Subcommand modules, in the order `fwemu --help` lists them."""
 
-from . import record
+from . import boards, record
 
-COMMAND_MODULES = [record]
+COMMAND_MODULES = [record, boards]

@@ -83,7 +83,11 @@ def _opt(name: str, value, maximum: int):
 @dataclass(frozen=True)
 class Timestamp:
     """EFI_ERROR_TIME_STAMP: BCD seconds, minutes, hours, flags (bit0 precise), day, month,
-    year, century. Stored as calendar values; `to_u64()` gives the wire u64."""
+    year, century. Stored as calendar values; `to_u64()` gives the wire u64.
+
+    `sequence` (0..127) fills the reserved flag bits 7:1. Linux prints only bit 0, but its
+    duplicate filter compares whole blocks, so firmware uses it to keep two records made
+    in the same second distinct (DESIGN rule 6)."""
 
     year: int = 2026
     month: int = 1
@@ -92,6 +96,7 @@ class Timestamp:
     minute: int = 0
     second: int = 0
     precise: bool = True
+    sequence: int = 0
 
     def __post_init__(self):
         for name, lo, hi in (("year", 0, 9999), ("month", 0, 99), ("day", 0, 99), ("hour", 0, 99),
@@ -110,7 +115,7 @@ class Timestamp:
 
     def to_u64(self) -> int:
         parts = [self._bcd(self.second), self._bcd(self.minute), self._bcd(self.hour),
-                 1 if self.precise else 0, self._bcd(self.day), self._bcd(self.month),
+                 (self.sequence << 1) | (1 if self.precise else 0), self._bcd(self.day), self._bcd(self.month),
                  self._bcd(self.year % 100), self._bcd(self.year // 100)]
         return int.from_bytes(bytes(parts), "little")
 
@@ -119,7 +124,14 @@ class Timestamp:
         b = v.to_bytes(8, "little")
         u = cls._unbcd
         return cls(year=u(b[7]) * 100 + u(b[6]), month=u(b[5]), day=u(b[4]), hour=u(b[2]),
-                   minute=u(b[1]), second=u(b[0]), precise=bool(b[3] & 1))
+                   minute=u(b[1]), second=u(b[0]), precise=bool(b[3] & 1), sequence=b[3] >> 1)
+
+    @classmethod
+    def now(cls, sequence: int = 0) -> Timestamp:
+        import time
+        t = time.gmtime()
+        return cls(year=t.tm_year, month=t.tm_mon, day=t.tm_mday, hour=t.tm_hour,
+                   minute=t.tm_min, second=t.tm_sec, precise=True, sequence=sequence)
 
     def is_canonical(self, v: int) -> bool:
         return self.to_u64() == v

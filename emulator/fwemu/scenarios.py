@@ -1,0 +1,284 @@
+"""Scenarios: named error kinds (memory-ue, pcie-ce, …) → a status block, from field options.
+
+One table (OPTIONS) says which command-line field options exist, how each is parsed and
+which scenarios it applies to; `record build` and `inject` both register it, so the two
+commands can never disagree on a field. An option given for a scenario it does not apply
+to is a usage error (exit 2), never silently ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+from .records import model as m
+
+MEMORY = ("memory-ue", "memory-ce", "memory-fatal")
+ARM = ("arm-cache-ue", "arm-tlb")
+PCIE = ("pcie-ue", "pcie-ce")
+ALL = MEMORY + ARM + PCIE + ("generic-cpu", "raw")
+SCENARIOS = ALL
+
+# Scenario addresses default to a page that is free RAM on the sim board and on a 1 GiB
+# QEMU virt guest (qemu-linux.md pitfall 1).
+DEFAULT_ADDRESS = 0x60000000
+
+# Minimum block size each scenario needs (the board loader checks routes against it).
+MIN_BLOCK = {"memory-ue": 172, "memory-ce": 172, "memory-fatal": 172, "arm-cache-ue": 164,
+             "arm-tlb": 164, "pcie-ue": 300, "pcie-ce": 300, "generic-cpu": 284, "raw": 20}
+
+
+def parse_int(name: str, text: str, maximum: int) -> int:
+    try:
+        value = int(str(text).replace("_", ""), 0)
+    except ValueError:
+        raise UsageError(name, f"{text!r} is not a number") from None
+    if value < 0 or value > maximum:
+        raise UsageError(name, f"{text} is outside 0 .. {maximum:#x}")
+    return value
+
+
+def parse_bytes(name: str, text: str) -> bytes:
+    """Hex text, or @FILE for a file's bytes."""
+    if text.startswith("@"):
+        try:
+            return Path(text[1:]).read_bytes()
+        except OSError as exc:
+            raise UsageError(name, f"cannot read {text[1:]}: {exc.strerror}") from None
+    try:
+        return bytes.fromhex(text.replace(":", " "))
+    except ValueError:
+        raise UsageError(name, "must be hex bytes (e.g. 'de ad be ef') or @FILE") from None
+
+
+def parse_flags(name: str, text: str) -> int:
+    value = 0
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if part in m.FLAG_NAMES:
+            value |= m.FLAG_NAMES[part]
+        else:
+            try:
+                value |= parse_int(name, part, 0xFF)
+            except UsageError:
+                raise UsageError(name, f"unknown flag {part!r} ({', '.join(m.FLAG_NAMES)}, or a number)") from None
+    return value
+
+
+def parse_arm_type(name: str, text: str) -> int:
+    value = 0
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if part in m.ARM_TYPE_NAMES:
+            value |= m.ARM_TYPE_NAMES[part]
+        else:
+            try:
+                value |= parse_int(name, part, 0xFF)
+            except UsageError:
+                raise UsageError(name, f"unknown type {part!r} ({', '.join(m.ARM_TYPE_NAMES)}, or a number)") from None
+    return value
+
+
+def parse_timestamp(name: str, text: str) -> m.Timestamp | None | str:
+    if text == "none":
+        return None
+    if text == "now":
+        return "now"
+    mt = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)", text)
+    if not mt:
+        raise UsageError(name, "must be 'now', 'none' or YYYY-MM-DDThh:mm:ss")
+    y, mo, d, h, mi, s = map(int, mt.groups())
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 60):
+        raise UsageError(name, f"{text} is not a valid date and time")
+    return m.Timestamp(year=y, month=mo, day=d, hour=h, minute=mi, second=s)
+
+
+def parse_bdf(name: str, text: str) -> tuple[int, int, int, int]:
+    mt = re.fullmatch(r"(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])", text)
+    if not mt:
+        raise UsageError(name, "must be [SEGMENT:]BUS:DEVICE.FUNCTION in hex, e.g. 0000:01:00.0")
+    seg, bus, dev, fn = (int(g, 16) if g else 0 for g in mt.groups())
+    if dev > 31:
+        raise UsageError(name, f"device {dev:#x} is above 0x1f")
+    return seg, bus, dev, fn
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    kinds: tuple[str, ...]
+    help: str
+    parse: object = None  # callable(name, text) -> value; default: u64
+    maximum: int = 0xFFFF_FFFF_FFFF_FFFF
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def convert(self, text: str):
+        if self.parse is None:
+            return parse_int(self.flag, text, self.maximum)
+        return self.parse(self.flag, text)
+
+
+def _sev(name, text):
+    return m.Severity.parse(text, name)
+
+
+def _guid(name, text):
+    return m.parse_guid(name, text)
+
+
+def _fru_text(name, text):
+    raw = text.encode()
+    if len(raw) > 20:
+        raise UsageError(name, f"is {len(raw)} bytes; the FRU text field holds at most 20")
+    return raw
+
+
+U8, U16, U32 = 0xFF, 0xFFFF, 0xFFFF_FFFF
+NO_RAW = tuple(k for k in ALL if k != "raw")
+OPTIONS = (
+    # common
+    Option("--address", NO_RAW, "physical address (memory PA, ARM fault PA, CPU target address); "
+           f"default {DEFAULT_ADDRESS:#x}"),
+    Option("--severity", ALL, "recoverable | fatal | corrected | info | number (block and section)", _sev),
+    Option("--section-severity", ALL, "section severity when it should differ from the block's", _sev),
+    Option("--flags", ALL, "entry flags: primary,reset,threshold-exceeded,latent,… or a number", parse_flags),
+    Option("--fru-id", ALL, "FRU id GUID", _guid),
+    Option("--fru-text", ALL, "FRU text (at most 20 bytes)", _fru_text),
+    Option("--timestamp", ALL, "entry timestamp: now (default), none, or YYYY-MM-DDThh:mm:ss", parse_timestamp),
+    Option("--raw-data", ALL, "raw-data area after the entries: hex or @FILE", parse_bytes),
+    # memory
+    Option("--error-type", MEMORY, "memory error type 0..15 (2 single-bit ECC, 3 multi-bit ECC, …)",
+           maximum=U8),
+    Option("--pa-mask", MEMORY, "physical address mask"),
+    Option("--error-status", MEMORY, "error status value"),
+    *(Option(f"--{n}", MEMORY, f"memory {n.replace('-', ' ')}", maximum=U16)
+      for n in ("node", "card", "module", "bank", "device", "column", "bit-position", "rank",
+                "card-handle", "module-handle")),
+    Option("--row", MEMORY, "row (up to 18 bits: sets ROW_EXT above 0xffff)", maximum=(1 << 18) - 1),
+    Option("--bank-group", MEMORY, "bank group (with --bank-address instead of --bank)", maximum=U8),
+    Option("--bank-address", MEMORY, "bank address", maximum=U8),
+    Option("--chip-id", MEMORY, "chip id 0..7", maximum=7),
+    *(Option(f"--{n}-id", MEMORY, f"{n} id") for n in ("requestor", "responder", "target")),
+    # ARM
+    Option("--arm-type", ARM, "error-info type: cache,tlb,bus,micro-arch (UEFI 2.9A bitmap) or a number",
+           parse_arm_type),
+    Option("--error-info", ARM, "error-info bitfield (default per scenario, e.g. 0x450017)"),
+    Option("--virt-address", ARM, "virtual fault address"),
+    Option("--mpidr", ARM, "MPIDR of the failing PE (default: the target PE's)"),
+    Option("--midr", ARM, "MIDR (default 0x410fd490, Neoverse N2)"),
+    Option("--affinity-level", ARM, "error affinity level", maximum=U8),
+    Option("--running-state", ARM, "running state (bit0 = running)", maximum=U32),
+    Option("--psci-state", ARM, "PSCI state", maximum=U32),
+    Option("--multiple-error", ARM, "multiple-error count field", maximum=U16),
+    Option("--vendor", ARM, "vendor-specific bytes: hex or @FILE", parse_bytes),
+    # PCIe
+    Option("--bdf", PCIE, "[SEGMENT:]BUS:DEVICE.FUNCTION (default 0000:01:00.0)", parse_bdf),
+    Option("--vendor-id", PCIE, "PCI vendor id", maximum=U16),
+    Option("--device-id", PCIE, "PCI device id", maximum=U16),
+    Option("--port-type", PCIE, "port type (0 endpoint, 4 root port, …)", maximum=U32),
+    Option("--aer-uncor-status", PCIE, "AER uncorrectable error status", maximum=U32),
+    Option("--aer-cor-status", PCIE, "AER correctable error status", maximum=U32),
+    Option("--serial", PCIE, "device serial number"),
+    # raw / vendor section
+    Option("--guid", ("raw",), "section type GUID of the raw section", _guid),
+    Option("--data", ("raw",), "section body: hex or @FILE", parse_bytes),
+)
+
+
+def add_field_options(parser: argparse.ArgumentParser) -> None:
+    """Registers every field option as a string; `build()` parses it for the scenario."""
+    group = parser.add_argument_group("record fields (each names the scenarios it applies to)")
+    for opt in OPTIONS:
+        kinds = "all" if opt.kinds == ALL else ("all but raw" if opt.kinds == NO_RAW else ", ".join(opt.kinds))
+        group.add_argument(opt.flag, dest=f"f_{opt.dest}", metavar="V", default=None,
+                           help=f"{opt.help} [{kinds}]")
+
+
+def fields_from_args(args: argparse.Namespace) -> dict[str, str]:
+    return {opt.flag: getattr(args, f"f_{opt.dest}") for opt in OPTIONS
+            if getattr(args, f"f_{opt.dest}", None) is not None}
+
+
+def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None = None,
+          sequence: int = 0) -> m.StatusBlock:
+    """The status block for scenario `kind` with textual field options applied.
+
+    mpidr: the target PE's MPIDR (ARM scenarios); sequence: the timestamp's uniqueness
+    counter (see Timestamp)."""
+    if kind not in SCENARIOS:
+        raise UsageError("scenario", f"unknown scenario {kind!r} (one of: {', '.join(SCENARIOS)})")
+    fields = fields or {}
+    v: dict[str, object] = {}
+    by_flag = {o.flag: o for o in OPTIONS}
+    for flag, text in fields.items():
+        opt = by_flag.get(flag)
+        if opt is None:
+            raise UsageError(flag, "unknown field option")
+        if kind not in opt.kinds:
+            raise UsageError(flag, f"does not apply to {kind} (applies to: {', '.join(opt.kinds)})")
+        v[opt.dest] = opt.convert(text)
+    if "bank" in v and ("bank_group" in v or "bank_address" in v):
+        raise UsageError("--bank", "conflicts with --bank-group/--bank-address (they share one field)")
+
+    default_sev = {"memory-ue": 0, "memory-ce": 2, "memory-fatal": 1, "arm-cache-ue": 0,
+                   "arm-tlb": 2, "pcie-ue": 0, "pcie-ce": 2, "generic-cpu": 2, "raw": 0}[kind]
+    severity = v.get("severity", default_sev)
+    section = _section(kind, v, int(severity), mpidr)
+    ts = v.get("timestamp", "now")
+    if ts == "now":
+        ts = m.Timestamp.now(sequence)
+    elif isinstance(ts, m.Timestamp) and sequence:
+        ts = m.Timestamp(**{**ts.__dict__, "sequence": sequence})
+    entry = m.Entry(section=section, severity=v.get("section_severity", severity),
+                    flags=v.get("flags", m.FLAG_PRIMARY), fru_id=v.get("fru_id"),
+                    fru_text=v.get("fru_text"), timestamp=ts)
+    return m.StatusBlock(entries=[entry], severity=severity, raw_data=v.get("raw_data", b""))
+
+
+def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
+    addr = v.get("address", DEFAULT_ADDRESS)
+    if kind in MEMORY:
+        names = ("pa_mask", "error_status", "node", "card", "module", "bank", "device", "column",
+                 "bit_position", "rank", "card_handle", "module_handle", "row", "bank_group",
+                 "bank_address", "chip_id", "requestor_id", "responder_id", "target_id")
+        extra = {("physical_address_mask" if n == "pa_mask" else n): v[n] for n in names if n in v}
+        default_type = {"memory-ue": 3, "memory-ce": 2, "memory-fatal": 3}[kind]
+        return m.MemorySection(physical_address=addr, error_type=v.get("error_type", default_type), **extra)
+    if kind in ARM:
+        corrected = severity == m.Severity.CORRECTED
+        # error_info: data access, generic read, level 1, corrected flag per severity
+        default_info = 0x450017 | (0x4000000 if corrected else 0)
+        info = m.ArmErrorInfo(
+            type=v.get("arm_type", m.ARM_TYPE_CACHE if kind == "arm-cache-ue" else m.ARM_TYPE_TLB),
+            multiple_error=v.get("multiple_error"), flags=1,
+            error_info=v.get("error_info", default_info), virt_fault_addr=v.get("virt_address"),
+            physical_fault_addr=addr)
+        return m.ArmSection(error_info=[info], mpidr=v.get("mpidr", 0x80000000 if mpidr is None else mpidr | 0x80000000),
+                            affinity_level=v.get("affinity_level", 0),
+                            running_state=v.get("running_state", 1), psci_state=v.get("psci_state", 0),
+                            midr=v.get("midr", 0x410FD490), vendor=v.get("vendor", b""))
+    if kind in PCIE:
+        seg, bus, dev, fn = v.get("bdf", (0, 1, 0, 0))
+        ue = kind == "pcie-ue"
+        aer = bytearray(96)
+        aer[0:4] = (0x00010001).to_bytes(4, "little")  # AER capability header: id 1, version 1
+        aer[4:8] = v.get("aer_uncor_status", 0x4000 if ue else 0).to_bytes(4, "little")  # completion timeout
+        aer[12:16] = (0x00062030).to_bytes(4, "little")  # uncorrectable severity: the spec default
+        aer[16:20] = v.get("aer_cor_status", 0 if ue else 0x1).to_bytes(4, "little")  # receiver error
+        return m.PcieSection(port_type=v.get("port_type", 0), version_major=3, version_minor=0,
+                             command=0x0406, status=0x0010, vendor_id=v.get("vendor_id", 0x13B5),
+                             device_id=v.get("device_id", 0x0100), class_code=0x020000,
+                             function=fn, device=dev, segment=seg, bus=bus, secondary_bus=0, slot=0,
+                             serial_number=v.get("serial"), aer_info=bytes(aer))
+    if kind == "generic-cpu":
+        return m.ProcessorGenericSection(proc_type=2, proc_isa=4, proc_error_type=0x01, operation=1,
+                                         flags=0x08 if severity == m.Severity.CORRECTED else 0x01,
+                                         level=1, target_addr=addr,
+                                         proc_id=0x80000000 if mpidr is None else mpidr)
+    if "guid" not in v:
+        raise UsageError("--guid", "the raw scenario needs the section type GUID")
+    return m.RawSection(guid=v["guid"], data=v.get("data", b""))
