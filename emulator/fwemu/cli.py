@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from . import __version__
@@ -97,3 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         out.finish(130, "interrupted")
         return 130
+    except BrokenPipeError:
+        # stdout closed early (| head): not an error of ours; keep Python from complaining
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

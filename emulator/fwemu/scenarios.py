@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .board import SCENARIO_MIN_BLOCK_LENGTH
 from .errors import UsageError
 from .records import model as m
 
@@ -26,9 +27,7 @@ SCENARIOS = ALL
 # QEMU virt guest (qemu-linux.md pitfall 1).
 DEFAULT_ADDRESS = 0x60000000
 
-# Minimum block size each scenario needs (the board loader checks routes against it).
-MIN_BLOCK = {"memory-ue": 172, "memory-ce": 172, "memory-fatal": 172, "arm-cache-ue": 164,
-             "arm-tlb": 164, "pcie-ue": 300, "pcie-ce": 300, "generic-cpu": 284, "raw": 20}
+assert set(SCENARIOS) == set(SCENARIO_MIN_BLOCK_LENGTH), "board.py and scenarios.py disagree"
 
 
 def parse_int(name: str, text: str, maximum: int) -> int:
