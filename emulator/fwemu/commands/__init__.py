@@ -1,5 +1,5 @@
 """Subcommand modules, in the order `fwemu --help` lists them."""
 
-from . import boards, record
+from . import boards, inject, record
 
-COMMAND_MODULES = [record, boards]
+COMMAND_MODULES = [inject, record, boards]

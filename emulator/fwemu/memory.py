@@ -1,0 +1,77 @@
+"""Physical memory seen through a board's windows, mapped locally.
+
+A window with a `path` maps that file (a /dev/shm file, QEMU's memory-backend-file, a
+device) at `offset`; one without is anonymous shared memory owned by this process (the
+sim board). Every access is checked against the windows: anything outside is refused.
+Register and block accesses go through the C core so their ordering and atomicity are the
+same ones a firmware port gets.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+
+from ._corelib import ffi, lib
+from .board import Window
+from .errors import FwemuError, UnreachableError
+
+
+class AccessError(FwemuError):
+    """An access outside every window the board declares."""
+
+
+class LocalMemory:
+    def __init__(self, windows: tuple[Window, ...] | list[Window]):
+        self.windows = list(windows)
+        self._maps: list[tuple[Window, mmap.mmap, object]] = []
+        for w in self.windows:
+            if w.path:
+                try:
+                    fd = os.open(w.path, os.O_RDWR)
+                except OSError as exc:
+                    raise UnreachableError(f"window {w.name}: cannot open {w.path}: {exc.strerror}") from None
+                try:
+                    page = mmap.ALLOCATIONGRANULARITY
+                    base_off = w.offset - w.offset % page
+                    mm = mmap.mmap(fd, w.size + (w.offset - base_off), offset=base_off)
+                finally:
+                    os.close(fd)
+                ptr = ffi.from_buffer(mm) + (w.offset - base_off)
+            else:
+                mm = mmap.mmap(-1, w.size)
+                ptr = ffi.from_buffer(mm)
+            self._maps.append((w, mm, ptr))
+
+    def close(self) -> None:
+        for _w, mm, _p in self._maps:
+            try:
+                mm.close()
+            except BufferError:
+                pass  # cffi pointers still exported; the mapping goes with the process
+        self._maps.clear()
+
+    def ptr(self, addr: int, length: int):
+        """A cffi uint8_t* to [addr, addr+length), which must lie in one window."""
+        for w, _mm, p in self._maps:
+            if w.base <= addr and addr + length <= w.end:
+                return p + (addr - w.base)
+        raise AccessError(f"{addr:#x} +{length:#x} is outside every memory window")
+
+    def read(self, addr: int, length: int) -> bytes:
+        return bytes(ffi.buffer(self.ptr(addr, length), length))
+
+    def write(self, addr: int, data: bytes) -> None:
+        p = self.ptr(addr, len(data))
+        ffi.memmove(p, data, len(data))
+
+    def read_reg(self, addr: int, width_bits: int) -> int:
+        return lib.fw_reg_read(self.ptr(addr, width_bits // 8), width_bits)
+
+    def write_reg(self, addr: int, width_bits: int, value: int) -> None:
+        lib.fw_reg_write(self.ptr(addr, width_bits // 8), width_bits, value)
+
+    def post(self, block: int, block_length: int, record: bytes, force: bool = False) -> int:
+        """Ordered commit (C core). Returns the FW_* code (FW_E_BUSY when still pending)."""
+        return lib.fw_post(self.ptr(block, block_length), block_length, record, len(record),
+                           lib.FW_POST_FORCE if force else 0)

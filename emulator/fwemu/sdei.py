@@ -1,0 +1,163 @@
+"""The SDEI dispatcher's event state machine and explicit-dispatch rules, as TF-A keeps them
+(services/std_svc/sdei: sdei_state.c and sdei_dispatch_event; firmware-conventions.md §1).
+
+The transitions are a table, not branches: (state, action) → new state, or a refusal.
+States are R(unning) E(nabled) G(registered) with lower case = clear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# states
+UNREGISTERED = "reg"
+REGISTERED = "reG"
+ENABLED = "rEG"
+RUNNING = "REG"
+RUNNING_DISABLED = "ReG"
+RUNNING_UNREGISTER_PENDING = "Reg"
+
+NOP = object()  # accepted, no change
+
+# (state, action) → next state, NOP, or absent (refused). From sdei_state.c (SDEI v1.0 §6.1).
+TRANSITIONS: dict[tuple[str, str], object] = {
+    (UNREGISTERED, "register"): REGISTERED,
+    (UNREGISTERED, "release"): NOP,
+    (REGISTERED, "enable"): ENABLED,
+    (REGISTERED, "disable"): NOP,
+    (REGISTERED, "unregister"): UNREGISTERED,
+    (REGISTERED, "routing_set"): NOP,
+    (ENABLED, "enable"): NOP,
+    (ENABLED, "disable"): REGISTERED,
+    (ENABLED, "unregister"): UNREGISTERED,
+    (ENABLED, "dispatch"): RUNNING,
+    (RUNNING, "enable"): NOP,
+    (RUNNING, "disable"): RUNNING_DISABLED,
+    (RUNNING, "unregister"): RUNNING_UNREGISTER_PENDING,
+    (RUNNING, "context"): NOP,
+    (RUNNING, "complete"): ENABLED,
+    (RUNNING_DISABLED, "context"): NOP,
+    (RUNNING_DISABLED, "complete"): REGISTERED,
+    (RUNNING_UNREGISTER_PENDING, "context"): NOP,
+    (RUNNING_UNREGISTER_PENDING, "complete"): UNREGISTERED,
+}
+
+# SDEI return codes (SDEI v1.0 §5.1.1 table)
+SDEI_SUCCESS = 0
+SDEI_NOT_SUPPORTED = -1
+SDEI_INVALID_PARAMETERS = -2
+SDEI_DENIED = -3
+SDEI_PENDING = -5
+SDEI_OUT_OF_RESOURCE = -10
+
+
+class SdeiError(Exception):
+    def __init__(self, code: int, reason: str):
+        self.code = code
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass
+class EventState:
+    number: int
+    critical: bool
+    shared: bool
+    explicit: bool
+    state: str = UNREGISTERED
+
+
+@dataclass
+class SdeiDispatcher:
+    """Per-PE state for private events, one state for shared ones; per-PE mask and the
+    stack of running dispatches (at most normal then critical)."""
+
+    pe_count: int
+    events: dict[int, EventState] = field(default_factory=dict)
+    private: dict[tuple[int, int], EventState] = field(default_factory=dict)
+    masked: list[bool] = field(default_factory=list)
+    running: list[list[int]] = field(default_factory=list)  # per PE: events in dispatch
+
+    def __post_init__(self):
+        self.masked = [True] * self.pe_count  # PEs start masked until the client unmasks
+        self.running = [[] for _ in range(self.pe_count)]
+
+    def define(self, number: int, critical: bool, shared: bool, explicit: bool) -> None:
+        proto = EventState(number, critical, shared, explicit)
+        self.events[number] = proto
+        if not shared:
+            for pe in range(self.pe_count):
+                self.private[(number, pe)] = EventState(number, critical, shared, explicit)
+
+    def _state(self, number: int, pe: int) -> EventState:
+        ev = self.events.get(number)
+        if ev is None:
+            raise SdeiError(SDEI_INVALID_PARAMETERS, f"event {number} is not defined by the platform")
+        return ev if ev.shared else self.private[(number, pe)]
+
+    def call(self, action: str, number: int, pe: int) -> None:
+        """An SDEI call from the client (register/enable/disable/unregister/complete/…)."""
+        if number == 0 and action == "register":
+            # event 0 is SDEI_EVENT_SIGNAL's, bound to a secure SGI; Linux refuses it for GHES
+            raise SdeiError(SDEI_INVALID_PARAMETERS, "event 0 is reserved for SDEI_EVENT_SIGNAL")
+        ev = self._state(number, pe)
+        nxt = TRANSITIONS.get((ev.state, action))
+        if nxt is None:
+            raise SdeiError(SDEI_DENIED, f"{action} refused in state {ev.state}")
+        if nxt is not NOP:
+            ev.state = nxt  # type: ignore[assignment]
+        if action == "complete" and number in self.running[pe]:
+            self.running[pe].remove(number)
+
+    def register_all_pes(self, number: int) -> None:
+        """What Linux does for a private event: register + enable on every PE."""
+        ev = self.events.get(number)
+        pes = [0] if ev is not None and ev.shared else range(self.pe_count)
+        for pe in pes:
+            self.call("register", number, pe)
+            self.call("enable", number, pe)
+
+    def unmask(self, pe: int) -> None:
+        self.masked[pe] = False
+
+    def mask(self, pe: int) -> None:
+        self.masked[pe] = True
+
+    def refusal(self, number: int, pe: int) -> str | None:
+        """Why sdei_dispatch_event(number) on `pe` would return -1, or None (D1–D5)."""
+        if not 0 <= pe < self.pe_count:
+            return f"no PE {pe}"
+        if self.masked[pe]:
+            return f"PE {pe} is masked (the client has not called SDEI_PE_UNMASK)"
+        if number == 0:
+            return "event 0 cannot be dispatched explicitly"
+        ev = self.events.get(number)
+        if ev is None:
+            return f"event {number} has no mapping on this platform"
+        if not ev.explicit:
+            return f"event {number} is bound to an interrupt, not an explicit event"
+        for r in self.running[pe]:
+            if self.events[r].critical:
+                return f"a critical event ({r}) is running on PE {pe}: nothing preempts it"
+            if not ev.critical:
+                return f"a normal event ({r}) is running on PE {pe} and event {number} is normal"
+        state = self._state(number, pe).state
+        if (state, "dispatch") not in TRANSITIONS:
+            why = {UNREGISTERED: "not registered", REGISTERED: "registered but disabled"}.get(state, "already running")
+            return f"event {number} is {why} on PE {pe}"
+        return None
+
+    def dispatch(self, number: int, pe: int) -> None:
+        reason = self.refusal(number, pe)
+        if reason:
+            raise SdeiError(SDEI_DENIED, reason)
+        self.call("dispatch", number, pe)
+        self.running[pe].append(number)
+
+    def snapshot(self) -> dict:
+        out = {}
+        for n, ev in sorted(self.events.items()):
+            states = [ev.state] if ev.shared else [self.private[(n, pe)].state for pe in range(self.pe_count)]
+            out[n] = {"priority": "critical" if ev.critical else "normal",
+                      "shared": ev.shared, "explicit": ev.explicit, "state": states}
+        return {"events": out, "masked": list(self.masked), "running": [list(r) for r in self.running]}

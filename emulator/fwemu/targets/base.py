@@ -1,0 +1,69 @@
+"""The one interface every target backend implements (sim, agent, qemu).
+
+The firmware model (firmware.py) owns the rules; a target only moves bytes and raises
+notifications, and reports refusals with the reason the real firmware would give.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from ..board import Board, Source
+
+
+class Target(abc.ABC):
+    board: Board
+
+    ## @name lifecycle
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the target (stop a simulation, close a channel)."""
+
+    def reset(self) -> None:
+        """Bring the target back to a booted, idle state (sim: reboot the OS model)."""
+        raise NotImplementedError
+
+    ## @name memory (addresses are physical; refused outside the board's windows)
+    @abc.abstractmethod
+    def read(self, addr: int, length: int) -> bytes: ...
+
+    @abc.abstractmethod
+    def read_reg(self, addr: int, width_bits: int) -> int: ...
+
+    @abc.abstractmethod
+    def write_reg(self, addr: int, width_bits: int, value: int) -> None: ...
+
+    @abc.abstractmethod
+    def post(self, source: Source, record: bytes) -> None:
+        """Ordered commit of `record` into the source's block (block_status last).
+        Raises RefusedError if the block still holds a record."""
+
+    @abc.abstractmethod
+    def withdraw(self, source: Source) -> None:
+        """Make the block's block_status 0 again (a post whose notification failed)."""
+
+    ## @name notifications
+    @abc.abstractmethod
+    def notify_refusal(self, source: Source, pe: int) -> str | None:
+        """Why raising the source's notification on `pe` would be refused now, or None."""
+
+    @abc.abstractmethod
+    def notify(self, source: Source, pe: int) -> None:
+        """Raise the source's notification on PE index `pe`; RefusedError with the reason."""
+
+    ## @name observation
+    @abc.abstractmethod
+    def wait(self, timeout: float) -> None:
+        """Block until the target may have changed something the firmware watches (an ack,
+        a cleared block) or `timeout` seconds pass."""
+
+    def os_log(self, since: int = 0) -> tuple[list[str], int]:
+        """OS log lines after mark `since`, and the new mark (sim: the OS model's log)."""
+        return [], since
+
+    def os_state(self) -> dict:
+        """What is known about the OS (sim: up/down, panics); {} when unknown."""
+        return {}
+
+    def status(self) -> dict:
+        return {}

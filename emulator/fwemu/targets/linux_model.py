@@ -1,0 +1,458 @@
+"""A model of the Linux GHES consumer (arm64, v6.1 as Debian ships it), for the sim board.
+
+It follows shared/reference/linux-ghes-contract.md step for step: probe rules per
+notification type, reading through the Error Status Address, the kernel's validation
+(via the C core's fw_check), clear-and-ack timing (NMI-like paths ack before processing,
+IRQ/poll/HED paths after), the 4-slot 10-second estatus cache, the 2-per-5-s print rate
+limits, memory_failure / AER / ARM decisions, and panic on fatal. It logs in the kernel's
+own wording (records.kernel_text) so its log can be compared line by line with dmesg.
+Lines that a real kernel would not print start with "[sim]".
+
+Not modelled: the EDAC chain, tracepoints, vendor notifier chains, page types other than
+"free buddy page" (the simulated RAM holds no workload).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ..board import Board, Source
+from ..records import codec
+from ..records import kernel_text as kt
+from ..records import model as m
+
+FW_WARN = "[Firmware Warn]: GHES: "
+FW_BUG = "[Firmware Bug]: GHES: "
+CACHE_SLOTS = 4
+CACHE_MAX_AGE = 10.0          # GHES_ESTATUS_IN_CACHE_MAX_NSEC
+RATELIMIT_INTERVAL, RATELIMIT_BURST = 5.0, 2
+GHES_SEV_NO, GHES_SEV_CORRECTED, GHES_SEV_RECOVERABLE, GHES_SEV_PANIC = 0, 1, 2, 3
+NMI_LIKE = ("sea", "sdei", "sei")
+HED_KINDS = ("sci", "gpio", "gsiv")
+PAGE = 4096
+
+
+def ghes_severity(cper_sev: int) -> int:
+    return {0: GHES_SEV_RECOVERABLE, 1: GHES_SEV_PANIC, 2: GHES_SEV_CORRECTED, 3: GHES_SEV_NO}.get(
+        cper_sev, GHES_SEV_PANIC)
+
+
+class _RateLimit:
+    """__ratelimit(): `burst` per `interval`, and the 'N callbacks suppressed' line."""
+
+    def __init__(self, name: str, clock):
+        self.name, self.clock = name, clock
+        self.begin, self.printed, self.missed = None, 0, 0
+
+    def __call__(self, log) -> bool:
+        now = self.clock()
+        if self.begin is None or now - self.begin >= RATELIMIT_INTERVAL:
+            if self.missed:
+                log(f"{self.name}: {self.missed} callbacks suppressed")
+            self.begin, self.printed, self.missed = now, 0, 0
+        if self.printed < RATELIMIT_BURST:
+            self.printed += 1
+            return True
+        self.missed += 1
+        return False
+
+
+@dataclass
+class Ghes:
+    """One probed GHES device."""
+
+    source: Source
+    registered: bool = False
+    reason: str = ""
+
+
+@dataclass
+class OsKnobs:
+    """Test knobs: a slow OS (seconds before handling a notification), a deaf one (ignores
+    notifications and does not poll), the SEI mode ('walk': an out-of-tree kernel that
+    walks every SEI source on an SError; 'mainline': SEI sources refused at probe), and
+    whether the 4-slot duplicate cache and the print rate limits apply (they do in Linux)."""
+
+    delay: float = 0.0
+    deaf: bool = False
+    sei_mode: str = "walk"
+    ratelimit: bool = True
+
+
+@dataclass
+class _Work:
+    kind: str       # "sea" | "sei" | "sdei" | "irq" | "hed" | "poll"
+    pe: int = 0
+    arg: int = 0
+    due: float = 0.0
+
+
+class LinuxModel:
+    """The OS. `platform` gives memory (read/read_reg/write_reg), the SDEI dispatcher and
+    RAM bounds; `changed` is called after every write the firmware may be waiting on."""
+
+    RAM_BASE, RAM_SIZE = 0x40000000, 1 << 30   # as QEMU virt with -m 1G: same PAs valid on both
+
+    def __init__(self, board: Board, platform, changed, knobs: OsKnobs | None = None,
+                 clock=time.monotonic, log_lines: int = 20000):
+        self.board, self.platform, self.changed = board, platform, changed
+        self.knobs = knobs or OsKnobs()
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.log_buf: collections.deque[str] = collections.deque(maxlen=log_lines)
+        self.log_mark = 0   # lines ever logged; log_buf holds the newest
+        self.seqno = 0
+        self.cache: list[tuple[bytes, float]] = []
+        self.rl_corrected = _RateLimit("ghes_print_estatus", clock)
+        self.rl_uncorrected = _RateLimit("ghes_print_estatus", clock)
+        self.poisoned: set[int] = set()
+        self.deferred: list = []   # memory_failure / AER recovery: workqueue items
+        self.down: str | None = None
+        self.ghes: dict[int, Ghes] = {}
+        self.work: collections.deque[_Work] = collections.deque()
+        self.cv = threading.Condition(self.lock)
+        self.next_poll: dict[int, float] = {}
+        self.stats = collections.Counter()
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, name="sim-os", daemon=True)
+        self.boot()
+        self.thread.start()
+
+    # ---- logging --------------------------------------------------------------------
+    def log(self, line: str) -> None:
+        self.log_buf.append(line)
+        self.log_mark += 1
+
+    def lines_since(self, mark: int) -> tuple[list[str], int]:
+        with self.lock:
+            n = min(self.log_mark - mark, len(self.log_buf))
+            return (list(self.log_buf)[len(self.log_buf) - n:] if n > 0 else []), self.log_mark
+
+    # ---- boot / probe (ghes_probe) ------------------------------------------------------
+    def boot(self) -> None:
+        with self.lock:
+            self.down = None
+            self.cache.clear()
+            self.ghes.clear()
+            self.next_poll.clear()
+            sdei = self.platform.sdei
+            for pe in range(self.board.pes.count):
+                if pe not in self.platform.masked_pes:
+                    sdei.unmask(pe)
+            self.log("HEST: Table parsing has been initialized.")
+            ids = [s.id for s in self.board.sources]
+            if len(set(ids)) != len(ids):
+                self.log("HEST: Duplicated hardware error source ID.")  # every GHES dropped
+                return
+            for src in self.board.sources:
+                if src.enabled:
+                    self.ghes[src.id] = self._probe(src)
+            for g in self.ghes.values():
+                if g.registered:   # a block already pending at boot is consumed at probe
+                    self._ghes_proc(g)
+
+    def _probe(self, src: Source) -> Ghes:
+        g = Ghes(src)
+        n, kind = src.id, src.notify
+        if kind == "polled" and src.poll_interval_ms == 0:
+            self.log(f"{FW_WARN}Poll interval is 0 for generic hardware error source: {n}, disabled.")
+            g.reason = "poll interval 0"
+            return g
+        if kind == "local":
+            self.log(f"GHES: Generic hardware error source: {n} notified via local interrupt is not supported!")
+            g.reason = "local interrupt"
+            return g
+        if kind == "nmi":
+            self.log(f"GHES: Generic hardware error source: {n} notified via NMI interrupt is not supported!")
+            g.reason = "NMI"
+            return g
+        if kind in ("cmci", "mce") or (kind == "sei" and self.knobs.sei_mode == "mainline"):
+            self.log(f"{FW_WARN}Unknown notification type: {src.notify_value} for generic hardware "
+                     f"error source: {n}")
+            g.reason = "unknown notification type"
+            return g
+        if src.block_length < 20:
+            self.log(f"{FW_BUG}Invalid error block length: {src.block_length} for generic hardware "
+                     f"error source: {n}")
+            g.reason = "block length"
+            return g
+        if kind == "sdei":
+            try:
+                if src.vector == 0:
+                    raise ValueError("event 0 is reserved for SDEI_EVENT_SIGNAL (-EINVAL)")
+                if any(o.registered and o.source.notify == "sdei" and o.source.vector == src.vector
+                       for o in self.ghes.values()):
+                    raise ValueError(f"event {src.vector} already registered (-EBUSY)")
+                self.platform.sdei.register_all_pes(src.vector)
+            except Exception as exc:  # SdeiError or the checks above
+                self.log(f"[sim] GHES: source {n}: SDEI registration failed: {exc}")
+                g.reason = f"SDEI: {exc}"
+                return g
+        if kind == "polled":
+            self.next_poll[n] = self.clock() + src.poll_interval_ms / 1000
+        g.registered = True
+        return g
+
+    # ---- notifications (called by the platform) -------------------------------------
+    def deliver(self, kind: str, pe: int = 0, arg: int = 0) -> None:
+        """An exception or interrupt reaches the OS. With no delay it is handled at once
+        (as a fast PE would); with a delay it waits in the OS's queue."""
+        with self.lock:
+            if self.down or self.knobs.deaf:
+                self.stats["ignored"] += 1
+                return
+            if self.knobs.delay <= 0:
+                self._handle(_Work(kind, pe, arg))
+            else:
+                self.work.append(_Work(kind, pe, arg, self.clock() + self.knobs.delay))
+                self.cv.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.lock:
+                if self._stop:
+                    return
+                now = self.clock()
+                while self.work and self.work[0].due <= now and not self.down:
+                    self._handle(self.work.popleft())
+                if not self.down and not self.knobs.deaf:
+                    for sid, due in list(self.next_poll.items()):
+                        if due <= now:
+                            g = self.ghes[sid]
+                            self.next_poll[sid] = now + g.source.poll_interval_ms / 1000
+                            self._ghes_proc(g)
+                waits = [w.due for w in list(self.work)[:1]] + list(self.next_poll.values())
+                timeout = max(0.0, min(waits) - self.clock()) if waits else 0.5
+                self.cv.wait(min(timeout, 0.5))
+
+    def stop(self) -> None:
+        with self.lock:
+            self._stop = True
+            self.cv.notify()
+        self.thread.join(timeout=2)
+
+    def _handle(self, w: _Work) -> None:
+        if self.down:
+            return
+        self.stats[w.kind] += 1
+        if w.kind == "sea":
+            claimed = self._nmi_walk([g for g in self._registered() if g.source.notify == "sea"])
+            if not claimed:
+                self.log(f"[sim] SEA on CPU{w.pe} not claimed by GHES: the faulting task gets SIGBUS")
+        elif w.kind == "sei":
+            sei = [g for g in self._registered() if g.source.notify == "sei"]
+            claimed = self._nmi_walk(sei, pe=w.pe)
+            if not claimed:
+                self.log(f"SError Interrupt on CPU{w.pe}, code 0x00000000be000000 -- SError")
+                self._panic("Asynchronous SError Interrupt")
+        elif w.kind == "sdei":
+            g = next((g for g in self._registered()
+                      if g.source.notify == "sdei" and g.source.vector == w.arg), None)
+            if g is not None:
+                self._nmi_walk([g])
+            self.platform.sdei_complete(w.arg, w.pe)
+        elif w.kind == "irq":   # GHES IRQ: only the source that owns this GSI
+            for g in self._registered():
+                if g.source.notify == "external" and g.source.vector == w.arg:
+                    self._ghes_proc(g)
+        elif w.kind == "hed":   # ACPI Notify on PNP0C33: every HED-listed source
+            for g in self._registered():
+                if g.source.notify in HED_KINDS:
+                    self._ghes_proc(g)
+        self.changed()
+
+    def _registered(self):
+        return [g for g in self.ghes.values() if g.registered]
+
+    # ---- reading (__ghes_peek_estatus / __ghes_read_estatus) ---------------------------
+    def _peek(self, g: Ghes) -> tuple[int, bytes] | None:
+        """G1–G3: follow the ESA to the block; None when nothing is pending (no clear)."""
+        paddr = self.platform.read_reg(g.source.esa, 64)
+        if paddr == 0:
+            return None
+        hdr = self.platform.read(paddr, 20)
+        if int.from_bytes(hdr[:4], "little") == 0:
+            return None
+        return paddr, hdr
+
+    def _clear(self, g: Ghes, paddr: int) -> None:
+        """ghes_clear_estatus + ghes_ack_error."""
+        self.platform.write_reg(paddr, 32, 0)
+        ra = g.source.read_ack
+        if ra is not None:
+            v = self.platform.read_reg(ra.address, ra.width)
+            v &= (ra.preserve << ra.bit_offset) & ((1 << ra.width) - 1)
+            v |= (ra.write << ra.bit_offset) & ((1 << ra.width) - 1)
+            self.platform.write_reg(ra.address, ra.width, v)
+        self.stats["acked"] += 1
+
+    def _read_checked(self, g: Ghes) -> tuple[int, bytes, str | None] | None:
+        """The header checks (L2, L3, H1, H2) on the 20 bytes, then the whole length is
+        copied and walked (E1, E2). Returns (address, bytes, kernel warning or None)."""
+        peek = self._peek(g)
+        if peek is None:
+            return None
+        paddr, hdr = peek
+        limit = min(g.source.block_length, 65536)
+        v = codec.check(hdr, limit)
+        if v.rule != "short-input":         # the header alone decides L2/L3/H1/H2
+            return paddr, hdr, v.message or None
+        buf = self.platform.read(paddr, v.length)
+        v = codec.check(buf, limit)
+        return paddr, buf, (None if v.valid else v.message)
+
+    # ---- IRQ-style processing (ghes_proc) ----------------------------------------------
+    def _ghes_proc(self, g: Ghes) -> bool:
+        got = self._read_checked(g)
+        if got is None:
+            return False
+        paddr, buf, warn = got
+        if warn:
+            self.log(warn)
+        else:
+            blk = codec.decode(buf)
+            if ghes_severity(blk.severity) >= GHES_SEV_PANIC:
+                self._ghes_panic(g, blk, paddr)
+                return True
+            if not self._cached(buf):
+                if self._print(g, blk):
+                    self._cache_add(buf)
+            self._do_proc(blk, nmi=False)
+        self._clear(g, paddr)
+        self._run_deferred()
+        return True
+
+    # ---- NMI-like processing (SEA, SDEI, SEI walk) ----------------------------------------
+    def _nmi_walk(self, ghes_list, pe: int = 0) -> bool:
+        """ghes_in_nmi_spool_from_list + ghes_proc_in_irq: read, panic check, clear + ack
+        before processing, drop cached duplicates, then process in arrival order."""
+        queued, claimed = [], False
+        for g in ghes_list:
+            got = self._read_checked(g)
+            if got is None:
+                continue
+            claimed = True
+            paddr, buf, warn = got
+            if warn:
+                self.log(warn)
+                self._clear(g, paddr)
+                continue
+            blk = codec.decode(buf)
+            if ghes_severity(blk.severity) >= GHES_SEV_PANIC:
+                self._ghes_panic(g, blk, paddr)
+                return True
+            self._clear(g, paddr)
+            if self._cached(buf):
+                self.stats["dropped_duplicate"] += 1
+                continue
+            queued.append((g, blk, buf))
+            if g.source.notify == "sei":
+                owner = self.platform.sei_owner(g.source.id)
+                if owner is not None and owner != pe:
+                    self.log(f"[sim] hazard: CPU{pe} consumed the SEI record in source "
+                             f"{g.source.id} that firmware raised for CPU{owner}")
+        for g, blk, buf in queued:
+            self._do_proc(blk, nmi=True)
+            if not self._cached(buf):
+                if self._print(g, blk):
+                    self._cache_add(buf)
+        self._run_deferred()
+        return claimed
+
+    def _run_deferred(self) -> None:
+        """The workqueue items ghes_do_proc queued (memory_failure_queue, aer_recover_queue)
+        run after the handler: their lines follow the [Hardware Error] block, as in dmesg."""
+        work, self.deferred = self.deferred, []
+        for fn, args in work:
+            fn(*args)
+
+    # ---- the estatus cache and printing ------------------------------------------------------
+    def _cached(self, buf: bytes) -> bool:
+        now = self.clock()
+        return any(c == buf and now - t < CACHE_MAX_AGE for c, t in self.cache)
+
+    def _cache_add(self, buf: bytes) -> None:
+        now = self.clock()
+        self.cache = [(c, t) for c, t in self.cache if now - t < CACHE_MAX_AGE]
+        if len(self.cache) >= CACHE_SLOTS:
+            self.cache.pop(0)
+        self.cache.append((buf, now))
+
+    def _print(self, g: Ghes, blk: m.StatusBlock) -> bool:
+        rl = self.rl_corrected if ghes_severity(blk.severity) <= GHES_SEV_CORRECTED else self.rl_uncorrected
+        if self.knobs.ratelimit and not rl(self.log):
+            return False
+        self.seqno += 1
+        for line in kt.format_estatus(blk, g.source.id, self.seqno):
+            self.log(line)
+        return True
+
+    def _ghes_panic(self, g: Ghes, blk: m.StatusBlock, paddr: int) -> None:
+        self.seqno += 1
+        for line in kt.format_estatus(blk, g.source.id, self.seqno):
+            self.log(line)
+        self._clear(g, paddr)
+        self._panic("GHES: Fatal hardware error")
+
+    def _panic(self, why: str) -> None:
+        self.log(f"Kernel panic - not syncing: {why}")
+        self.down = why
+        self.work.clear()
+
+    # ---- ghes_do_proc ------------------------------------------------------------------------
+    def _do_proc(self, blk: m.StatusBlock, nmi: bool) -> None:
+        sev = ghes_severity(blk.severity)
+        for e in blk.entries:
+            sec_sev = ghes_severity(e.severity)
+            s = e.section
+            if isinstance(s, m.MemorySection):
+                if s.physical_address is None:
+                    continue
+                if sec_sev == GHES_SEV_CORRECTED and e.flags & m.FLAG_THRESHOLD_EXCEEDED:
+                    self._do_memory_failure(s.physical_address, soft=True)
+                if sev == GHES_SEV_RECOVERABLE and sec_sev == GHES_SEV_RECOVERABLE:
+                    self._do_memory_failure(s.physical_address)
+            elif isinstance(s, m.ArmSection):
+                if sev != GHES_SEV_RECOVERABLE or sec_sev != GHES_SEV_RECOVERABLE:
+                    continue
+                for info in s.error_info:
+                    if info.type & m.ARM_TYPE_CACHE and info.physical_fault_addr is not None:
+                        self._do_memory_failure(info.physical_fault_addr)
+                    else:
+                        self.log(f"{FW_WARN}Unhandled processor error type 0x{info.type:02x}: "
+                                 f"{kt.arm_error_type_names(info.type)}")
+            elif isinstance(s, m.PcieSection):
+                if s.vendor_id is not None and s.aer_info is not None:
+                    # aer_recover_queue → aer_recover_work_func: the sim has no PCI devices
+                    self.deferred.append((self.log, (f"AER recover: Can not find pci_dev for "
+                                                     f"{s.segment:04x}:{s.bus:02x}:{s.device:02x}:{s.function:x}",)))
+
+    def _do_memory_failure(self, pa: int, soft: bool = False) -> None:
+        """ghes_do_memory_failure: the address check is immediate, the page work deferred."""
+        if not self.RAM_BASE <= pa < self.RAM_BASE + self.RAM_SIZE:
+            self.log(f"{FW_WARN}Invalid address in generic error data: {pa:#x}")
+            return
+        self.deferred.append((self._memory_failure, (pa, soft)))
+
+    def _memory_failure(self, pa: int, soft: bool = False) -> None:
+        pfn = pa // PAGE
+        if soft:
+            self.log(f"[sim] soft offline: {pfn:#x}")
+            self.poisoned.add(pfn)
+            return
+        if pfn in self.poisoned:
+            self.log(f"Memory failure: {pfn:#x}: already hardware poisoned")
+            return
+        self.poisoned.add(pfn)
+        self.log(f"Memory failure: {pfn:#x}: recovery action for free buddy page: Recovered")
+
+    def state(self) -> dict:
+        with self.lock:
+            return {"up": self.down is None, "panic": self.down,
+                    "ghes": {sid: ("registered" if g.registered else f"refused: {g.reason}")
+                             for sid, g in self.ghes.items()},
+                    "poisoned_pages": len(self.poisoned), "pending_work": len(self.work),
+                    "knobs": self.knobs.__dict__.copy(), "stats": dict(self.stats)}

@@ -1,0 +1,181 @@
+"""The built-in simulated board: a platform (memory windows in shared memory, PEs, the SDEI
+dispatcher, interrupt delivery) with the Linux model (linux_model.py) as its OS.
+
+The firmware model drives it through the same Target interface as a real board. The
+memory is mapped locally, and posts and Read Ack arming run in the C core exactly as a
+firmware port would run them.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .._corelib import ffi, lib
+from ..board import Board, Source
+from ..errors import RefusedError
+from ..memory import LocalMemory
+from ..sdei import SdeiDispatcher, SdeiError
+from .base import Target
+from .linux_model import LinuxModel, OsKnobs
+
+
+def ack_reg(source: Source):
+    ra = source.read_ack
+    return ffi.new("fw_ack_reg *", {"preserve": ra.preserve, "write": ra.write,
+                                    "bit_offset": ra.bit_offset, "width_bits": ra.width})
+
+
+class SimPlatform:
+    """Memory, PEs, SDEI and interrupt delivery; the OS attaches as `os`."""
+
+    def __init__(self, board: Board, masked_pes=()):
+        self.board = board
+        self.mem = LocalMemory(board.windows)
+        self.masked_pes = set(masked_pes)
+        self.sdei = SdeiDispatcher(board.pes.count)
+        for ev in board.sdei_events:
+            self.sdei.define(ev.number, ev.critical, ev.shared, ev.binding == "explicit")
+        self.sei_owners: dict[int, int] = {}   # source id → PE the firmware raised SEI on
+        self.os: LinuxModel | None = None
+        self.power_on()
+
+    def power_on(self) -> None:
+        """Firmware's boot-time setup of every source: ESA → block, block zeroed, Read Ack
+        in the acked state (QEMU starts its registers at 1 for the same reason)."""
+        for src in self.board.sources:
+            self.mem.write(src.block, bytes(src.block_length))
+            self.mem.write_reg(src.esa, 64, src.block)
+            if src.read_ack:
+                reg = ack_reg(src)
+                self.mem.write_reg(src.read_ack.address, src.read_ack.width,
+                                   lib.fw_ack_os_value(reg, 0))
+
+    # memory as the OS sees it
+    def read(self, addr: int, length: int) -> bytes:
+        return self.mem.read(addr, length)
+
+    def read_reg(self, addr: int, width: int) -> int:
+        return self.mem.read_reg(addr, width)
+
+    def write_reg(self, addr: int, width: int, value: int) -> None:
+        self.mem.write_reg(addr, width, value)
+
+    def sdei_complete(self, event: int, pe: int) -> None:
+        try:
+            self.sdei.call("complete", event, pe)
+        except SdeiError:
+            pass
+
+    def sei_owner(self, source_id: int) -> int | None:
+        return self.sei_owners.get(source_id)
+
+
+class SimTarget(Target):
+    """Target backend for boards with `target.kind = "sim"`."""
+
+    def __init__(self, board: Board, knobs: OsKnobs | None = None, masked_pes=()):
+        self.board = board
+        self._cv = threading.Condition()
+        self._generation = 0
+        self.platform = SimPlatform(board, masked_pes)
+        self.os = LinuxModel(board, self.platform, self._changed, knobs)
+        self.platform.os = self.os
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def close(self) -> None:
+        self.os.stop()
+        self.platform.mem.close()
+
+    def reset(self) -> None:
+        """Reboot the OS (memory and firmware state survive, as on a warm reset)."""
+        with self.os.lock:
+            self.os.work.clear()
+            self.platform.sdei = SdeiDispatcher(self.board.pes.count)
+            for ev in self.board.sdei_events:
+                self.platform.sdei.define(ev.number, ev.critical, ev.shared, ev.binding == "explicit")
+            self.os.boot()
+        self._changed()
+
+    # -- memory -------------------------------------------------------------------------
+    def read(self, addr: int, length: int) -> bytes:
+        return self.platform.mem.read(addr, length)
+
+    def read_reg(self, addr: int, width_bits: int) -> int:
+        return self.platform.mem.read_reg(addr, width_bits)
+
+    def write_reg(self, addr: int, width_bits: int, value: int) -> None:
+        self.platform.mem.write_reg(addr, width_bits, value)
+
+    def post(self, source: Source, record: bytes) -> None:
+        mem = self.platform.mem
+        if source.read_ack:
+            lib.fw_ack_arm(ack_reg(source), mem.ptr(source.read_ack.address, source.read_ack.width // 8))
+        rc = mem.post(source.block, source.block_length, record)
+        if rc == lib.FW_E_BUSY:
+            raise RefusedError(f"source {source.id}: block still holds an unconsumed record")
+        if rc != lib.FW_OK:
+            raise RefusedError(f"source {source.id}: post failed (code {rc})")
+
+    def withdraw(self, source: Source) -> None:
+        mem = self.platform.mem
+        mem.write_reg(source.block, 32, 0)
+        if source.read_ack:
+            reg = ack_reg(source)
+            v = mem.read_reg(source.read_ack.address, source.read_ack.width)
+            mem.write_reg(source.read_ack.address, source.read_ack.width, lib.fw_ack_os_value(reg, v))
+
+    # -- notifications ------------------------------------------------------------------
+    def notify_refusal(self, source: Source, pe: int) -> str | None:
+        if not 0 <= pe < self.board.pes.count:
+            return f"no PE {pe} (the board has {self.board.pes.count})"
+        if source.notify in ("local", "nmi", "cmci", "mce"):
+            return f"notification type {source.notify} cannot be raised on arm64"
+        if source.notify == "sdei":
+            with self.os.lock:
+                return self.platform.sdei.refusal(source.vector, pe)
+        return None
+
+    def notify(self, source: Source, pe: int) -> None:
+        reason = self.notify_refusal(source, pe)
+        if reason:
+            raise RefusedError(reason)
+        kind = source.notify
+        if kind == "polled":
+            return   # the OS finds it on its next poll
+        if kind == "sdei":
+            with self.os.lock:
+                try:
+                    self.platform.sdei.dispatch(source.vector, pe)
+                except SdeiError as exc:
+                    raise RefusedError(f"SDEI dispatch refused: {exc.reason}") from None
+            self.os.deliver("sdei", pe, source.vector)
+        elif kind == "sei":
+            self.platform.sei_owners[source.id] = pe
+            self.os.deliver("sei", pe)
+        elif kind == "sea":
+            self.os.deliver("sea", pe)
+        elif kind == "external":
+            self.os.deliver("irq", pe, source.vector)
+        else:   # sci / gpio / gsiv: an ACPI Notify on the HED device
+            self.os.deliver("hed", pe, source.vector)
+
+    # -- observation --------------------------------------------------------------------
+    def _changed(self) -> None:
+        with self._cv:
+            self._generation += 1
+            self._cv.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        with self._cv:
+            gen = self._generation
+            self._cv.wait_for(lambda: self._generation != gen, timeout)
+
+    def os_log(self, since: int = 0):
+        return self.os.lines_since(since)
+
+    def os_state(self) -> dict:
+        return self.os.state()
+
+    def status(self) -> dict:
+        with self.os.lock:
+            return {"kind": "sim", "os": self.os.state(), "sdei": self.platform.sdei.snapshot()}
