@@ -59,8 +59,16 @@ class Injection:
     warnings: list[str] = field(default_factory=list)
     unsafe_sei: bool = False
     forged: bool = False
-    os_mark: int = 0
-    done: threading.Event = field(default_factory=threading.Event)
+    _done: threading.Event | None = None
+
+    @property
+    def done(self) -> threading.Event:
+        """Set when the injection reaches a final state (created on first use)."""
+        if self._done is None:
+            self._done = threading.Event()
+            if self.final:
+                self._done.set()
+        return self._done
 
     @property
     def final(self) -> bool:
@@ -119,8 +127,7 @@ class FirmwareModel:
         self.inflight: dict[int, Injection] = {}
         self.counts = collections.Counter()
         self._next_id = 1
-        self._second = -1
-        self._same_second: dict[bytes, int] = {}
+        self.factory = scenarios.RecordFactory(board.pes.mpidr)
         self._recent_exact: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._acks = {s.id: ack_reg(s) for s in board.sources if s.read_ack}
 
@@ -152,7 +159,7 @@ class FirmwareModel:
             raise UsageError("--timeout", "must be positive")
         warnings: list[str] = []
         if record is None:
-            record = self._build_unique(scenario, fields or {}, pe, unique, warnings)
+            record = self.factory.make(scenario, fields or {}, pe, unique, warnings)
             forged = False
         else:
             forged = not check(record, src.block_length).valid
@@ -173,7 +180,9 @@ class FirmwareModel:
             self._next_id += 1
             self.inflight[inj.id] = inj
             self.counts["accepted"] += 1
-            self._journal(inj, "accepted")
+            self.journal.write({"event": "accepted", "id": inj.id, "scenario": scenario,
+                                "source": src.id, "pe": pe, "digest": digest,
+                                "accepted": round(inj.accepted_wall, 6)})
             for w in warnings:
                 log.warning("injection #%d: %s", inj.id, w)
             st = self.sources[src.id]
@@ -188,25 +197,6 @@ class FirmwareModel:
             else:
                 self._start(inj)
         return inj
-
-    def _build_unique(self, scenario, fields, pe, unique, warnings) -> bytes:
-        """Records made in the same second differ in the timestamp's sequence bits, so Linux's
-        10-s duplicate cache never swallows a repeat (DESIGN rule 6)."""
-        mpidr = self.board.pes.mpidr[pe]
-        if not unique:
-            return encode(scenarios.build(scenario, fields, mpidr=mpidr))
-        sec = int(time.time())
-        if sec != self._second:
-            self._second, self._same_second = sec, {}
-        first = encode(scenarios.build(scenario, fields, mpidr=mpidr))
-        n = self._same_second.get(first, 0)
-        self._same_second[first] = n + 1
-        if n == 0:
-            return first
-        if n >= 128:
-            warnings.append("more than 128 identical records in one second: Linux may drop "
-                            "repeats on the SEA/SDEI path (10-s duplicate cache)")
-        return encode(scenarios.build(scenario, fields, mpidr=mpidr, sequence=n % 128))
 
     def _warn_if_repeat(self, digest, now, src, warnings) -> None:
         recent = self._recent_exact
@@ -254,7 +244,6 @@ class FirmwareModel:
         st.current = inj
         if src.notify == "sei":
             self.sei_current = inj
-        inj.os_mark = self.target.os_log(0)[1] if inj.id == 1 else inj.os_mark
         try:
             self.target.notify(src, inj.pe)
         except RefusedError as exc:
@@ -357,7 +346,8 @@ class FirmwareModel:
         self.history.append(inj)
         self.counts[state] += 1
         self._journal(inj, state)
-        inj.done.set()
+        if inj._done is not None:
+            inj._done.set()
 
     def _journal(self, inj: Injection, event: str) -> None:
         rec = inj.to_json()

@@ -25,6 +25,7 @@ class LocalMemory:
     def __init__(self, windows: tuple[Window, ...] | list[Window]):
         self.windows = list(windows)
         self._maps: list[tuple[Window, mmap.mmap, object]] = []
+        self._ptr_cache: dict[tuple[int, int], object] = {}
         for w in self.windows:
             if w.path:
                 try:
@@ -44,6 +45,7 @@ class LocalMemory:
             self._maps.append((w, mm, ptr))
 
     def close(self) -> None:
+        self._ptr_cache.clear()
         for _w, mm, _p in self._maps:
             try:
                 mm.close()
@@ -53,8 +55,14 @@ class LocalMemory:
 
     def ptr(self, addr: int, length: int):
         """A cffi uint8_t* to [addr, addr+length), which must lie in one window."""
+        key = (addr, length)
+        hit = self._ptr_cache.get(key)
+        if hit is not None:
+            return hit
         for w, _mm, p in self._maps:
             if w.base <= addr and addr + length <= w.end:
+                if len(self._ptr_cache) < 4096:   # registers and blocks: a handful of keys
+                    self._ptr_cache[key] = p + (addr - w.base)
                 return p + (addr - w.base)
         raise AccessError(f"{addr:#x} +{length:#x} is outside every memory window")
 

@@ -15,6 +15,7 @@ Not modelled: the EDAC chain, tracepoints, vendor notifier chains, page types ot
 from __future__ import annotations
 
 import collections
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,22 @@ GHES_SEV_NO, GHES_SEV_CORRECTED, GHES_SEV_RECOVERABLE, GHES_SEV_PANIC = 0, 1, 2,
 NMI_LIKE = ("sea", "sdei", "sei")
 HED_KINDS = ("sci", "gpio", "gsiv")
 PAGE = 4096
+GUID_MEM = m.MemorySection.GUID.bytes_le
+GUID_ARM = m.ArmSection.GUID.bytes_le
+GUID_PCIE = m.PcieSection.GUID.bytes_le
+_U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
+
+
+def _u16(b: bytes, off: int) -> int:
+    return _U16.unpack_from(b, off)[0]
+
+
+def _u32(b: bytes, off: int) -> int:
+    return _U32.unpack_from(b, off)[0]
+
+
+def _u64(b: bytes, off: int) -> int:
+    return _U64.unpack_from(b, off)[0]
 
 
 def ghes_severity(cper_sev: int) -> int:
@@ -112,6 +129,7 @@ class LinuxModel:
         self.deferred: list = []   # memory_failure / AER recovery: workqueue items
         self.down: str | None = None
         self.ghes: dict[int, Ghes] = {}
+        self._reg_cache: list[Ghes] | None = None
         self.work: collections.deque[_Work] = collections.deque()
         self.cv = threading.Condition(self.lock)
         self.next_poll: dict[int, float] = {}
@@ -137,6 +155,7 @@ class LinuxModel:
             self.down = None
             self.cache.clear()
             self.ghes.clear()
+            self._reg_cache = None
             self.next_poll.clear()
             sdei = self.platform.sdei
             for pe in range(self.board.pes.count):
@@ -239,12 +258,11 @@ class LinuxModel:
             return
         self.stats[w.kind] += 1
         if w.kind == "sea":
-            claimed = self._nmi_walk([g for g in self._registered() if g.source.notify == "sea"])
+            claimed = self._nmi_walk(self._by_kind("sea"))
             if not claimed:
                 self.log(f"[sim] SEA on CPU{w.pe} not claimed by GHES: the faulting task gets SIGBUS")
         elif w.kind == "sei":
-            sei = [g for g in self._registered() if g.source.notify == "sei"]
-            claimed = self._nmi_walk(sei, pe=w.pe)
+            claimed = self._nmi_walk(self._by_kind("sei"), pe=w.pe)
             if not claimed:
                 self.log(f"SError Interrupt on CPU{w.pe}, code 0x00000000be000000 -- SError")
                 self._panic("Asynchronous SError Interrupt")
@@ -265,7 +283,12 @@ class LinuxModel:
         self.changed()
 
     def _registered(self):
-        return [g for g in self.ghes.values() if g.registered]
+        if self._reg_cache is None:
+            self._reg_cache = [g for g in self.ghes.values() if g.registered]
+        return self._reg_cache
+
+    def _by_kind(self, kind: str):
+        return [g for g in self._registered() if g.source.notify == kind]
 
     # ---- reading (__ghes_peek_estatus / __ghes_read_estatus) ---------------------------
     def _peek(self, g: Ghes) -> tuple[int, bytes] | None:
@@ -297,10 +320,11 @@ class LinuxModel:
             return None
         paddr, hdr = peek
         limit = min(g.source.block_length, 65536)
-        v = codec.check(hdr, limit)
-        if v.rule != "short-input":         # the header alone decides L2/L3/H1/H2
-            return paddr, hdr, v.message or None
-        buf = self.platform.read(paddr, v.length)
+        raw_len = _u32(hdr, 8)
+        length = (_u32(hdr, 4) + raw_len if raw_len else 20 + _u32(hdr, 12)) & 0xFFFFFFFF
+        if not 20 <= length <= limit:       # L2/L3: decided by the header alone
+            return paddr, hdr, codec.check(hdr, limit).message or None
+        buf = self.platform.read(paddr, length)
         v = codec.check(buf, limit)
         return paddr, buf, (None if v.valid else v.message)
 
@@ -313,14 +337,13 @@ class LinuxModel:
         if warn:
             self.log(warn)
         else:
-            blk = codec.decode(buf)
-            if ghes_severity(blk.severity) >= GHES_SEV_PANIC:
-                self._ghes_panic(g, blk, paddr)
+            if ghes_severity(_u32(buf, 16)) >= GHES_SEV_PANIC:
+                self._ghes_panic(g, buf, paddr)
                 return True
             if not self._cached(buf):
-                if self._print(g, blk):
+                if self._print(g, buf):
                     self._cache_add(buf)
-            self._do_proc(blk, nmi=False)
+            self._do_proc(buf)
         self._clear(g, paddr)
         self._run_deferred()
         return True
@@ -340,24 +363,23 @@ class LinuxModel:
                 self.log(warn)
                 self._clear(g, paddr)
                 continue
-            blk = codec.decode(buf)
-            if ghes_severity(blk.severity) >= GHES_SEV_PANIC:
-                self._ghes_panic(g, blk, paddr)
+            if ghes_severity(_u32(buf, 16)) >= GHES_SEV_PANIC:
+                self._ghes_panic(g, buf, paddr)
                 return True
             self._clear(g, paddr)
             if self._cached(buf):
                 self.stats["dropped_duplicate"] += 1
                 continue
-            queued.append((g, blk, buf))
+            queued.append((g, buf))
             if g.source.notify == "sei":
                 owner = self.platform.sei_owner(g.source.id)
                 if owner is not None and owner != pe:
                     self.log(f"[sim] hazard: CPU{pe} consumed the SEI record in source "
                              f"{g.source.id} that firmware raised for CPU{owner}")
-        for g, blk, buf in queued:
-            self._do_proc(blk, nmi=True)
+        for g, buf in queued:
+            self._do_proc(buf)
             if not self._cached(buf):
-                if self._print(g, blk):
+                if self._print(g, buf):
                     self._cache_add(buf)
         self._run_deferred()
         return claimed
@@ -381,18 +403,18 @@ class LinuxModel:
             self.cache.pop(0)
         self.cache.append((buf, now))
 
-    def _print(self, g: Ghes, blk: m.StatusBlock) -> bool:
-        rl = self.rl_corrected if ghes_severity(blk.severity) <= GHES_SEV_CORRECTED else self.rl_uncorrected
+    def _print(self, g: Ghes, buf: bytes) -> bool:
+        rl = self.rl_corrected if ghes_severity(_u32(buf, 16)) <= GHES_SEV_CORRECTED else self.rl_uncorrected
         if self.knobs.ratelimit and not rl(self.log):
             return False
         self.seqno += 1
-        for line in kt.format_estatus(blk, g.source.id, self.seqno):
+        for line in kt.format_estatus(codec.decode(buf), g.source.id, self.seqno):
             self.log(line)
         return True
 
-    def _ghes_panic(self, g: Ghes, blk: m.StatusBlock, paddr: int) -> None:
+    def _ghes_panic(self, g: Ghes, buf: bytes, paddr: int) -> None:
         self.seqno += 1
-        for line in kt.format_estatus(blk, g.source.id, self.seqno):
+        for line in kt.format_estatus(codec.decode(buf), g.source.id, self.seqno):
             self.log(line)
         self._clear(g, paddr)
         self._panic("GHES: Fatal hardware error")
@@ -402,33 +424,45 @@ class LinuxModel:
         self.down = why
         self.work.clear()
 
-    # ---- ghes_do_proc ------------------------------------------------------------------------
-    def _do_proc(self, blk: m.StatusBlock, nmi: bool) -> None:
-        sev = ghes_severity(blk.severity)
-        for e in blk.entries:
-            sec_sev = ghes_severity(e.severity)
-            s = e.section
-            if isinstance(s, m.MemorySection):
-                if s.physical_address is None:
+    # ---- ghes_do_proc: reads the section fields from the bytes, as the kernel does -----------
+    def _do_proc(self, buf: bytes) -> None:
+        sev = ghes_severity(_u32(buf, 16))
+        off, end = 20, 20 + _u32(buf, 12)
+        while off + 64 <= end:
+            guid, sec_sev = buf[off:off + 16], ghes_severity(_u32(buf, off + 16))
+            flags, length = buf[off + 23], _u32(buf, off + 24)
+            body = off + (72 if _u16(buf, off + 20) >> 8 >= 3 else 64)
+            off = body + length
+            if guid == GUID_MEM and length >= 24:
+                if not _u64(buf, body) & 0x2:          # CPER_MEM_VALID_PA
                     continue
-                if sec_sev == GHES_SEV_CORRECTED and e.flags & m.FLAG_THRESHOLD_EXCEEDED:
-                    self._do_memory_failure(s.physical_address, soft=True)
+                pa = _u64(buf, body + 16)
+                if sec_sev == GHES_SEV_CORRECTED and flags & m.FLAG_THRESHOLD_EXCEEDED:
+                    self._do_memory_failure(pa, soft=True)
                 if sev == GHES_SEV_RECOVERABLE and sec_sev == GHES_SEV_RECOVERABLE:
-                    self._do_memory_failure(s.physical_address)
-            elif isinstance(s, m.ArmSection):
+                    self._do_memory_failure(pa)
+            elif guid == GUID_ARM and length >= 40:
                 if sev != GHES_SEV_RECOVERABLE or sec_sev != GHES_SEV_RECOVERABLE:
                     continue
-                for info in s.error_info:
-                    if info.type & m.ARM_TYPE_CACHE and info.physical_fault_addr is not None:
-                        self._do_memory_failure(info.physical_fault_addr)
+                p = body + 40
+                for _ in range(_u16(buf, body + 4)):   # steps by each entry's own length field
+                    if p + 32 > body + length:
+                        break
+                    etype, has_pa = buf[p + 4], _u16(buf, p + 2) & 0x10
+                    if etype & m.ARM_TYPE_CACHE and has_pa:
+                        self._do_memory_failure(_u64(buf, p + 24))
                     else:
-                        self.log(f"{FW_WARN}Unhandled processor error type 0x{info.type:02x}: "
-                                 f"{kt.arm_error_type_names(info.type)}")
-            elif isinstance(s, m.PcieSection):
-                if s.vendor_id is not None and s.aer_info is not None:
+                        self.log(f"{FW_WARN}Unhandled processor error type 0x{etype:02x}: "
+                                 f"{kt.arm_error_type_names(etype)}")
+                    p += buf[p + 1]
+            elif guid == GUID_PCIE and length >= 208:
+                valid = _u64(buf, body)
+                if valid & 0x08 and valid & 0x80:       # DEVICE_ID and AER_INFO
+                    seg, bus = _u16(buf, body + 33), buf[body + 35]
+                    dev, fn = buf[body + 32], buf[body + 31]
                     # aer_recover_queue → aer_recover_work_func: the sim has no PCI devices
                     self.deferred.append((self.log, (f"AER recover: Can not find pci_dev for "
-                                                     f"{s.segment:04x}:{s.bus:02x}:{s.device:02x}:{s.function:x}",)))
+                                                     f"{seg:04x}:{bus:02x}:{dev:02x}:{fn:x}",)))
 
     def _do_memory_failure(self, pa: int, soft: bool = False) -> None:
         """ghes_do_memory_failure: the address check is immediate, the page work deferred."""
