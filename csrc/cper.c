@@ -327,7 +327,7 @@ static void put_gde(uint8_t *p, const fw_gde *g, uint32_t body_len) {
     put16(p + 20, g->revision);
     put8(p + 22, g->validation_bits);
     put8(p + 23, g->flags);
-    put32(p + 24, g->data_length_override ? g->data_length_override : body_len);
+    put32(p + 24, g->override_length ? g->data_length_override : body_len);
     memcpy(p + 28, g->fru_id.b, 16);
     memcpy(p + 44, g->fru_text, 20);
     if (gde_hdr_len(g->revision) == FW_GDE_LEN_V3) put64(p + 64, g->timestamp);

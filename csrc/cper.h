@@ -74,7 +74,7 @@ typedef struct {
 extern const fw_guid FW_GUID_MEM, FW_GUID_ARM, FW_GUID_PCIE, FW_GUID_PROC, FW_GUID_FWREF;
 
 /* Generic Error Data Entry header. error_data_length is computed from the body unless
- * data_length_override is non-zero (fault injection only). */
+ * override_length is set (fault injection only: then data_length_override is written). */
 typedef struct {
     fw_guid section_type;
     uint32_t severity;
@@ -84,7 +84,8 @@ typedef struct {
     fw_guid fru_id;
     uint8_t fru_text[20];
     uint64_t timestamp; /* BCD, EFI_ERROR_TIME_STAMP layout; v0x300 only */
-    uint32_t data_length_override;
+    uint32_t data_length_override; /* used when override_length != 0 */
+    uint8_t override_length;
 } fw_gde;
 
 /* Platform memory error section: wire fields, one for one (cper-layouts.md §5). */

@@ -29,7 +29,7 @@ typedef struct { uint8_t b[16]; } fw_guid;
 typedef struct {
     fw_guid section_type; uint32_t severity; uint16_t revision; uint8_t validation_bits;
     uint8_t flags; fw_guid fru_id; uint8_t fru_text[20]; uint64_t timestamp;
-    uint32_t data_length_override;
+    uint32_t data_length_override; uint8_t override_length;
 } fw_gde;
 typedef struct {
     uint64_t validation_bits, error_status, physical_addr, physical_addr_mask;

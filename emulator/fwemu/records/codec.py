@@ -103,8 +103,9 @@ def _gde_fields(e: m.Entry) -> dict:
             "revision": e.revision, "validation_bits": e.validation_bits, "flags": e.flags,
             "fru_id": _guid(e.fru_id or uuid.UUID(int=0)),
             "fru_text": list((e.fru_text or b"").ljust(20, b"\0")),
-            "timestamp": e.timestamp.to_u64() if e.timestamp else 0,
-            "data_length_override": _z(e.error_data_length)}
+            "timestamp": 0 if e.timestamp is None else m.timestamp_u64(e.timestamp),
+            "data_length_override": _z(e.error_data_length),
+            "override_length": e.error_data_length is not None}
 
 
 def estatus_struct(b: m.StatusBlock):
@@ -340,7 +341,7 @@ def decode(buf: bytes, error_block_length: int = 0) -> m.StatusBlock:
             section=decode_section(view.kind, _uuid(g.section_type), body),
             severity=g.severity, flags=g.flags, revision=g.revision,
             fru_id=_uuid(g.fru_id) if gv & 1 else None, fru_text=fru_text,
-            timestamp=m.Timestamp.from_u64(g.timestamp) if gv & 4 and view.hdr_len == 72 else None)
+            timestamp=m.timestamp_from_u64(g.timestamp) if gv & 4 and view.hdr_len == 72 else None)
         entries.append(entry)
     raw_len = int.from_bytes(buf[8:12], "little")
     raw_off = int.from_bytes(buf[4:8], "little")

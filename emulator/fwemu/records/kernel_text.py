@@ -424,8 +424,8 @@ _KNOWN = {  # section GUID -> (section_type text, minimum error_data_length, pri
 
 # ---- entries and the block ----------------------------------------------------------------
 
-def _tstamp(pfx: str, ts: m.Timestamp) -> str:
-    b = ts.to_u64().to_bytes(8, "little")
+def _tstamp(pfx: str, ts: m.Timestamp | int) -> str:
+    b = m.timestamp_u64(ts).to_bytes(8, "little")
     sec, mi, hour, flags, day, mon, year, cent = ((x & 0xF) + (x >> 4) * 10 if i != 3 else x
                                                   for i, x in enumerate(b))
     kind = "precise " if flags & 1 else "imprecise "

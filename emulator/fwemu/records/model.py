@@ -133,8 +133,21 @@ class Timestamp:
         return cls(year=t.tm_year, month=t.tm_mon, day=t.tm_mday, hour=t.tm_hour,
                    minute=t.tm_min, second=t.tm_sec, precise=True, sequence=sequence)
 
-    def is_canonical(self, v: int) -> bool:
-        return self.to_u64() == v
+
+
+def timestamp_u64(ts: Timestamp | int) -> int:
+    """The wire value of an entry timestamp (a Timestamp, or raw u64 bytes kept verbatim)."""
+    return ts if isinstance(ts, int) else ts.to_u64()
+
+
+def timestamp_from_u64(v: int) -> Timestamp | int:
+    """A Timestamp when the bytes are a canonical BCD date, else the raw u64: firmware may
+    write any bytes there and a decoder must not reject or alter them."""
+    try:
+        ts = Timestamp.from_u64(v)
+    except UsageError:
+        return v
+    return ts if ts.to_u64() == v else v
 
 
 # ---------------------------------------------------------------------------------------
@@ -486,7 +499,7 @@ class Entry:
     flags: int = FLAG_PRIMARY
     fru_id: uuid.UUID | None = None
     fru_text: bytes | None = None
-    timestamp: Timestamp | None = None
+    timestamp: Timestamp | int | None = None   # int: raw wire bytes that are not a BCD date
     revision: int = 0x0300
     error_data_length: int | None = None  # fault injection only: None = the body's length
 
@@ -502,6 +515,8 @@ class Entry:
             self.fru_text = _check_bytes("fru_text", self.fru_text, maximum=20)
         if isinstance(self.timestamp, dict):
             self.timestamp = Timestamp(**self.timestamp)
+        if isinstance(self.timestamp, int) and not isinstance(self.timestamp, bool):
+            _check_range("timestamp", self.timestamp, U64)
         if self.timestamp is not None and self.revision < 0x0300:
             raise UsageError("timestamp", "needs entry revision >= 0x0300 (the 64-byte header has none)")
         _opt("error_data_length", self.error_data_length, U32)
@@ -616,7 +631,9 @@ def section_from_json(d: dict) -> Section:
 def entry_from_json(d: dict) -> Entry:
     d = dict(d)
     d["section"] = section_from_json(d["section"])
-    if d.get("timestamp") is not None:
+    if isinstance(d.get("fru_text"), str):   # to_json writes the bytes as latin-1 text
+        d["fru_text"] = d["fru_text"].encode("latin-1")
+    if isinstance(d.get("timestamp"), dict):
         d["timestamp"] = Timestamp(**d["timestamp"])
     return Entry(**d)
 
