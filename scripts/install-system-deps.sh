@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian 12 packages fwemu's tests need. Idempotent; run as root (CI) or with sudo.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+pkgs=(
+  build-essential          # gcc for the cffi core and the C unit tests (ASan/UBSan runtimes)
+  libjson-c-dev pkg-config  # the PyPI 'cper' decoder (libcper) builds against json-c
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
