@@ -145,8 +145,7 @@ class FirmwareModel:
             kinds = sorted({s.notify for s in self.board.sources})
             raise UsageError("--notify", f"board {self.board.name!r} has no {notify} source "
                              f"(it has: {', '.join(kinds)})")
-        return self.board.route(scenario if scenario in self.board.routes else "raw"
-                                if scenario == "raw" else scenario)
+        return self.board.route(scenario)
 
     def submit(self, scenario: str, fields: dict | None = None, *, source_id: int | None = None,
                notify: str | None = None, pe: int = 0, timeout: float = 5.0,
