@@ -6,6 +6,7 @@ SUDO=""
 pkgs=(
   build-essential          # gcc for the cffi core and the C unit tests (ASan/UBSan runtimes)
   libjson-c-dev pkg-config  # the PyPI 'cper' decoder (libcper) builds against json-c
+  acpica-tools             # iasl: tests/integration/test_hest_iasl.py cross-checks fwemu's HEST
 )
 missing=()
 for p in "${pkgs[@]}"; do

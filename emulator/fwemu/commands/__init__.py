@@ -1,5 +1,5 @@
 """Subcommand modules, in the order `fwemu --help` lists them."""
 
-from . import boards, inject, record
+from . import boards, hest, inject, record
 
-COMMAND_MODULES = [inject, record, boards]
+COMMAND_MODULES = [inject, record, boards, hest]
