@@ -289,9 +289,14 @@ class RecordFactory:
     The first record for a (scenario, fields, PE) is built through the model; later ones
     reuse it as a template. Memory scenarios go through the C core's single-record call
     (`fw_encode_mem_block`: new physical address and timestamp per record); the others
-    have their timestamp patched into the cached bytes. Two records made in the same
-    second differ in the timestamp's sequence bits, so Linux's 10-s duplicate cache never
-    swallows one; past 128 identical records in a second a warning says so.
+    have their timestamp patched into the cached bytes.
+
+    Uniqueness: records with the same content made in the same second differ in the
+    timestamp's 7 sequence bits (Linux prints only bit 0 of that byte). Content repeated
+    more than 128 times in a second moves on to the next second's timestamp, so no two
+    records from one factory are ever byte-identical and Linux's 10-s duplicate cache can
+    never drop one; the price is a timestamp running ahead of the wall clock for content
+    repeated faster than 128/s, which `ahead_warning` reports (at most once a second).
     """
 
     TS_OFFSET = 20 + 64        # the first entry's GDE timestamp (revision 0x0300)
@@ -302,18 +307,43 @@ class RecordFactory:
         self._ffi, self._lib = ffi, lib
         self.mpidrs = mpidrs
         self._templates: dict = {}
-        self._second = -1
-        self._base_ts = 0
-        self._counts: dict = {}
+        self._wall = -1
+        self._clock: dict = {}      # content key -> [logical second, records in it]
+        self._ts_base: dict = {}    # second -> timestamp u64 (sequence 0)
+        self._warned = -1
         self._out = ffi.new("uint8_t[]", 4096)
 
-    def _now_ts(self) -> int:
+    def _ts_for(self, second: int) -> int:
+        ts = self._ts_base.get(second)
+        if ts is None:
+            import time
+            t = time.gmtime(second)
+            ts = m.Timestamp(year=t.tm_year, month=t.tm_mon, day=t.tm_mday, hour=t.tm_hour,
+                             minute=t.tm_min, second=t.tm_sec).to_u64()
+            if len(self._ts_base) > 64:
+                self._ts_base.clear()
+            self._ts_base[second] = ts
+        return ts
+
+    def _unique_ts(self, ckey, warnings) -> int:
         import time
-        sec = int(time.time())
-        if sec != self._second:
-            self._second, self._counts = sec, {}
-            self._base_ts = m.Timestamp.now().to_u64()
-        return self._base_ts
+        wall = int(time.time())
+        if wall != self._wall:      # forget content whose logical time the wall has passed
+            self._wall = wall
+            self._clock = {k: v for k, v in self._clock.items() if v[0] >= wall}
+        slot = self._clock.get(ckey)
+        if slot is None or slot[0] < wall:
+            slot = self._clock[ckey] = [wall, 0]
+        elif slot[1] >= 128:
+            slot[0], slot[1] = slot[0] + 1, 0
+            if warnings is not None and wall != self._warned:
+                self._warned = wall
+                warnings.append(f"identical content repeated more than 128 times a second: its "
+                                f"timestamp now runs {slot[0] - wall} s ahead so every record "
+                                "stays unique for Linux's 10-s duplicate cache")
+        seq = slot[1]
+        slot[1] += 1
+        return self._ts_for(slot[0]) | (seq << 25)   # Timestamp.sequence: flag byte bits 7:1
 
     def make(self, scenario: str, fields: dict, pe: int = 0, unique: bool = True,
              warnings: list | None = None) -> bytes:
@@ -321,10 +351,9 @@ class RecordFactory:
         mpidr = self.mpidrs[pe]
         if not unique or "--timestamp" in fields:
             return codec.encode(build(scenario, fields, mpidr=mpidr))
-        ts = self._now_ts()
         addr_text = fields.get("--address")
-        rest = tuple(sorted((k, v) for k, v in fields.items() if k != "--address"))
         fast_memory = scenario in MEMORY
+        rest = tuple(sorted((k, v) for k, v in fields.items() if k != "--address"))
         key = (scenario, rest if fast_memory else tuple(sorted(fields.items())), pe)
         tpl = self._templates.get(key)
         if tpl is None:
@@ -340,13 +369,7 @@ class RecordFactory:
                 tpl = ("bytes", bytearray(codec.encode(blk)))
             self._templates[key] = tpl
         addr = parse_int("--address", addr_text, 0xFFFF_FFFF_FFFF_FFFF) if addr_text else DEFAULT_ADDRESS
-        ckey = (key, addr)
-        n = self._counts.get(ckey, 0)
-        self._counts[ckey] = n + 1
-        if n >= 128 and warnings is not None:
-            warnings.append("more than 128 identical records in one second: Linux may drop "
-                            "repeats on the SEA/SDEI path (10-s duplicate cache)")
-        ts |= (n % 128) << 25          # Timestamp.sequence: flag byte bits 7:1
+        ts = self._unique_ts((key, addr), warnings)
         if tpl[0] == "mem":
             _k, st, _raw, gde, sec = tpl
             length = self._lib.fw_encode_mem_block(st, gde, sec, addr, ts, self._out, 4096)

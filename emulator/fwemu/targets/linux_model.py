@@ -258,7 +258,7 @@ class LinuxModel:
             return
         self.stats[w.kind] += 1
         if w.kind == "sea":
-            claimed = self._nmi_walk(self._by_kind("sea"))
+            claimed = self._nmi_walk(self._by_kind("sea"), pe=w.pe)
             if not claimed:
                 self.log(f"[sim] SEA on CPU{w.pe} not claimed by GHES: the faulting task gets SIGBUS")
         elif w.kind == "sei":
@@ -377,7 +377,7 @@ class LinuxModel:
                     self.log(f"[sim] hazard: CPU{pe} consumed the SEI record in source "
                              f"{g.source.id} that firmware raised for CPU{owner}")
         for g, buf in queued:
-            self._do_proc(buf)
+            self._do_proc(buf, sync=g.source.notify == "sea", pe=pe)
             if not self._cached(buf):
                 if self._print(g, buf):
                     self._cache_add(buf)
@@ -425,8 +425,12 @@ class LinuxModel:
         self.work.clear()
 
     # ---- ghes_do_proc: reads the section fields from the bytes, as the kernel does -----------
-    def _do_proc(self, buf: bytes) -> None:
+    def _do_proc(self, buf: bytes, sync: bool = False, pe: int = 0) -> None:
+        """`sync`: a SEA-notified source (is_hest_sync_notify). As in 6.1.y since 6.1.164,
+        a synchronous error whose last memory/ARM section queued no memory_failure
+        SIGBUSes the task that took the abort (the sim's stand-in task: sim-task)."""
         sev = ghes_severity(_u32(buf, 16))
+        queued = False
         off, end = 20, 20 + _u32(buf, 12)
         while off + 64 <= end:
             guid, sec_sev = buf[off:off + 16], ghes_severity(_u32(buf, off + 16))
@@ -434,14 +438,16 @@ class LinuxModel:
             body = off + (72 if _u16(buf, off + 20) >> 8 >= 3 else 64)
             off = body + length
             if guid == GUID_MEM and length >= 24:
+                queued = False
                 if not _u64(buf, body) & 0x2:          # CPER_MEM_VALID_PA
                     continue
                 pa = _u64(buf, body + 16)
-                if sec_sev == GHES_SEV_CORRECTED and flags & m.FLAG_THRESHOLD_EXCEEDED:
-                    self._do_memory_failure(pa, soft=True)
                 if sev == GHES_SEV_RECOVERABLE and sec_sev == GHES_SEV_RECOVERABLE:
-                    self._do_memory_failure(pa)
+                    queued = self._do_memory_failure(pa)
+                elif sec_sev == GHES_SEV_CORRECTED and flags & m.FLAG_THRESHOLD_EXCEEDED:
+                    queued = self._do_memory_failure(pa, soft=True)
             elif guid == GUID_ARM and length >= 40:
+                queued = False
                 if sev != GHES_SEV_RECOVERABLE or sec_sev != GHES_SEV_RECOVERABLE:
                     continue
                 p = body + 40
@@ -450,7 +456,7 @@ class LinuxModel:
                         break
                     etype, has_pa = buf[p + 4], _u16(buf, p + 2) & 0x10
                     if etype & m.ARM_TYPE_CACHE and has_pa:
-                        self._do_memory_failure(_u64(buf, p + 24))
+                        queued = self._do_memory_failure(_u64(buf, p + 24))
                     else:
                         self.log(f"{FW_WARN}Unhandled processor error type 0x{etype:02x}: "
                                  f"{kt.arm_error_type_names(etype)}")
@@ -461,15 +467,19 @@ class LinuxModel:
                     seg, bus = _u16(buf, body + 33), buf[body + 35]
                     dev, fn = buf[body + 32], buf[body + 31]
                     # aer_recover_queue → aer_recover_work_func: the sim has no PCI devices
-                    self.deferred.append((self.log, (f"AER recover: Can not find pci_dev for "
-                                                     f"{seg:04x}:{bus:02x}:{dev:02x}:{fn:x}",)))
+                    self.deferred.append((self.log, (f"AER: no pci_dev for "
+                                                     f"{seg:04x}:{bus:02x}:{dev:02x}.{fn:x}",)))
+        if sync and not queued:
+            self.log(f"GHES: sim-task:{1000 + pe}: synchronous unrecoverable error (SIGBUS)")
 
-    def _do_memory_failure(self, pa: int, soft: bool = False) -> None:
-        """ghes_do_memory_failure: the address check is immediate, the page work deferred."""
+    def _do_memory_failure(self, pa: int, soft: bool = False) -> bool:
+        """ghes_do_memory_failure: the address check is immediate, the page work deferred.
+        True when memory_failure was queued."""
         if not self.RAM_BASE <= pa < self.RAM_BASE + self.RAM_SIZE:
             self.log(f"{FW_WARN}Invalid address in generic error data: {pa:#x}")
-            return
+            return False
         self.deferred.append((self._memory_failure, (pa, soft)))
+        return True
 
     def _memory_failure(self, pa: int, soft: bool = False) -> None:
         pfn = pa // PAGE
