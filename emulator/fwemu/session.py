@@ -6,10 +6,14 @@ Commands use `Session.open(board, …)`; the daemon keeps one alive and serves t
 
 from __future__ import annotations
 
+import array
+import collections
 import statistics
+import threading
 import time
 
 from .board import Board
+from .errors import UnreachableError
 from .firmware import FirmwareModel
 from .journal import Journal, default_path
 from .targets import open_target
@@ -26,9 +30,38 @@ def latency_summary(injs: list[dict]) -> dict:
             "max_ms": lat[-1] if lat else None, "mean_ms": statistics.fmean(lat) if lat else None}
 
 
+class _Tally:
+    """A streaming summary of finished injections (report="summary"): state counts, latency
+    percentiles from a compact array (8 bytes an injection, freed with the request) and the
+    last few records, so a request's footprint does not hold an object per injection."""
+
+    LAST = 10
+
+    def __init__(self):
+        self.states: dict[str, int] = {}
+        self.lat = array.array("d")
+        self.last: collections.deque[dict] = collections.deque(maxlen=self.LAST)
+
+    def add(self, inj) -> None:
+        rec = inj.to_json()
+        self.states[rec["state"]] = self.states.get(rec["state"], 0) + 1
+        if rec.get("latency_ms") is not None:
+            self.lat.append(rec["latency_ms"])
+        self.last.append(rec)
+
+    def summary(self) -> dict:
+        lat = sorted(self.lat)
+        q = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]) if lat else (lambda p: None)
+        return {"states": self.states, "count": sum(self.states.values()), "p50_ms": q(0.50),
+                "p99_ms": q(0.99), "max_ms": lat[-1] if lat else None,
+                "mean_ms": statistics.fmean(lat) if lat else None}
+
+
 class Session:
     def __init__(self, board: Board, target, firmware: FirmwareModel, journal: Journal):
         self.board, self.target, self.firmware, self.journal = board, target, firmware, journal
+        self._closing = threading.Event()
+        self._submit_lock = threading.Lock()
 
     @classmethod
     def open(cls, board: Board, journal: str | None = None, unsafe_concurrent_sei: bool = False,
@@ -43,6 +76,8 @@ class Session:
         target = open_target(board, **options)
         jpath = None if journal == "none" else (journal or default_path(board.name))
         j = Journal(jpath)
+        # A target may resolve the board (qemu: sources discovered from the guest's HEST).
+        board = getattr(target, "board", board)
         fw = FirmwareModel(board, target, j, unsafe_concurrent_sei=unsafe_concurrent_sei)
         return cls(board, target, fw, j)
 
@@ -52,34 +87,85 @@ class Session:
     def __exit__(self, *exc):
         self.close()
 
+    def stop_accepting(self) -> None:
+        """No new submissions from now on (the daemon is stopping): an inject in progress
+        stops submitting and reports what it did submit. Callers then interrupt()."""
+        with self._submit_lock:
+            self._closing.set()
+
     def close(self) -> None:
+        self.stop_accepting()
         self.firmware.interrupt("fwemu session closed")
         self.target.close()
         self.journal.close()
 
-    def inject(self, req: dict) -> dict:
+    def _submit(self, req: dict):
+        with self._submit_lock:
+            if self._closing.is_set():
+                return None
+            return self.firmware.submit(
+                req["scenario"], req.get("fields") or {}, source_id=req.get("source"),
+                notify=req.get("notify"), pe=int(req.get("pe", 0)),
+                timeout=float(req.get("timeout", 5.0)), record=req.get("record"),
+                unique=req.get("unique", True))
+
+    def inject(self, req: dict, *, pump: bool = True, wake=None) -> dict:
         """Submit `count` injections at `rate`, wait for every one to end; return their
-        journal records, the OS log lines they produced and the OS state."""
+        journal records, the OS log lines they produced and the OS state.
+
+        pump=True (the CLI): this thread pumps the firmware model while it waits.
+        pump=False (the daemon): another thread is the one pumper (FirmwareModel's rule);
+        this one submits, calls `wake()` after each submit, and waits on the injections'
+        `done` events. report="summary" returns counts, percentiles and the last records
+        instead of one record per injection (what a 100,000-injection storm wants)."""
         fw = self.firmware
         _lines, mark = self.target.os_log(0)
-        injs = []
         count, rate = int(req.get("count", 1)), float(req.get("rate") or 0)
+        tally = _Tally() if req.get("report") == "summary" else None
+        injs = []          # every injection; with a tally, only those not yet final
+        submitted = 0
         t0 = time.monotonic()
         for k in range(count):
             if rate > 0:
                 due = t0 + k / rate
-                while time.monotonic() < due:
-                    fw.pump(max(0.0, min(0.05, due - time.monotonic())))
-            injs.append(fw.submit(req["scenario"], req.get("fields") or {}, source_id=req.get("source"),
-                                  notify=req.get("notify"), pe=int(req.get("pe", 0)),
-                                  timeout=float(req.get("timeout", 5.0)), record=req.get("record"),
-                                  unique=req.get("unique", True)))
-            if k % 64 == 63:
+                while (left := due - time.monotonic()) > 0 and not self._closing.is_set():
+                    if pump:
+                        fw.pump(max(0.0, min(0.05, left)))
+                    else:
+                        self._closing.wait(min(0.5, left))
+            inj = self._submit(req)
+            if inj is None:
+                break
+            submitted += 1
+            injs.append(inj)
+            if wake is not None:
+                wake()
+            if pump and k % 64 == 63:
                 fw.pump(0)
-        fw.wait_all(injs)
+            if tally is not None and len(injs) >= 256:
+                for i in injs:
+                    if i.final:
+                        tally.add(i)
+                injs = [i for i in injs if not i.final]
+        if submitted == 0 and count > 0:
+            raise UnreachableError("fwemu is stopping: the injection was not submitted")
+        if pump:
+            fw.wait_all(injs)
+        else:
+            for i in injs:
+                i.done.wait()   # the pumper finishes every injection: consumed, timed out or interrupted
         lines, _ = self.target.os_log(mark)
-        return {"via": "in-process", "injections": [i.to_json() for i in injs], "os_log": lines,
-                "os": self.target.os_state()}
+        result = {"via": "in-process", "os": self.target.os_state()}
+        if tally is None:
+            result.update(injections=[i.to_json() for i in injs], os_log=lines)
+        else:
+            for i in injs:
+                tally.add(i)
+            result.update(injections=sorted(tally.last, key=lambda r: r["id"]), summary=tally.summary(),
+                          os_log=lines[-50:], os_log_lines=len(lines))
+        if submitted < count:
+            result["not_submitted"] = count - submitted
+        return result
 
     def status(self) -> dict:
         return self.firmware.status()

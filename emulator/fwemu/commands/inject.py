@@ -83,16 +83,45 @@ def cmd_inject(args, out) -> int:
         raise UsageError("--os-*", f"OS model options only apply to the sim board, not {board.name!r}")
 
     t0 = time.perf_counter()
-    with Session.open(board, journal=args.journal, unsafe_concurrent_sei=args.unsafe_concurrent_sei,
-                      sim=sim_opts) as session:
-        result = session.inject(request)
+    result = _via_daemon(board, args, request)
+    if result is None:
+        with Session.open(board, journal=args.journal, unsafe_concurrent_sei=args.unsafe_concurrent_sei,
+                          sim=sim_opts) as session:
+            result = session.inject(request)
     wall = time.perf_counter() - t0
 
     injs = result["injections"]
     out.set(board=board.name, injections=injs, os_log=result["os_log"], os=result.get("os"),
-            summary=latency_summary(injs), via=result["via"], wall_s=round(wall, 4))
+            summary=result.get("summary") or latency_summary(injs), via=result["via"], wall_s=round(wall, 4))
     _print_human(out, board, injs, result)
     return max((ORDER[i["state"]] for i in injs), default=EXIT_OK)
+
+
+def _via_daemon(board, args, request: dict) -> dict | None:
+    """Send the request to the daemon serving the board, if one runs (else None). Options
+    fixed at the daemon's start are refused rather than silently ignored; @FILE field
+    values are read here, since the daemon's working directory is not ours."""
+    from ..daemon import Client
+    from .daemon import os_model_options_given
+
+    client = Client.connect(board.name)
+    if client is None:
+        return None
+    with client:
+        given = os_model_options_given(args)
+        given += ["--unsafe-concurrent-sei"] if args.unsafe_concurrent_sei else []
+        given += ["--journal"] if args.journal else []
+        if given:
+            raise UsageError(given[0], f"a daemon serves board {board.name!r} ({client.path}); "
+                             f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} fixed when the daemon starts "
+                             f"(`fwemu daemon {' '.join(given)}`), not per inject")
+        byte_opts = {o.flag for o in scenarios.OPTIONS if o.parse is scenarios.parse_bytes}
+        request = dict(request, fields={k: (scenarios.parse_bytes(k, v).hex()
+                                            if k in byte_opts and v.startswith("@") else v)
+                                        for k, v in request["fields"].items()})
+        result = client.request("inject", request)
+    result["via"] = "daemon"
+    return result
 
 
 def _print_human(out, board, injs, result) -> None:
