@@ -15,6 +15,9 @@ def open_target(board: Board, **options) -> Target:
     if kind == "sim":
         from .sim import SimTarget
         return SimTarget(board, **options)
+    if kind == "qemu":
+        from .qemu import QemuTarget
+        return QemuTarget(board, **options)
     raise UsageError("target.kind", f"board {board.name!r} needs the {kind!r} backend, "
                      "which this fwemu does not have yet")
 

@@ -1,0 +1,300 @@
+"""QEMU arm64 `virt` running a real Linux kernel (boards with `target.kind = "qemu"`).
+
+    template board (qemu-virt.toml) ──> guest (fwemu.qemu.launcher): attach, or boot one
+    guest RAM file ──> discovery (fwemu.qemu.acpi): RSDP → XSDT → HEST → ESA → block, Read Ack
+                  ──> `self.board`: the template with the DISCOVERED sources filled in
+
+post    the C core's ordered commit straight into guest RAM (a LocalMemory window over the
+        RAM file, only the pages holding the discovered registers and blocks), after arming
+        the Read Ack register as QEMU does (preserve ~1, write 1: firmware writes 0, the OS 1).
+        A GPIO/HED source is the exception: QEMU's own `inject-ghes-v2-error` writes its block
+        (there is no way to raise the GED event without it), so post() keeps the record and
+        notify() hands it to QMP.
+notify  SEA: the guest's shell reads an unassigned physical address (busybox devmem), which
+        TCG turns into a synchronous external abort; Linux runs do_sea → ghes_notify_sea.
+        devmem then prints "Bus error" (its retried load takes a second, unclaimed SEA).
+        GPIO (HED): QMP inject-ghes-v2-error, on a QEMU that has it (>= 10.2).
+os_log  the kernel's lines from the serial console (printk timestamp removed).
+os_state up / down, and the panic line when the kernel panicked (QEMU exits: -no-reboot).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+
+from .._corelib import lib
+from ..board import Board, Source
+from ..errors import RefusedError, UnreachableError, UsageError
+from ..memory import LocalMemory
+from ..qemu import acpi
+from ..qemu.console import Console, kernel_lines
+from ..qemu.launcher import RAM_BASE, Guest
+from ..qemu.qmp import Qmp, QmpError
+from .base import Target
+from .sim import ack_reg
+
+DEFAULT_ABORT_ADDRESS = 0x0B000000   # unassigned in the virt memory map (between the
+                                     # virtio-mmio transports and the platform bus)
+HED_KINDS = ("gpio", "sci", "gsiv")
+SETTLE_QUIET = 0.5                   # console quiet this long = the kernel finished printing
+
+
+def _autostart_default() -> bool:
+    return os.environ.get("FWEMU_QEMU_AUTOSTART", "").lower() in ("1", "yes", "true")
+
+
+class QemuTarget(Target):
+    """Target backend for a QEMU virt guest. Options: run_dir (the guest's run directory,
+    default $FWEMU_QEMU_RUN or /tmp/fwemu-qemu-UID), start (boot a guest when none is
+    running, and stop it at close; default $FWEMU_QEMU_AUTOSTART), boot_timeout,
+    abort_address (the PA the guest reads to take a SEA; default 0x0b000000 or
+    $FWEMU_QEMU_ABORT_ADDR)."""
+
+    def __init__(self, board: Board, *, run_dir: str | None = None, start: bool | None = None,
+                 boot_timeout: float = 120.0, abort_address: int | None = None):
+        if board.target.kind != "qemu":
+            raise UsageError("target.kind", f"board {board.name!r} is not a qemu board")
+        self.template = board
+        ram = next((w for w in board.windows if w.name == "ram"), None)
+        self.ram_base = ram.base if ram else RAM_BASE
+        self.ram_size = ram.size if ram else 1 << 30
+        self.guest = Guest(run_dir, ram_size=self.ram_size, smp=board.pes.count,
+                           ram_base=self.ram_base)
+        env_abort = os.environ.get("FWEMU_QEMU_ABORT_ADDR")
+        self.abort_address = abort_address if abort_address is not None else \
+            int(env_abort, 0) if env_abort else DEFAULT_ABORT_ADDRESS
+        self.boot_timeout = boot_timeout
+        self.owned = False
+        self.console: Console | None = None
+        self.mem: LocalMemory | None = None
+        self._pending_qmp: dict[int, bytes] = {}
+        self._dirty = False            # notified since the console last settled
+        self.started_info: dict | None = None
+        if not self.guest.alive():
+            if start if start is not None else _autostart_default():
+                self.started_info = self.guest.start(timeout=boot_timeout)
+                self.owned = True
+            else:
+                raise UnreachableError(
+                    f"no qemu-virt guest is running in {self.guest.run_dir}: start one with "
+                    "`fwemu qemu up` (or set FWEMU_QEMU_AUTOSTART=1)")
+        self._attach()
+
+    # -- attaching ------------------------------------------------------------------------
+    def _attach(self) -> None:
+        info = self.guest.info()
+        if not info.get("serial_port"):
+            raise UnreachableError(f"{self.guest.run_dir}/guest.json does not describe a running guest")
+        self.info = info
+        holder = self.guest.console_client()
+        if holder:
+            raise UnreachableError(
+                f"the guest's console already has a client ({holder}; QEMU serves one at a "
+                "time): close `fwemu qemu console` or the other fwemu using this guest")
+        self.console = Console(info["serial_port"], self.guest.serial_log).connect()
+        with open(self.guest.serial_log, "rb") as fh:
+            boot_log = fh.read().decode(errors="replace")
+        with acpi.GuestRam(info["ram_file"], info["ram_base"], info["ram_size"]) as ram:
+            self.discovery = acpi.discover(ram, boot_log)
+        board = acpi.board_for(self.template, self.discovery, info["ram_file"],
+                               info["ram_base"], info["ram_size"])
+        self.discovery.notes = [n for n in self.discovery.notes if not n.startswith("HEST header")]
+        if getattr(self, "board", None) is not None and \
+                [s.to_dict() for s in board.sources] != [s.to_dict() for s in self.board.sources]:
+            raise UnreachableError("the restarted guest's HEST differs from the one this session "
+                                   "was built on: open a new session")
+        self.board = board
+        self.mem = LocalMemory(board.windows)
+        self.qmp_inject = bool(info.get("qmp_inject"))
+
+    def _detach(self) -> None:
+        if self.console is not None:
+            self.console.close()
+            self.console = None
+        if self.mem is not None:
+            self.mem.close()
+            self.mem = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def close(self) -> None:
+        self._detach()
+        if self.owned:
+            self.guest.stop()
+
+    def reset(self) -> None:
+        """Restart the guest (a new boot: fresh RAM, Read Ack registers back to 1) and attach
+        to it again; the sources must be the same ones."""
+        self._detach()
+        self.guest.stop()
+        self.started_info = self.guest.start(timeout=self.boot_timeout)
+        self._pending_qmp.clear()
+        self._dirty = False
+        self._attach()
+
+    # -- memory -------------------------------------------------------------------------
+    def _memory(self) -> LocalMemory:
+        if self.mem is None:
+            raise UnreachableError("the qemu target is closed")
+        return self.mem
+
+    def read(self, addr: int, length: int) -> bytes:
+        return self._memory().read(addr, length)
+
+    def read_reg(self, addr: int, width_bits: int) -> int:
+        return self._memory().read_reg(addr, width_bits)
+
+    def write_reg(self, addr: int, width_bits: int, value: int) -> None:
+        self._memory().write_reg(addr, width_bits, value)
+
+    def _via_qmp(self, source: Source) -> bool:
+        return source.notify in HED_KINDS
+
+    def post(self, source: Source, record: bytes) -> None:
+        if self._via_qmp(source):
+            # QEMU's inject-ghes-v2-error writes the block and arms Read Ack itself.
+            if len(record) > source.block_length:
+                raise RefusedError(f"source {source.id}: {len(record)} bytes exceed its "
+                                   f"{source.block_length}-byte block")
+            self._pending_qmp[source.id] = record
+            return
+        mem = self._memory()
+        if source.read_ack:
+            lib.fw_ack_arm(ack_reg(source), mem.ptr(source.read_ack.address, source.read_ack.width // 8))
+        rc = mem.post(source.block, source.block_length, record)
+        if rc == lib.FW_E_BUSY:
+            raise RefusedError(f"source {source.id}: block still holds an unconsumed record")
+        if rc != lib.FW_OK:
+            raise RefusedError(f"source {source.id}: post failed (code {rc})")
+
+    def withdraw(self, source: Source) -> None:
+        """block_status back to 0 and Read Ack back to the acked state: also how a source
+        wedged by a block_status-0 record (Linux never acks it) is made usable again."""
+        if self._pending_qmp.pop(source.id, None) is not None:
+            return
+        mem = self._memory()
+        mem.write_reg(source.block, 32, 0)
+        if source.read_ack:
+            reg = ack_reg(source)
+            v = mem.read_reg(source.read_ack.address, source.read_ack.width)
+            mem.write_reg(source.read_ack.address, source.read_ack.width, lib.fw_ack_os_value(reg, v))
+
+    # -- notifications ------------------------------------------------------------------
+    def notify_refusal(self, source: Source, pe: int) -> str | None:
+        if not 0 <= pe < self.board.pes.count:
+            return f"no PE {pe} (the guest has {self.board.pes.count})"
+        if not self.guest.alive():
+            why = self.guest.exit_reason()
+            return "the guest is down" + (f" (kernel panic: {why})" if why else " (QEMU is not running)")
+        if source.notify == "sea":
+            if self.console is None or not self.console.connected:
+                return "the guest console is not connected (needed to make the guest take a SEA)"
+            return None
+        if self._via_qmp(source):
+            if not self.qmp_inject:
+                return (f"this QEMU ({self.info.get('qemu_version')}) cannot raise a {source.notify.upper()} "
+                        "notification: its QMP has no inject-ghes-v2-error (QEMU >= 10.2 has it; "
+                        "point FWEMU_QEMU at one)")
+            return None
+        return f"fwemu cannot raise a {source.notify} notification on QEMU virt"
+
+    def notify_kind_refusal(self, kind: str) -> str | None:
+        """Why this guest can never raise notifications of `kind` (for a --notify that names
+        a kind the discovered board has no source for), or None."""
+        if any(s.notify == kind for s in self.board.sources):
+            return None
+        if kind in HED_KINDS and not self.qmp_inject:
+            return (f"this QEMU ({self.info.get('qemu_version')}) cannot raise {kind.upper()} "
+                    "notifications: its HEST has no such source and its QMP has no "
+                    "inject-ghes-v2-error (QEMU >= 10.2 has both; point FWEMU_QEMU at one)")
+        kinds = ", ".join(sorted({s.notify for s in self.board.sources}))
+        return f"the guest's HEST has no {kind} source (it has: {kinds})"
+
+    def notify(self, source: Source, pe: int) -> None:
+        reason = self.notify_refusal(source, pe)
+        if reason:
+            self._pending_qmp.pop(source.id, None)
+            raise RefusedError(reason)
+        if source.notify == "sea":
+            cmd = f"devmem {self.abort_address:#x} 32"
+            if self.board.pes.count > 1:
+                cmd = f"taskset -c {pe} {cmd}"
+            self.console.start_command(cmd)
+        else:
+            record = self._pending_qmp.pop(source.id, None)
+            if record is None:
+                raise RefusedError(f"source {source.id}: nothing posted to hand to QEMU")
+            try:
+                with Qmp(self.guest.qmp_path) as q:
+                    q.execute("inject-ghes-v2-error", cper=base64.b64encode(record).decode())
+            except QmpError as exc:
+                raise RefusedError(f"QEMU refused the record: {exc.desc}") from None
+        self._dirty = True
+
+    # -- observation --------------------------------------------------------------------
+    def wait(self, timeout: float) -> None:
+        # The OS acks by writing guest RAM: nothing wakes us, so poll finely.
+        time.sleep(max(0.0, min(timeout, 0.001)))
+
+    def settle(self, timeout: float = 10.0, quiet: float = SETTLE_QUIET) -> None:
+        """Wait until the guest has finished what the last notification started: the shell
+        ran everything typed so far, then the console stayed quiet for `quiet` seconds."""
+        if not self._dirty:
+            return
+        deadline = time.monotonic() + timeout
+        if self.guest.alive() and self.console is not None and self.console.connected:
+            self.console.sync(timeout)
+        size, since = self.console.log_size() if self.console else 0, time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - since < quiet:
+            time.sleep(0.02)
+            now = self.console.log_size() if self.console else 0
+            if now != size:
+                size, since = now, time.monotonic()
+        self._dirty = False
+
+    def kernel_log(self, since: int = 0) -> tuple[list[tuple[float, str]], int]:
+        """(printk timestamp, line) for each kernel line after byte offset `since`, and the
+        new offset. Settles first when a notification is outstanding."""
+        self.settle()
+        text, mark = self.console.read_log(since) if self.console else ("", since)
+        return kernel_lines(text), mark
+
+    def os_log(self, since: int = 0):
+        lines, mark = self.kernel_log(since)
+        return [text for _t, text in lines], mark
+
+    def os_state(self) -> dict:
+        alive = self.guest.alive()
+        panic = self.guest.exit_reason()
+        state = {"up": alive and panic is None, "panic": panic, "qemu_running": alive,
+                 "pid": self.info.get("pid"), "kernel": self.info.get("kernel_release")}
+        if not alive and panic is None:
+            state["down"] = "QEMU is not running"
+        return state
+
+    def status(self) -> dict:
+        d = self.discovery
+        return {"kind": "qemu", "run_dir": self.guest.run_dir, "qemu": self.info.get("qemu"),
+                "qemu_version": self.info.get("qemu_version"), "pid": self.info.get("pid"),
+                "boot_s": self.info.get("boot_s"), "serial_port": self.info.get("serial_port"),
+                "gpio_injection": self.qmp_inject, "abort_address": self.abort_address,
+                "discovery": d.to_dict() if d else None, "os": self.os_state()}
+
+    # -- helpers for tests and `fwemu qemu` ---------------------------------------------------
+    def run(self, command: str, timeout: float = 20.0) -> str:
+        """Run a shell command in the guest (after settling) and return its output."""
+        self.settle()
+        if self.console is None:
+            raise UnreachableError("the qemu target is closed")
+        return self.console.run(command, timeout)
+
+    def log_mark(self) -> int:
+        return self.console.log_size() if self.console else 0
+
+
+def sea_sources(board: Board) -> list[Source]:
+    return [s for s in board.sources if s.notify == "sea"]
+
+
+__all__ = ["QemuTarget", "sea_sources", "DEFAULT_ABORT_ADDRESS"]
