@@ -59,6 +59,7 @@ class Injection:
     warnings: list[str] = field(default_factory=list)
     unsafe_sei: bool = False
     forged: bool = False
+    unobservable: bool = False
     _done: threading.Event | None = None
 
     @property
@@ -157,6 +158,7 @@ class FirmwareModel:
         if timeout <= 0:
             raise UsageError("--timeout", "must be positive")
         warnings: list[str] = []
+        record_given = record is not None
         if record is None:
             record = self.factory.make(scenario, fields or {}, pe, unique, warnings)
             forged = False
@@ -170,7 +172,7 @@ class FirmwareModel:
         digest = hashlib.sha256(record).hexdigest()[:16]
         now = self.clock()
         with self.lock:
-            if not unique or scenario == "raw":
+            if not unique or record_given or "--timestamp" in (fields or {}):
                 self._warn_if_repeat(digest, now, src, warnings)
             inj = Injection(id=self._next_id, scenario=scenario, source=src, pe=pe, record=record,
                             timeout=timeout, accepted_wall=time.time(), t_accepted=now, digest=digest,
@@ -238,6 +240,9 @@ class FirmwareModel:
             self._advance(st)
             return
         self.target.post(src, inj.record)
+        # GHES v1 signals consumption only by block_status returning to 0; a record posted
+        # with block_status 0 can never show it (the OS ignores it, rule G3).
+        inj.unobservable = not src.read_ack and inj.record[:4] == b"\0\0\0\0"
         inj.t_posted = self.clock()
         inj.state = "posted"
         st.current = inj
@@ -274,7 +279,14 @@ class FirmwareModel:
     # ---- watching -----------------------------------------------------------------------
     def _check_source(self, st: SourceState) -> None:
         inj = st.current
-        if inj is None or not self._consumed(st.source):
+        if inj is None:
+            return
+        if inj.unobservable:        # free the source once it has timed out, never "consumed"
+            if inj.final:
+                st.current = None
+                self._advance(st)
+            return
+        if not self._consumed(st.source):
             return
         now = self.clock()
         st.current = None

@@ -311,6 +311,7 @@ class RecordFactory:
         self._clock: dict = {}      # content key -> [logical second, records in it]
         self._ts_base: dict = {}    # second -> timestamp u64 (sequence 0)
         self._warned = -1
+        self._fixed: dict = {}
         self._out = ffi.new("uint8_t[]", 4096)
 
     def _ts_for(self, second: int) -> int:
@@ -349,8 +350,17 @@ class RecordFactory:
              warnings: list | None = None) -> bytes:
         from .records import codec
         mpidr = self.mpidrs[pe]
-        if not unique or "--timestamp" in fields:
+        if not unique:
             return codec.encode(build(scenario, fields, mpidr=mpidr))
+        if "--timestamp" in fields:
+            # A fixed time: repeats still differ in the sequence bits (128 of them; past
+            # that, or with `--timestamp none`, the firmware warns about identical bytes).
+            key = ("fixed-ts", scenario, tuple(sorted(fields.items())), pe)
+            n = self._fixed.get(key, 0)
+            self._fixed[key] = n + 1
+            if len(self._fixed) > 4096:
+                self._fixed.clear()
+            return codec.encode(build(scenario, fields, mpidr=mpidr, sequence=n % 128))
         addr_text = fields.get("--address")
         fast_memory = scenario in MEMORY
         rest = tuple(sorted((k, v) for k, v in fields.items() if k != "--address"))

@@ -351,18 +351,21 @@ class LinuxModel:
     # ---- NMI-like processing (SEA, SDEI, SEI walk) ----------------------------------------
     def _nmi_walk(self, ghes_list, pe: int = 0) -> bool:
         """ghes_in_nmi_spool_from_list + ghes_proc_in_irq: read, panic check, clear + ack
-        before processing, drop cached duplicates, then process in arrival order."""
+        before processing, drop cached duplicates, then process in arrival order. The
+        exception is claimed only by a block that passed validation (queued or cached): a
+        block that fails a check is warned about and acked, but ghes_in_nmi_queue_one_entry
+        returns an error for it, so it does not claim the SEA/SError."""
         queued, claimed = [], False
         for g in ghes_list:
             got = self._read_checked(g)
             if got is None:
                 continue
-            claimed = True
             paddr, buf, warn = got
             if warn:
                 self.log(warn)
                 self._clear(g, paddr)
                 continue
+            claimed = True
             if ghes_severity(_u32(buf, 16)) >= GHES_SEV_PANIC:
                 self._ghes_panic(g, buf, paddr)
                 return True
