@@ -59,8 +59,25 @@ class _ArgError(FwemuError):
     exit_code = EXIT_USAGE
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .commands import COMMAND_MODULES
+GLOBAL_WITH_VALUE = ("--board",)
+
+
+def _command_name(argv: list[str]) -> str | None:
+    """The subcommand in argv (the first word that is not a global option or its value)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in GLOBAL_WITH_VALUE:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `command`, only that command's module is imported and registered."""
+    from .commands import modules
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -72,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--board", default=None,
                         help="board name or TOML path (default: $FWEMU_BOARD, else the built-in 'sim')")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in COMMAND_MODULES:
+    for module in modules(command):
         module.register(sub, common)
     return parser
 
@@ -82,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     as_json = "--json" in argv
     out = Output(as_json)
     try:
-        parser = build_parser()
+        parser = build_parser(_command_name(argv))
         args = parser.parse_args(argv)
         logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                             format="fwemu: %(levelname)s: %(message)s", stream=sys.stderr)
