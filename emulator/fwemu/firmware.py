@@ -28,9 +28,9 @@ from ._corelib import lib
 from .board import Board, Source
 from .errors import RefusedError, UsageError
 from .journal import Journal
-from .records import check, encode
+from .memory import ack_reg
+from .records import check
 from .targets.base import Target
-from .targets.sim import ack_reg
 
 log = logging.getLogger("fwemu.firmware")
 

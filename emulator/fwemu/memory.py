@@ -13,8 +13,15 @@ import mmap
 import os
 
 from ._corelib import ffi, lib
-from .board import Window
-from .errors import FwemuError, UnreachableError
+from .board import Source, Window
+from .errors import FwemuError, RefusedError, UnreachableError
+
+
+def ack_reg(source: Source):
+    """The C core's view of a source's GHESv2 Read Ack register (masks, offset, width)."""
+    ra = source.read_ack
+    return ffi.new("fw_ack_reg *", {"preserve": ra.preserve, "write": ra.write,
+                                    "bit_offset": ra.bit_offset, "width_bits": ra.width})
 
 
 class AccessError(FwemuError):
@@ -83,3 +90,23 @@ class LocalMemory:
         """Ordered commit (C core). Returns the FW_* code (FW_E_BUSY when still pending)."""
         return lib.fw_post(self.ptr(block, block_length), block_length, record, len(record),
                            lib.FW_POST_FORCE if force else 0)
+
+    def post_to_source(self, source: Source, record: bytes) -> None:
+        """What firmware does to post: re-arm the Read Ack register (GHESv2) so the OS's
+        ack becomes observable, then the ordered commit. RefusedError if still pending."""
+        if source.read_ack:
+            ra = source.read_ack
+            lib.fw_ack_arm(ack_reg(source), self.ptr(ra.address, ra.width // 8))
+        rc = self.post(source.block, source.block_length, record)
+        if rc == lib.FW_E_BUSY:
+            raise RefusedError(f"source {source.id}: block still holds an unconsumed record")
+        if rc != lib.FW_OK:
+            raise RefusedError(f"source {source.id}: post failed (code {rc})")
+
+    def withdraw_source(self, source: Source) -> None:
+        """block_status back to 0 and Read Ack back to the OS's acked value."""
+        self.write_reg(source.block, 32, 0)
+        if source.read_ack:
+            ra = source.read_ack
+            v = self.read_reg(ra.address, ra.width)
+            self.write_reg(ra.address, ra.width, lib.fw_ack_os_value(ack_reg(source), v))

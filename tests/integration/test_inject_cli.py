@@ -147,7 +147,7 @@ BAD = [
     (["inject", "memory-ue", "--pe", "one"], "fwemu: error: argument --pe: invalid int value: 'one'"),
     (["inject", "memory-ue", "--notify", "smoke"], "fwemu: error: argument --notify: invalid choice: 'smoke' ..."),
     (["--board", "fvp", "inject", "memory-ue", "--os-deaf"],
-     "fwemu: error: --os-*: OS model options only apply to the sim board, not 'fvp'"),
+     "fwemu: error: --os-deaf: OS model options only apply to the sim board, not 'fvp'"),
     (["--board", "nosuch", "inject", "memory-ue"],
      "fwemu: error: nosuch: board: no shipped board named 'nosuch' (shipped: ..."),
 ]

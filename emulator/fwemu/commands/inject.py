@@ -14,6 +14,7 @@ from .. import scenarios
 from ..board import NOTIFY_TYPES, load_board
 from ..errors import EXIT_OK, EXIT_REFUSED, EXIT_TIMEOUT, UsageError
 from ..session import Session, latency_summary
+from ._simopts import add_os_model_options, os_model_options, os_model_options_given
 
 ORDER = {"consumed": EXIT_OK, "timed-out": EXIT_TIMEOUT, "interrupted": EXIT_TIMEOUT, "refused": EXIT_REFUSED}
 
@@ -34,13 +35,7 @@ def register(sub, common) -> None:
                    help="DANGER: lift the one-pending-NOTIFY_SEI rule (negative testing only)")
     p.add_argument("--identical", action="store_true",
                    help="do not make repeats unique (Linux drops repeats within 10 s on SEA/SDEI)")
-    sim = p.add_argument_group("sim board OS model")
-    sim.add_argument("--os-delay", type=float, default=0.0, help="seconds the OS waits before handling a notification")
-    sim.add_argument("--os-deaf", action="store_true", help="the OS ignores notifications and does not poll")
-    sim.add_argument("--mask-pe", type=int, action="append", default=[], help="PE that never unmasks SDEI")
-    sim.add_argument("--sei-mode", choices=("walk", "mainline"), default="walk",
-                     help="walk: walk every SEI source on an SError; mainline: refuse SEI sources at probe")
-    sim.add_argument("--no-ratelimit", action="store_true", help="the OS prints every record (Linux: 2 per 5 s)")
+    add_os_model_options(p)
     scenarios.add_field_options(p)
     p.set_defaults(func=cmd_inject)
 
@@ -76,11 +71,10 @@ def cmd_inject(args, out) -> int:
                "source": args.source, "notify": args.notify, "pe": args.pe, "count": args.count,
                "rate": args.rate, "timeout": args.timeout, "record": record,
                "unique": not args.identical}
-    sim_opts = {"delay": args.os_delay, "deaf": args.os_deaf, "masked_pes": args.mask_pe,
-                "sei_mode": args.sei_mode, "ratelimit": not args.no_ratelimit}
-    if board.target.kind != "sim" and (args.os_delay or args.os_deaf or args.mask_pe
-                                       or args.sei_mode != "walk" or args.no_ratelimit):
-        raise UsageError("--os-*", f"OS model options only apply to the sim board, not {board.name!r}")
+    sim_opts = os_model_options(args)
+    if board.target.kind != "sim" and os_model_options_given(args):
+        raise UsageError(os_model_options_given(args)[0],
+                         f"OS model options only apply to the sim board, not {board.name!r}")
 
     t0 = time.perf_counter()
     result = _via_daemon(board, args, request)
@@ -102,7 +96,6 @@ def _via_daemon(board, args, request: dict) -> dict | None:
     fixed at the daemon's start are refused rather than silently ignored; @FILE field
     values are read here, since the daemon's working directory is not ours."""
     from ..daemon import Client
-    from .daemon import os_model_options_given
 
     client = Client.connect(board.name)
     if client is None:

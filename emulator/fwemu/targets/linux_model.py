@@ -18,7 +18,7 @@ import collections
 import struct
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..board import Board, Source
 from ..records import codec

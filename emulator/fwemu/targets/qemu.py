@@ -24,7 +24,6 @@ import base64
 import os
 import time
 
-from .._corelib import lib
 from ..board import Board, Source
 from ..errors import RefusedError, UnreachableError, UsageError
 from ..memory import LocalMemory
@@ -33,7 +32,6 @@ from ..qemu.console import Console, kernel_lines
 from ..qemu.launcher import RAM_BASE, Guest
 from ..qemu.qmp import Qmp, QmpError
 from .base import Target
-from .sim import ack_reg
 
 DEFAULT_ABORT_ADDRESS = 0x0B000000   # unassigned in the virt memory map (between the
                                      # virtio-mmio transports and the platform bus)
@@ -160,25 +158,14 @@ class QemuTarget(Target):
             self._pending_qmp[source.id] = record
             return
         mem = self._memory()
-        if source.read_ack:
-            lib.fw_ack_arm(ack_reg(source), mem.ptr(source.read_ack.address, source.read_ack.width // 8))
-        rc = mem.post(source.block, source.block_length, record)
-        if rc == lib.FW_E_BUSY:
-            raise RefusedError(f"source {source.id}: block still holds an unconsumed record")
-        if rc != lib.FW_OK:
-            raise RefusedError(f"source {source.id}: post failed (code {rc})")
+        mem.post_to_source(source, record)
 
     def withdraw(self, source: Source) -> None:
         """block_status back to 0 and Read Ack back to the acked state: also how a source
         wedged by a block_status-0 record (Linux never acks it) is made usable again."""
         if self._pending_qmp.pop(source.id, None) is not None:
             return
-        mem = self._memory()
-        mem.write_reg(source.block, 32, 0)
-        if source.read_ack:
-            reg = ack_reg(source)
-            v = mem.read_reg(source.read_ack.address, source.read_ack.width)
-            mem.write_reg(source.read_ack.address, source.read_ack.width, lib.fw_ack_os_value(reg, v))
+        self._memory().withdraw_source(source)
 
     # -- notifications ------------------------------------------------------------------
     def notify_refusal(self, source: Source, pe: int) -> str | None:

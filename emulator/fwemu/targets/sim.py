@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import threading
 
-from .._corelib import ffi, lib
+from .._corelib import lib
 from ..board import Board, Source
 from ..errors import RefusedError
-from ..memory import LocalMemory
+from ..memory import LocalMemory, ack_reg  # noqa: F401 - ack_reg re-exported for older imports
 from ..sdei import SdeiDispatcher, SdeiError
 from .base import Target
 from .linux_model import LinuxModel, OsKnobs
-
-
-def ack_reg(source: Source):
-    ra = source.read_ack
-    return ffi.new("fw_ack_reg *", {"preserve": ra.preserve, "write": ra.write,
-                                    "bit_offset": ra.bit_offset, "width_bits": ra.width})
 
 
 class SimPlatform:
@@ -107,22 +101,10 @@ class SimTarget(Target):
         self.platform.mem.write_reg(addr, width_bits, value)
 
     def post(self, source: Source, record: bytes) -> None:
-        mem = self.platform.mem
-        if source.read_ack:
-            lib.fw_ack_arm(ack_reg(source), mem.ptr(source.read_ack.address, source.read_ack.width // 8))
-        rc = mem.post(source.block, source.block_length, record)
-        if rc == lib.FW_E_BUSY:
-            raise RefusedError(f"source {source.id}: block still holds an unconsumed record")
-        if rc != lib.FW_OK:
-            raise RefusedError(f"source {source.id}: post failed (code {rc})")
+        self.platform.mem.post_to_source(source, record)
 
     def withdraw(self, source: Source) -> None:
-        mem = self.platform.mem
-        mem.write_reg(source.block, 32, 0)
-        if source.read_ack:
-            reg = ack_reg(source)
-            v = mem.read_reg(source.read_ack.address, source.read_ack.width)
-            mem.write_reg(source.read_ack.address, source.read_ack.width, lib.fw_ack_os_value(reg, v))
+        self.platform.mem.withdraw_source(source)
 
     # -- notifications ------------------------------------------------------------------
     def notify_refusal(self, source: Source, pe: int) -> str | None:
