@@ -37,6 +37,12 @@ log = logging.getLogger("fwemu.firmware")
 FINAL = ("consumed", "refused", "timed-out", "interrupted")
 DUPLICATE_WINDOW = 10.0   # Linux's estatus cache age (GHES_ESTATUS_IN_CACHE_MAX_NSEC)
 SEI_FIFO_DEPTH = 64
+# The OS acks an SEI record in the middle of its SError handler, which then goes on walking
+# the other SEI sources. Raising the next SEI the moment the ack shows would let that walk
+# find the new record in the wrong PE's context (the hazard the rule exists to prevent), and
+# no register tells firmware the handler has returned. So the next SEI waits a settle time
+# after the ack: the target's `sei_settle_default` (1 ms on real boards; 0 on the sim, whose
+# OS handlers never see a firmware write land mid-walk), or `--sei-settle-ms`.
 
 
 @dataclass(eq=False)
@@ -112,7 +118,8 @@ class SourceState:
 
 class FirmwareModel:
     def __init__(self, board: Board, target: Target, journal: Journal | None = None, *,
-                 unsafe_concurrent_sei: bool = False, clock=time.monotonic):
+                 unsafe_concurrent_sei: bool = False, sei_settle: float | None = None,
+                 clock=time.monotonic):
         self.board, self.target = board, target
         self.journal = journal or Journal(None)
         self.clock = clock
@@ -123,6 +130,8 @@ class FirmwareModel:
             log.warning("--unsafe-concurrent-sei: the one-pending-NOTIFY_SEI rule is OFF; "
                         "the OS may attribute records to the wrong PE (negative testing only)")
         self.sei_current: Injection | None = None
+        self.sei_settle = target.sei_settle_default if sei_settle is None else sei_settle
+        self.sei_settle_until = 0.0
         self.sei_waiting: collections.deque[Injection] = collections.deque()
         self.history: collections.deque[Injection] = collections.deque(maxlen=64)
         self.inflight: dict[int, Injection] = {}
@@ -211,14 +220,16 @@ class FirmwareModel:
 
     # ---- posting ----------------------------------------------------------------------
     def _start(self, inj: Injection) -> None:
-        if inj.source.notify == "sei" and not self.unsafe_concurrent_sei and self.sei_current is not None:
+        sei_busy = self.sei_current is not None or self.clock() < self.sei_settle_until or self.sei_waiting
+        if inj.source.notify == "sei" and not self.unsafe_concurrent_sei and sei_busy:
             cur = self.sei_current
-            if cur.final:   # the pending SEI outlived its timeout: the OS is not consuming
+            if cur is not None and cur.final:   # the pending SEI outlived its timeout: the OS is not consuming
                 self._finish(inj, "refused", f"NOTIFY_SEI pending since injection #{cur.id} "
                              f"(source {cur.source.id}, PE {cur.pe}) was raised and never consumed")
                 self._advance(self.sources[inj.source.id])
             elif len(self.sei_waiting) >= SEI_FIFO_DEPTH:
-                self._finish(inj, "refused", f"NOTIFY_SEI pending (injection #{cur.id}) and "
+                pending = f"injection #{cur.id}" if cur is not None else "settling after the last"
+                self._finish(inj, "refused", f"NOTIFY_SEI pending ({pending}) and "
                              f"{SEI_FIFO_DEPTH} more SEIs already waiting")
                 self._advance(self.sources[inj.source.id])
             else:
@@ -298,11 +309,12 @@ class FirmwareModel:
             self._finish(inj, "consumed", "")
         if self.sei_current is inj:
             self.sei_current = None
+            self.sei_settle_until = now + self.sei_settle
             self._release_sei()
         self._advance(st)
 
     def _release_sei(self) -> None:
-        while self.sei_waiting and self.sei_current is None:
+        while self.sei_waiting and self.sei_current is None and self.clock() >= self.sei_settle_until:
             nxt = self.sei_waiting.popleft()
             if nxt.final:
                 continue
@@ -319,6 +331,8 @@ class FirmwareModel:
         with self.lock:
             busy = any(st.current is not None for st in self.sources.values())
             deadline = min((i.t_accepted + i.timeout for i in self.inflight.values()), default=None)
+            if self.sei_waiting and self.sei_current is None:
+                deadline = min(deadline, self.sei_settle_until) if deadline is not None else self.sei_settle_until
         if deadline is not None:
             timeout = max(0.0, min(timeout, deadline - self.clock()))
         if busy or deadline is not None:
@@ -326,6 +340,7 @@ class FirmwareModel:
         with self.lock:
             for st in self.sources.values():
                 self._check_source(st)
+            self._release_sei()
             now = self.clock()
             for inj in list(self.inflight.values()):
                 if not inj.final and now >= inj.t_accepted + inj.timeout:
@@ -404,6 +419,8 @@ class FirmwareModel:
                 "sei_pending": None if sei is None else {"injection": sei.id, "source": sei.source.id,
                                                          "pe": sei.pe, "timed_out": sei.final},
                 "sei_waiting": [i.id for i in self.sei_waiting],
+                "sei_settle_ms": self.sei_settle * 1000,
+                "sei_settling": sei is None and self.clock() < self.sei_settle_until,
                 "unsafe_concurrent_sei": self.unsafe_concurrent_sei,
                 "counts": dict(self.counts),
                 "last": [i.to_json() for i in list(self.history)[-10:]],

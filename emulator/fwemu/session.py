@@ -65,6 +65,7 @@ class Session:
 
     @classmethod
     def open(cls, board: Board, journal: str | None = None, unsafe_concurrent_sei: bool = False,
+             sei_settle: float | None = None,
              sim: dict | None = None) -> Session:
         options = {}
         if board.target.kind == "sim":
@@ -78,7 +79,8 @@ class Session:
         j = Journal(jpath)
         # A target may resolve the board (qemu: sources discovered from the guest's HEST).
         board = getattr(target, "board", board)
-        fw = FirmwareModel(board, target, j, unsafe_concurrent_sei=unsafe_concurrent_sei)
+        fw = FirmwareModel(board, target, j, unsafe_concurrent_sei=unsafe_concurrent_sei,
+                           sei_settle=sei_settle)
         return cls(board, target, fw, j)
 
     def __enter__(self):

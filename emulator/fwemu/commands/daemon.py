@@ -28,6 +28,9 @@ def register(sub, common) -> None:
                    help="journal file (default: ~/.local/state/fwemu/journal-BOARD.jsonl; 'none')")
     p.add_argument("--unsafe-concurrent-sei", action="store_true",
                    help="DANGER: lift the one-pending-NOTIFY_SEI rule (negative testing only)")
+    p.add_argument("--sei-settle-ms", type=float, default=None, metavar="MS",
+                   help="wait after an SEI record's ack before raising the next SEI "
+                        "(default: 1 ms on real targets, 0 on sim)")
     add_os_model_options(p)
     p.set_defaults(func=cmd_daemon)
 
@@ -37,9 +40,11 @@ def cmd_daemon(args, out) -> int:
 
     board = load_board(args.board)   # None → $FWEMU_BOARD, else sim
     if board.target.kind != "sim" and os_model_options_given(args):
-        raise UsageError("--os-*", f"OS model options only apply to the sim board, not {board.name!r}")
+        raise UsageError(os_model_options_given(args)[0],
+                         f"OS model options only apply to the sim board, not {board.name!r}")
     logging.getLogger("fwemu.daemon").setLevel(logging.DEBUG if args.verbose >= 2 else logging.INFO)
     session = Session.open(board, journal=args.journal, unsafe_concurrent_sei=args.unsafe_concurrent_sei,
+                           sei_settle=None if args.sei_settle_ms is None else args.sei_settle_ms / 1000,
                            sim=os_model_options(args))
 
     def ready(d) -> None:

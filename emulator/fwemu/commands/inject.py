@@ -33,6 +33,9 @@ def register(sub, common) -> None:
     p.add_argument("--journal", metavar="FILE", help="journal file (default: ~/.local/state/fwemu/journal-BOARD.jsonl; 'none')")
     p.add_argument("--unsafe-concurrent-sei", action="store_true",
                    help="DANGER: lift the one-pending-NOTIFY_SEI rule (negative testing only)")
+    p.add_argument("--sei-settle-ms", type=float, default=None, metavar="MS",
+                   help="wait after an SEI record's ack before raising the next SEI "
+                        "(default: 1 ms on real targets, 0 on sim)")
     p.add_argument("--identical", action="store_true",
                    help="do not make repeats unique (Linux drops repeats within 10 s on SEA/SDEI)")
     add_os_model_options(p)
@@ -80,6 +83,7 @@ def cmd_inject(args, out) -> int:
     result = _via_daemon(board, args, request)
     if result is None:
         with Session.open(board, journal=args.journal, unsafe_concurrent_sei=args.unsafe_concurrent_sei,
+                          sei_settle=None if args.sei_settle_ms is None else args.sei_settle_ms / 1000,
                           sim=sim_opts) as session:
             result = session.inject(request)
     wall = time.perf_counter() - t0
@@ -104,6 +108,7 @@ def _via_daemon(board, args, request: dict) -> dict | None:
         given = os_model_options_given(args)
         given += ["--unsafe-concurrent-sei"] if args.unsafe_concurrent_sei else []
         given += ["--journal"] if args.journal else []
+        given += ["--sei-settle-ms"] if args.sei_settle_ms is not None else []
         if given:
             raise UsageError(given[0], f"a daemon serves board {board.name!r} ({client.path}); "
                              f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} fixed when the daemon starts "

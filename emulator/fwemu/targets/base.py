@@ -13,6 +13,10 @@ from ..board import Board, Source
 
 class Target(abc.ABC):
     board: Board
+    # Seconds the firmware waits after an SEI record's ack before raising the next SEI
+    # (firmware.SEI_SETTLE explains why). A target whose OS cannot be interrupted in the
+    # middle of a handler by firmware writes (the sim) needs none.
+    sei_settle_default: float = 0.001
 
     ## @name lifecycle
     @abc.abstractmethod

@@ -67,6 +67,8 @@ class SimPlatform:
 class SimTarget(Target):
     """Target backend for boards with `target.kind = "sim"`."""
 
+    sei_settle_default = 0.0   # posts never land inside an OS handler (see post())
+
     def __init__(self, board: Board, knobs: OsKnobs | None = None, masked_pes=()):
         self.board = board
         self._cv = threading.Condition()
@@ -101,7 +103,11 @@ class SimTarget(Target):
         self.platform.mem.write_reg(addr, width_bits, value)
 
     def post(self, source: Source, record: bytes) -> None:
-        self.platform.mem.post_to_source(source, record)
+        # Firmware writes land between OS handler invocations, never inside one: the sim's
+        # OS finishes each handler (e.g. an SEI walk) well within the firmware's SEI settle
+        # time, as a real handler of microseconds does (firmware.SEI_SETTLE).
+        with self.os.lock:
+            self.platform.mem.post_to_source(source, record)
 
     def withdraw(self, source: Source) -> None:
         self.platform.mem.withdraw_source(source)
