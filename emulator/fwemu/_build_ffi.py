@@ -112,12 +112,18 @@ void fw_reg_write(uint8_t *p, unsigned width_bits, uint64_t v);
 uint64_t fw_ack_arm(const fw_ack_reg *r, uint8_t *reg);
 """
 
+# The debug channel's framing and the target agent (csrc/frame.h, csrc/agent/): their cdef
+# lives beside the agent's sources.
+with open(os.path.join(CSRC, "agent", "cffi.cdef")) as f:
+    CDEF += f.read()
+
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "fwemu._core",
-    '#include "cper.h"\n#include "ghes.h"\n',
-    sources=[os.path.relpath(os.path.join(CSRC, n), ROOT) for n in ("cper.c", "ghes.c")],
+    '#include "cper.h"\n#include "ghes.h"\n#include "frame.h"\n#include "agent/agent.h"\n',
+    sources=[os.path.relpath(os.path.join(CSRC, n), ROOT)
+             for n in ("cper.c", "ghes.c", "frame.c", "agent/mp.c", "agent/agent.c")],
     include_dirs=[os.path.relpath(CSRC, ROOT)],
     define_macros=[("FWEMU_VERSION", f'"{VERSION}"')],
     extra_compile_args=["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",

@@ -18,7 +18,7 @@ from fwemu.board import (
 from fwemu.errors import EXIT_USAGE, BoardError, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = ("fvp", "qemu-virt", "rd-n2", "sim")
+SHIPPED = ("fvp", "qemu-virt", "rd-n2", "sim", "sim-agent")
 
 
 # --------------------------------------------------------------------------------------
@@ -701,7 +701,7 @@ def test_cli_boards_table(cli, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["NAME", "TARGET", "SOURCES"]
     expected = {"fvp": ["agent", "5"], "qemu-virt": ["qemu", "0"], "rd-n2": ["agent", "2"],
-                "sim": ["sim", "8"]}
+                "sim": ["sim", "8"], "sim-agent": ["agent", "8"]}
     assert [ln.split()[:3] for ln in lines[1:]] == [[n, *expected[n]] for n in sorted(SHIPPED)]
 
 

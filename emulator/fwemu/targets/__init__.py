@@ -18,6 +18,9 @@ def open_target(board: Board, **options) -> Target:
     if kind == "qemu":
         from .qemu import QemuTarget
         return QemuTarget(board, **options)
+    if kind == "agent":
+        from .agent import AgentTarget
+        return AgentTarget(board, **options)
     raise UsageError("target.kind", f"board {board.name!r} needs the {kind!r} backend, "
                      "which this fwemu does not have yet")
 

@@ -1,0 +1,187 @@
+"""The sim board as a target agent: the C agent (compiled for the host) + the simulated
+platform + the Linux OS model (fwemu.targets.sim / linux_model), in a process of its own,
+reached over a real pty — the same bytes a board's UART would carry.
+
+    python -m fwemu.channel.simagent --board sim-agent [--os-log FILE] [--delay S] …
+    → prints "PTY /dev/pts/N" on stdout, then serves until SIGTERM or its parent exits.
+
+SIGUSR1 resets the "board": the agent restarts (new boot count, EV_BOOT, no session) and the
+OS model reboots; memory survives, as on a warm reset.
+
+This is what `target.kind = "agent"` with `url = "sim-agent:"` starts (targets/agent.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import tty
+
+from ..board import load_board
+from ..sdei import SdeiDispatcher
+from ..targets.linux_model import LinuxModel, OsKnobs
+from ..targets.sim import SimPlatform
+from .hostagent import HostAgent, serve
+
+ST_REGISTERED, ST_ENABLED, ST_RUNNING, ST_MASKED, ST_CRITICAL = 0x1, 0x2, 0x4, 0x8, 0x10
+
+
+class SimAgentPlatform:
+    """The agent's platform hooks served by SimPlatform + LinuxModel."""
+
+    def __init__(self, board, knobs: OsKnobs, masked_pes=(), wake=None):
+        self.board = board
+        self.wake = wake or (lambda: None)
+        self.sim = SimPlatform(board, masked_pes)
+        self.os = LinuxModel(board, self.sim, self.wake, knobs)
+        self.sim.os = self.os
+        self._irq_kind = {}
+        for s in board.sources:
+            if s.notify == "external":
+                self._irq_kind[s.vector] = "irq"
+            elif s.notify in ("gsiv", "gpio", "sci"):
+                self._irq_kind.setdefault(s.vector, "hed")
+
+    # memory
+    def map(self, pa, length):
+        try:
+            return self.sim.mem.ptr(pa, length)
+        except Exception:  # noqa: BLE001 - AccessError: not mapped
+            return None
+
+    # notifications
+    def raise_sei(self, pe):
+        for s in self.board.sources:   # the OS model's hazard check wants the raising PE
+            if s.notify == "sei" and self.sim.mem.read_reg(s.block, 32):
+                self.sim.sei_owners[s.id] = pe
+        self.os.deliver("sei", pe)
+        return 0
+
+    def sdei_dispatch(self, pe, event):
+        with self.os.lock:
+            why = self._why(pe, event)
+            if why:
+                return -1, why
+            self.sim.sdei.dispatch(event, pe)
+        self.os.deliver("sdei", pe, event)
+        return 0, 0
+
+    def _why(self, pe, event) -> int:
+        """sdei_dispatch_event's refusals D1–D5 (firmware-conventions.md §1.2) as codes."""
+        d = self.sim.sdei
+        if d.refusal(event, pe) is None:
+            return 0
+        if d.masked[pe]:
+            return 1
+        if event == 0:
+            return 2
+        ev = d.events.get(event)
+        if ev is None or not ev.explicit:
+            return 3
+        if d.running[pe]:
+            return 4
+        return 5
+
+    def sdei_state(self, pe, event):
+        with self.os.lock:
+            d = self.sim.sdei
+            ev = d.events.get(event)
+            if ev is None:
+                return -1, 0
+            st = ev.state if ev.shared else d.private[(event, pe)].state
+            bits = (ST_REGISTERED if st[2] == "G" else 0) | (ST_ENABLED if st[1] == "E" else 0)
+            bits |= (ST_RUNNING if st[0] == "R" else 0) | (ST_MASKED if d.masked[pe] else 0)
+            return 0, bits | (ST_CRITICAL if ev.critical else 0)
+
+    def pend_irq(self, pe, intid):
+        self.os.deliver(self._irq_kind.get(intid, "irq"), pe, intid)
+        return 0
+
+    def raise_sea(self, pe):
+        self.os.deliver("sea", pe)
+        return 0
+
+    def status_blob(self):
+        st = self.os.state()
+        st.pop("knobs", None)
+        return json.dumps({"os": st}, separators=(",", ":"), default=str).encode()
+
+    def reboot(self) -> None:
+        """A warm reset: SDEI state back to boot, the OS boots again (memory survives)."""
+        with self.os.lock:
+            self.os.work.clear()
+            self.sim.sdei = SdeiDispatcher(self.board.pes.count)
+            for ev in self.board.sdei_events:
+                self.sim.sdei.define(ev.number, ev.critical, ev.shared, ev.binding == "explicit")
+            self.os.boot()
+
+
+def windows_of(board) -> list[tuple[int, int, int]]:
+    return [(w.base, w.size, 3) for w in board.windows]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="the sim board behind the fwemu target agent, on a pty")
+    ap.add_argument("--board", default="sim-agent")
+    ap.add_argument("--os-log", help="append the OS model's log lines to this file")
+    ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--deaf", action="store_true")
+    ap.add_argument("--sei-mode", default="walk")
+    ap.add_argument("--masked-pes", default="")
+    args = ap.parse_args(argv)
+    board = load_board(args.board)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+
+    def wake():
+        try:
+            os.write(wake_w, b"!")
+        except OSError:
+            pass
+
+    knobs = OsKnobs(delay=args.delay, deaf=args.deaf, sei_mode=args.sei_mode)
+    masked = [int(x) for x in args.masked_pes.split(",") if x]
+    plat = SimAgentPlatform(board, knobs, masked, wake)
+    agent = HostAgent(plat, board.name, board.pes.count, windows_of(board), boot_count=1)
+    master, slave = os.openpty()
+    tty.setraw(master)
+    tty.setraw(slave)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGUSR1, lambda *_: setattr(plat, "reset_requested", True))
+    plat.reset_requested = False
+    parent = os.getppid()
+    log_f = open(args.os_log, "a", encoding="utf-8") if args.os_log else None
+    mark = [0]
+
+    def tick():
+        if os.getppid() != parent:
+            stop.set()
+        if plat.reset_requested:
+            plat.reset_requested = False
+            plat.reboot()
+            agent.reset_soon()
+        if log_f is not None:
+            lines, mark[0] = plat.os.lines_since(mark[0])
+            if lines:
+                log_f.write("".join(line + "\n" for line in lines))
+                log_f.flush()
+
+    print(f"PTY {os.ttyname(slave)}", flush=True)
+    try:
+        serve(agent, master, master, stop, wake_fd=wake_r, watch_period=0.005, on_tick=tick)
+    finally:
+        tick()
+        plat.os.stop()
+        if log_f:
+            log_f.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

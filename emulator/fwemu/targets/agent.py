@@ -1,0 +1,344 @@
+"""Target backend for boards whose firmware runs the fwemu target agent (`target.kind =
+"agent"`): an FVP or a real board reached over a pyserial URL, or the sim board run as an
+agent in its own process (`url = "sim-agent:"`, boards/sim-agent.toml).
+
+Every memory access, post and notification is a debug-channel request (fwemu.channel,
+protocol/PROTOCOL.md). The firmware model's rules run here on the host exactly as for the
+in-process sim; the agent performs the ordered commit and raises the notification, and its
+dedupe table makes retries safe.
+
+After a target reset (EV_BOOT, or E_NO_SESSION) the channel starts a new session and this
+backend reads back every source's block_status and Read Ack, logs what it found, and keeps
+it in `status()["resets"]`; a notification whose request was in flight across the reset is
+reported as refused with that state (never resent blindly).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from urllib.parse import parse_qs
+
+from ..board import Board, Source
+from ..channel import AgentChannel, AgentError, TargetResetError
+from ..channel import protocol as P
+from ..errors import RefusedError, UnreachableError, UsageError
+from ..memory import AccessError
+from .base import Target
+
+log = logging.getLogger("fwemu.target.agent")
+
+SIM_SCHEME = "sim-agent:"
+NOTIFY_CAP = {"sei": "sei", "sea": "sea", "sdei": "sdei", "external": "irq", "gsiv": "irq",
+              "gpio": "irq", "sci": "irq"}
+
+
+def _ack(source: Source):
+    ra = source.read_ack
+    if ra is None:
+        return None
+    return [ra.address, ra.width, ra.bit_offset, ra.preserve, ra.write]
+
+
+class SimAgentProcess:
+    """`python -m fwemu.channel.simagent` for a board, its pty path and OS log file."""
+
+    def __init__(self, board: Board, query: str = ""):
+        opts = {k: v[-1] for k, v in parse_qs(query).items()}
+        spec = board.name if board.shipped else board.file
+        if not board.shipped and not os.path.exists(board.file):
+            raise UsageError("target.url", f'"{SIM_SCHEME}" needs the board as a file or a shipped '
+                             f"name (this one came from {board.file})")
+        fd, self.log_path = tempfile.mkstemp(prefix="fwemu-sim-os-", suffix=".log")
+        os.close(fd)
+        cmd = [sys.executable, "-m", "fwemu.channel.simagent", "--board", spec, "--os-log", self.log_path]
+        for key in ("delay", "sei_mode", "masked_pes"):
+            if key in opts:
+                cmd += [f"--{key.replace('_', '-')}", opts[key]]
+        if opts.get("deaf") in ("1", "true", "yes"):
+            cmd.append("--deaf")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("PTY "):
+            self.close()
+            raise UnreachableError(f"the sim agent process did not start ({line.strip() or 'no output'})")
+        self.pty = line.split(None, 1)[1].strip()
+
+    def reset(self) -> None:
+        import signal
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
+
+
+class AgentTarget(Target):
+    """Target backend for `target.kind = "agent"`."""
+
+    def __init__(self, board: Board, *, url: str | None = None, baudrate: int = 115200,
+                 retries: int = 8, base_timeout: float = 0.05, max_chunk: int | None = None,
+                 **_ignored):
+        """`max_chunk` caps the record bytes per POST / POST_DATA frame (default: the
+        agent's maximum, 1024): on a very noisy line smaller frames get through sooner."""
+        self.board = board
+        url = url or board.target.url
+        self.sim: SimAgentProcess | None = None
+        if url.startswith(SIM_SCHEME):
+            self.sim = SimAgentProcess(board, url[len(SIM_SCHEME):].lstrip("?"))
+            url = self.sim.pty
+        self.url = url
+        self.max_chunk = max_chunk
+        self.resets: list[dict] = []
+        self._consumed_events = 0
+        self._log_pos = 0
+        self._log_lines: list[str] = []
+        self._log_lock = threading.Lock()
+        try:
+            self.channel = AgentChannel(url, baudrate=baudrate, retries=retries,
+                                        base_timeout=base_timeout, on_event=self._on_event,
+                                        on_reset=self._on_reset)
+            self.info = self.channel.hello()
+            self._check_board()
+        except Exception:
+            self.close()
+            raise
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    def _check_board(self) -> None:
+        info, b = self.info, self.board
+        if info.pe_count != b.pes.count:
+            raise UsageError("pes.count", f"board {b.name!r} says {b.pes.count} PEs, the agent at "
+                             f"{self.url} reports {info.pe_count} ({info.board_id!r})")
+        for w in b.windows:
+            if w.access != "remote":
+                continue
+            if not any(base <= w.base and w.end <= base + size and flags & 2
+                       for base, size, flags in info.windows):
+                have = ", ".join(f"{base:#x}+{size:#x}" for base, size, _ in info.windows) or "none"
+                raise UsageError(f"window {w.name}", f"{w.base:#x}+{w.size:#x} is not writable through "
+                                 f"the agent at {self.url} (it announces: {have})")
+
+    def close(self) -> None:
+        ch = getattr(self, "channel", None)
+        if ch is not None:
+            ch.close()
+        if self.sim is not None:
+            self.sim.close()
+
+    def reset(self) -> None:
+        if self.sim is None:
+            raise UsageError("reset", "an agent board is reset by its own means (power, debugger); "
+                             "fwemu resynchronises when the agent announces itself again")
+        seen = self.channel.stats.resets_seen
+        self.sim.reset()
+        deadline = time.monotonic() + 5
+        while self.channel.stats.resets_seen == seen and time.monotonic() < deadline:
+            self.channel.wait_event(0.1)
+        self.channel.status()     # the next request starts the new session (HELLO) and resyncs
+
+    # ---- memory --------------------------------------------------------------------------------
+    def _check(self, addr: int, length: int) -> None:
+        if self.board.window_for(addr, length) is None:
+            raise AccessError(f"{addr:#x} +{length:#x} is outside every memory window")
+
+    def _call(self, *args, **kw):
+        try:
+            return self.channel.call(*args, **kw)
+        except AgentError as exc:
+            if exc.code == P.E_WINDOW:
+                raise AccessError(f"{exc} (the agent refused the range)") from None
+            raise
+
+    def read(self, addr: int, length: int) -> bytes:
+        self._check(addr, length)
+        try:
+            return self.channel.read(addr, length)
+        except AgentError as exc:
+            raise AccessError(str(exc)) from None
+
+    def read_reg(self, addr: int, width_bits: int) -> int:
+        self._check(addr, width_bits // 8)
+        return self._call(P.READ_REG, addr, width_bits)[0]
+
+    def write_reg(self, addr: int, width_bits: int, value: int) -> None:
+        self._check(addr, width_bits // 8)
+        self._call(P.WRITE_REG, addr, width_bits, value)
+
+    def post(self, source: Source, record: bytes) -> None:
+        self._check(source.block, source.block_length)
+        step = min(self.max_chunk or self.info.max_data, self.info.max_data)
+        try:
+            for off in range(step, len(record), step):   # the tail first, under a free block
+                self._call(P.POST_DATA, source.block, source.block_length, off, record[off:off + step])
+            self._call(P.POST, source.id, source.block, source.block_length, record[:step], 0, _ack(source))
+        except AgentError as exc:
+            if exc.code == P.E_BUSY:
+                raise RefusedError(f"source {source.id}: block still holds an unconsumed record "
+                                   f"(block_status {exc.results[0]:#x} on the target)") from None
+            raise RefusedError(f"source {source.id}: post failed: {exc}") from None
+        except TargetResetError as exc:
+            self._annotate(exc)
+            raise RefusedError(f"source {source.id}: {exc}; after resync: {exc.state}") from None
+
+    def withdraw(self, source: Source) -> None:
+        self._call(P.WITHDRAW, source.id, source.block, _ack(source))
+
+    # ---- notifications ----------------------------------------------------------------------------
+    def notify_refusal(self, source: Source, pe: int) -> str | None:
+        if not 0 <= pe < self.board.pes.count:
+            return f"no PE {pe} (the board has {self.board.pes.count})"
+        kind = source.notify
+        if kind in ("local", "nmi", "cmci", "mce"):
+            return f"notification type {kind} cannot be raised on arm64"
+        cap = NOTIFY_CAP.get(kind)
+        if cap and not self.info.has(cap):
+            return f"the agent at {self.url} cannot raise {kind.upper()} (its platform has no hook for it)"
+        if kind == "sdei" and self.info.has("sdei_state"):
+            rc, *rest = self._call(P.SDEI_STATE, pe, source.vector, check=False)
+            if rc != P.OK:
+                return f"event {source.vector} has no mapping on the target (code {rc})"
+            bits = rest[0]
+            if bits & 0x8:
+                return f"PE {pe} is masked (the client has not called SDEI_PE_UNMASK)"
+            if not bits & 0x1:
+                return f"event {source.vector} is not registered on PE {pe}"
+            if not bits & 0x2:
+                return f"event {source.vector} is registered but disabled on PE {pe}"
+            if bits & 0x4:
+                return f"event {source.vector} is already running on PE {pe}"
+        return None
+
+    def notify(self, source: Source, pe: int) -> None:
+        kind = source.notify
+        if kind == "polled":
+            return
+        reason = None
+        if kind in ("local", "nmi", "cmci", "mce") or not 0 <= pe < self.board.pes.count:
+            reason = self.notify_refusal(source, pe)
+        if reason:
+            raise RefusedError(reason)
+        if kind == "sdei":
+            req = (P.SDEI, pe, source.vector)
+        elif kind == "sei":
+            req = (P.SEI, pe)
+        elif kind == "sea":
+            req = (P.SEA, pe)
+        else:   # external, gsiv, gpio, sci: the interrupt the HEST entry names
+            req = (P.IRQ, pe, source.vector)
+        try:
+            self.channel.call(*req)
+        except AgentError as exc:
+            if exc.code == P.E_REFUSED:
+                if kind == "sdei":
+                    why = P.SDEI_WHY.get(exc.results[1] if len(exc.results) > 1 else 0, "refused")
+                    raise RefusedError(f"SDEI dispatch refused by the target: {why}") from None
+                raise RefusedError(f"{kind.upper()} refused by the target (code {exc.results})") from None
+            if exc.code == P.E_UNSUPPORTED:
+                raise RefusedError(f"the target cannot raise {kind.upper()}") from None
+            raise RefusedError(f"{kind.upper()}: {exc}") from None
+        except TargetResetError as exc:
+            self._annotate(exc)
+            st = exc.state.get(source.id, {})
+            if st.get("consumed"):
+                log.warning("target reset while notifying source %d; the record was consumed "
+                            "(by the OS before or after the reset): %s", source.id, st)
+                return
+            raise RefusedError(f"target reset while raising {kind.upper()} for source {source.id} "
+                               f"(the notification may or may not have reached the old OS); "
+                               f"after resync: {st}") from None
+
+    # ---- observation ----------------------------------------------------------------------------
+    def _on_event(self, msg: list) -> None:
+        if msg[0] == P.EV_CONSUMED:
+            self._consumed_events += 1
+
+    def _source_states(self) -> dict:
+        out = {}
+        for s in self.board.sources:
+            try:
+                st = {"block_status": self.channel.read_reg(s.block, 32)}
+                if s.read_ack:
+                    from .._corelib import lib
+                    from .sim import ack_reg
+                    v = self.channel.read_reg(s.read_ack.address, s.read_ack.width)
+                    st["read_ack"] = v
+                    st["consumed"] = bool(lib.fw_ack_is_acked(ack_reg(s), v))
+                else:
+                    st["consumed"] = st["block_status"] == 0
+            except Exception as exc:  # noqa: BLE001 - report what could be read
+                st = {"error": str(exc)}
+            out[s.id] = st
+        return out
+
+    def _on_reset(self, why: str) -> None:
+        states = self._source_states()
+        report = {"at": time.time(), "why": why, "boot_count": self.channel.info.boot_count,
+                  "sources": states}
+        self.resets.append(report)
+        pending = {sid: st for sid, st in states.items() if not st.get("consumed", True)}
+        log.warning("target %s reset (%s, boot count %s): %s", self.url, why, report["boot_count"],
+                    f"unconsumed blocks {pending}" if pending else "every block consumed or free")
+
+    def _annotate(self, exc: TargetResetError) -> None:
+        exc.state = self.resets[-1]["sources"] if self.resets else self._source_states()
+
+    def wait(self, timeout: float) -> None:
+        self.channel.wait_event(timeout, self.channel.event_count)
+
+    def os_log(self, since: int = 0):
+        if self.sim is None:
+            return [], since
+        with self._log_lock:
+            try:
+                with open(self.sim.log_path, encoding="utf-8") as f:
+                    f.seek(self._log_pos)
+                    chunk = f.read()
+                    self._log_pos = f.tell()
+            except OSError:
+                chunk = ""
+            if chunk:
+                self._log_lines += chunk.splitlines()
+            n = len(self._log_lines)
+            return self._log_lines[since:], n
+
+    def os_state(self) -> dict:
+        if not self.info.has("status_blob"):
+            return {}
+        try:
+            blob = self.channel.status().get("blob")
+            return json.loads(blob)["os"] if blob else {}
+        except Exception:  # noqa: BLE001 - state is best effort
+            return {}
+
+    def status(self) -> dict:
+        st = self.channel.stats
+        try:
+            agent = self.channel.status()
+            agent.pop("blob", None)
+        except Exception as exc:  # noqa: BLE001
+            agent = {"error": str(exc)}
+        return {"kind": "agent", "url": self.url, "sim_process": self.sim is not None,
+                "hello": self.info.to_dict(), "agent": agent,
+                "channel": {"requests": st.requests, "frames_out": st.frames_out, "retries": st.retries,
+                            "timeouts": st.timeouts, "late_replies": st.late_replies,
+                            "resyncs": st.resyncs, "events": st.events,
+                            "rtt_last_ms": round(st.rtt_last_s * 1e3, 3)},
+                "resets": self.resets[-10:]}
