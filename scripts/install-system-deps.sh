@@ -8,7 +8,7 @@ pkgs=(
   libjson-c-dev pkg-config  # the PyPI 'cper' decoder (libcper) builds against json-c
   acpica-tools             # iasl: tests/integration/test_hest_iasl.py cross-checks fwemu's HEST
   gcc-aarch64-linux-gnu     # `make -C csrc freestanding`: the target agent built for aarch64, no libc
-  clang                    # libFuzzer harnesses for the agent's frame parser and the record decoder (csrc/fuzz)
+  clang libclang-rt-14-dev # libFuzzer harnesses (the fuzzer runtime is only a Recommends of clang) for the agent's frame parser and the record decoder (csrc/fuzz)
   ser2net socat            # the RFC 2217 test (ser2net on 127.0.0.1) and pty pairs for the channel tests
 )
 missing=()
