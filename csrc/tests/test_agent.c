@@ -14,15 +14,7 @@
 #include "frame.h"
 #include "ghes.h"
 
-static int failures, checks;
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        checks++;                                                                    \
-        if (!(cond)) {                                                               \
-            failures++;                                                              \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                            \
-    } while (0)
+#include "tests/check.h"
 
 static uint32_t rng_state = 12345;
 static uint32_t rnd(void) {

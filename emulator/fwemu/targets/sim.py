@@ -26,12 +26,17 @@ class SimPlatform:
         self.board = board
         self.mem = LocalMemory(board.windows)
         self.masked_pes = set(masked_pes)
-        self.sdei = SdeiDispatcher(board.pes.count)
-        for ev in board.sdei_events:
-            self.sdei.define(ev.number, ev.critical, ev.shared, ev.binding == "explicit")
+        self.reset_sdei()
         self.sei_owners: dict[int, int] = {}   # source id → PE the firmware raised SEI on
         self.os: LinuxModel | None = None
         self.power_on()
+
+    def reset_sdei(self) -> None:
+        """The SDEI dispatcher as firmware sets it up at boot: the board's events defined,
+        nothing registered, every PE masked."""
+        self.sdei = SdeiDispatcher(self.board.pes.count)
+        for ev in self.board.sdei_events:
+            self.sdei.define(ev.number, ev.critical, ev.shared, ev.binding == "explicit")
 
     def power_on(self) -> None:
         """Firmware's boot-time setup of every source: ESA → block, block zeroed, Read Ack
@@ -86,9 +91,7 @@ class SimTarget(Target):
         """Reboot the OS (memory and firmware state survive, as on a warm reset)."""
         with self.os.lock:
             self.os.work.clear()
-            self.platform.sdei = SdeiDispatcher(self.board.pes.count)
-            for ev in self.board.sdei_events:
-                self.platform.sdei.define(ev.number, ev.critical, ev.shared, ev.binding == "explicit")
+            self.platform.reset_sdei()
             self.os.boot()
         self._changed()
 
