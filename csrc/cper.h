@@ -19,6 +19,7 @@
 #define FW_E_TRUNC (-3)    /* input ends before the structure does */
 #define FW_E_BUSY (-4)     /* block still holds an unconsumed record */
 #define FW_E_KIND (-5)     /* unknown section kind */
+#define FW_E_UNACKED (-6)  /* GHESv2: the OS has not acked the last record yet */
 
 /* ---- sizes ------------------------------------------------------------------------ */
 #define FW_ESTATUS_HDR_LEN 20u

@@ -120,3 +120,27 @@ uint64_t fw_ack_arm(const fw_ack_reg *r, uint8_t *reg) {
     fw_reg_write(reg, r->width_bits, v);
     return v;
 }
+
+int fw_source_free(const fw_source *s) {
+    if (fw_block_status(s->block) != 0) return FW_E_BUSY;
+    if (s->ack && !fw_ack_is_acked(&s->ack_reg, fw_reg_read(s->ack, s->ack_reg.width_bits)))
+        return FW_E_UNACKED;
+    return FW_OK;
+}
+
+int fw_source_post(const fw_source *s, const uint8_t *rec, size_t rec_len, uint32_t flags) {
+    if (!s->block || !rec || rec_len < FW_ESTATUS_HDR_LEN) return FW_E_INVAL;
+    if (rec_len > s->block_len) return FW_E_NOSPACE;
+    if (!(flags & FW_POST_FORCE)) {
+        int rc = fw_source_free(s);
+        if (rc != FW_OK) return rc;
+    }
+    /* Re-arm first, so an ack seen later is the OS's answer to this record. */
+    if (s->ack) fw_ack_arm(&s->ack_reg, s->ack);
+    return fw_post(s->block, s->block_len, rec, rec_len, flags);
+}
+
+int fw_source_consumed(const fw_source *s) {
+    if (s->ack) return fw_ack_is_acked(&s->ack_reg, fw_reg_read(s->ack, s->ack_reg.width_bits));
+    return fw_block_status(s->block) == 0;
+}

@@ -46,4 +46,24 @@ void fw_reg_write(uint8_t *p, unsigned width_bits, uint64_t v);
 /* Arms the register (re-arm on post) and returns the armed value. */
 uint64_t fw_ack_arm(const fw_ack_reg *r, uint8_t *reg);
 
+/* A GHES error source as firmware drives it: its error status block and, for GHESv2,
+ * its Read Ack register (ack == NULL for GHES v1). */
+typedef struct {
+    uint8_t *block;
+    size_t block_len;
+    uint8_t *ack;
+    fw_ack_reg ack_reg;
+} fw_source;
+
+/* FW_OK when a new record may be posted: block_status is 0 and, for GHESv2, the Read Ack
+ * register shows the OS's ack of the last one. Else FW_E_BUSY or FW_E_UNACKED. */
+int fw_source_free(const fw_source *s);
+/* Firmware's whole post: the lengths (FW_E_INVAL / FW_E_NOSPACE), fw_source_free()
+ * (skipped with FW_POST_FORCE), re-arming Read Ack so the OS's next ack is observable,
+ * then fw_post(). Nothing is written when it refuses. */
+int fw_source_post(const fw_source *s, const uint8_t *rec, size_t rec_len, uint32_t flags);
+/* 1 once the OS has released the source's last record: GHESv2 its Read Ack write, GHES v1
+ * block_status back to 0. */
+int fw_source_consumed(const fw_source *s);
+
 #endif

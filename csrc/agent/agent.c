@@ -251,16 +251,18 @@ static result do_post(fwa_agent *a, fwa_mpr *r) {
         ack = mem(a, ack_addr, reg.width_bits / 8u, FWA_WIN_WRITE | FWA_WIN_READ);
         if (!ack) return res(FWA_E_WINDOW);
     }
-    uint32_t status = fw_block_status(blk);
-    if (status != 0 && !(flags & FWA_POST_FORCE)) return res1(FWA_E_BUSY, status);
-    /* Re-arm the Read Ack register first, so an ack seen later is the OS's answer to
-     * this record; then the ordered commit with block_status as the last store. */
-    if (ack) {
-        fw_ack_arm(&reg, ack);
-        synced(a, ack, reg.width_bits / 8u);
+    /* The C core's whole post: refused while block_status is non-zero or (GHESv2) the
+     * Read Ack register does not show the OS's ack; else re-arm Read Ack, so an ack seen
+     * later is the OS's answer to this record, and the ordered commit. */
+    fw_source src = {blk, (size_t)block_len, ack, reg};
+    int rc = fw_source_post(&src, rec, n, (flags & FWA_POST_FORCE) ? FW_POST_FORCE : 0u);
+    if (rc == FW_E_BUSY || rc == FW_E_UNACKED) {
+        uint32_t status = fw_block_status(blk);
+        if (!ack) return res1(FWA_E_BUSY, status);
+        return res2(FWA_E_BUSY, status, fw_ack_is_acked(&reg, fw_reg_read(ack, reg.width_bits)));
     }
-    int rc = fw_post(blk, (size_t)block_len, rec, n, (flags & FWA_POST_FORCE) ? FW_POST_FORCE : 0u);
     if (rc != FW_OK) return res1(FWA_E_REFUSED, rc);
+    if (ack) synced(a, ack, reg.width_bits / 8u);
     synced(a, blk, (uint32_t)block_len);
     fwa_watch *w = watch_for(a, slot, 1);
     if (w) {

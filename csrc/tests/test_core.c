@@ -124,6 +124,40 @@ static void test_post(void) {
     CHECK(fw_post(block, sizeof block, rec, 10, FW_POST_FORCE) == FW_E_INVAL);
 }
 
+/* The whole firmware post against a GHESv2 source (edk2 style: preserve 0, write 1) and a
+ * GHES v1 one: refused while busy or unacked with nothing written, armed on post, consumed
+ * exactly when the OS's ack (v2) or the cleared block_status (v1) shows. */
+static void test_source_post(void) {
+    uint8_t rec[256], block[512], ack[8] = {1, 0, 0, 0, 0, 0, 0, 0};
+    int n = mem_block(rec, sizeof rec, 0x60000000ull);
+    memset(block, 0, sizeof block);
+    fw_source v2 = {block, sizeof block, ack, {0, 1, 0, 64}};
+    CHECK(fw_source_free(&v2) == FW_OK && fw_source_consumed(&v2));
+    CHECK(fw_source_post(&v2, rec, (size_t)n, 0) == FW_OK);
+    CHECK(memcmp(block, rec, (size_t)n) == 0 && ack[0] == 0); /* armed: 1 -> 0 */
+    CHECK(!fw_source_consumed(&v2));
+    CHECK(fw_source_post(&v2, rec, (size_t)n, 0) == FW_E_BUSY);
+    wr32(block, 0);                       /* the OS cleared the block but has not acked */
+    CHECK(!fw_source_consumed(&v2) && fw_source_free(&v2) == FW_E_UNACKED);
+    uint8_t before[512];
+    memcpy(before, block, sizeof block);
+    CHECK(fw_source_post(&v2, rec, (size_t)n, 0) == FW_E_UNACKED);
+    CHECK(memcmp(before, block, sizeof block) == 0 && ack[0] == 0); /* nothing written */
+    ack[0] = 1;                           /* the ack */
+    CHECK(fw_source_consumed(&v2) && fw_source_free(&v2) == FW_OK);
+    CHECK(fw_source_post(&v2, rec, 10, 0) == FW_E_INVAL && ack[0] == 1);
+    CHECK(fw_source_post(&v2, rec, sizeof block + 1, 0) == FW_E_NOSPACE && ack[0] == 1);
+    wr32(block, 7);
+    CHECK(fw_source_post(&v2, rec, (size_t)n, FW_POST_FORCE) == FW_OK && ack[0] == 0);
+
+    fw_source v1 = {block, sizeof block, NULL, {0, 0, 0, 0}};
+    wr32(block, 0);
+    CHECK(fw_source_post(&v1, rec, (size_t)n, 0) == FW_OK && !fw_source_consumed(&v1));
+    CHECK(fw_source_free(&v1) == FW_E_BUSY);
+    wr32(block, 0);
+    CHECK(fw_source_consumed(&v1) && fw_source_free(&v1) == FW_OK);
+}
+
 static void test_read_ack(void) {
     /* QEMU: preserve ~1, write 1: firmware arms to 0, the OS sets bit 0. */
     fw_ack_reg q = {~1ull, 1, 0, 64};
@@ -259,6 +293,7 @@ int main(void) {
     test_rules();
     test_post();
     test_read_ack();
+    test_source_post();
     test_sections_roundtrip();
     test_random_bytes();
     printf("%d passed, %d failed\n", checks - failures, failures);

@@ -17,7 +17,7 @@ with open(os.path.join(HERE, "_version.py")) as f:
     VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
 
 CONSTANTS = """
-FW_OK FW_E_NOSPACE FW_E_INVAL FW_E_TRUNC FW_E_BUSY FW_E_KIND
+FW_OK FW_E_NOSPACE FW_E_INVAL FW_E_TRUNC FW_E_BUSY FW_E_KIND FW_E_UNACKED
 FW_ESTATUS_HDR_LEN FW_GDE_LEN_V2 FW_GDE_LEN_V3 FW_MEM_LEN FW_ARM_HDR_LEN FW_ARM_INFO_LEN
 FW_ARM_CTX_HDR_LEN FW_PCIE_LEN FW_PROC_LEN FW_FWREF_LEN FW_MAX_BLOCK
 FW_SEC_RAW FW_SEC_MEM FW_SEC_ARM FW_SEC_PCIE FW_SEC_PROC FW_SEC_FWREF
@@ -110,6 +110,15 @@ int fw_ack_is_acked(const fw_ack_reg *r, uint64_t value);
 uint64_t fw_reg_read(const uint8_t *p, unsigned width_bits);
 void fw_reg_write(uint8_t *p, unsigned width_bits, uint64_t v);
 uint64_t fw_ack_arm(const fw_ack_reg *r, uint8_t *reg);
+typedef struct {
+    uint8_t *block;
+    size_t block_len;
+    uint8_t *ack;
+    fw_ack_reg ack_reg;
+} fw_source;
+int fw_source_free(const fw_source *s);
+int fw_source_post(const fw_source *s, const uint8_t *rec, size_t rec_len, uint32_t flags);
+int fw_source_consumed(const fw_source *s);
 """
 
 # The debug channel's framing and the target agent (csrc/frame.h, csrc/agent/): their cdef

@@ -76,5 +76,10 @@ class RefusedError(FwemuError):
     exit_code = EXIT_REFUSED
 
 
+class BlockBusyError(RefusedError):
+    """A post refused because the block is not free: block_status is non-zero, or (GHESv2)
+    the Read Ack register does not show the OS's ack of the last record."""
+
+
 class UnreachableError(FwemuError):
     exit_code = EXIT_UNREACHABLE

@@ -14,7 +14,7 @@ import os
 
 from ._corelib import ffi, lib
 from .board import Source, Window
-from .errors import FwemuError, RefusedError, UnreachableError
+from .errors import BlockBusyError, FwemuError, RefusedError, UnreachableError
 
 
 def ack_reg(source: Source):
@@ -33,6 +33,7 @@ class LocalMemory:
         self.windows = list(windows)
         self._maps: list[tuple[Window, mmap.mmap, object]] = []
         self._ptr_cache: dict[tuple[int, int], object] = {}
+        self._sources: dict[int, tuple[Source, object]] = {}   # id(source) -> (source, fw_source *)
         for w in self.windows:
             if w.path:
                 try:
@@ -53,6 +54,7 @@ class LocalMemory:
 
     def close(self) -> None:
         self._ptr_cache.clear()
+        self._sources.clear()
         for _w, mm, _p in self._maps:
             try:
                 mm.close()
@@ -73,35 +75,74 @@ class LocalMemory:
                 return p + (addr - w.base)
         raise AccessError(f"{addr:#x} +{length:#x} is outside every memory window")
 
+    # The accessors look in the pointer cache themselves: they run several times per
+    # injection, and a call into ptr() was a measurable share of the sim's cost.
     def read(self, addr: int, length: int) -> bytes:
-        return bytes(ffi.buffer(self.ptr(addr, length), length))
+        p = self._ptr_cache.get((addr, length)) or self.ptr(addr, length)
+        return bytes(ffi.buffer(p, length))
 
     def write(self, addr: int, data: bytes) -> None:
         p = self.ptr(addr, len(data))
         ffi.memmove(p, data, len(data))
 
     def read_reg(self, addr: int, width_bits: int) -> int:
-        return lib.fw_reg_read(self.ptr(addr, width_bits // 8), width_bits)
+        p = self._ptr_cache.get((addr, width_bits >> 3)) or self.ptr(addr, width_bits >> 3)
+        return lib.fw_reg_read(p, width_bits)
 
     def write_reg(self, addr: int, width_bits: int, value: int) -> None:
-        lib.fw_reg_write(self.ptr(addr, width_bits // 8), width_bits, value)
+        p = self._ptr_cache.get((addr, width_bits >> 3)) or self.ptr(addr, width_bits >> 3)
+        lib.fw_reg_write(p, width_bits, value)
 
     def post(self, block: int, block_length: int, record: bytes, force: bool = False) -> int:
         """Ordered commit (C core). Returns the FW_* code (FW_E_BUSY when still pending)."""
         return lib.fw_post(self.ptr(block, block_length), block_length, record, len(record),
                            lib.FW_POST_FORCE if force else 0)
 
-    def post_to_source(self, source: Source, record: bytes) -> None:
-        """What firmware does to post: re-arm the Read Ack register (GHESv2) so the OS's
-        ack becomes observable, then the ordered commit. RefusedError if still pending."""
-        if source.read_ack:
+    def source(self, source: Source):
+        """The C core's view of a source (fw_source *: block, Read Ack register and masks),
+        made once per Source object."""
+        hit = self._sources.get(id(source))
+        if hit is None or hit[0] is not source:
             ra = source.read_ack
-            lib.fw_ack_arm(ack_reg(source), self.ptr(ra.address, ra.width // 8))
-        rc = self.post(source.block, source.block_length, record)
-        if rc == lib.FW_E_BUSY:
-            raise RefusedError(f"source {source.id}: block still holds an unconsumed record")
+            ack = self.ptr(ra.address, ra.width // 8) if ra else ffi.NULL
+            reg = ({"preserve": ra.preserve, "write": ra.write, "bit_offset": ra.bit_offset,
+                    "width_bits": ra.width} if ra else {})
+            cs = ffi.new("fw_source *", {"block": self.ptr(source.block, source.block_length),
+                                         "block_len": source.block_length, "ack": ack, "ack_reg": reg})
+            hit = self._sources[id(source)] = (source, cs)
+        return hit[1]
+
+    def post_to_source(self, source: Source, record: bytes) -> None:
+        """What firmware does to post (fw_source_post): only into a free block (block_status
+        0 and, GHESv2, Read Ack showing the OS's ack), re-arming Read Ack so the OS's next ack
+        is observable, then the ordered commit. RefusedError, with nothing written, if not."""
+        rc = lib.fw_source_post(self.source(source), record, len(record), 0)
+        if rc in (lib.FW_E_BUSY, lib.FW_E_UNACKED):
+            raise BlockBusyError(self.refusal(source, rc))
         if rc != lib.FW_OK:
-            raise RefusedError(f"source {source.id}: post failed (code {rc})")
+            raise RefusedError(self.refusal(source, rc))
+
+    def refusal(self, source: Source, rc: int) -> str:
+        if rc == lib.FW_E_BUSY:
+            return (f"source {source.id}: block still holds an unconsumed record "
+                    f"(block_status {self.read_reg(source.block, 32):#x})")
+        if rc == lib.FW_E_UNACKED:
+            ra = source.read_ack
+            return (f"source {source.id}: the OS has not acked the last record "
+                    f"(Read Ack register {self.read_reg(ra.address, ra.width):#x})")
+        return f"source {source.id}: post failed (code {rc})"
+
+    def source_free(self, source: Source) -> str | None:
+        """None when a record may be posted, else why not (fw_source_free)."""
+        rc = lib.fw_source_free(self.source(source))
+        return None if rc == lib.FW_OK else self.refusal(source, rc)
+
+    def source_consumed(self, source: Source) -> bool:
+        """GHESv2: the OS's Read Ack write shows; GHES v1: block_status is 0 again."""
+        return bool(lib.fw_source_consumed(self.source(source)))
+
+    def _ack_reg(self, source: Source):
+        return ffi.addressof(self.source(source), "ack_reg")
 
     def withdraw_source(self, source: Source) -> None:
         """block_status back to 0 and Read Ack back to the OS's acked value."""
@@ -109,4 +150,4 @@ class LocalMemory:
         if source.read_ack:
             ra = source.read_ack
             v = self.read_reg(ra.address, ra.width)
-            self.write_reg(ra.address, ra.width, lib.fw_ack_os_value(ack_reg(source), v))
+            self.write_reg(ra.address, ra.width, lib.fw_ack_os_value(self._ack_reg(source), v))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -304,7 +305,8 @@ class RecordFactory:
 
     def __init__(self, mpidrs):
         from ._corelib import ffi, lib
-        self._ffi, self._lib = ffi, lib
+        from .records import codec
+        self._ffi, self._lib, self._codec = ffi, lib, codec
         self.mpidrs = mpidrs
         self._templates: dict = {}
         self._wall = -1
@@ -317,7 +319,6 @@ class RecordFactory:
     def _ts_for(self, second: int) -> int:
         ts = self._ts_base.get(second)
         if ts is None:
-            import time
             t = time.gmtime(second)
             ts = m.Timestamp(year=t.tm_year, month=t.tm_mon, day=t.tm_mday, hour=t.tm_hour,
                              minute=t.tm_min, second=t.tm_sec).to_u64()
@@ -327,7 +328,6 @@ class RecordFactory:
         return ts
 
     def _unique_ts(self, ckey, warnings) -> int:
-        import time
         wall = int(time.time())
         if wall != self._wall:      # forget content whose logical time the wall has passed
             self._wall = wall
@@ -348,7 +348,7 @@ class RecordFactory:
 
     def make(self, scenario: str, fields: dict, pe: int = 0, unique: bool = True,
              warnings: list | None = None) -> bytes:
-        from .records import codec
+        codec = self._codec
         mpidr = self.mpidrs[pe]
         if not unique:
             return codec.encode(build(scenario, fields, mpidr=mpidr))
@@ -363,7 +363,10 @@ class RecordFactory:
             return codec.encode(build(scenario, fields, mpidr=mpidr, sequence=n % 128))
         addr_text = fields.get("--address")
         fast_memory = scenario in MEMORY
-        rest = tuple(sorted((k, v) for k, v in fields.items() if k != "--address"))
+        if fast_memory and len(fields) == (addr_text is not None):   # only an address, or nothing
+            rest = ()
+        else:
+            rest = tuple(sorted((k, v) for k, v in fields.items() if k != "--address"))
         key = (scenario, rest if fast_memory else tuple(sorted(fields.items())), pe)
         tpl = self._templates.get(key)
         if tpl is None:

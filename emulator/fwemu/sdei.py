@@ -151,7 +151,8 @@ class SdeiDispatcher:
         reason = self.refusal(number, pe)
         if reason:
             raise SdeiError(SDEI_DENIED, reason)
-        self.call("dispatch", number, pe)
+        ev = self._state(number, pe)      # refusal() found (state, "dispatch") in the table
+        ev.state = TRANSITIONS[(ev.state, "dispatch")]  # type: ignore[assignment]
         self.running[pe].append(number)
 
     def snapshot(self) -> dict:

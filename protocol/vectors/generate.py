@@ -166,14 +166,15 @@ def session_file() -> dict:
     s.step("READ_REG with width 12: invalid", [READ_REG, 10, 0x80000008, 12], [READ_REG, 10, E_INVAL])
     record = (0x11).to_bytes(4, "little") + bytes(8) + (12).to_bytes(4, "little") + bytes(4) + b"RECORD-BYTES"
     ack = [0x80000000, 64, 0, 0xFFFFFFFFFFFFFFFE, 1]
-    s.step("POST slot 5: re-arm Read Ack, ordered commit, watch the block (reply: watched=1)",
-           [POST, 11, 5, 0x80000010, 0x3F0, record, 0, ack], [POST, 11, OK, 1])
+    s.step("POST slot 5 (Read Ack in its acked state, 1, as firmware leaves it at boot): re-arm "
+           "Read Ack, ordered commit, watch the block (reply: watched=1)",
+           [POST, 11, 5, 0x80000010, 0x3F0, record, 0, ack], [POST, 11, OK, 1], os_write="80000000:40:1")
     s.step("READ the block: the record is there, block_status last",
            [READ, 12, 0x80000010, len(record)], [READ, 12, OK, record])
     s.step("READ_REG the Read Ack register: armed (0)", [READ_REG, 13, 0x80000000, 64],
            [READ_REG, 13, OK, 0])
-    s.step("POST over the pending block: busy, block_status returned",
-           [POST, 14, 5, 0x80000010, 0x3F0, record, 0, ack], [POST, 14, E_BUSY, 0x11])
+    s.step("POST over the pending block: busy; block_status and acked (0) returned",
+           [POST, 14, 5, 0x80000010, 0x3F0, record, 0, ack], [POST, 14, E_BUSY, 0x11, 0])
     s.n["sdei"] += 1
     s.notifications += 1
     sdei = [SDEI, 15, 0, 5000]

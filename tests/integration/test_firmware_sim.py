@@ -374,6 +374,37 @@ def test_slow_os_second_injection_queues_until_the_first_is_acked(sim):
     assert ev == [("accepted", a.id), ("accepted", b.id), ("consumed", a.id), ("consumed", b.id)]
 
 
+def test_a_block_firmware_did_not_post_is_never_overwritten(sim):
+    """Firmware thinks the source free, but the block holds someone else's record (another
+    firmware agent, a stale post from before a restart), or the OS cleared it without acking:
+    the post is refused with what holds it, and nothing is written, Read Ack included."""
+    s = sim()
+    fw = s.firmware
+    src = s.board.source(2)
+    foreign = (0x11).to_bytes(4, "little") + b"FOREIGN-RECORD" * 4
+    s.target.platform.mem.write(src.block + 4, foreign[4:])
+    s.target.write_reg(src.block, 32, 0x11)
+    inj = fw.submit("memory-ue", {"--address": "0x60000000"}, source_id=2)
+    assert inj.state == "refused" and inj.t_posted is None
+    assert inj.reason == ("source 2: block still holds an unconsumed record (block_status 0x11), "
+                          "which firmware did not post (or lost track of): not overwriting it")
+    assert block_bytes(s, 2, len(foreign)) == foreign and read_ack(s, 2) == ACKED
+
+    # the OS cleared block_status but never wrote Read Ack: still not free (GHESv2)
+    s.target.write_reg(src.block, 32, 0)
+    s.target.write_reg(src.read_ack.address, src.read_ack.width, ARMED)
+    inj = fw.submit("memory-ue", {"--address": "0x60000000"}, source_id=2)
+    assert inj.state == "refused"
+    assert inj.reason.startswith(f"source 2: the OS has not acked the last record (Read Ack register {ARMED:#x})")
+    assert block_bytes(s, 2, len(foreign))[4:] == foreign[4:] and read_ack(s, 2) == ARMED
+    assert [ln["state"] for ln in jlines(s) if ln["event"] != "accepted"] == ["refused", "refused"]
+
+    s.target.write_reg(src.read_ack.address, src.read_ack.width, ACKED)   # the ack, at last
+    inj = fw.submit("memory-ue", {"--address": "0x60000000"}, source_id=2)
+    settle(s, inj)
+    assert inj.state == "consumed"
+
+
 def test_queue_overflow_is_refused_with_the_reason_and_nothing_is_overwritten(sim):
     s = sim(deaf=True)
     fw = s.firmware
@@ -753,21 +784,17 @@ def test_sdei_refusal_at_the_target_is_reported_and_memory_left_alone():
     target = SimTarget(SIM, OsKnobs(delay=0.0))
     fw = FirmwareModel(SIM, target, Journal(None))
     try:
-        orig = target.notify_refusal
-        calls = []
+        orig = target.post
 
-        def racy(source, pe):
-            calls.append(source.id)
-            if len(calls) == 1:
-                return None              # fine when the firmware checks ...
-            with target.os.lock:         # ... then the client masks the PE
-                target.platform.sdei.mask(pe)
-            return orig(source, pe)
+        def racy(source, record):
+            orig(source, record)         # the firmware checked the dispatch and posted ...
+            with target.os.lock:         # ... then the client masks the PE before the dispatch
+                target.platform.sdei.mask(0)
 
-        target.notify_refusal = racy
+        target.post = racy
         inj = fw.submit("memory-ce", {}, source_id=5, pe=0)
         assert inj.state == "refused"
-        assert inj.reason == "PE 0 is masked (the client has not called SDEI_PE_UNMASK)"
+        assert inj.reason == "SDEI dispatch refused: PE 0 is masked (the client has not called SDEI_PE_UNMASK)"
         assert target.read_reg(SIM.source(5).block, 32) == 0                 # withdrawn
         ra = SIM.source(5).read_ack
         assert target.read_reg(ra.address, ra.width) == ACKED                # and un-armed

@@ -168,11 +168,18 @@ def test_post_event_and_withdraw(rig):
     rec = (0x11).to_bytes(4, "little") + bytes(16) + b"x" * 100
     ack = [0x80000000, 64, 0, 0xFFFFFFFFFFFFFFFE, 1]
     since = rig.ch.event_count
-    assert rig.ch.call(P.POST, 5, 0x80000010, 0x3F0, rec, 0, ack) == [1]
-    assert rig.plat.read(0x80000010, len(rec)) == rec
+    # Read Ack at 0 is not the OS's ack (write 1): the agent refuses, writing nothing
     with pytest.raises(AgentError) as e:
         rig.ch.call(P.POST, 5, 0x80000010, 0x3F0, rec, 0, ack)
-    assert e.value.code == P.E_BUSY and e.value.results == [0x11]
+    assert e.value.code == P.E_BUSY and e.value.results == [0, 0]
+    assert rig.plat.read(0x80000010, len(rec)) == bytes(len(rec))
+    rig.plat.write(0x80000000, (1).to_bytes(8, "little"))    # acked, as firmware leaves it at boot
+    assert rig.ch.call(P.POST, 5, 0x80000010, 0x3F0, rec, 0, ack) == [1]
+    assert rig.plat.read(0x80000010, len(rec)) == rec
+    assert rig.plat.read(0x80000000, 8) == bytes(8)          # armed
+    with pytest.raises(AgentError) as e:
+        rig.ch.call(P.POST, 5, 0x80000010, 0x3F0, rec, 0, ack)
+    assert e.value.code == P.E_BUSY and e.value.results == [0x11, 0]
     got = []
     rig.ch.on_event = got.append
     rig.plat.write(0x80000000, (1).to_bytes(8, "little"))    # the OS acks

@@ -190,6 +190,20 @@ def check(buf: bytes, error_block_length: int = 0) -> Verdict:
                    entries=v.entries)
 
 
+_scratch_verdict = ffi.new("fw_verdict *")
+
+
+def kernel_warning(buf: bytes, error_block_length: int = 0) -> str | None:
+    """check()'s kernel message, or None when the bytes pass: the OS model's per-record
+    path, which needs nothing else from the verdict (no object built for a valid record).
+    Not thread-safe across callers: the OS model calls it under its lock."""
+    rule = lib.fw_check(ffi.from_buffer(buf), len(buf), error_block_length, _scratch_verdict)
+    if rule == 0:   # FW_RULE_VALID (cper.h)
+        return None
+    msg = ffi.string(lib.fw_rule_kernel_message(rule)).decode()
+    return KERNEL_PREFIX + msg if msg else ""
+
+
 # ---- decoding ----------------------------------------------------------------------
 
 def _opt(valid: int, bit: int, value):

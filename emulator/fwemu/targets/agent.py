@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 from ..board import Board, Source
 from ..channel import AgentChannel, AgentError, TargetResetError
 from ..channel import protocol as P
-from ..errors import RefusedError, UnreachableError, UsageError
+from ..errors import BlockBusyError, RefusedError, UnreachableError, UsageError
 from ..memory import AccessError
 from .base import Target
 
@@ -191,8 +191,13 @@ class AgentTarget(Target):
             self._call(P.POST, source.id, source.block, source.block_length, record[:step], 0, _ack(source))
         except AgentError as exc:
             if exc.code == P.E_BUSY:
-                raise RefusedError(f"source {source.id}: block still holds an unconsumed record "
-                                   f"(block_status {exc.results[0]:#x} on the target)") from None
+                status, acked = (list(exc.results) + [None, None])[:2]
+                if status == 0 and acked == 0:
+                    raise BlockBusyError(f"source {source.id}: the OS has not acked the last record "
+                                       "(Read Ack on the target)") from None
+                shown = f"block_status {status:#x}" if isinstance(status, int) else "block_status"
+                raise BlockBusyError(f"source {source.id}: block still holds an unconsumed record "
+                                     f"({shown} on the target)") from None
             raise RefusedError(f"source {source.id}: post failed: {exc}") from None
         except TargetResetError as exc:
             self._annotate(exc)

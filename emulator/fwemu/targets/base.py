@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import abc
 
+from .._corelib import lib
 from ..board import Board, Source
+from ..memory import ack_reg
 
 
 class Target(abc.ABC):
@@ -39,8 +41,25 @@ class Target(abc.ABC):
 
     @abc.abstractmethod
     def post(self, source: Source, record: bytes) -> None:
-        """Ordered commit of `record` into the source's block (block_status last).
-        Raises RefusedError if the block still holds a record."""
+        """Ordered commit of `record` into the source's block (block_status last), only into
+        a free block: block_status 0 and, for GHESv2, the Read Ack register showing the OS's
+        ack of the last record (re-armed by the post). Otherwise RefusedError saying what
+        holds the block, with nothing written."""
+
+    def consumed(self, source: Source) -> bool:
+        """Has the OS released the source's last record? GHESv2: its Read Ack write shows;
+        GHES v1: block_status is 0 again. (Targets with local memory answer in one C call.)"""
+        ra = source.read_ack
+        if ra:
+            return bool(lib.fw_ack_is_acked(self._ack_regs(source), self.read_reg(ra.address, ra.width)))
+        return self.read_reg(source.block, 32) == 0
+
+    def _ack_regs(self, source: Source):
+        cache = self.__dict__.setdefault("_ack_reg_cache", {})
+        hit = cache.get(source.id)
+        if hit is None or hit[0] is not source:
+            hit = cache[source.id] = (source, ack_reg(source))
+        return hit[1]
 
     @abc.abstractmethod
     def withdraw(self, source: Source) -> None:

@@ -38,6 +38,7 @@ GUID_MEM = m.MemorySection.GUID.bytes_le
 GUID_ARM = m.ArmSection.GUID.bytes_le
 GUID_PCIE = m.PcieSection.GUID.bytes_le
 _U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
+_HEADER = struct.Struct("<IIIII")   # block_status, raw_data_offset, raw_data_length, data_length, error_severity
 
 
 def _u16(b: bytes, off: int) -> int:
@@ -52,9 +53,12 @@ def _u64(b: bytes, off: int) -> int:
     return _U64.unpack_from(b, off)[0]
 
 
+_SEVERITY = (GHES_SEV_RECOVERABLE, GHES_SEV_PANIC, GHES_SEV_CORRECTED, GHES_SEV_NO)
+
+
 def ghes_severity(cper_sev: int) -> int:
-    return {0: GHES_SEV_RECOVERABLE, 1: GHES_SEV_PANIC, 2: GHES_SEV_CORRECTED, 3: GHES_SEV_NO}.get(
-        cper_sev, GHES_SEV_PANIC)
+    """CPER severity (recoverable 0, fatal 1, corrected 2, info 3) → GHES_SEV_*; unknown is fatal."""
+    return _SEVERITY[cper_sev] if 0 <= cper_sev <= 3 else GHES_SEV_PANIC
 
 
 class _RateLimit:
@@ -84,6 +88,15 @@ class Ghes:
     source: Source
     registered: bool = False
     reason: str = ""
+    ack_preserve: int = 0     # Read Ack masks shifted by the bit offset, cut to the width
+    ack_write: int = 0
+
+    def __post_init__(self):
+        ra = self.source.read_ack
+        if ra is not None:
+            width = (1 << ra.width) - 1
+            self.ack_preserve = (ra.preserve << ra.bit_offset) & width
+            self.ack_write = (ra.write << ra.bit_offset) & width
 
 
 @dataclass
@@ -130,6 +143,7 @@ class LinuxModel:
         self.down: str | None = None
         self.ghes: dict[int, Ghes] = {}
         self._reg_cache: list[Ghes] | None = None
+        self._kind_cache: dict[str, list[Ghes]] = {}
         self.work: collections.deque[_Work] = collections.deque()
         self.cv = threading.Condition(self.lock)
         self.next_poll: dict[int, float] = {}
@@ -156,6 +170,7 @@ class LinuxModel:
             self.cache.clear()
             self.ghes.clear()
             self._reg_cache = None
+            self._kind_cache = {}
             self.next_poll.clear()
             sdei = self.platform.sdei
             for pe in range(self.board.pes.count):
@@ -224,7 +239,7 @@ class LinuxModel:
                 self.stats["ignored"] += 1
                 return
             if self.knobs.delay <= 0:
-                self._handle(_Work(kind, pe, arg))
+                self._handle(kind, pe, arg)
             else:
                 self.work.append(_Work(kind, pe, arg, self.clock() + self.knobs.delay))
                 self.cv.notify()
@@ -236,7 +251,8 @@ class LinuxModel:
                     return
                 now = self.clock()
                 while self.work and self.work[0].due <= now and not self.down:
-                    self._handle(self.work.popleft())
+                    w = self.work.popleft()
+                    self._handle(w.kind, w.pe, w.arg)
                 if not self.down and not self.knobs.deaf:
                     for sid, due in list(self.next_poll.items()):
                         if due <= now:
@@ -253,30 +269,30 @@ class LinuxModel:
             self.cv.notify()
         self.thread.join(timeout=2)
 
-    def _handle(self, w: _Work) -> None:
+    def _handle(self, kind: str, pe: int, arg: int) -> None:
         if self.down:
             return
-        self.stats[w.kind] += 1
-        if w.kind == "sea":
-            claimed = self._nmi_walk(self._by_kind("sea"), pe=w.pe)
+        self.stats[kind] += 1
+        if kind == "sea":
+            claimed = self._nmi_walk(self._by_kind("sea"), pe=pe)
             if not claimed:
-                self.log(f"[sim] SEA on CPU{w.pe} not claimed by GHES: the faulting task gets SIGBUS")
-        elif w.kind == "sei":
-            claimed = self._nmi_walk(self._by_kind("sei"), pe=w.pe)
+                self.log(f"[sim] SEA on CPU{pe} not claimed by GHES: the faulting task gets SIGBUS")
+        elif kind == "sei":
+            claimed = self._nmi_walk(self._by_kind("sei"), pe=pe)
             if not claimed:
-                self.log(f"SError Interrupt on CPU{w.pe}, code 0x00000000be000000 -- SError")
+                self.log(f"SError Interrupt on CPU{pe}, code 0x00000000be000000 -- SError")
                 self._panic("Asynchronous SError Interrupt")
-        elif w.kind == "sdei":
-            g = next((g for g in self._registered()
-                      if g.source.notify == "sdei" and g.source.vector == w.arg), None)
-            if g is not None:
-                self._nmi_walk([g])
-            self.platform.sdei_complete(w.arg, w.pe)
-        elif w.kind == "irq":   # GHES IRQ: only the source that owns this GSI
+        elif kind == "sdei":
+            for g in self._by_kind("sdei"):    # the GHES registered for this event (one at most)
+                if g.source.vector == arg:
+                    self._nmi_walk((g,), pe=pe)
+                    break
+            self.platform.sdei_complete(arg, pe)
+        elif kind == "irq":   # GHES IRQ: only the source that owns this GSI
             for g in self._registered():
-                if g.source.notify == "external" and g.source.vector == w.arg:
+                if g.source.notify == "external" and g.source.vector == arg:
                     self._ghes_proc(g)
-        elif w.kind == "hed":   # ACPI Notify on PNP0C33: every HED-listed source
+        elif kind == "hed":   # ACPI Notify on PNP0C33: every HED-listed source
             for g in self._registered():
                 if g.source.notify in HED_KINDS:
                     self._ghes_proc(g)
@@ -288,45 +304,38 @@ class LinuxModel:
         return self._reg_cache
 
     def _by_kind(self, kind: str):
-        return [g for g in self._registered() if g.source.notify == kind]
-
-    # ---- reading (__ghes_peek_estatus / __ghes_read_estatus) ---------------------------
-    def _peek(self, g: Ghes) -> tuple[int, bytes] | None:
-        """G1–G3: follow the ESA to the block; None when nothing is pending (no clear)."""
-        paddr = self.platform.read_reg(g.source.esa, 64)
-        if paddr == 0:
-            return None
-        hdr = self.platform.read(paddr, 20)
-        if int.from_bytes(hdr[:4], "little") == 0:
-            return None
-        return paddr, hdr
+        hit = self._kind_cache.get(kind)
+        if hit is None:
+            hit = self._kind_cache[kind] = [g for g in self._registered() if g.source.notify == kind]
+        return hit
 
     def _clear(self, g: Ghes, paddr: int) -> None:
-        """ghes_clear_estatus + ghes_ack_error."""
+        """ghes_clear_estatus + ghes_ack_error: val &= preserve << offset; val |= write << offset."""
         self.platform.write_reg(paddr, 32, 0)
         ra = g.source.read_ack
         if ra is not None:
             v = self.platform.read_reg(ra.address, ra.width)
-            v &= (ra.preserve << ra.bit_offset) & ((1 << ra.width) - 1)
-            v |= (ra.write << ra.bit_offset) & ((1 << ra.width) - 1)
-            self.platform.write_reg(ra.address, ra.width, v)
+            self.platform.write_reg(ra.address, ra.width, (v & g.ack_preserve) | g.ack_write)
         self.stats["acked"] += 1
 
+    # ---- reading (__ghes_peek_estatus / __ghes_read_estatus) ---------------------------
     def _read_checked(self, g: Ghes) -> tuple[int, bytes, str | None] | None:
-        """The header checks (L2, L3, H1, H2) on the 20 bytes, then the whole length is
-        copied and walked (E1, E2). Returns (address, bytes, kernel warning or None)."""
-        peek = self._peek(g)
-        if peek is None:
+        """Follow the ESA to the block (G1–G3: None when nothing is pending, and nothing is
+        cleared); the header checks (L2, L3, H1, H2) on its 20 bytes; then the whole length
+        is copied and walked (E1, E2). Returns (address, bytes, kernel warning or None)."""
+        paddr = self.platform.read_reg(g.source.esa, 64)
+        if paddr == 0:
             return None
-        paddr, hdr = peek
+        hdr = self.platform.read(paddr, 20)
+        status, raw_off, raw_len, data_len, _sev = _HEADER.unpack(hdr)
+        if status == 0:
+            return None
         limit = min(g.source.block_length, 65536)
-        raw_len = _u32(hdr, 8)
-        length = (_u32(hdr, 4) + raw_len if raw_len else 20 + _u32(hdr, 12)) & 0xFFFFFFFF
+        length = (raw_off + raw_len if raw_len else 20 + data_len) & 0xFFFFFFFF
         if not 20 <= length <= limit:       # L2/L3: decided by the header alone
-            return paddr, hdr, codec.check(hdr, limit).message or None
+            return paddr, hdr, codec.kernel_warning(hdr, limit) or None
         buf = self.platform.read(paddr, length)
-        v = codec.check(buf, limit)
-        return paddr, buf, (None if v.valid else v.message)
+        return paddr, buf, codec.kernel_warning(buf, limit)
 
     # ---- IRQ-style processing (ghes_proc) ----------------------------------------------
     def _ghes_proc(self, g: Ghes) -> bool:
@@ -396,8 +405,13 @@ class LinuxModel:
 
     # ---- the estatus cache and printing ------------------------------------------------------
     def _cached(self, buf: bytes) -> bool:
-        now = self.clock()
-        return any(c == buf and now - t < CACHE_MAX_AGE for c, t in self.cache)
+        now = None
+        for c, t in self.cache:
+            if c == buf:
+                now = self.clock() if now is None else now
+                if now - t < CACHE_MAX_AGE:
+                    return True
+        return False
 
     def _cache_add(self, buf: bytes) -> None:
         now = self.clock()

@@ -25,7 +25,7 @@ import os
 import time
 
 from ..board import Board, Source
-from ..errors import RefusedError, UnreachableError, UsageError
+from ..errors import BlockBusyError, RefusedError, UnreachableError, UsageError
 from ..memory import LocalMemory
 from ..qemu import acpi
 from ..qemu.console import Console, kernel_lines
@@ -155,10 +155,16 @@ class QemuTarget(Target):
             if len(record) > source.block_length:
                 raise RefusedError(f"source {source.id}: {len(record)} bytes exceed its "
                                    f"{source.block_length}-byte block")
+            why = self._memory().source_free(source)
+            if why:
+                raise BlockBusyError(why)
             self._pending_qmp[source.id] = record
             return
         mem = self._memory()
         mem.post_to_source(source, record)
+
+    def consumed(self, source: Source) -> bool:
+        return self._memory().source_consumed(source)
 
     def withdraw(self, source: Source) -> None:
         """block_status back to 0 and Read Ack back to the acked state: also how a source

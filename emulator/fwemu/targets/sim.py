@@ -25,6 +25,7 @@ class SimPlatform:
     def __init__(self, board: Board, masked_pes=()):
         self.board = board
         self.mem = LocalMemory(board.windows)
+        self.read, self.read_reg, self.write_reg = self.mem.read, self.mem.read_reg, self.mem.write_reg
         self.masked_pes = set(masked_pes)
         self.reset_sdei()
         self.sei_owners: dict[int, int] = {}   # source id → PE the firmware raised SEI on
@@ -49,15 +50,8 @@ class SimPlatform:
                 self.mem.write_reg(src.read_ack.address, src.read_ack.width,
                                    lib.fw_ack_os_value(reg, 0))
 
-    # memory as the OS sees it
-    def read(self, addr: int, length: int) -> bytes:
-        return self.mem.read(addr, length)
-
-    def read_reg(self, addr: int, width: int) -> int:
-        return self.mem.read_reg(addr, width)
-
-    def write_reg(self, addr: int, width: int, value: int) -> None:
-        self.mem.write_reg(addr, width, value)
+    # memory as the OS sees it: read(addr, length), read_reg(addr, width), write_reg(addr,
+    # width, value) are the memory's own methods (bound in __init__: no extra call per access)
 
     def sdei_complete(self, event: int, pe: int) -> None:
         try:
@@ -78,9 +72,12 @@ class SimTarget(Target):
         self.board = board
         self._cv = threading.Condition()
         self._generation = 0
+        self._waiters = 0
         self.platform = SimPlatform(board, masked_pes)
         self.os = LinuxModel(board, self.platform, self._changed, knobs)
         self.platform.os = self.os
+        # the firmware reads registers several times per injection: no wrapper frame
+        self.read, self.read_reg, self.write_reg = self.platform.read, self.platform.read_reg, self.platform.write_reg
 
     # -- lifecycle ----------------------------------------------------------------------
     def close(self) -> None:
@@ -95,7 +92,7 @@ class SimTarget(Target):
             self.os.boot()
         self._changed()
 
-    # -- memory -------------------------------------------------------------------------
+    # -- memory: the platform memory's own methods, bound per instance in __init__ --------
     def read(self, addr: int, length: int) -> bytes:
         return self.platform.mem.read(addr, length)
 
@@ -112,22 +109,29 @@ class SimTarget(Target):
         with self.os.lock:
             self.platform.mem.post_to_source(source, record)
 
+    def consumed(self, source: Source) -> bool:
+        return self.platform.mem.source_consumed(source)
+
     def withdraw(self, source: Source) -> None:
         self.platform.mem.withdraw_source(source)
 
     # -- notifications ------------------------------------------------------------------
-    def notify_refusal(self, source: Source, pe: int) -> str | None:
+    def _platform_refusal(self, source: Source, pe: int) -> str | None:
         if not 0 <= pe < self.board.pes.count:
             return f"no PE {pe} (the board has {self.board.pes.count})"
         if source.notify in ("local", "nmi", "cmci", "mce"):
             return f"notification type {source.notify} cannot be raised on arm64"
-        if source.notify == "sdei":
-            with self.os.lock:
-                return self.platform.sdei.refusal(source.vector, pe)
         return None
 
+    def notify_refusal(self, source: Source, pe: int) -> str | None:
+        reason = self._platform_refusal(source, pe)
+        if reason is None and source.notify == "sdei":
+            with self.os.lock:
+                return self.platform.sdei.refusal(source.vector, pe)
+        return reason
+
     def notify(self, source: Source, pe: int) -> None:
-        reason = self.notify_refusal(source, pe)
+        reason = self._platform_refusal(source, pe)   # SDEI's own refusal comes from dispatch()
         if reason:
             raise RefusedError(reason)
         kind = source.notify
@@ -154,12 +158,17 @@ class SimTarget(Target):
     def _changed(self) -> None:
         with self._cv:
             self._generation += 1
-            self._cv.notify_all()
+            if self._waiters:   # the OS calls this per handler; notify_all costs even with no one waiting
+                self._cv.notify_all()
 
     def wait(self, timeout: float) -> None:
         with self._cv:
             gen = self._generation
-            self._cv.wait_for(lambda: self._generation != gen, timeout)
+            self._waiters += 1
+            try:
+                self._cv.wait_for(lambda: self._generation != gen, timeout)
+            finally:
+                self._waiters -= 1
 
     def os_log(self, since: int = 0):
         return self.os.lines_since(since)

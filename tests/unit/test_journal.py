@@ -1,0 +1,75 @@
+"""The journal's direct formatting: each line parses to exactly the injection's to_json()
+(keys, order, values) plus "event", whatever its state, times, reason text or extras; and
+lines reach the file, whole, as they are written."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fwemu import journal
+from fwemu.board import load_board
+from fwemu.firmware import FINAL, Injection
+
+SIM = load_board("sim")
+times = st.floats(0, 1e6, allow_nan=False)
+text = st.text(max_size=40)     # any unicode: quotes, backslashes, control characters
+
+
+@st.composite
+def injections(draw):
+    t0 = draw(times)
+    later = st.none() | st.floats(0, 100, allow_nan=False).map(lambda d: t0 + d)
+    return Injection(
+        id=draw(st.integers(1, 2**40)), scenario=draw(st.sampled_from(["memory-ue", "raw"]) | text),
+        source=draw(st.sampled_from(SIM.sources)), pe=draw(st.integers(0, 3)),
+        record=bytes(draw(st.integers(20, 400))), timeout=5.0,
+        accepted_wall=draw(st.floats(1.6e9, 2.2e9)), t_accepted=t0,
+        digest=draw(st.text("0123456789abcdef", min_size=16, max_size=16)),
+        state=draw(st.sampled_from(FINAL + ("accepted", "queued", "notified"))),
+        reason=draw(st.just("") | text), t_posted=draw(later), t_notified=draw(later),
+        t_consumed=draw(later), left_in_memory=draw(st.none() | st.just({"block_status": 17})),
+        warnings=draw(st.lists(text, max_size=2)), unsafe_sei=draw(st.booleans()),
+        forged=draw(st.booleans()))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(injections(), st.sampled_from(FINAL + ("consumed-late",)))
+def test_journal_line_is_to_json_plus_the_event(inj, event):
+    line = inj.journal_line(event)
+    want = dict(inj.to_json(), event=event)
+    got = json.loads(line)
+    assert got == want and list(got) == list(want)
+    assert "\n" not in line and line.isascii()
+
+
+@settings(max_examples=300, deadline=None)
+@given(injections())
+def test_accepted_line(inj):
+    got = json.loads(inj.accepted_line())
+    assert got == {"event": "accepted", "id": inj.id, "scenario": inj.scenario, "source": inj.source.id,
+                   "pe": inj.pe, "digest": inj.digest, "accepted": round(inj.accepted_wall, 6)}
+
+
+def test_lines_are_in_the_file_when_write_returns(tmp_path):
+    path = tmp_path / "sub" / "j.jsonl"
+    j = journal.Journal(path)
+    j.write({"event": "x", "n": 1})
+    assert journal.read(path) == [{"event": "x", "n": 1}]    # no close, no flush: already there
+    j.write_line('{"event":"y"}')
+    j.close()
+    j.write_line('{"event":"after close"}')                   # ignored, never raises
+    j2 = journal.Journal(path)                                 # appends, never truncates
+    j2.write({"event": "z"})
+    j2.close()
+    assert [e["event"] for e in journal.read(path)] == ["x", "y", "z"]
+    assert os.stat(path).st_mode & 0o777 == 0o644 & ~_umask()
+
+
+def _umask() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return old
