@@ -6,7 +6,11 @@ checking, acking and handling it, the firmware observing the ack, the journal li
 (written to a file). Latency = notification → ack observed. Baseline in the same run:
 the encode of the same record alone (the floor of what an injection can cost).
 
-    python benchmarks/bench_inject.py [--count N] [--json]
+    python benchmarks/bench_inject.py [--count N] [--repeat R] [--json]
+
+Each kind runs R times (default 3) on one firmware instance after a warm-up; the table
+gives the best run's rate and latencies, and the slowest run's rate beside it, because a
+shared VM's noise moves single runs by ±20 %.
 
 SEI is a ping-pong: SEI injections alternate between the two SEI sources and PEs 0/1, and
 the firmware's one-pending-SEI rule serialises them. Polled sources are consumed on the
@@ -56,6 +60,7 @@ def run_kind(fw: FirmwareModel, source_id: int | None, n: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=20000)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -74,20 +79,24 @@ def main() -> int:
             journal = Journal(os.path.join(tmp, f"{name.split()[0]}.jsonl"))
             fw = FirmwareModel(board, target, journal)
             run_kind(fw, sid, min(2000, args.count))      # warm up
-            results[name] = run_kind(fw, sid, args.count)
+            runs = [run_kind(fw, sid, args.count) for _ in range(max(1, args.repeat))]
+            best = max(runs, key=lambda r: r["per_s"])
+            results[name] = dict(best, slowest_per_s=min(r["per_s"] for r in runs),
+                                 states={s: sum(r["states"][s] for r in runs) for s in best["states"]})
             journal.close()
             target.close()
 
     if args.json:
         print(json.dumps({"count": args.count, "encode_only_per_s": encode_rate, "kinds": results}))
         return 0
-    print(f"sim board, memory-ue, {args.count} injections per kind, each address new "
-          f"(CPython {sys.version.split()[0]})")
+    print(f"sim board, memory-ue, {args.count} injections per kind and run, best of {args.repeat} "
+          f"runs, each address new (CPython {sys.version.split()[0]})")
     print(f"baseline: record build alone {encode_rate:,.0f}/s")
-    print(f"{'notification':22} {'inj/s':>9} {'vs build':>9} {'p50 ms':>8} {'p99 ms':>8}  states")
+    print(f"{'notification':22} {'inj/s':>9} {'slowest':>9} {'vs build':>9} {'p50 ms':>8} {'p99 ms':>8}  "
+          "states (all runs)")
     for name, r in results.items():
-        print(f"{name:22} {r['per_s']:9,.0f} {r['per_s'] / encode_rate:8.2f}x {r['p50_ms']:8.4f} "
-              f"{r['p99_ms']:8.4f}  {r['states']}")
+        print(f"{name:22} {r['per_s']:9,.0f} {r['slowest_per_s']:9,.0f} {r['per_s'] / encode_rate:8.2f}x "
+              f"{r['p50_ms']:8.4f} {r['p99_ms']:8.4f}  {r['states']}")
     print(f"mean end-to-end rate over kinds: {statistics.fmean(r['per_s'] for r in results.values()):,.0f}/s")
     return 0
 

@@ -79,7 +79,7 @@ class LocalMemory:
     # injection, and a call into ptr() was a measurable share of the sim's cost.
     def read(self, addr: int, length: int) -> bytes:
         p = self._ptr_cache.get((addr, length)) or self.ptr(addr, length)
-        return bytes(ffi.buffer(p, length))
+        return ffi.buffer(p, length)[:]
 
     def write(self, addr: int, data: bytes) -> None:
         p = self.ptr(addr, len(data))

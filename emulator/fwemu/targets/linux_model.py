@@ -39,6 +39,8 @@ GUID_ARM = m.ArmSection.GUID.bytes_le
 GUID_PCIE = m.PcieSection.GUID.bytes_le
 _U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
 _HEADER = struct.Struct("<IIIII")   # block_status, raw_data_offset, raw_data_length, data_length, error_severity
+_GDE = struct.Struct("<16sIHBBI")    # section_type, error_severity, revision, validation_bits, flags, error_data_length
+_MEM_VALID_PA = struct.Struct("<Q8xQ")  # memory section: validation_bits, (error_status), physical_addr
 
 
 def _u16(b: bytes, off: int) -> int:
@@ -450,15 +452,15 @@ class LinuxModel:
         queued = False
         off, end = 20, 20 + _u32(buf, 12)
         while off + 64 <= end:
-            guid, sec_sev = buf[off:off + 16], ghes_severity(_u32(buf, off + 16))
-            flags, length = buf[off + 23], _u32(buf, off + 24)
-            body = off + (72 if _u16(buf, off + 20) >> 8 >= 3 else 64)
+            guid, cper_sev, revision, _valid, flags, length = _GDE.unpack_from(buf, off)
+            sec_sev = ghes_severity(cper_sev)
+            body = off + (72 if revision >> 8 >= 3 else 64)
             off = body + length
             if guid == GUID_MEM and length >= 24:
                 queued = False
-                if not _u64(buf, body) & 0x2:          # CPER_MEM_VALID_PA
+                valid, pa = _MEM_VALID_PA.unpack_from(buf, body)
+                if not valid & 0x2:                    # CPER_MEM_VALID_PA
                     continue
-                pa = _u64(buf, body + 16)
                 if sev == GHES_SEV_RECOVERABLE and sec_sev == GHES_SEV_RECOVERABLE:
                     queued = self._do_memory_failure(pa)
                 elif sec_sev == GHES_SEV_CORRECTED and flags & m.FLAG_THRESHOLD_EXCEEDED:
