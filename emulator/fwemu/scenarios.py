@@ -310,7 +310,11 @@ class RecordFactory:
         self.mpidrs = mpidrs
         self._templates: dict = {}
         self._wall = -1
-        self._clock: dict = {}      # content key -> [logical second, records in it]
+        # Per content: records made this second (most content never repeats, so this is a
+        # plain dict dropped whole each second), and for content repeated past 128 in a
+        # second, [logical second ahead of the wall, records in it].
+        self._this_second: dict = {}
+        self._ahead: dict = {}
         self._ts_base: dict = {}    # second -> timestamp u64 (sequence 0)
         self._warned = -1
         self._fixed: dict = {}
@@ -329,13 +333,18 @@ class RecordFactory:
 
     def _unique_ts(self, ckey, warnings) -> int:
         wall = int(time.time())
-        if wall != self._wall:      # forget content whose logical time the wall has passed
-            self._wall = wall
-            self._clock = {k: v for k, v in self._clock.items() if v[0] >= wall}
-        slot = self._clock.get(ckey)
-        if slot is None or slot[0] < wall:
-            slot = self._clock[ckey] = [wall, 0]
-        elif slot[1] >= 128:
+        if wall != self._wall:      # a new second: every content starts again at sequence 0,
+            self._wall = wall       # except content still running ahead of the wall
+            self._this_second = {}
+            self._ahead = {k: v for k, v in self._ahead.items() if v[0] >= wall}
+        slot = self._ahead.get(ckey)
+        if slot is None:
+            seq = self._this_second.get(ckey, 0)
+            if seq < 128:
+                self._this_second[ckey] = seq + 1
+                return self._ts_for(wall) | (seq << 25)   # Timestamp.sequence: flag byte bits 7:1
+            slot = self._ahead[ckey] = [wall, 128]       # the 129th this second: run ahead
+        if slot[1] >= 128:
             slot[0], slot[1] = slot[0] + 1, 0
             if warnings is not None and wall != self._warned:
                 self._warned = wall
@@ -344,7 +353,7 @@ class RecordFactory:
                                 "stays unique for Linux's 10-s duplicate cache")
         seq = slot[1]
         slot[1] += 1
-        return self._ts_for(slot[0]) | (seq << 25)   # Timestamp.sequence: flag byte bits 7:1
+        return self._ts_for(slot[0]) | (seq << 25)
 
     def make(self, scenario: str, fields: dict, pe: int = 0, unique: bool = True,
              warnings: list | None = None) -> bytes:
