@@ -42,8 +42,9 @@ class Output:
             env = {"fwemu_version": __version__, "version": JSON_ENVELOPE_VERSION,
                    "status": status, "error": error}
             env.update(self.fields)
-            json.dump(env, self.stream, indent=None, sort_keys=False)
-            self.stream.write("\n")
+            # dumps, not dump: json.dump streams through the pure-Python encoder in small
+            # chunks (4 s for a 20,000-injection result); dumps uses the C encoder, one write
+            self.stream.write(json.dumps(env) + "\n")
         elif error:
             print(f"fwemu: error: {error}", file=sys.stderr)
 

@@ -40,14 +40,13 @@ class _Tally:
     def __init__(self):
         self.states: dict[str, int] = {}
         self.lat = array.array("d")
-        self.last: collections.deque[dict] = collections.deque(maxlen=self.LAST)
+        self.last: collections.deque = collections.deque(maxlen=self.LAST)
 
     def add(self, inj) -> None:
-        rec = inj.to_json()
-        self.states[rec["state"]] = self.states.get(rec["state"], 0) + 1
-        if rec.get("latency_ms") is not None:
-            self.lat.append(rec["latency_ms"])
-        self.last.append(rec)
+        self.states[inj.state] = self.states.get(inj.state, 0) + 1
+        if inj.latency is not None:
+            self.lat.append(round(inj.latency * 1000, 4))   # to_json()'s latency_ms
+        self.last.append(inj)      # to_json() only for the ones reported
 
     def summary(self) -> dict:
         lat = sorted(self.lat)
@@ -163,7 +162,8 @@ class Session:
         else:
             for i in injs:
                 tally.add(i)
-            result.update(injections=sorted(tally.last, key=lambda r: r["id"]), summary=tally.summary(),
+            result.update(injections=[i.to_json() for i in sorted(tally.last, key=lambda i: i.id)],
+                          summary=tally.summary(),
                           os_log=lines[-50:], os_log_lines=len(lines))
         if submitted < count:
             result["not_submitted"] = count - submitted

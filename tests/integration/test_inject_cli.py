@@ -413,3 +413,18 @@ def test_python_m_fwemu_bad_option_no_traceback(tmp_path):
                        capture_output=True, text=True, env=env, timeout=60)
     assert (p.returncode, p.stdout) == (2, "")
     assert p.stderr == "fwemu: error: --pe: board 'sim' has PEs 0 .. 3\n"
+
+
+def test_a_long_os_log_shows_its_tail_and_json_carries_all_of_it(fwemu):
+    """100 injections of one page: more OS lines than the human report shows (60)."""
+    args = ("inject", "memory-ue", "--count", "100", "--address", "0x60000000")
+    rc, out, _err = fwemu(*args)
+    assert rc == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("100 injections: 100 consumed; latency p50 ")
+    assert lines[1] == "OS log (sim):"
+    rc, js, _ = fwemu(*args, "--json")
+    log = json.loads(js)["os_log"]
+    assert len(log) > 60
+    assert lines[2] == f"   ... {len(log) - 60} earlier lines (all of them: --json's os_log)"
+    assert lines[3:] == [f"   {ln}" for ln in log[-60:]]

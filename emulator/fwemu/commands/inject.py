@@ -16,6 +16,7 @@ from ..errors import EXIT_OK, EXIT_REFUSED, EXIT_TIMEOUT, UsageError
 from ..session import Session, latency_summary
 from ._simopts import add_os_model_options, os_model_options, os_model_options_given
 
+OS_LOG_LINES = 60   # the human report shows the OS log's tail; --json carries all of it
 ORDER = {"consumed": EXIT_OK, "timed-out": EXIT_TIMEOUT, "interrupted": EXIT_TIMEOUT, "refused": EXIT_REFUSED}
 
 
@@ -143,9 +144,12 @@ def _print_human(out, board, injs, result) -> None:
     if len(injs) > 1:
         out.line(f"{len(injs)} injections: " + ", ".join(f"{v} {k}" for k, v in s["states"].items()) +
                  (f"; latency p50 {s['p50_ms']:.3f} ms, p99 {s['p99_ms']:.3f} ms" if s["p50_ms"] is not None else ""))
-    if result["os_log"]:
+    log = result["os_log"]
+    if log:
         out.line(f"OS log ({board.name}):")
-        for line in result["os_log"]:
+        if len(log) > OS_LOG_LINES:
+            out.line(f"   ... {len(log) - OS_LOG_LINES} earlier lines (all of them: --json's os_log)")
+        for line in log[-OS_LOG_LINES:]:
             out.line(f"   {line}")
     os_state = result.get("os") or {}
     if os_state.get("panic"):
