@@ -139,7 +139,7 @@ class Session:
                 break
             submitted += 1
             injs.append(inj)
-            if wake is not None:
+            if wake is not None and not inj.final:   # something for the pumper to watch
                 wake()
             if pump and k % 64 == 63:
                 fw.pump(0)
