@@ -105,10 +105,9 @@ class LocalMemory:
         if hit is None or hit[0] is not source:
             ra = source.read_ack
             ack = self.ptr(ra.address, ra.width // 8) if ra else ffi.NULL
-            reg = ({"preserve": ra.preserve, "write": ra.write, "bit_offset": ra.bit_offset,
-                    "width_bits": ra.width} if ra else {})
             cs = ffi.new("fw_source *", {"block": self.ptr(source.block, source.block_length),
-                                         "block_len": source.block_length, "ack": ack, "ack_reg": reg})
+                                         "block_len": source.block_length, "ack": ack,
+                                         "ack_reg": ack_reg(source)[0] if ra else {}})
             hit = self._sources[id(source)] = (source, cs)
         return hit[1]
 
