@@ -277,13 +277,11 @@ class FirmwareModel:
             return
         try:   # firmware believes the block free (nothing of its own pending): the target checks
             self.target.post(src, inj.record)
-        except BlockBusyError as exc:
-            self._finish(inj, "refused", f"{exc}, which firmware did not post (or lost track of): "
-                         "not overwriting it")
-            self._advance(st)
-            return
         except RefusedError as exc:
-            self._finish(inj, "refused", str(exc))
+            why = str(exc)
+            if isinstance(exc, BlockBusyError):
+                why += ", which firmware did not post (or lost track of): not overwriting it"
+            self._finish(inj, "refused", why)
             self._advance(st)
             return
         # GHES v1 signals consumption only by block_status returning to 0; a record posted

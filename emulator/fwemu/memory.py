@@ -93,11 +93,6 @@ class LocalMemory:
         p = self._ptr_cache.get((addr, width_bits >> 3)) or self.ptr(addr, width_bits >> 3)
         lib.fw_reg_write(p, width_bits, value)
 
-    def post(self, block: int, block_length: int, record: bytes, force: bool = False) -> int:
-        """Ordered commit (C core). Returns the FW_* code (FW_E_BUSY when still pending)."""
-        return lib.fw_post(self.ptr(block, block_length), block_length, record, len(record),
-                           lib.FW_POST_FORCE if force else 0)
-
     def source(self, source: Source):
         """The C core's view of a source (fw_source *: block, Read Ack register and masks),
         made once per Source object."""

@@ -51,15 +51,8 @@ class Target(abc.ABC):
         GHES v1: block_status is 0 again. (Targets with local memory answer in one C call.)"""
         ra = source.read_ack
         if ra:
-            return bool(lib.fw_ack_is_acked(self._ack_regs(source), self.read_reg(ra.address, ra.width)))
+            return bool(lib.fw_ack_is_acked(ack_reg(source), self.read_reg(ra.address, ra.width)))
         return self.read_reg(source.block, 32) == 0
-
-    def _ack_regs(self, source: Source):
-        cache = self.__dict__.setdefault("_ack_reg_cache", {})
-        hit = cache.get(source.id)
-        if hit is None or hit[0] is not source:
-            hit = cache[source.id] = (source, ack_reg(source))
-        return hit[1]
 
     @abc.abstractmethod
     def withdraw(self, source: Source) -> None:
