@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the qemu-virt board needs on a Debian 12 host, idempotent and fast when cached:
 #   1. host packages: QEMU 10.0.2 (qemu-system-arm from bookworm-backports; the suite is
-#      added from the Debian archive if missing), UEFI firmware (qemu-efi-aarch64), cpio;
+#      added, on the mirror this machine's apt sources name, if missing), UEFI firmware (qemu-efi-aarch64), cpio;
 #   2. the guest image in $CACHE: Debian's arm64 kernel (the linux-image-*-arm64 .deb behind
 #      linux-image-arm64, downloaded with apt and unpacked, never installed) and a gzip'd
 #      cpio initramfs of busybox-static (arm64 .deb, unpacked) + scripts/guest-init.
@@ -16,6 +16,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${FWEMU_QEMU_CACHE:-${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fwemu-qemu}}
 INIT="$HERE/guest-init"
+. "$HERE/lib/apt-mirror.sh"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
@@ -32,14 +33,16 @@ if [ "${FWEMU_QEMU_SKIP_HOST:-0}" != 1 ]; then
         *:10.*|*:1[1-9].*) : ;;                      # a QEMU >= 10 from the package: keep it
         *)
             if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-                echo "adding the bookworm-backports suite (Debian archive)"
-                $SUDO tee /etc/apt/sources.list.d/fwemu-bookworm-backports.sources >/dev/null <<'SRC'
+                mirror=$(debian_mirror)
+                echo "adding the bookworm-backports suite ($mirror, from this machine's apt sources)"
+                $SUDO tee /etc/apt/sources.list.d/fwemu-bookworm-backports.sources >/dev/null <<SRC
 Types: deb
-URIs: http://deb.debian.org/debian
+URIs: $mirror
 Suites: bookworm-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
+                updated=0
             fi
             apt_update
             echo "installing qemu-system-arm from bookworm-backports"

@@ -108,5 +108,8 @@
 #define FWA_SDEI_ST_RUNNING 0x4
 #define FWA_SDEI_ST_PE_MASKED 0x8
 #define FWA_SDEI_ST_CRITICAL 0x10
+#define FWA_SDEI_ST_EXPLICIT 0x20     /* the platform may dispatch it explicitly */
+#define FWA_SDEI_ST_OUT_NORMAL 0x40   /* a Normal dispatch is outstanding on the PE */
+#define FWA_SDEI_ST_OUT_CRITICAL 0x80 /* a Critical dispatch is outstanding on the PE */
 
 #endif

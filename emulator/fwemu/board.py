@@ -138,10 +138,18 @@ class Target:
     kind: str
     url: str | None = None
     discover: str = "board"
+    console: str | None = None    # agent: a file the OS console is logged to ({uid} = uid)
     notes: str = ""
 
+    @property
+    def console_path(self) -> str | None:
+        return self.console.replace("{uid}", str(os.getuid())) if self.console else None
+
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "url": self.url, "discover": self.discover, "notes": self.notes}
+        d = {"kind": self.kind, "url": self.url, "discover": self.discover, "notes": self.notes}
+        if self.console:
+            d["console"] = self.console
+        return d
 
 
 @dataclass(frozen=True)
@@ -486,7 +494,7 @@ def _check_int(t: _Table, key: str, value: Any, lo: int, hi: int) -> int:
 
 
 _TOP_KEYS = ("name", "description", "target", "pes", "window", "source", "sdei_event", "routes")
-_TARGET_KEYS = ("kind", "url", "discover", "notes")
+_TARGET_KEYS = ("kind", "url", "discover", "console", "notes")
 _PES_KEYS = ("count", "mpidr")
 _WINDOW_KEYS = ("name", "base", "size", "access", "path", "offset")
 _SOURCE_KEYS = ("id", "type", "notify", "poll_interval_ms", "vector", "enabled",
@@ -548,8 +556,13 @@ def _parse_target(t: _Table) -> Target:
     discover = t.choice("discover", DISCOVER_MODES, "board")
     if discover == "hest" and kind != "qemu":
         raise t.error("discover", f'"hest" needs target kind "qemu" (this is {kind!r})')
+    console = t.str("console", None)
+    if console is not None and kind != "agent":
+        raise t.error("console", f'only an "agent" target reads its OS console from a file (this is {kind!r})')
+    if console is not None and not console:
+        raise t.error("console", "empty")
     notes = t.str("notes", "")
-    return Target(kind=kind, url=url, discover=discover, notes=notes)
+    return Target(kind=kind, url=url, discover=discover, console=console, notes=notes)
 
 
 def _parse_pes(t: _Table) -> Pes:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import json
 import re
 import subprocess
@@ -18,7 +19,7 @@ from fwemu.board import (
 from fwemu.errors import EXIT_USAGE, BoardError, UsageError
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = ("fvp", "qemu-virt", "rd-n2", "sim", "sim-agent")
+SHIPPED = ("fvp", "qemu-virt", "rd-n2", "sim", "sim-agent", "tfa-qemu")
 
 
 # --------------------------------------------------------------------------------------
@@ -701,7 +702,7 @@ def test_cli_boards_table(cli, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["NAME", "TARGET", "SOURCES"]
     expected = {"fvp": ["agent", "5"], "qemu-virt": ["qemu", "0"], "rd-n2": ["agent", "2"],
-                "sim": ["sim", "8"], "sim-agent": ["agent", "8"]}
+                "sim": ["sim", "8"], "sim-agent": ["agent", "8"], "tfa-qemu": ["agent", "4"]}
     assert [ln.split()[:3] for ln in lines[1:]] == [[n, *expected[n]] for n in sorted(SHIPPED)]
 
 
@@ -764,3 +765,16 @@ def test_base_fixture_is_not_shared():
     a["source"][0]["id"] = 99
     assert base()["source"][0]["id"] == 0
     assert copy.deepcopy(a) == a
+
+
+def test_console_is_an_agent_option_naming_a_file(tmp_path):
+    b = load_board("tfa-qemu")
+    assert b.target.console_path == f"/tmp/fwemu-tfa-{os.getuid()}/serial.log"
+    d = load_board("sim").to_dict()
+    d["target"]["console"] = "/tmp/x.log"
+    with pytest.raises(BoardError, match=r"target\.console: only an \"agent\" target"):
+        Board.from_dict(d)
+    d = load_board("fvp").to_dict()
+    d["target"]["console"] = ""
+    with pytest.raises(BoardError, match=r"target\.console: empty"):
+        Board.from_dict(d)

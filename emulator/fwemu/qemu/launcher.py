@@ -110,6 +110,10 @@ class Guest:
         return pid is not None and self._is_ours(pid)
 
     # ---- start --------------------------------------------------------------------------
+    def image(self) -> GuestImage:
+        """What this guest boots (a subclass boots other firmware or another initrd)."""
+        return find_image()
+
     def command(self, image: GuestImage, ram_file: str) -> list[str]:
         mem = f"{self.ram_size >> 20}M"
         return [
@@ -131,7 +135,7 @@ class Guest:
         if self.alive():
             raise UsageError("qemu", f"a guest is already running in {self.run_dir} (pid {self.pid()}); "
                              "`fwemu qemu down` first")
-        image = find_image()
+        image = self.image()
         missing = image.missing()
         if missing:
             raise UnreachableError("cannot boot the qemu-virt guest: " + "; ".join(missing))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,13 @@ log = logging.getLogger("fwemu.target.agent")
 SIM_SCHEME = "sim-agent:"
 NOTIFY_CAP = {"sei": "sei", "sea": "sea", "sdei": "sdei", "external": "irq", "gsiv": "irq",
               "gpio": "irq", "sci": "irq"}
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _ack(source: Source):
@@ -111,6 +119,11 @@ class AgentTarget(Target):
         self._log_pos = 0
         self._log_lines: list[str] = []
         self._log_lock = threading.Lock()
+        # an OS console logged to a file (tfa-qemu, an FVP's terminal log): kernel lines
+        # printed from now on are this target's OS log
+        self.console = board.target.console_path if self.sim is None else None
+        self._console_start = _file_size(self.console) if self.console else 0
+        self._notified_at = 0.0
         try:
             self.channel = AgentChannel(url, baudrate=baudrate, retries=retries,
                                         base_timeout=base_timeout, on_event=self._on_event,
@@ -248,6 +261,7 @@ class AgentTarget(Target):
             req = (P.SEA, pe)
         else:   # external, gsiv, gpio, sci: the interrupt the HEST entry names
             req = (P.IRQ, pe, source.vector)
+        self._notified_at = time.monotonic()
         try:
             self.channel.call(*req)
         except AgentError as exc:
@@ -308,7 +322,34 @@ class AgentTarget(Target):
     def wait(self, timeout: float) -> None:
         self.channel.wait_event(timeout, self.channel.event_count)
 
+    def _console_log(self, since: int):
+        """Kernel lines the console printed after byte offset `since` (0: since this target
+        was opened). After a notification, waits until the console has been quiet for
+        0.3 s (at most 5 s): the kernel prints a record's decode after the handler acked."""
+        if self._notified_at:
+            deadline = time.monotonic() + 5.0
+            size, quiet_since = _file_size(self.console), time.monotonic()
+            while time.monotonic() < deadline and time.monotonic() - quiet_since < 0.3:
+                time.sleep(0.05)
+                now = _file_size(self.console)
+                if now != size:
+                    size, quiet_since = now, time.monotonic()
+            self._notified_at = 0.0
+        start = since or self._console_start
+        try:
+            with open(self.console, "rb") as fh:
+                fh.seek(start)
+                data = fh.read()
+        except OSError:
+            return [], start
+        from ..qemu.console import kernel_lines
+        end = start + len(data)
+        text = data.decode(errors="replace").replace("\r", "")
+        return [line for _t, line in kernel_lines(text)], end
+
     def os_log(self, since: int = 0):
+        if self.console:
+            return self._console_log(since)
         if self.sim is None:
             return [], since
         with self._log_lock:
@@ -325,6 +366,15 @@ class AgentTarget(Target):
             return self._log_lines[since:], n
 
     def os_state(self) -> dict:
+        if self.console:
+            try:
+                with open(self.console, "rb") as fh:
+                    fh.seek(self._console_start)
+                    text = fh.read().decode(errors="replace")
+            except OSError:
+                return {}
+            panics = re.findall(r"Kernel panic - not syncing: ([^\r\n]*)", text)
+            return {"up": not panics, "panic": panics[-1].strip() if panics else None}
         if not self.info.has("status_blob"):
             return {}
         try:
