@@ -25,12 +25,10 @@
 
 /*
  * The debug channel: QEMU's secure-only PL011 (the second -serial), SPI 8 = INTID 40,
- * Group 0 so it is taken at EL3 through EHF. Its priority sits above both SDEI levels
- * (0x60 critical, 0x70 normal): the handler runs with GIC running priority 0x50 and the
- * interrupt stays active until the agent returns, so the line cannot re-enter the agent
- * while an SDEI dispatch it started is running in the Non-secure world. EHF's own
- * priority bookkeeping only records what is activated, so sdei_dispatch_event() may
- * still activate the SDEI level from inside this handler.
+ * Group 0 so it is taken at EL3 through EHF, at a priority of its own (EHF needs one per
+ * handler; 0x50 is free beside the SDEI levels 0x60 critical and 0x70 normal). The handler
+ * ends the interrupt before it runs the agent, so an SDEI dispatch starts from the idle
+ * running priority (fwemu_port.c).
  */
 #define FWEMU_UART_BASE		UART1_BASE
 #define FWEMU_UART_INTID	U(40)

@@ -19,6 +19,7 @@
 #include <bl31/interrupt_mgmt.h>
 #include <common/debug.h>
 #include <drivers/arm/gicv3.h>
+#include <lib/el3_runtime/context_mgmt.h>
 #include <lib/mmio.h>
 #include <lib/utils.h>
 #include <plat/common/platform.h>
@@ -107,6 +108,12 @@ static int sdei_dispatch(void *ctx, uint32_t pe, uint32_t event, uint32_t *why)
 		*why = FWA_SDEI_WHY_UNKNOWN;
 		return -3;	/* the dispatcher needs a Non-secure context to return to */
 	}
+	/*
+	 * sdei_dispatch_event() restores the Non-secure EL1 system registers from the saved
+	 * context before it enters the client; an interrupt taken from the Non-secure world
+	 * does not save them, so save the live ones first (else the OS resumes on stale ones).
+	 */
+	cm_el1_sysregs_context_save(NON_SECURE);
 	rc = sdei_dispatch_event((int)event);
 	if (rc != 0)
 		*why = refusal_reason((int)event);
@@ -164,10 +171,18 @@ static int fwemu_uart_handler(uint32_t intr_raw, uint32_t flags, void *handle, v
 	(void)handle;
 	(void)cookie;
 	fwemu_from_ns = (get_interrupt_src_ss(flags) == NON_SECURE) ? 1U : 0U;
-	/* Drain and answer. An SDEI request blocks in here until the client completes; the
-	 * interrupt stays active meanwhile, so this handler is never re-entered. */
-	(void)fwa_poll(&agent, 0);
+	/*
+	 * sdei_dispatch_event() refuses to run while the GIC's running priority is above the
+	 * event's (EHF panics), so end this interrupt first. Masking the UART's own interrupt
+	 * meanwhile keeps the handler from being re-entered while an SDEI dispatch it
+	 * started runs in the Non-secure world (the dispatch is synchronous: it returns after
+	 * the client's SDEI_EVENT_COMPLETE). Bytes that arrive meanwhile wait in the FIFO and
+	 * raise the interrupt again once it is unmasked.
+	 */
+	mmio_write_32(FWEMU_UART_BASE + UARTIMSC, 0);
 	plat_ic_end_of_interrupt(intr_raw);
+	(void)fwa_poll(&agent, 0);
+	mmio_write_32(FWEMU_UART_BASE + UARTIMSC, IM_RX | IM_RT);
 	return 0;
 }
 

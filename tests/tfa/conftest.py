@@ -1,0 +1,121 @@
+"""Real firmware as the producer's host: the tfa-qemu machine (QEMU virt, secure=on, TF-A
+2.12.1 with the fwemu agent in BL31, edk2, Debian's arm64 kernel), booted once for the
+session in a private run directory on a free loopback port.
+
+Prerequisites: scripts/fetch-qemu-linux.sh (QEMU, kernel, initramfs) and
+scripts/build-tfa-qemu.sh (the firmware). Missing ones skip these tests, except with
+FWEMU_REQUIRE_TFA=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "linux"))
+
+REQUIRE = os.environ.get("FWEMU_REQUIRE_TFA") == "1"
+REPORT: dict = {"boot_s": [], "latency_ms": {}, "diffs": {}, "notes": []}
+
+
+def need_tfa() -> None:
+    from fwemu.tfa.guest import missing_prerequisites
+
+    missing = missing_prerequisites()
+    if missing:
+        msg = "tfa-qemu prerequisites missing: " + "; ".join(missing)
+        if REQUIRE:
+            pytest.fail(msg + " (FWEMU_REQUIRE_TFA=1: this is a failure)", pytrace=False)
+        pytest.skip(msg)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def private_board(tmp: Path) -> Path:
+    """tfa-qemu.toml with its agent port and console moved to this test session's own."""
+    from fwemu.board import load_board
+
+    shipped = load_board("tfa-qemu")
+    text = (Path(__import__("fwemu").__file__).parent / "boards" / shipped.file).read_text()
+    text = text.replace('url = "socket://127.0.0.1:5022"', f'url = "socket://127.0.0.1:{free_port()}"')
+    text = text.replace('console = "/tmp/fwemu-tfa-{uid}/serial.log"', f'console = "{tmp}/serial.log"')
+    text = text.replace('name = "tfa-qemu"', 'name = "tfa-qemu-test"')
+    assert tomllib.loads(text)["target"]["console"] == f"{tmp}/serial.log"
+    path = tmp / "tfa-qemu-test.toml"
+    path.write_text(text)
+    return path
+
+
+class Machine:
+    """The session's tfa-qemu machine: its board file, guest and the agent target."""
+
+    def __init__(self, tmp: Path):
+        from fwemu.board import load_board
+        from fwemu.tfa.guest import TfaGuest
+
+        self.board_path = private_board(tmp)
+        self.board = load_board(str(self.board_path))
+        self.guest = TfaGuest(self.board)
+        self.target = None
+
+    def up(self) -> None:
+        from fwemu.targets.agent import AgentTarget
+
+        info = self.guest.start(timeout=240)
+        REPORT["boot_s"].append(info["boot_s"])
+        self.target = AgentTarget(self.board)
+
+    def down(self) -> None:
+        if self.target is not None:
+            self.target.close()
+            self.target = None
+        self.guest.stop()
+
+    def shell(self, command: str, timeout: float = 20.0) -> str:
+        from fwemu.qemu.console import Console
+
+        con = Console(self.guest.info()["serial_port"], self.guest.serial_log).connect()
+        try:
+            return con.run(command, timeout)
+        finally:
+            con.close()
+
+
+@pytest.fixture(scope="session")
+def machine(tmp_path_factory):
+    need_tfa()
+    m = Machine(tmp_path_factory.mktemp("tfa-run"))
+    m.up()
+    try:
+        yield m
+    finally:
+        m.down()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not (REPORT["boot_s"] or REPORT["latency_ms"] or REPORT["diffs"]):
+        return
+    tr = terminalreporter
+    tr.section("tfa-qemu: real TF-A (fwemu agent in BL31) + real Linux")
+    if REPORT["boot_s"]:
+        tr.write_line("boot to ready (QEMU start -> init marker): "
+                      + ", ".join(f"{b:.2f} s" for b in REPORT["boot_s"]))
+    for kind, vals in REPORT["latency_ms"].items():
+        v = sorted(vals)
+        tr.write_line(f"inject->consumed ({kind}, {len(v)}): median {v[len(v) // 2]:.2f} ms, "
+                      f"min {v[0]:.2f}, max {v[-1]:.2f}")
+    for scenario, pairs in REPORT["diffs"].items():
+        tr.write_line(f"sim vs real ({scenario}): " + ("identical" if not pairs else ""))
+        for s, r, why in pairs:
+            tr.write_line(f"    sim : {s!r}\n    real: {r!r}\n    why : {why}")
+    for note in REPORT["notes"]:
+        tr.write_line(note)

@@ -1,0 +1,226 @@
+"""fwemu driving real firmware: the target agent inside TF-A's BL31 (ports/tf-a/qemu) posts
+GHES records over the secure UART, TF-A's SDEI dispatcher delivers the events, and Debian's
+arm64 kernel consumes them (reads the block, writes Read Ack, prints, memory_failure).
+
+Each test asserts what the kernel printed, what the target's memory holds afterwards (Read
+Ack, block_status, read back through the agent) and what fwemu journaled. The scenario tests
+run the same injection on the sim board and compare the kernel's lines (differences must be
+the known ones below, each with its reason). Refusals come from TF-A's dispatcher, with the
+reason read from its own state.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+import qemu_helpers as h
+from conftest import REPORT
+
+FIXED_TS = {"--timestamp": h.FIXED_TIMESTAMP}
+NORMAL, NORMAL2, CRITICAL, POLLED = 0, 1, 2, 3      # the board's sources
+
+KNOWN = [
+    (r"Memory failure: (0x[0-9a-f]+): recovery action for free buddy page: Recovered",
+     r"Memory failure: (0x[0-9a-f]+): recovery action for .+: Recovered",
+     "the page's state is the real kernel's; the sim's RAM holds no workload"),
+]
+
+
+def _known(sim, real):
+    for ps, pr, why in KNOWN:
+        if sim and real and re.fullmatch(ps, sim) and re.fullmatch(pr, real):
+            return why
+    return None
+
+
+def sim_like(board):
+    """The sim board with the tfa-qemu board's sources (local memory instead of the agent)."""
+    from fwemu.board import Board
+
+    d = board.to_dict()
+    d["name"] = "sim-like-tfa"
+    d["target"] = {"kind": "sim"}
+    for w in d["window"]:
+        w["access"] = "local"
+    return Board.from_dict(d)
+
+
+class Pages:
+    """A fresh page per memory_failure (a repeated PA only says 'already hardware poisoned')."""
+
+    def __init__(self, base=0x50000000):
+        self.next = base
+
+    def __call__(self):
+        pa, self.next = self.next, self.next + 0x1000
+        return pa
+
+
+PAGES = Pages()
+PACER = h.Pacer()
+
+
+def inject(machine, scenario, fields=None, source=None, timeout=10.0):
+    sess = h.session_on(machine.target)
+    req = {"scenario": scenario, "fields": fields or {}, "timeout": timeout}
+    if source is not None:
+        req["source_id"] = source
+    t0 = time.monotonic()
+    res = sess.inject(req)
+    res["wall_s"] = time.monotonic() - t0
+    res["injection"] = res["injections"][0]
+    return res
+
+
+def inject_sim(board, scenario, fields=None, source=None):
+    from fwemu.firmware import FirmwareModel
+    from fwemu.journal import Journal
+    from fwemu.session import Session
+    from fwemu.targets.sim import SimTarget
+
+    sboard = sim_like(board)
+    target = SimTarget(sboard)
+    j = Journal(None)
+    sess = Session(sboard, target, FirmwareModel(sboard, target, j), j)
+    try:
+        req = {"scenario": scenario, "fields": fields or {}, "timeout": 5.0}
+        if source is not None:
+            req["source_id"] = source
+        return sess.inject(req)
+    finally:
+        sess.close()
+
+
+def hw_lines(lines):
+    return [re.sub(r"^\{\d+\}\[Hardware Error\]: ", "", ln) for ln in lines if "[Hardware Error]" in ln]
+
+
+def assert_acked(machine, source_id):
+    src = machine.board.source(source_id)
+    assert machine.target.read_reg(src.read_ack.address, 64) & 1 == 1, "Read Ack not written by the OS"
+    assert machine.target.read_reg(src.block, 32) == 0, "block_status not cleared by the OS"
+
+
+def both(machine, scenario, fields, source):
+    r = inject(machine, scenario, fields, source)
+    s = inject_sim(machine.board, scenario, fields, source)
+    pairs = [(a, b, _known(a, b)) for a, b in h.compare(s["os_log"], r["os_log"])]
+    REPORT["diffs"][f"{scenario} on source {source}"] = pairs
+    unknown = [(a, b) for a, b, why in pairs if why is None]
+    assert not unknown, "sim and real kernel differ:\n" + h.format_diff(unknown)
+    return r
+
+
+def note_latency(kind, inj):
+    REPORT["latency_ms"].setdefault(kind, []).append(inj["latency_ms"])
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def test_agent_announces_the_real_firmware(machine):
+    info = machine.target.info
+    assert info.board_id == "tfa-qemu" and info.pe_count == 1
+    assert info.has("sdei") and info.has("sdei_state") and not info.has("sei")
+    assert [(b, s) for b, s, _f in info.windows] == [(0x7FFF0000, 0x10000)]
+    log = open(machine.guest.serial_log, "rb").read().decode(errors="replace")
+    assert "fwemu: agent on the secure UART" in log               # TF-A's BL31 said so
+    assert "ACPI: Table Upgrade: install [HEST-FWEMU -FWEMUHST]" in log
+    assert re.search(r"ACPI: SDEI 0x[0-9A-F]+ 000024 \(v01 FWEMU  FWEMUSDE", log), "UEFI's SDEI table"
+
+
+def test_linux_registered_the_sdei_events(machine):
+    # TF-A's own dispatcher state, read by the agent: registered + enabled, PE unmasked
+    for src, critical in ((NORMAL, False), (NORMAL2, False), (CRITICAL, True)):
+        ev = machine.board.source(src).vector
+        state = machine.target.channel.call(0x0D, 0, ev)[0]
+        assert state & 0x3 == 0x3, f"event {ev}: state {state:#x}"
+        assert not state & 0x8 and bool(state & 0x10) == critical and state & 0x20
+
+
+@pytest.mark.parametrize("source", [NORMAL, CRITICAL], ids=["sdei-normal", "sdei-critical"])
+@pytest.mark.parametrize("scenario", ["memory-ue", "memory-ce", "arm-cache-ue", "pcie-ue"])
+def test_sdei_scenarios_consumed_by_linux(machine, scenario, source):
+    fields = dict(FIXED_TS)
+    if scenario in ("memory-ue", "memory-ce", "arm-cache-ue"):
+        fields["--address"] = hex(PAGES())
+    PACER.before(corrected=scenario == "memory-ce")
+    r = both(machine, scenario, fields, source)
+    inj = r["injection"]
+    assert inj["state"] == "consumed", inj
+    assert inj["latency_ms"] > 0 and inj["notify"] == "sdei"
+    note_latency("SDEI " + ("critical" if source == CRITICAL else "normal"), inj)
+    hw = hw_lines(r["os_log"])
+    assert hw[0] == f"Hardware error from APEI Generic Hardware Error Source: {source}", r["os_log"]
+    if scenario in ("memory-ue", "arm-cache-ue"):
+        pa = int(fields["--address"], 16)
+        assert any(re.fullmatch(rf"Memory failure: {pa >> 12:#x}: recovery action for .+: Recovered", ln)
+                   for ln in r["os_log"]), r["os_log"]
+    assert_acked(machine, source)
+
+
+def test_polled_source_consumed(machine):
+    pa = PAGES()
+    PACER.before(corrected=False)
+    r = both(machine, "memory-ue", {**FIXED_TS, "--address": hex(pa)}, POLLED)
+    assert r["injection"]["state"] == "consumed"
+    assert f"  physical_address: 0x{pa:016x}" in hw_lines(r["os_log"])
+    assert_acked(machine, POLLED)
+
+
+def test_unregistered_event_refused_by_tf_a(machine):
+    """The kernel unregisters a source's SDEI event when its GHES device is unbound; TF-A's
+    dispatcher then refuses the dispatch, and fwemu reports the dispatcher's reason and
+    leaves the block free."""
+    out = machine.shell("echo GHES.1 > /sys/bus/platform/drivers/GHES/unbind; echo rc=$?")
+    assert "rc=0" in out, out
+    try:
+        ev = machine.board.source(NORMAL2).vector
+        state = machine.target.channel.call(0x0D, 0, ev)[0]
+        assert not state & 0x1, f"event {ev} still registered: {state:#x}"
+        r = inject(machine, "memory-ce", dict(FIXED_TS), NORMAL2, timeout=3)
+        inj = r["injection"]
+        assert inj["state"] == "refused"
+        assert f"event {ev} is not registered" in inj["reason"], inj["reason"]
+        src = machine.board.source(NORMAL2)
+        assert machine.target.read_reg(src.block, 32) == 0       # nothing left posted
+    finally:
+        out = machine.shell("echo GHES.1 > /sys/bus/platform/drivers/GHES/bind; echo rc=$?")
+    assert "rc=0" in out, out
+    PACER.before(corrected=True)
+    again = inject(machine, "memory-ce", dict(FIXED_TS), NORMAL2)
+    assert again["injection"]["state"] == "consumed", again["injection"]
+
+
+def test_cli_inject_prints_the_kernels_lines(machine):
+    pa = PAGES()
+    PACER.before(corrected=False)
+    p = subprocess.run([sys.executable, "-m", "fwemu", "--board", str(machine.board_path), "inject",
+                        "memory-ue", "--notify", "sdei", "--address", hex(pa), "--journal", "none"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "source 0 (SDEI" in p.stdout and "consumed" in p.stdout, p.stdout
+    assert "[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0" in p.stdout
+    assert f"Memory failure: {pa >> 12:#x}: recovery action for" in p.stdout, p.stdout
+
+
+def test_zz_fatal_on_the_critical_event_panics_linux(machine):
+    """Last: the kernel panics inside the critical handler (QEMU then exits, -no-reboot).
+    fwemu cannot read the Read Ack of a machine that is gone; it must not claim more than
+    the console shows."""
+    pa = PAGES()
+    r = inject(machine, "memory-fatal", {**FIXED_TS, "--address": hex(pa)}, CRITICAL, timeout=15)
+    inj = r["injection"]
+    deadline = time.monotonic() + 30
+    while machine.guest.alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = open(machine.guest.serial_log, "rb").read().decode(errors="replace")
+    assert "Kernel panic - not syncing: Fatal hardware error!" in log
+    assert "event severity: fatal" in log and f"physical_address: 0x{pa:016x}" in log
+    assert inj["state"] != "consumed" or inj["latency_ms"] is not None
+    REPORT["notes"].append(f"memory-fatal on SDEI critical: journaled {inj['state']}: {inj['reason']}")
