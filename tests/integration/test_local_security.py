@@ -90,6 +90,115 @@ def as_user(user, *argv, **kw):
 
 
 # --------------------------------------------------------------------------------------
+# item 8: the daemon's socket directory
+
+ATTACKER = r"""
+import os, socket, sys, time
+d, stop = sys.argv[1], sys.argv[2]
+os.makedirs(d, exist_ok=True)
+os.chmod(d, 0o755)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(os.path.join(d, "sim.sock"))
+os.chmod(os.path.join(d, "sim.sock"), 0o777)
+s.listen(4)
+s.settimeout(0.1)
+print("ready", flush=True)
+got = 0
+while not os.path.exists(stop):
+    try:
+        c, _ = s.accept()
+    except OSError:
+        continue
+    c.settimeout(2)
+    try:
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            got += len(b)
+    except OSError:
+        pass
+    c.close()
+print(f"received {got}", flush=True)
+"""
+
+
+def test_runtime_dir_never_falls_back_to_a_shared_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert daemon.runtime_dir() == tmp_path / ".local" / "state" / "fwemu" / "run"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "st"))
+    assert daemon.socket_path("sim") == tmp_path / "st" / "fwemu" / "run" / "sim.sock"
+
+
+def test_a_socket_directory_another_user_made_is_refused(other_user, sticky_dir, tmp_path, env):
+    """The attacker creates $XDG_RUNTIME_DIR/fwemu/sim.sock first and listens: the victim's
+    inject refuses (exit 5, one line) and sends nothing, not the --data @file either."""
+    planted = sticky_dir / "fwemu"
+    stop = sticky_dir / "stop"
+    att = subprocess.Popen(["/usr/bin/python3", "-c", ATTACKER, str(planted), str(stop)],
+                           user=other_user.pw_uid, group=other_user.pw_gid, extra_groups=[],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert att.stdout.readline().strip() == "ready", att.stderr.read()
+        secret = tmp_path / "secret"
+        secret.write_bytes(b"victim's secret " * 8)
+        secret.chmod(0o600)
+        p = fwemu("inject", "raw", "--guid", GUID, "--data", f"@{secret}",
+                  env=dict(env, XDG_RUNTIME_DIR=str(sticky_dir)))
+    finally:
+        stop.touch()
+        out, err = att.communicate(timeout=10)
+    assert out.strip().splitlines()[-1] == "received 0", (out, err)
+    assert p.returncode == EXIT_UNREACHABLE, p.stdout + p.stderr
+    line = one_error_line(p)
+    assert line == (f"fwemu: error: runtime directory {planted} is owned by uid {other_user.pw_uid}, "
+                    f"not by you (uid {os.getuid()}); not talking to a daemon through it "
+                    "(remove it, or set XDG_RUNTIME_DIR to a directory of yours)")
+    assert "consumed" not in p.stdout
+
+
+def test_a_socket_another_user_owns_is_refused(other_user, tmp_path):
+    d = tmp_path / "fwemu"
+    d.mkdir(mode=0o700)
+    path = d / "sim.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.listen(1)
+    try:
+        os.chown(path, other_user.pw_uid, other_user.pw_gid)
+        with pytest.raises(UnreachableError) as ei:
+            daemon._private_socket(path)
+        assert str(ei.value) == (f"daemon socket {path} is owned by uid {other_user.pw_uid}, not by you "
+                                 f"(uid {os.getuid()}); not connecting")
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("mode,why", [
+    (0o755, "has mode 0755, not 0700: other users can reach it"),
+    (0o770, "has mode 0770, not 0700: other users can reach it"),
+])
+def test_a_socket_directory_others_can_enter_is_refused(env, mode, why):
+    d = pathlib.Path(env["XDG_RUNTIME_DIR"]) / "fwemu"
+    d.mkdir()
+    d.chmod(mode)
+    p = fwemu("status", env=env)
+    assert p.returncode == EXIT_UNREACHABLE
+    assert one_error_line(p).startswith(f"fwemu: error: runtime directory {d} {why}; ")
+
+
+def test_a_socket_path_that_is_not_a_socket_is_refused(env):
+    d = pathlib.Path(env["XDG_RUNTIME_DIR"]) / "fwemu"
+    d.mkdir(mode=0o700)
+    (d / "sim.sock").write_text("")
+    p = fwemu("status", env=env)
+    assert p.returncode == EXIT_UNREACHABLE
+    assert one_error_line(p) == f"fwemu: error: daemon socket {d / 'sim.sock'} is not a socket; not connecting"
+
+
+# --------------------------------------------------------------------------------------
 # item 9: outputs in a shared directory
 
 
@@ -168,3 +277,36 @@ def test_an_output_that_cannot_be_written_is_one_line(tmp_path, env):
     assert p.returncode == EXIT_USAGE
     assert one_error_line(p) == (f"fwemu: error: --output: cannot write {out}: directory {out.parent}: "
                                  "No such file or directory")
+
+
+# --------------------------------------------------------------------------------------
+# item 11: one line, not a traceback
+
+NO_DAC = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search")
+
+
+@pytest.mark.parametrize("which", ["fwemu", "XDG_RUNTIME_DIR"])
+def test_an_unreadable_runtime_directory_is_one_line(env, which):
+    run = pathlib.Path(env["XDG_RUNTIME_DIR"])
+    d = run / "fwemu"
+    d.mkdir(mode=0o700)
+    (run if which == "XDG_RUNTIME_DIR" else d).chmod(0)
+    pre = ()
+    if ROOT:   # root reads anything: drop the capabilities that let it
+        if not shutil.which("setpriv"):
+            pytest.skip("setpriv (util-linux) not found")
+        pre = NO_DAC
+    try:
+        p = fwemu("status", env=env, pre=pre)
+    finally:
+        run.chmod(0o700)
+        d.chmod(0o700)
+    assert p.returncode == EXIT_UNREACHABLE, p.stdout + p.stderr
+    line = one_error_line(p)
+    if which == "fwemu":
+        assert line == (f"fwemu: error: runtime directory {d} has mode 0000: you cannot read it; not "
+                        "talking to a daemon through it (remove it, or set XDG_RUNTIME_DIR to a directory "
+                        "of yours)")
+    else:
+        assert line == (f"fwemu: error: runtime directory {d}: Permission denied; not looking for a daemon "
+                        "there")
