@@ -310,3 +310,17 @@ def test_an_unreadable_runtime_directory_is_one_line(env, which):
     else:
         assert line == (f"fwemu: error: runtime directory {d}: Permission denied; not looking for a daemon "
                         "there")
+
+
+def test_a_memory_file_smaller_than_its_window_is_one_line(tmp_path, env):
+    ram = tmp_path / "ram"
+    ram.write_bytes(bytes(0x1000))
+    board = tmp_path / "small.toml"
+    board.write_text(SIM_TOML.replace('access = "local"', f'access = "local"\npath = "{ram}"', 1))
+    p = fwemu("--board", str(board), "inject", "memory-ue", "--journal", "none", env=env)
+    assert p.returncode == EXIT_UNREACHABLE, p.stdout + p.stderr
+    assert one_error_line(p) == (f"fwemu: error: window ghes: {ram} is 0x1000 bytes, smaller than the "
+                                 "board's offset 0x0 + size 0x10000")
+    ram.write_bytes(bytes(0x10000))      # the size the board declares: it works
+    p = fwemu("--board", str(board), "inject", "memory-ue", "--journal", "none", env=env)
+    assert p.returncode == 0, p.stderr
