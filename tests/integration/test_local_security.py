@@ -324,3 +324,32 @@ def test_a_memory_file_smaller_than_its_window_is_one_line(tmp_path, env):
     ram.write_bytes(bytes(0x10000))      # the size the board declares: it works
     p = fwemu("--board", str(board), "inject", "memory-ue", "--journal", "none", env=env)
     assert p.returncode == 0, p.stderr
+
+
+# --------------------------------------------------------------------------------------
+# item 5: SIGTERM
+
+
+def test_sigterm_ends_an_in_process_inject_like_ctrl_c(tmp_path, env):
+    j = tmp_path / "j.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "fwemu", "inject", "memory-ue", "--count", "1000000",
+                             "--rate", "2000", "--journal", str(j)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not j.exists() or j.read_text().count("\n") < 64):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == "fwemu: error: interrupted by SIGTERM"
+    lines = [json.loads(ln) for ln in j.read_text().splitlines()]
+    accepted = {ln["id"] for ln in lines if ln.get("event") == "accepted"}
+    final = [ln["id"] for ln in lines if "state" in ln]
+    assert len(accepted) >= 32
+    assert sorted(final) == sorted(accepted)       # exactly one final line each
