@@ -12,7 +12,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 
 from . import __version__
 from .errors import EXIT_USAGE, FwemuError
@@ -95,7 +97,29 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it unwinds exactly as Ctrl-C does: sessions
+    close, in-flight injections are journalled `interrupted`, one final line is printed."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. SIGTERM is handled as SIGINT is (exit 143 instead of 130) while it
+    runs; `fwemu daemon` installs its own handlers on top."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     as_json = "--json" in argv
     out = Output(as_json)
@@ -113,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     except FwemuError as exc:
         out.finish(exc.exit_code, str(exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        out.finish(130, "interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        code, why = (143, "interrupted by SIGTERM") if isinstance(exc, Terminated) else (130, "interrupted")
+        out.finish(code, why)
+        return code
     except BrokenPipeError:
         # stdout closed early (| head): not an error of ours; keep Python from complaining
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

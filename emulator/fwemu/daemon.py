@@ -3,8 +3,10 @@ Unix control socket.
 
     fwemu daemon --board sim        (foreground; prints one ready line with the socket path)
 
-Socket: `$XDG_RUNTIME_DIR/fwemu/<board>.sock`, else `/tmp/fwemu-<uid>/<board>.sock`; the
-directory is 0700 and owned by the user, the socket 0600. `<board>.pid` beside it holds an
+Socket: `$XDG_RUNTIME_DIR/fwemu/<board>.sock`, else `~/.local/state/fwemu/run/<board>.sock`
+(`$XDG_STATE_HOME` if set; never a fixed name in /tmp, which another user could create
+first); the directory is 0700 and owned by the user, the socket 0600. A client checks both
+(owner, mode, file type) before it connects, and refuses (exit 5) otherwise. `<board>.pid` beside it holds an
 exclusive flock(2) and the daemon's pid for as long as the daemon lives, so two daemons can
 never serve one board; a socket file left behind by a dead daemon is removed at start.
 
@@ -76,10 +78,15 @@ def _safe_name(board_name: str) -> str:
 
 
 def runtime_dir() -> Path:
+    """`$XDG_RUNTIME_DIR/fwemu`, else `${XDG_STATE_HOME:-~/.local/state}/fwemu/run`: never a
+    fixed name in a shared directory such as /tmp, which another user could create first."""
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and os.path.isabs(xdg):
         return Path(xdg) / "fwemu"
-    return Path(f"/tmp/fwemu-{os.getuid()}")
+    state = os.environ.get("XDG_STATE_HOME")
+    if not (state and os.path.isabs(state)):
+        state = os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "fwemu" / "run"
 
 
 def socket_path(board_name: str) -> Path:
@@ -92,19 +99,61 @@ def _lock_path(board_name: str) -> Path:
 
 def _ensure_private_dir(path: Path) -> None:
     """Create `path` 0700, or accept an existing one only if it is a real directory we own
-    (in /tmp someone else may have made it first); tighten its mode if needed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    (in a shared directory someone else may have made it first); tighten its mode if needed."""
     try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    st = os.lstat(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        st = os.lstat(path)
+    except OSError as exc:
+        raise UnreachableError(f"runtime directory {path}: {exc.strerror}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise UnreachableError(f"{path} exists and is not a directory; not using it for the control socket")
     if st.st_uid != os.getuid():
         raise UnreachableError(f"{path} is owned by uid {st.st_uid}, not by you; not using it")
     if stat.S_IMODE(st.st_mode) != 0o700:
         os.chmod(path, 0o700)
+
+
+def _private_socket(path: Path) -> bool:
+    """Before a client connects: False when there is no socket (no daemon); True when the
+    directory is a real directory of ours that nobody else can enter (mode 0700 or
+    stricter) and the socket is ours; otherwise UnreachableError, and nothing is sent: a
+    socket someone else could have placed may be served by anyone."""
+    d = path.parent
+    try:
+        st = os.lstat(d)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise UnreachableError(f"runtime directory {d}: {exc.strerror}; not looking for a daemon there") from None
+    uid = os.getuid()
+    why = None
+    if not stat.S_ISDIR(st.st_mode):
+        why = "is not a directory"
+    elif st.st_uid != uid:
+        why = f"is owned by uid {st.st_uid}, not by you (uid {uid})"
+    elif stat.S_IMODE(st.st_mode) & 0o077:
+        why = f"has mode {stat.S_IMODE(st.st_mode):04o}, not 0700: other users can reach it"
+    elif not os.access(d, os.R_OK | os.X_OK):
+        why = f"has mode {stat.S_IMODE(st.st_mode):04o}: you cannot read it"
+    if why:
+        raise UnreachableError(f"runtime directory {d} {why}; not talking to a daemon through it "
+                               "(remove it, or set XDG_RUNTIME_DIR to a directory of yours)")
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise UnreachableError(f"daemon socket {path}: {exc.strerror}") from None
+    if not stat.S_ISSOCK(st.st_mode):
+        raise UnreachableError(f"daemon socket {path} is not a socket; not connecting")
+    if st.st_uid != uid:
+        raise UnreachableError(f"daemon socket {path} is owned by uid {st.st_uid}, not by you "
+                               f"(uid {uid}); not connecting")
+    return True
 
 
 # ---- framing ----------------------------------------------------------------------------
@@ -584,7 +633,7 @@ class Client:
     def connect(cls, board_name: str, timeout: float = CONNECT_TIMEOUT) -> Client | None:
         """The daemon for `board_name`, or None when no socket exists or nobody listens."""
         path = socket_path(board_name)
-        if not path.exists():
+        if not _private_socket(path):
             return None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)

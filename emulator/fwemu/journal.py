@@ -13,6 +13,8 @@ import os
 import threading
 from pathlib import Path
 
+from .safe_io import make_parent, open_output
+
 
 def default_path(board_name: str) -> Path:
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
@@ -29,8 +31,8 @@ class Journal:
         self._lock = threading.Lock()
         self._fd: int | None = None
         if self.path:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            make_parent(self.path, "--journal")
+            self._fd = open_output(self.path, "--journal", append=True, perms=0o644)
 
     def write(self, event: dict) -> None:
         if self._fd is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 
 from ._corelib import ffi, lib
 from .board import Source, Window
@@ -41,9 +42,17 @@ class LocalMemory:
                 except OSError as exc:
                     raise UnreachableError(f"window {w.name}: cannot open {w.path}: {exc.strerror}") from None
                 try:
+                    st = os.fstat(fd)
+                    if stat.S_ISREG(st.st_mode) and st.st_size < w.offset + w.size:
+                        raise UnreachableError(
+                            f"window {w.name}: {w.path} is {st.st_size:#x} bytes, smaller than the "
+                            f"board's offset {w.offset:#x} + size {w.size:#x}")
                     page = mmap.ALLOCATIONGRANULARITY
                     base_off = w.offset - w.offset % page
                     mm = mmap.mmap(fd, w.size + (w.offset - base_off), offset=base_off)
+                except (OSError, ValueError) as exc:
+                    raise UnreachableError(f"window {w.name}: cannot map {w.path} at offset {w.offset:#x}, "
+                                           f"size {w.size:#x}: {getattr(exc, 'strerror', None) or exc}") from None
                 finally:
                     os.close(fd)
                 ptr = ffi.from_buffer(mm) + (w.offset - base_off)

@@ -1,7 +1,8 @@
 """The SDEI dispatcher's event state machine and explicit-dispatch rules, as TF-A keeps them
 (services/std_svc/sdei: sdei_state.c and sdei_dispatch_event; firmware-conventions.md §1).
 
-The transitions are a table, not branches: (state, action) → new state, or a refusal.
+The transitions are a table, not branches: (state, action) → new state, or a refusal,
+checked cell by cell against TF-A's own sdei_state.c by tests/unit/test_sdei_tfa.py.
 States are R(unning) E(nabled) G(registered) with lower case = clear.
 """
 
@@ -18,29 +19,33 @@ RUNNING_DISABLED = "ReG"
 RUNNING_UNREGISTER_PENDING = "Reg"
 
 NOP = object()  # accepted, no change
+X = None        # refused
 
-# (state, action) → next state, NOP, or absent (refused). From sdei_state.c (SDEI v1.0 §6.1).
-TRANSITIONS: dict[tuple[str, str], object] = {
-    (UNREGISTERED, "register"): REGISTERED,
-    (UNREGISTERED, "release"): NOP,
-    (REGISTERED, "enable"): ENABLED,
-    (REGISTERED, "disable"): NOP,
-    (REGISTERED, "unregister"): UNREGISTERED,
-    (REGISTERED, "routing_set"): NOP,
-    (ENABLED, "enable"): NOP,
-    (ENABLED, "disable"): REGISTERED,
-    (ENABLED, "unregister"): UNREGISTERED,
-    (ENABLED, "dispatch"): RUNNING,
-    (RUNNING, "enable"): NOP,
-    (RUNNING, "disable"): RUNNING_DISABLED,
-    (RUNNING, "unregister"): RUNNING_UNREGISTER_PENDING,
-    (RUNNING, "context"): NOP,
-    (RUNNING, "complete"): ENABLED,
-    (RUNNING_DISABLED, "context"): NOP,
-    (RUNNING_DISABLED, "complete"): REGISTERED,
-    (RUNNING_UNREGISTER_PENDING, "context"): NOP,
-    (RUNNING_UNREGISTER_PENDING, "complete"): UNREGISTERED,
+# The actions, in the order of sdei_state.c's columns (TF-A's sdei_action_t, DO_* lower-cased):
+# the client's calls, then the dispatcher's own DISPATCH.
+ACTIONS = ("register", "release", "enable", "disable", "unregister", "routing", "context",
+           "complete", "complete_resume", "dispatch")
+
+# sdei_state_table (TF-A 2.12.1 sdei_state.c), row by row, in its order: the next state,
+# NOP, or X (refused). States in TF-A's spelling (the constants above). The two impossible
+# states, rEg and REg (enabled without registered), refuse everything: they have no row.
+_ROWS = {
+    #       REG    REL  ENA    DISA   UREG   ROUT CTX  COMP   COMPR  DISP
+    "reg": ("reG", NOP, X,     X,     X,     X,   X,   X,     X,     X),
+    "Reg": (X,     X,   X,     X,     X,     X,   NOP, "reg", "reg", X),
+    "reG": (X,     X,   "rEG", NOP,   "reg", NOP, X,   X,     X,     X),
+    "ReG": (X,     X,   "REG", NOP,   "Reg", X,   NOP, "reG", "reG", X),
+    "rEG": (X,     X,   NOP,   "reG", "reg", X,   X,   X,     X,     "REG"),
+    "REG": (X,     X,   NOP,   "ReG", "Reg", X,   NOP, "rEG", "rEG", X),
 }
+
+# (state, action) → next state or NOP; absent = refused.
+TRANSITIONS: dict[tuple[str, str], object] = {
+    (state, action): nxt
+    for state, row in _ROWS.items() for action, nxt in zip(ACTIONS, row) if nxt is not X
+}
+assert set(_ROWS) == {UNREGISTERED, REGISTERED, ENABLED, RUNNING, RUNNING_DISABLED,
+                      RUNNING_UNREGISTER_PENDING}
 
 # SDEI return codes (SDEI v1.0 §5.1.1 table)
 SDEI_SUCCESS = 0
@@ -96,7 +101,9 @@ class SdeiDispatcher:
         return ev if ev.shared else self.private[(number, pe)]
 
     def call(self, action: str, number: int, pe: int) -> None:
-        """An SDEI call from the client (register/enable/disable/unregister/complete/…)."""
+        """An SDEI call from the client (one of ACTIONS but dispatch)."""
+        if action not in ACTIONS or action == "dispatch":
+            raise ValueError(f"not an SDEI client call: {action!r}")
         if number == 0 and action == "register":
             # event 0 is SDEI_EVENT_SIGNAL's, bound to a secure SGI; Linux refuses it for GHES
             raise SdeiError(SDEI_INVALID_PARAMETERS, "event 0 is reserved for SDEI_EVENT_SIGNAL")
@@ -106,7 +113,7 @@ class SdeiDispatcher:
             raise SdeiError(SDEI_DENIED, f"{action} refused in state {ev.state}")
         if nxt is not NOP:
             ev.state = nxt  # type: ignore[assignment]
-        if action == "complete" and number in self.running[pe]:
+        if action in ("complete", "complete_resume") and number in self.running[pe]:
             self.running[pe].remove(number)
 
     def register_all_pes(self, number: int) -> None:
@@ -124,7 +131,9 @@ class SdeiDispatcher:
         self.masked[pe] = True
 
     def refusal(self, number: int, pe: int) -> str | None:
-        """Why sdei_dispatch_event(number) on `pe` would return -1, or None (D1–D5)."""
+        """Why sdei_dispatch_event(number) on `pe` would return -1, or None: TF-A's checks in
+        TF-A's order (masked PE, event 0, no mapping, not explicit, outstanding critical,
+        normal while normal outstanding, state table); tests/unit/test_sdei_tfa.py."""
         if not 0 <= pe < self.pe_count:
             return f"no PE {pe}"
         if self.masked[pe]:
@@ -136,7 +145,8 @@ class SdeiDispatcher:
             return f"event {number} has no mapping on this platform"
         if not ev.explicit:
             return f"event {number} is bound to an interrupt, not an explicit event"
-        for r in self.running[pe]:
+        if self.running[pe]:   # the outstanding dispatch is the top of the PE's stack
+            r = self.running[pe][-1]
             if self.events[r].critical:
                 return f"a critical event ({r}) is running on PE {pe}: nothing preempts it"
             if not ev.critical:

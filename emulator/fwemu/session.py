@@ -75,7 +75,11 @@ class Session:
                        "masked_pes": sim.get("masked_pes", ())}
         target = open_target(board, **options)
         jpath = None if journal == "none" else (journal or default_path(board.name))
-        j = Journal(jpath)
+        try:
+            j = Journal(jpath)
+        except BaseException:
+            target.close()
+            raise
         # A target may resolve the board (qemu: sources discovered from the guest's HEST).
         board = getattr(target, "board", board)
         fw = FirmwareModel(board, target, j, unsafe_concurrent_sei=unsafe_concurrent_sei,

@@ -15,6 +15,7 @@ from ..errors import EXIT_FAILED, BoardError, UsageError
 from ..hest import (DEFAULT_OEM, HestError, board_from_hest, board_to_toml, build_hest,
                     parse_hest)
 from ..hest_lint import RULES, SEVERITIES, lint
+from ..safe_io import write_output
 
 SYS_HEST = "/sys/firmware/acpi/tables/HEST"
 
@@ -137,11 +138,7 @@ def cmd_build(args, out) -> int:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        try:
-            with open(args.output, "wb") as fh:
-                fh.write(data)
-        except OSError as exc:
-            raise UsageError("--output", f"cannot write {args.output}: {exc.strerror}") from None
+        write_output(args.output, data, "--output")
         out.line(f"{args.output}: HEST for board {board.name}, {len(data)} bytes, "
                  f"{len(table.entries)} entries, checksum {table.checksum:#04x}")
     out.set(board=board.name, output=args.output, length=len(data),
@@ -167,11 +164,7 @@ def cmd_import(args, out) -> int:
     text = board_to_toml(skel, comments)
     parse_board(tomllib.loads(text), name)      # what we write must load
     if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise UsageError("--output", f"cannot write {args.output}: {exc.strerror}") from None
+        write_output(args.output, text, "--output")
         out.line(f"{args.output}: board {name}, {len(skel['source'])} sources from "
                  f"{len(table.entries)} HEST entries")
         for note in skel.notes:

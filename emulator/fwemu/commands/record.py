@@ -10,6 +10,7 @@ from .. import scenarios
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
 from ..records import check, decode, encode
 from ..records.model import block_from_json
+from ..safe_io import write_output
 
 
 def register(sub, common) -> None:
@@ -74,7 +75,7 @@ def cmd_build(args, out) -> int:
         sys.stdout.flush()
         return EXIT_OK
     if args.output:
-        Path(args.output).write_bytes(raw)
+        write_output(args.output, raw, "--output")
         out.line(f"wrote {len(raw)} bytes to {args.output} ({verdict.explain()})")
     else:
         for line in _hexdump(raw):
