@@ -68,11 +68,18 @@ class Machine:
         self.target = None
 
     def up(self) -> None:
-        from fwemu.targets.agent import AgentTarget
-
         info = self.guest.start(timeout=240)
         REPORT["boot_s"].append(info["boot_s"])
+        self.attach()
+
+    def attach(self) -> None:
+        from fwemu.targets.agent import AgentTarget
+
         self.target = AgentTarget(self.board)
+
+    def detach(self) -> None:
+        self.target.close()
+        self.target = None
 
     def down(self) -> None:
         if self.target is not None:

@@ -69,7 +69,7 @@ def inject(machine, scenario, fields=None, source=None, timeout=10.0):
     sess = h.session_on(machine.target)
     req = {"scenario": scenario, "fields": fields or {}, "timeout": timeout}
     if source is not None:
-        req["source_id"] = source
+        req["source"] = source
     t0 = time.monotonic()
     res = sess.inject(req)
     res["wall_s"] = time.monotonic() - t0
@@ -90,7 +90,7 @@ def inject_sim(board, scenario, fields=None, source=None):
     try:
         req = {"scenario": scenario, "fields": fields or {}, "timeout": 5.0}
         if source is not None:
-            req["source_id"] = source
+            req["source"] = source
         return sess.inject(req)
     finally:
         sess.close()
@@ -149,6 +149,8 @@ def test_sdei_scenarios_consumed_by_linux(machine, scenario, source):
     fields = dict(FIXED_TS)
     if scenario in ("memory-ue", "memory-ce", "arm-cache-ue"):
         fields["--address"] = hex(PAGES())
+    else:      # a device of its own per source: identical blocks would meet the kernel's
+        fields["--bdf"] = f"0000:0{source + 1}:00.0"   # 10-s duplicate cache (issue 12)
     PACER.before(corrected=scenario == "memory-ce")
     r = both(machine, scenario, fields, source)
     inj = r["injection"]
@@ -200,9 +202,13 @@ def test_unregistered_event_refused_by_tf_a(machine):
 def test_cli_inject_prints_the_kernels_lines(machine):
     pa = PAGES()
     PACER.before(corrected=False)
-    p = subprocess.run([sys.executable, "-m", "fwemu", "--board", str(machine.board_path), "inject",
-                        "memory-ue", "--notify", "sdei", "--address", hex(pa), "--journal", "none"],
-                       capture_output=True, text=True, timeout=60)
+    machine.detach()              # QEMU serves the agent's UART to one client at a time
+    try:
+        p = subprocess.run([sys.executable, "-m", "fwemu", "--board", str(machine.board_path), "inject",
+                            "memory-ue", "--notify", "sdei", "--address", hex(pa), "--journal", "none"],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        machine.attach()
     assert p.returncode == 0, p.stdout + p.stderr
     assert "source 0 (SDEI" in p.stdout and "consumed" in p.stdout, p.stdout
     assert "[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0" in p.stdout

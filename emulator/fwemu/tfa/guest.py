@@ -99,6 +99,18 @@ class TfaGuest(Guest):
         ]
 
 
+def private_board(run_dir: str, port: int, base: str = "tfa-qemu") -> Board:
+    """The shipped tfa-qemu board with its machine moved to `run_dir` and its agent UART to
+    loopback `port` (benchmarks and tests run their own machine beside a user's)."""
+    from ..board import load_board
+
+    d = load_board(base).to_dict()
+    d["name"] = f"{base}-private"
+    d["target"]["url"] = f"socket://127.0.0.1:{port}"
+    d["target"]["console"] = os.path.join(os.path.abspath(run_dir), "serial.log")
+    return Board.from_dict(d)
+
+
 def missing_prerequisites() -> list[str]:
     out = find_image().missing()
     if not os.path.exists(os.path.join(firmware_dir(), "qemu_fw.bios")):
