@@ -68,9 +68,59 @@ class Machine:
         self.target = None
 
     def up(self) -> None:
-        info = self.guest.start(timeout=240)
-        REPORT["boot_s"].append(info["boot_s"])
+        """Boot; while the firmware is still booting (UEFI, early kernel), ask TF-A to
+        dispatch an event: its PEs start masked, so the real dispatcher must refuse it."""
+        import threading
+
+        box: dict = {}
+
+        def boot():
+            try:
+                box["info"] = self.guest.start(timeout=240)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                box["error"] = exc
+
+        t = threading.Thread(target=boot, daemon=True)
+        t.start()
+        self.early = self._probe_while_booting(t)
+        t.join()
+        if "error" in box:
+            raise box["error"]
+        REPORT["boot_s"].append(box["info"]["boot_s"])
         self.attach()
+
+    def _probe_while_booting(self, boot_thread) -> dict:
+        import time
+
+        from fwemu.channel import AgentChannel
+        from fwemu.channel import protocol as P
+
+        ev = self.board.source(0).vector
+        deadline = time.monotonic() + 60
+        while boot_thread.is_alive() and time.monotonic() < deadline:
+            try:
+                ch = AgentChannel(self.board.target.url, retries=1, base_timeout=0.2)
+            except Exception:  # noqa: BLE001 - QEMU not listening yet
+                time.sleep(0.1)
+                continue
+            try:
+                ch.hello()
+                ready = self._ready_seen()
+                state = ch.call(P.SDEI_STATE, 0, ev, check=False)
+                dispatch = ch.call(P.SDEI, 0, ev, check=False)
+                return {"ready_before": ready, "event": ev, "state": state, "dispatch": dispatch,
+                        "ready_after": self._ready_seen()}
+            except Exception:  # noqa: BLE001 - agent not up yet (BL1/BL2)
+                time.sleep(0.1)
+            finally:
+                ch.close()
+        return {}
+
+    def _ready_seen(self) -> bool:
+        try:
+            return b"FWEMU-GUEST-READY" in open(self.guest.serial_log, "rb").read()
+        except OSError:
+            return False
 
     def attach(self) -> None:
         from fwemu.targets.agent import AgentTarget

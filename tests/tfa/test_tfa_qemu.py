@@ -53,7 +53,7 @@ def sim_like(board):
 class Pages:
     """A fresh page per memory_failure (a repeated PA only says 'already hardware poisoned')."""
 
-    def __init__(self, base=0x50000000):
+    def __init__(self, base=0x60000000):
         self.next = base
 
     def __call__(self):
@@ -132,6 +132,18 @@ def test_agent_announces_the_real_firmware(machine):
     assert "fwemu: agent on the secure UART" in log               # TF-A's BL31 said so
     assert "ACPI: Table Upgrade: install [HEST-FWEMU -FWEMUHST]" in log
     assert re.search(r"ACPI: SDEI 0x[0-9A-F]+ 000024 \(v01 FWEMU  FWEMUSDE", log), "UEFI's SDEI table"
+
+
+def test_masked_pe_refused_while_booting(machine):
+    """Asked while UEFI / the early kernel ran (conftest), TF-A's dispatcher refused: PEs
+    start masked until the OS's SDEI driver unmasks them."""
+    e = machine.early
+    assert e, "the agent never answered while the machine booted"
+    assert not e["ready_before"] and not e["ready_after"], "probe came too late to see the boot"
+    code, bits = e["state"][0], e["state"][1]
+    assert code == 0 and bits & 0x8 and not bits & 0x1, f"state {e['state']}"
+    code, rc, why = e["dispatch"][:3]
+    assert code == 8 and rc == -1 and why == 1, f"dispatch {e['dispatch']} (8 = refused, why 1 = PE masked)"
 
 
 def test_linux_registered_the_sdei_events(machine):
