@@ -58,7 +58,7 @@ class SimAgentProcess:
         fd, self.log_path = tempfile.mkstemp(prefix="fwemu-sim-os-", suffix=".log")
         os.close(fd)
         cmd = [sys.executable, "-m", "fwemu.channel.simagent", "--board", spec, "--os-log", self.log_path]
-        for key in ("delay", "sei_mode", "masked_pes"):
+        for key in ("delay", "sei_mode", "masked_pes", "mem_file", "ledger"):
             if key in opts:
                 cmd += [f"--{key.replace('_', '-')}", opts[key]]
         if opts.get("deaf") in ("1", "true", "yes"):
