@@ -252,3 +252,92 @@ def test_one_percent_corruption_default_channel_journal_is_the_targets_truth(boa
         assert sum(h.link.stats.corrupted) > 0 and h.target.channel.stats.retries > 0
     finally:
         h.close()
+
+
+def test_every_fault_at_once_with_resets_ends_in_what_the_target_reports(board, tmp_path):
+    """Noise, duplication, drops, delays, line cuts and warm resets of the target while
+    injections are in flight: a record the rebooted OS consumed is journaled consumed,
+    never refused; every journal state matches the target's memory and its OS."""
+    import threading
+    faults = Faults(corrupt=0.01, drop=0.002, duplicate=0.005, delay=0.01, delay_s=0.02)
+    h = Harness(board, tmp_path, faults, seed=21)
+    stop = threading.Event()
+    resets = []
+
+    def havoc():   # for 15 s: a line cut, a warm reset, a cut, a reset, ... 3 s apart
+        for k in range(5):
+            if stop.wait(3.0):
+                return
+            if k % 2:
+                h.proc.reset()
+                resets.append(time.monotonic())
+            else:
+                h.link.cut(0.25)
+    t = threading.Thread(target=havoc, daemon=True)
+    t.start()
+    try:
+        n = run_rounds(h, 15, 10)
+        stop.set()
+        t.join(5)
+        h.link.set_faults(Faults())
+        h.wait(list(h.injections.values()), 15)
+        h.final_checks()
+        states = [i.state for i in h.injections.values()]
+        print(f"{n} submitted, {len(resets)} resets:", {s: states.count(s) for s in set(states)},
+              dict(h.frames), h.target.channel.stats, h.link.stats.to_dict())
+        for i in h.injections.values():
+            if i.state != "consumed" or i.reason:
+                print(f"  #{i.id} source {i.source.id}: {i.state}: {i.reason}")
+        for e in _journal(h.fw):
+            if e.get("event") == "resolved":
+                print("  resolved:", e)
+        assert not h.violations, "\n".join(h.violations)
+        assert not h.escaped, h.escaped
+        assert all(i.final for i in h.injections.values())
+        assert resets and h.target.channel.stats.resyncs > 0
+        assert states.count("consumed") >= len(states) // 3
+    finally:
+        stop.set()
+        h.close()
+
+
+def test_reset_after_a_post_whose_reply_was_lost_journals_what_the_rebooted_os_did(board, tmp_path):
+    """The POST executes, every reply to it is lost, the target warm-resets and its
+    rebooted OS consumes the pending record at probe: the injection is journaled consumed
+    (latency unknown), not refused, and nothing is posted or raised twice."""
+    import threading
+    h = Harness(board, tmp_path, Faults(), seed=3)
+    src = board.source(2)
+    done = threading.Event()
+
+    def reset_once_posted():
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not h.view.pending(src):
+            time.sleep(0.005)
+        h.proc.reset()                                   # the agent restarts, the OS reboots
+        while time.monotonic() < deadline and not any(
+                line.startswith("consumed 2 ") for line in h.ledger_lines()):
+            time.sleep(0.01)
+        h.link.set_faults(Faults())                      # the line comes back
+        done.set()
+    try:
+        h.link.set_faults(Faults(), Faults(drop=1.0))    # agent → host: every byte lost
+        t = threading.Thread(target=reset_once_posted, daemon=True)
+        t.start()
+        inj = h.submit("raw", {"--guid": VENDOR, "--data": "01020304"}, source_id=2, timeout=10)
+        assert inj is not None, h.escaped
+        h.wait([inj], 20)
+        t.join(5)
+        assert done.is_set()
+        h.final_checks()
+        print(inj.state, inj.reason, h.target.channel.stats)
+        assert not h.violations, "\n".join(h.violations)
+        assert not h.escaped, h.escaped
+        assert inj.state == "consumed" and "latency unknown" in inj.reason, (inj.state, inj.reason)
+        assert h.frames["POST"] == 1 and h.frames["SEA"] == 0     # one POST seq, never notified
+        # the channel works in the new session
+        inj2 = h.submit("raw", {"--guid": VENDOR, "--data": "05060708"}, source_id=2, timeout=5)
+        h.wait([inj2], 10)
+        assert inj2.state == "consumed" and not inj2.reason
+    finally:
+        h.close()
