@@ -312,11 +312,10 @@ class FirmwareModel:
             self._finish(inj, "refused", reason)
             self._advance(st)
             return
-        t_send = self.clock()
         try:   # firmware believes the block free (nothing of its own pending): the target checks
             self.target.post(src, inj.record)
         except OutcomeUnknown as exc:
-            self._doubt(inj, "post", exc, t_send)
+            self._doubt(inj, "post", exc)
             return
         except RefusedError as exc:
             why = str(exc)
@@ -338,11 +337,10 @@ class FirmwareModel:
         st.current = inj
         if src.notify == "sei":
             self.sei_current = inj
-        t_send = self.clock()
         try:
             self.target.notify(src, inj.pe)
         except OutcomeUnknown as exc:
-            self._doubt(inj, "notify", exc, t_send)
+            self._doubt(inj, "notify", exc)
             return
         except RefusedError as exc:
             self._withdraw_refused(inj, str(exc))
@@ -359,7 +357,7 @@ class FirmwareModel:
         except OutcomeUnknown as exc:
             self._finish(inj, "refused", f"{why}; the record was posted and the WITHDRAW got no answer: "
                          "the block may still hold it (source held until the target answers)")
-            self._doubt(inj, "withdraw", exc, self.clock())
+            self._doubt(inj, "withdraw", exc)
             return
         self._release(inj)
         self._finish(inj, "refused", why)
@@ -375,12 +373,13 @@ class FirmwareModel:
                 self.sei_settle_until = self.clock() + self.sei_settle
 
     # ---- ambiguous outcomes (targets behind a channel) ---------------------------------
-    def _doubt(self, inj: Injection, op: str, exc: OutcomeUnknown, t_send: float) -> None:
+    def _doubt(self, inj: Injection, op: str, exc: OutcomeUnknown) -> None:
         """`op` may or may not have executed: hold the source (and, for an SEI source, the
         one-SEI rule), send nothing else, and learn the outcome from the target."""
         src, st = inj.source, self.sources[inj.source.id]
         log.warning("injection #%d: %s outcome unknown (%s); asking the target", inj.id, op, exc)
-        inj.doubt, inj.doubt_forgotten, inj.t_doubt = op, exc.forgotten, t_send
+        # the target has been silent since the request's first copy (exc.waited ago)
+        inj.doubt, inj.doubt_forgotten, inj.t_doubt = op, exc.forgotten, self.clock() - exc.waited
         st.current = inj
         if src.notify == "sei":
             self.sei_current = inj
@@ -464,7 +463,7 @@ class FirmwareModel:
                 try:
                     self.target.withdraw(inj.source)
                 except OutcomeUnknown as exc:
-                    self._doubt(inj, "withdraw", exc, self.clock())
+                    self._doubt(inj, "withdraw", exc)
                     return
                 self._release(inj)
                 self._advance(st)
@@ -521,7 +520,7 @@ class FirmwareModel:
         try:
             self.target.withdraw(inj.source)
         except OutcomeUnknown as exc:
-            self._doubt(inj, "withdraw", exc, self.clock())
+            self._doubt(inj, "withdraw", exc)
             return
         self._release(inj)
         self._advance(self.sources[inj.source.id])
@@ -531,7 +530,7 @@ class FirmwareModel:
             try:    # the agent forgot it and the record is still there: withdraw is idempotent
                 self.target.withdraw(inj.source)
             except OutcomeUnknown as exc:
-                self._doubt(inj, "withdraw", exc, self.clock())
+                self._doubt(inj, "withdraw", exc)
                 return
         self._release(inj)
         self._advance(self.sources[inj.source.id])
