@@ -84,6 +84,7 @@ class Harness:
         self.violations = []
         self.escaped = []
         self.sent = set()
+        self.on_request = None
         self.frames = collections_counter()
         rx = P.Receiver()
         write = self.target.channel.transport.write
@@ -95,6 +96,8 @@ class Harness:
                     self.sent.add((msg[0], msg[1]))
                     self.frames[P.TYPE_NAMES[msg[0]]] += 1
                     self.at_request(msg)
+                    if self.on_request is not None:
+                        self.on_request(msg)
             write(wire)
         self.target.channel.transport.write = spy_write
         jwrite = self.fw.journal.write_line
@@ -339,5 +342,74 @@ def test_reset_after_a_post_whose_reply_was_lost_journals_what_the_rebooted_os_d
         inj2 = h.submit("raw", {"--guid": VENDOR, "--data": "05060708"}, source_id=2, timeout=5)
         h.wait([inj2], 10)
         assert inj2.state == "consumed" and not inj2.reason
+    finally:
+        h.close()
+
+
+def _sei_lines(h):
+    return [line for line in h.ledger_lines() if line.startswith("sei ")]
+
+
+def test_sei_whose_replies_are_lost_is_raised_once_and_resolved_from_the_agents_memory(board, tmp_path):
+    """Every reply to the SEI request is lost for longer than all its retries: the agent
+    raised it once (the OS consumed the record); re-asking the same seq gets the remembered
+    outcome, so the injection is journaled consumed with its latency unknown, and the SEI
+    is never raised a second time."""
+    import threading
+    h = Harness(board, tmp_path, Faults(), seed=4)
+
+    def lose_replies(msg):
+        if msg[0] == P.SEI:
+            h.link.set_faults(Faults(), Faults(drop=1.0))
+            threading.Timer(8.0, lambda: h.link.set_faults(Faults())).start()
+    try:
+        h.on_request = lose_replies
+        inj = h.submit("raw", {"--guid": VENDOR, "--data": "0a0b0c0d"}, source_id=3, pe=0, timeout=20)
+        h.wait([inj], 25)
+        h.final_checks()
+        assert not h.violations, "\n".join(h.violations)
+        assert not h.escaped, h.escaped
+        assert inj.state == "consumed" and "latency unknown" in inj.reason, (inj.state, inj.reason)
+        assert inj.latency is None
+        assert len(_sei_lines(h)) == 1 and h.frames["SEI"] == 1
+        assert h.fw.unresolved is None and h.fw.sei_current is None
+    finally:
+        h.close()
+
+
+def test_dead_link_after_an_sei_post_holds_every_sei_until_the_target_answers(board, tmp_path):
+    """The POST for an SEI source executes but no reply comes back, for longer than the
+    injection's timeout: the injection is journaled timed-out saying the POST may have
+    executed; another SEI is refused while that is unknown (the record IS in memory); when
+    the line comes back the agent's answer is journaled (resolved: posted, withdrawn, never
+    notified) and SEIs flow again."""
+    h = Harness(board, tmp_path, Faults(), seed=5)
+    src3 = board.source(3)
+    try:
+        h.link.set_faults(Faults(), Faults(drop=1.0))       # agent → host: every byte lost
+        inj = h.submit("raw", {"--guid": VENDOR, "--data": "11121314"}, source_id=3, pe=0, timeout=2)
+        h.wait([inj], 10)
+        assert inj.state == "timed-out", (inj.state, inj.reason)
+        assert "the POST may have executed; the target did not answer for" in inj.reason, inj.reason
+        assert "every NOTIFY_SEI held" in inj.reason
+        assert h.view.pending(src3) and h.view.holds(src3, inj.record)   # it did execute
+        other = h.submit("raw", {"--guid": VENDOR, "--data": "21222324"}, source_id=4, pe=1, timeout=2)
+        assert other.state == "refused" and "NOTIFY_SEI held" in other.reason, other.reason
+        assert h.frames["POST"] == 1 and h.frames["SEI"] == 0
+        h.link.set_faults(Faults())                          # the line comes back
+        deadline = time.monotonic() + 15
+        while h.fw.unresolved is not None and time.monotonic() < deadline:
+            h.fw.pump(0.05)
+        assert h.fw.unresolved is None and h.fw.sei_current is None
+        resolved = [e for e in _journal(h.fw) if e.get("event") == "resolved"]
+        assert [(e["id"], e["found"]) for e in resolved] == [(inj.id, "posted")], resolved
+        assert not h.view.pending(src3)                      # withdrawn, never notified
+        nxt = h.submit("raw", {"--guid": VENDOR, "--data": "31323334"}, source_id=4, pe=1, timeout=5)
+        h.wait([nxt], 10)
+        assert nxt.state == "consumed" and not nxt.reason
+        h.final_checks()
+        assert not h.violations, "\n".join(h.violations)
+        assert not h.escaped, h.escaped
+        assert len(_sei_lines(h)) == 1 and h.frames["SEI"] == 1
     finally:
         h.close()
