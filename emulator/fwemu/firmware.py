@@ -658,6 +658,20 @@ class FirmwareModel:
                 break
             self.pump(0.05)
 
+    def settle(self, budget: float) -> bool:
+        """Before letting the target go: learn, for up to `budget` s, the outcome of a
+        request still unresolved (and withdraw a record posted but never notified). True
+        when nothing is left unknown."""
+        with self.lock:
+            inj = self.unresolved
+            if inj is None:
+                return True
+            if self._settle(inj, budget) and self.unresolved is None:
+                return True
+            log.warning("injection #%d: the target never said whether its %s executed; source %d "
+                        "may still hold its record", inj.id, inj.doubt, inj.source.id)
+            return False
+
     def interrupt(self, reason: str = "fwemu stopped") -> int:
         """Journal every in-flight injection as interrupted (SIGTERM, shutdown)."""
         with self.lock:

@@ -195,8 +195,16 @@ class AgentTarget(Target):
         self._check(addr, width_bits // 8)
         self._call(P.WRITE_REG, addr, width_bits, value)
 
+    def _no_unresolved(self, what: str) -> None:
+        """A request outside the firmware model's bookkeeping (a write_reg) left the channel
+        with an unresolved request: ask it once more, else refuse without sending."""
+        if self.channel.unresolved is not None and self.channel.requery(2.0) is None:
+            raise RefusedError(f"{what} not sent: the target has not answered whether "
+                               f"{P.describe(self.channel.unresolved)} executed")
+
     def post(self, source: Source, record: bytes) -> None:
         self._check(source.block, source.block_length)
+        self._no_unresolved(f"source {source.id}: the post")
         step = min(self.max_chunk or self.info.max_data, self.info.max_data)
         try:
             for off in range(step, len(record), step):   # the tail first, under a free block
@@ -288,6 +296,7 @@ class AgentTarget(Target):
             req = (P.SEA, pe)
         else:   # external, gsiv, gpio, sci: the interrupt the HEST entry names
             req = (P.IRQ, pe, source.vector)
+        self._no_unresolved(f"the {kind.upper()}")
         try:
             self.channel.call(*req)
         except AgentError as exc:
