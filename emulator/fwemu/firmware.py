@@ -473,12 +473,15 @@ class FirmwareModel:
         self._release(inj)
         if inj.final:
             self._resolved(inj, "not posted", str(out))
-        elif mem is not None and not mem["pending"] and self.clock() < inj.t_accepted + inj.timeout:
-            # it never reached memory and the agent can no longer run it: post it now
-            inj.state = "accepted"
-            self._post_and_notify(inj)
-            return
-        else:
+        elif mem is not None and not mem["pending"]:
+            # it never reached memory and the agent can no longer run it: post it now, or,
+            # past the deadline, end as an injection that was never posted
+            if self.clock() < inj.t_accepted + inj.timeout:
+                inj.state = "accepted"
+                self._post_and_notify(inj)
+                return
+            self._finish(inj, "timed-out", f"never posted: {out}")
+        else:   # the target refused it, or another record holds the block
             self._finish(inj, "refused", str(out))
         self._advance(st)
 
