@@ -634,10 +634,10 @@ class FirmwareModel:
             self._check_source(self.sources[src.id])
             if inj.final:
                 return
-        shown = ", ".join(f"{k} {v:#x}" for k, v in left.items())
-        if mem["ours"] and mem["pending"]:
-            why = f"the block stays posted ({shown} read at the timeout; firmware will not overwrite it)"
+        if mem["ours"] and mem["pending"]:   # read just now (left_in_memory has the values)
+            why = "the block stays posted (firmware will not overwrite it)"
         else:
+            shown = ", ".join(f"{k} {v:#x}" for k, v in left.items())
             why = f"the target's memory shows {shown}, {'with' if mem['ours'] else 'without'} this record"
         self._finish(inj, "timed-out", f"the OS did not consume it within {inj.timeout:g} s; {why}")
 

@@ -71,8 +71,8 @@ class Target(abc.ABC):
         """The source's state read from the target's memory (no side effect): block_status,
         Read Ack, `ours` (the block's bytes after block_status are `record`'s: the OS clears
         only block_status when it consumes a record, so a record that was written stays
-        recognisable after it was consumed) and `pending` (a record the OS has not
-        released: block_status set and, for GHESv2, no ack)."""
+        recognisable after it was consumed) and `pending` (the OS has not released the
+        block: GHESv2, its Read Ack does not show the ack; GHES v1, block_status is set)."""
         status = self.read_reg(source.block, 32)
         out = {"block_status": status}
         ra = source.read_ack
@@ -82,7 +82,7 @@ class Target(abc.ABC):
             released = bool(lib.fw_ack_is_acked(ack_reg(source), v))
         else:
             released = status == 0
-        out["pending"] = status != 0 and not released
+        out["pending"] = not released
         out["ours"] = len(record) <= 4 or self.read(source.block + 4, len(record) - 4) == record[4:]
         return out
 
