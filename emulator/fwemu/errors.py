@@ -83,3 +83,15 @@ class BlockBusyError(RefusedError):
 
 class UnreachableError(FwemuError):
     exit_code = EXIT_UNREACHABLE
+
+
+class OutcomeUnknown(UnreachableError):
+    """A request with a side effect (a post, a notification, a withdraw) got no answer: it
+    may or may not have executed. `request` names it, `waited` is how long the target has
+    been silent, and `forgotten` says the target restarted meanwhile, so it no longer
+    remembers the request and only its memory can tell what happened. Firmware must learn
+    the outcome (Target.resolve, Target.read_back) before it posts or notifies again."""
+
+    def __init__(self, message: str, request: str = "", waited: float = 0.0, forgotten: bool = False):
+        super().__init__(message)
+        self.request, self.waited, self.forgotten = request, waited, forgotten

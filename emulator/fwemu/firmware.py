@@ -10,6 +10,12 @@ bounded FIFO, and are refused outright once the pending one has outlived its tim
 SDEI dispatch only when TF-A's dispatcher would accept it; every record unique unless the
 caller forces identical bytes; every accepted injection ends in a journal state.
 
+A request whose outcome is unknown (OutcomeUnknown: a channel timeout or a reset with a
+POST, notification or WITHDRAW in flight) is never guessed at: the source stays held (an
+SEI source holds the one-SEI rule too), nothing else with a side effect is sent, and
+`_settle` learns the outcome from the target (the request re-asked, else memory read
+back) before firmware acts on it. The in-process sim never raises it.
+
 Threading: `submit()` may be called from any thread; `pump()` from one thread only (the
 CLI's loop, or the daemon's firmware thread). All state is under `self.lock`.
 """
@@ -26,7 +32,7 @@ from dataclasses import dataclass, field
 
 from . import scenarios
 from .board import Board, Source
-from .errors import BlockBusyError, RefusedError, UsageError
+from .errors import BlockBusyError, FwemuError, OutcomeUnknown, RefusedError, UsageError
 from .journal import Journal
 from .records import check
 from .targets.base import Target
@@ -37,6 +43,10 @@ _jstr = json.encoder.encode_basestring_ascii   # a JSON string literal, as json.
 FINAL = ("consumed", "refused", "timed-out", "interrupted")
 DUPLICATE_WINDOW = 10.0   # Linux's estatus cache age (GHES_ESTATUS_IN_CACHE_MAX_NSEC)
 SEI_FIFO_DEPTH = 64
+# Resolving an ambiguous request (a POST or notification whose reply never came): firmware
+# re-asks the target for at least RESOLVE_MIN_S, at most RESOLVE_MAX_S, in line (nothing
+# else may be posted or raised meanwhile); after that, pump() keeps asking.
+RESOLVE_MIN_S, RESOLVE_MAX_S = 5.0, 30.0
 # The OS acks an SEI record in the middle of its SError handler, which then goes on walking
 # the other SEI sources. Raising the next SEI the moment the ack shows would let that walk
 # find the new record in the wrong PE's context (the hazard the rule exists to prevent), and
@@ -66,6 +76,12 @@ class Injection:
     unsafe_sei: bool = False
     forged: bool = False
     unobservable: bool = False
+    # an ambiguous request (OutcomeUnknown): "post", "notify" or "withdraw" until the
+    # target says what became of it; the source (and, for SEI, every SEI) is held meanwhile
+    doubt: str | None = None
+    doubt_forgotten: bool = False
+    t_doubt: float | None = None
+    note: str = ""          # why a consumed injection's latency is unknown
     _done: threading.Event | None = None
 
     @property
@@ -166,6 +182,9 @@ class FirmwareModel:
         self.sei_waiting: collections.deque[Injection] = collections.deque()
         self.history: collections.deque[Injection] = collections.deque(maxlen=64)
         self.inflight: dict[int, Injection] = {}
+        # the injection whose post/notification/withdraw outcome is unknown (at most one:
+        # nothing with a side effect is sent until it is resolved)
+        self.unresolved: Injection | None = None
         self.counts = collections.Counter()
         self._next_id = 1
         self.factory = scenarios.RecordFactory(board.pes.mpidr)
@@ -251,8 +270,13 @@ class FirmwareModel:
         if inj.source.notify == "sei" and not self.unsafe_concurrent_sei and self._sei_busy():
             cur = self.sei_current
             if cur is not None and cur.final:   # the pending SEI outlived its timeout: the OS is not consuming
-                self._finish(inj, "refused", f"NOTIFY_SEI pending since injection #{cur.id} "
-                             f"(source {cur.source.id}, PE {cur.pe}) was raised and never consumed")
+                if cur.doubt is not None:
+                    why = (f"NOTIFY_SEI held: whether injection #{cur.id}'s {cur.doubt} (source "
+                           f"{cur.source.id}, PE {cur.pe}) executed is unknown; the target has not answered")
+                else:
+                    why = (f"NOTIFY_SEI pending since injection #{cur.id} (source {cur.source.id}, "
+                           f"PE {cur.pe}) was raised and never consumed")
+                self._finish(inj, "refused", why)
                 self._advance(self.sources[inj.source.id])
             elif len(self.sei_waiting) >= SEI_FIFO_DEPTH:
                 pending = f"injection #{cur.id}" if cur is not None else "settling after the last"
@@ -270,13 +294,29 @@ class FirmwareModel:
 
     def _post_and_notify(self, inj: Injection) -> None:
         src, st = inj.source, self.sources[inj.source.id]
-        reason = self.target.notify_refusal(src, inj.pe)
+        if self.unresolved is not None:
+            # an earlier request may have executed: learn what it did before sending anything
+            other = self.unresolved
+            budget = min(max(inj.t_accepted + inj.timeout - self.clock(), 0.5), 5.0)
+            if not self._settle(other, budget):
+                self._finish(inj, "refused", f"not posted: the target has not answered whether injection "
+                             f"#{other.id}'s {other.doubt} executed ({self.clock() - other.t_doubt:.1f} s); "
+                             "firmware sends no post or notification until it does")
+                self._advance(st)
+                return
+        try:
+            reason = self.target.notify_refusal(src, inj.pe)
+        except FwemuError as exc:   # a read that failed on the channel: nothing was sent
+            reason = f"could not read the notification's state from the target: {exc}"
         if reason:   # refuse before touching memory: nothing left behind
             self._finish(inj, "refused", reason)
             self._advance(st)
             return
         try:   # firmware believes the block free (nothing of its own pending): the target checks
             self.target.post(src, inj.record)
+        except OutcomeUnknown as exc:
+            self._doubt(inj, "post", exc)
+            return
         except RefusedError as exc:
             why = str(exc)
             if isinstance(exc, BlockBusyError):
@@ -284,32 +324,224 @@ class FirmwareModel:
             self._finish(inj, "refused", why)
             self._advance(st)
             return
+        inj.t_posted = self.clock()
+        self._posted(inj)
+
+    def _posted(self, inj: Injection) -> None:
+        """The record is in the block (the target said so): hold the source, notify."""
+        src, st = inj.source, self.sources[inj.source.id]
         # GHES v1 signals consumption only by block_status returning to 0; a record posted
         # with block_status 0 can never show it (the OS ignores it, rule G3).
         inj.unobservable = not src.read_ack and inj.record[:4] == b"\0\0\0\0"
-        inj.t_posted = self.clock()
         inj.state = "posted"
         st.current = inj
         if src.notify == "sei":
             self.sei_current = inj
         try:
             self.target.notify(src, inj.pe)
+        except OutcomeUnknown as exc:
+            self._doubt(inj, "notify", exc)
+            return
         except RefusedError as exc:
-            self.target.withdraw(src)
-            st.current = None
-            if self.sei_current is inj:
-                self.sei_current = None
-            self._finish(inj, "refused", str(exc))
-            self._advance(st)
+            self._withdraw_refused(inj, str(exc))
             return
         inj.t_notified = self.clock()
         inj.state = "notified"
         self._check_source(st)
 
+    def _withdraw_refused(self, inj: Injection, why: str) -> None:
+        """The notification was refused: take the record back, journal the refusal."""
+        st = self.sources[inj.source.id]
+        try:
+            self.target.withdraw(inj.source)
+        except OutcomeUnknown as exc:
+            self._finish(inj, "refused", f"{why}; the record was posted and the WITHDRAW got no answer: "
+                         "the block may still hold it (source held until the target answers)")
+            self._doubt(inj, "withdraw", exc)
+            return
+        self._release(inj)
+        self._finish(inj, "refused", why)
+        self._advance(st)
+
+    def _release(self, inj: Injection, settle: bool = False) -> None:
+        st = self.sources[inj.source.id]
+        if st.current is inj:
+            st.current = None
+        if self.sei_current is inj:
+            self.sei_current = None
+            if settle:
+                self.sei_settle_until = self.clock() + self.sei_settle
+
+    # ---- ambiguous outcomes (targets behind a channel) ---------------------------------
+    def _doubt(self, inj: Injection, op: str, exc: OutcomeUnknown) -> None:
+        """`op` may or may not have executed: hold the source (and, for an SEI source, the
+        one-SEI rule), send nothing else, and learn the outcome from the target."""
+        src, st = inj.source, self.sources[inj.source.id]
+        log.warning("injection #%d: %s outcome unknown (%s); asking the target", inj.id, op, exc)
+        # the target has been silent since the request's first copy (exc.waited ago)
+        inj.doubt, inj.doubt_forgotten, inj.t_doubt = op, exc.forgotten, self.clock() - exc.waited
+        st.current = inj
+        if src.notify == "sei":
+            self.sei_current = inj
+        self.unresolved = inj
+        if not inj.final:
+            inj.state = "unresolved"
+        budget = inj.t_accepted + inj.timeout - self.clock()
+        self._settle(inj, min(max(budget, RESOLVE_MIN_S), RESOLVE_MAX_S))
+
+    def _settle(self, inj: Injection, budget: float) -> bool:
+        """Asks the target what became of inj's ambiguous request, for up to `budget` s:
+        first the request itself again (the agent answers from its dedupe table), then,
+        if the agent no longer remembers it, the target's memory. Acts on the answer and
+        journals it. False while the target has not answered."""
+        src = inj.source
+        out = "memory" if inj.doubt_forgotten else self.target.resolve(src, budget)
+        if out is None:
+            return False
+        mem = None
+        if out == "memory":
+            try:
+                mem = self.target.read_back(src, inj.record)
+            except FwemuError as exc:
+                log.info("injection #%d: memory not readable yet (%s)", inj.id, exc)
+                inj.doubt_forgotten = True     # the request is resolved as forgotten: only memory is left
+                return False
+            inj.left_in_memory = {k: mem[k] for k in ("block_status", "read_ack") if k in mem}
+        op, waited = inj.doubt, self.clock() - inj.t_doubt
+        inj.doubt, inj.doubt_forgotten = None, False
+        if self.unresolved is inj:
+            self.unresolved = None
+        told = "the agent answered the re-sent request" if mem is None else (
+            "the agent no longer remembered the request (reset or stale), so from the target's memory")
+        if op == "post":
+            self._settled_post(inj, out, mem, told, waited)
+        elif op == "notify":
+            self._settled_notify(inj, out, mem, told, waited)
+        else:
+            self._settled_withdraw(inj, out, mem)
+        self._release_sei()
+        return True
+
+    def _resolved(self, inj: Injection, found: str, why: str) -> None:
+        """A late answer about an injection already journaled final."""
+        ev = {"event": "resolved", "id": inj.id, "source": inj.source.id, "state": inj.state,
+              "found": found, "reason": why}
+        if inj.left_in_memory is not None:
+            ev["left_in_memory"] = inj.left_in_memory
+        self.journal.write(ev)
+
+    def _consumed_unseen(self, inj: Injection, why: str) -> None:
+        """The record was consumed, but firmware did not see when: latency unknown."""
+        st = self.sources[inj.source.id]
+        self._release(inj, settle=True)
+        if inj.final:
+            self._resolved(inj, "consumed", why)
+        else:
+            inj.t_consumed, inj.t_notified = self.clock(), None
+            self._finish(inj, "consumed", why + "; latency unknown")
+        self._advance(st)
+
+    def _settled_post(self, inj, out, mem, told, waited) -> None:
+        st = self.sources[inj.source.id]
+        if mem is not None:
+            if mem["ours"] and not mem["pending"]:
+                return self._consumed_unseen(inj, f"the POST's reply was lost; {told}: the record was "
+                                             "written and the OS has consumed it (block_status 0"
+                                             f"{', Read Ack acked' if inj.source.read_ack else ''})")
+            if mem["ours"]:
+                out = "done"
+            elif mem["pending"]:
+                out = BlockBusyError(f"source {inj.source.id}: the POST did not execute ({told}: the "
+                                     f"block holds another record, block_status {mem['block_status']:#x})")
+            else:
+                out = RefusedError(f"the POST did not execute ({told}: the block is free and does not "
+                                   "hold the record)")
+        if out == "done":
+            inj.t_posted = inj.t_doubt
+            if inj.final:   # never notified, the injection is over: take the record back
+                self._resolved(inj, "posted", f"the POST had executed ({told}); never notified, withdrawn")
+                try:
+                    self.target.withdraw(inj.source)
+                except OutcomeUnknown as exc:
+                    self._doubt(inj, "withdraw", exc)
+                    return
+                self._release(inj)
+                self._advance(st)
+                return
+            self._posted(inj)
+            return
+        self._release(inj)
+        if inj.final:
+            self._resolved(inj, "not posted", str(out))
+        elif mem is not None and not mem["pending"]:
+            # it never reached memory and the agent can no longer run it: post it now, or,
+            # past the deadline, end as an injection that was never posted
+            if self.clock() < inj.t_accepted + inj.timeout:
+                inj.state = "accepted"
+                self._post_and_notify(inj)
+                return
+            self._finish(inj, "timed-out", f"never posted: {out}")
+        else:   # the target refused it, or another record holds the block
+            self._finish(inj, "refused", str(out))
+        self._advance(st)
+
+    def _settled_notify(self, inj, out, mem, told, waited) -> None:
+        st = self.sources[inj.source.id]
+        kind = inj.source.notify.upper()
+        if mem is not None:
+            if mem["ours"] and not mem["pending"]:
+                return self._consumed_unseen(inj, f"the {kind} request's reply was lost; {told}: the OS "
+                                             "has consumed the record")
+            if not mem["ours"]:
+                self._release(inj)
+                why = (f"the {kind} request's reply was lost; {told}: the block no longer holds the "
+                       f"record and shows no consumption (block_status {mem['block_status']:#x})")
+                if inj.final:
+                    self._resolved(inj, "gone", why)
+                else:
+                    self._finish(inj, "interrupted", why)
+                self._advance(st)
+                return
+            # posted, not consumed: whether the notification was raised nobody can say; it is
+            # not raised again (the OS may be handling it): keep watching
+            inj.note = (f"the {kind} request's reply was lost; {told}: the record is still posted, "
+                        "the notification may or may not have been raised (not raised again)")
+            out = "done"
+        if out == "done":
+            if not inj.note:
+                inj.note = f"the {kind} request's reply was lost; {told}: it executed once"
+            if inj.final:
+                self._resolved(inj, "notified", inj.note)   # the watch goes on (consumed-late)
+            else:
+                inj.state = "notified"
+            self._check_source(st)
+            return
+        self._withdraw_refused(inj, str(out)) if not inj.final else self._late_refusal(inj, str(out))
+
+    def _late_refusal(self, inj, why) -> None:
+        self._resolved(inj, "refused", why)
+        try:
+            self.target.withdraw(inj.source)
+        except OutcomeUnknown as exc:
+            self._doubt(inj, "withdraw", exc)
+            return
+        self._release(inj)
+        self._advance(self.sources[inj.source.id])
+
+    def _settled_withdraw(self, inj, out, mem) -> None:
+        if mem is not None and mem["ours"] and mem["pending"]:
+            try:    # the agent forgot it and the record is still there: withdraw is idempotent
+                self.target.withdraw(inj.source)
+            except OutcomeUnknown as exc:
+                self._doubt(inj, "withdraw", exc)
+                return
+        self._release(inj)
+        self._advance(self.sources[inj.source.id])
+
     # ---- watching -----------------------------------------------------------------------
     def _check_source(self, st: SourceState) -> None:
         inj = st.current
-        if inj is None:
+        if inj is None or inj.doubt is not None:   # unresolved: _settle decides
             return
         if inj.unobservable:        # free the source once it has timed out, never "consumed"
             if inj.final:
@@ -325,7 +557,7 @@ class FirmwareModel:
                                 "after_ms": round((now - inj.t_notified) * 1000, 3) if inj.t_notified else None})
         else:
             inj.t_consumed = now
-            self._finish(inj, "consumed", "")
+            self._finish(inj, "consumed", inj.note + "; latency unknown" if inj.note else "")
         if self.sei_current is inj:
             self.sei_current = None
             self.sei_settle_until = now + self.sei_settle
@@ -357,8 +589,13 @@ class FirmwareModel:
         if busy or deadline is not None:
             self.target.wait(timeout)
         with self.lock:
+            if self.unresolved is not None:
+                self._settle(self.unresolved, max(timeout, 0.3))
             for st in self.sources.values():
-                self._check_source(st)
+                try:
+                    self._check_source(st)
+                except FwemuError as exc:   # a read lost on the channel: look again next time
+                    log.info("source %d: consumption not readable now (%s)", st.source.id, exc)
             self._release_sei()
             now = self.clock()
             for inj in list(self.inflight.values()):
@@ -377,13 +614,32 @@ class FirmwareModel:
             why = f"never posted: waiting behind injection #{blocker.id}" if blocker else "never posted"
             self._finish(inj, "timed-out", why)
             return
-        status = self.target.read_reg(src.block, 32)
-        left = {"block_status": status}
-        if src.read_ack:
-            left["read_ack"] = self.target.read_reg(src.read_ack.address, src.read_ack.width)
+        if inj.doubt is not None:   # the target has not said whether the request executed
+            held = f"source {src.id}" + (" and every NOTIFY_SEI" if src.notify == "sei" else "")
+            what = {"post": "the POST may have executed",
+                    "notify": f"the record is posted; the {src.notify.upper()} may have been raised",
+                    "withdraw": "the WITHDRAW may not have executed"}[inj.doubt]
+            self._finish(inj, "timed-out", f"{what}; the target did not answer for "
+                         f"{self.clock() - inj.t_doubt:.1f} s ({held} held until it does)")
+            return
+        try:
+            mem = self.target.read_back(src, inj.record)
+        except FwemuError as exc:
+            self._finish(inj, "timed-out", f"the OS did not consume it within {inj.timeout:g} s; the "
+                         f"target's memory could not be read ({exc}); the source stays held")
+            return
+        left = {k: mem[k] for k in ("block_status", "read_ack") if k in mem}
         inj.left_in_memory = left
-        self._finish(inj, "timed-out", f"the OS did not consume it within {inj.timeout:g} s; the block "
-                     "stays posted (firmware will not overwrite it)")
+        if mem["ours"] and not mem["pending"] and not inj.unobservable:   # consumed since the last look
+            self._check_source(self.sources[src.id])
+            if inj.final:
+                return
+        if mem["ours"] and mem["pending"]:   # read just now (left_in_memory has the values)
+            why = "the block stays posted (firmware will not overwrite it)"
+        else:
+            shown = ", ".join(f"{k} {v:#x}" for k, v in left.items())
+            why = f"the target's memory shows {shown}, {'with' if mem['ours'] else 'without'} this record"
+        self._finish(inj, "timed-out", f"the OS did not consume it within {inj.timeout:g} s; {why}")
 
     def _finish(self, inj: Injection, state: str, reason: str) -> None:
         inj.state, inj.reason = state, reason
@@ -405,6 +661,20 @@ class FirmwareModel:
                 break
             self.pump(0.05)
 
+    def settle(self, budget: float) -> bool:
+        """Before letting the target go: learn, for up to `budget` s, the outcome of a
+        request still unresolved (and withdraw a record posted but never notified). True
+        when nothing is left unknown."""
+        with self.lock:
+            inj = self.unresolved
+            if inj is None:
+                return True
+            if self._settle(inj, budget) and self.unresolved is None:
+                return True
+            log.warning("injection #%d: the target never said whether its %s executed; source %d "
+                        "may still hold its record", inj.id, inj.doubt, inj.source.id)
+            return False
+
     def interrupt(self, reason: str = "fwemu stopped") -> int:
         """Journal every in-flight injection as interrupted (SIGTERM, shutdown)."""
         with self.lock:
@@ -416,6 +686,8 @@ class FirmwareModel:
     def reset(self) -> None:
         self.target.reset()
         with self.lock:
+            if self.unresolved is not None:   # the agent forgot it: memory tells
+                self._settle(self.unresolved, 1.0)
             for st in self.sources.values():
                 self._check_source(st)
 
@@ -436,6 +708,10 @@ class FirmwareModel:
                 "sei_pending": None if sei is None else {"injection": sei.id, "source": sei.source.id,
                                                          "pe": sei.pe, "timed_out": sei.final},
                 "sei_waiting": [i.id for i in self.sei_waiting],
+                "unresolved": None if self.unresolved is None else {
+                    "injection": self.unresolved.id, "request": self.unresolved.doubt,
+                    "source": self.unresolved.source.id,
+                    "silent_s": round(self.clock() - self.unresolved.t_doubt, 3)},
                 "sei_settle_ms": self.sei_settle * 1000,
                 "sei_settling": sei is None and self.clock() < self.sei_settle_until,
                 "unsafe_concurrent_sei": self.unsafe_concurrent_sei,

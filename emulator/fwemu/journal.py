@@ -2,7 +2,9 @@
 
 Every accepted injection writes an `accepted` line at once and exactly one final line
 (`consumed`, `refused`, `timed-out` or `interrupted`); a record the OS consumes after its
-injection timed out adds a `consumed-late` line. Nothing is kept in memory per line, so a
+injection timed out adds a `consumed-late` line, and the late answer to a request whose
+outcome was unknown when its injection ended (agent boards: a lost reply) adds a
+`resolved` line with what the target reported (`found`). Nothing is kept in memory per line, so a
 long campaign's footprint does not grow with the journal.
 """
 

@@ -100,6 +100,7 @@ class Session:
 
     def close(self) -> None:
         self.stop_accepting()
+        self.firmware.settle(5.0)     # a lost reply still unresolved: ask once more (agent boards)
         self.firmware.interrupt("fwemu session closed")
         self.target.close()
         self.journal.close()

@@ -227,8 +227,18 @@ def _irq_storm(rig, n, first=0):
         try:
             rig.ch.call(P.IRQ, i % 4, intid)
             ok.append(intid)
-        except (ChannelTimeout, TargetResetError) as exc:
+        except TargetResetError as exc:
             errors.append((intid, exc))
+        except ChannelTimeout as exc:
+            # unresolved: ask again (same seq) before anything else with a side effect
+            for _ in range(20):
+                res = rig.ch.requery(1.0)
+                if res is not None:
+                    break
+            if res is not None and res[0] == "answered" and res[2] == P.OK:
+                ok.append(intid)
+            else:
+                errors.append((intid, exc))
     return ok, errors
 
 
@@ -298,5 +308,52 @@ def test_target_reset_resyncs_and_reports_in_flight():
         t.join()
         pended = [c[2] for c in rig.plat.calls if c[0] == "irq"]
         assert pended.count(12) <= 1 and pended.count(10) == 1 and pended.count(11) == 1
+    finally:
+        rig.close()
+
+
+def test_unanswered_request_stays_unresolved_until_requery_learns_its_outcome():
+    rig = Rig(retries=2)
+    try:
+        rig.ch.hello()
+        rig.link.set_faults(Faults(), Faults(drop=1.0))       # every reply lost
+        with pytest.raises(ChannelTimeout) as e:
+            rig.ch.call(P.IRQ, 0, 40)
+        assert e.value.request[0] == P.IRQ and "unknown whether it executed" in str(e.value)
+        assert rig.plat.count("irq") == 1                      # it did execute, once
+        assert rig.ch.unresolved == e.value.request
+        with pytest.raises(P.ChannelError, match="unresolved"):
+            rig.ch.call(P.IRQ, 0, 41)                          # nothing new with a side effect
+        assert rig.plat.count("irq") == 1
+        assert rig.ch.requery(0.2) is None                     # still no answer
+        rig.link.set_faults(Faults())
+        how, msg, code, _ = rig.ch.requery(2.0)
+        assert (how, msg, code) == ("answered", e.value.request, P.OK)
+        assert rig.plat.count("irq") == 1 and rig.ch.unresolved is None   # answered, not re-run
+        rig.ch.call(P.IRQ, 0, 41)
+        assert rig.plat.count("irq") == 2
+    finally:
+        rig.close()
+
+
+def test_requery_after_a_reset_says_the_request_is_forgotten():
+    rig = Rig(retries=1)
+    try:
+        rig.ch.hello()
+        rig.link.set_faults(Faults(drop=1.0), Faults())       # the request never arrives
+        with pytest.raises(ChannelTimeout):
+            rig.ch.call(P.IRQ, 0, 50)
+        rig.agent.reset_soon()
+        time.sleep(0.05)
+        rig.link.set_faults(Faults())
+        res = None
+        for _ in range(10):
+            res = rig.ch.requery(1.0)
+            if res is not None:
+                break
+        assert res is not None and res[0] == "forgotten" and res[2] is None
+        assert rig.plat.count("irq") == 0 and rig.ch.unresolved is None
+        rig.ch.call(P.IRQ, 0, 51)                              # a new session works
+        assert rig.plat.count("irq") == 1
     finally:
         rig.close()

@@ -11,6 +11,13 @@ Retries resend the *same* frame (same sequence number); the agent's dedupe table
 copy of a request it already executed from memory, so a retry never raises a notification
 twice. `call()` is thread safe; requests go one at a time (stop-and-wait), which already
 keeps a 1 KiB post above 90 % of the line rate.
+
+A request with a side effect that gets no reply after every retry stays *unresolved*: it
+may or may not have executed. Until `requery()` learns its outcome (the same frame again,
+answered from the agent's dedupe table) or learns that the agent forgot it (a reset,
+E_STALE), the channel refuses every new side-effect request: one more would push the
+unresolved one towards the end of the agent's 16-entry memory, and the caller must not act
+on a guess (protocol/PROTOCOL.md §8).
 """
 
 from __future__ import annotations
@@ -101,6 +108,7 @@ class AgentChannel:
         self._plock = threading.Lock()
         self._seq = 0
         self._nonce = 0
+        self._unresolved: tuple[list, int, float] | None = None   # (msg, session nonce, first sent)
         self._reset_flag = threading.Event()
         self._events = threading.Condition()
         self._event_count = 0
@@ -187,19 +195,27 @@ class AgentChannel:
         self._seq = (self._seq + 1) & 0xFFFF
         return self._seq
 
-    def _exchange(self, msg: list, reply_len: int) -> tuple[list, int]:
-        """Sends `msg` until a reply arrives; returns (reply, attempts)."""
+    def _exchange(self, msg: list, reply_len: int, deadline: float | None = None) -> tuple[list, int]:
+        """Sends `msg` until a reply arrives; returns (reply, attempts). Without `deadline`,
+        1 + self.retries copies with growing waits; with one, copies until the deadline,
+        each wait at most 0.5 s × the network factor (a re-ask should not sleep through
+        the moment the line comes back)."""
         wire = P.encode_frame(P.pack(msg))
         w = _Waiter()
         with self._plock:
             self._pending[msg[1]] = w
         try:
             timeout = self._timeout(len(wire), reply_len)
-            for attempt in range(1, self.retries + 2):
+            cap = (2.0 if deadline is None else 0.5) * self.timeout_scale
+            t_first = time.monotonic()
+            attempt = 0
+            while True:
+                attempt += 1
                 t0 = time.monotonic()
+                wait = timeout if deadline is None else max(0.0, min(timeout, deadline - t0))
                 self.stats.frames_out += 1
                 self.transport.write(wire)
-                if w.event.wait(timeout):
+                if w.event.wait(wait):
                     self.stats.rtt_last_s = time.monotonic() - t0
                     self.stats.replies += 1
                     if w.reply[0] != msg[0]:
@@ -207,10 +223,13 @@ class AgentChannel:
                                            "(not this protocol's agent?)")
                     return w.reply, attempt
                 self.stats.retries += 1
-                timeout = min(timeout * 1.5, 2.0 * self.timeout_scale)
+                if attempt > self.retries if deadline is None else time.monotonic() >= deadline:
+                    break
+                timeout = min(timeout * 1.5, cap)
             self.stats.timeouts += 1
-            raise ChannelTimeout(f"{self.url}: no reply to {P.describe(msg)} after "
-                                 f"{self.retries + 1} tries; unknown whether it executed")
+            waited = time.monotonic() - t_first
+            raise ChannelTimeout(f"{self.url}: no reply to {P.describe(msg)} after {attempt} tries "
+                                 f"({waited:.1f} s); unknown whether it executed", msg, waited)
         finally:
             with self._plock:
                 self._pending.pop(msg[1], None)
@@ -219,11 +238,20 @@ class AgentChannel:
         """One request; returns the results after the code. With check=True a non-zero code
         raises AgentError (results in .results)."""
         with self._lock:
+            if self._unresolved is not None and type_ in P.SIDE_EFFECTS:
+                raise ChannelError(f"{self.url}: {P.describe(self._unresolved[0])} is unresolved (it may "
+                                   "have executed); no new request with a side effect until the "
+                                   "target answers it (requery)")
             if self._reset_flag.is_set() or self.info is None:
                 self._resync("agent restart" if self.info is not None else "first use")
             self.stats.requests += 1
             msg = [type_, self._next_seq(), *args]
-            reply, attempts = self._exchange(msg, reply_len)
+            try:
+                reply, attempts = self._exchange(msg, reply_len)
+            except ChannelTimeout:
+                if type_ in P.SIDE_EFFECTS:
+                    self._unresolved = (msg, self._nonce, time.monotonic())
+                raise
             code = reply[2]
             if code == P.E_NO_SESSION:
                 self._reset_flag.set()
@@ -241,6 +269,49 @@ class AgentChannel:
             if check and code != P.OK:
                 raise AgentError(P.describe(msg), code, reply[3:])
             return reply[3:] if check else reply[2:]
+
+    # ---- an unresolved request ------------------------------------------------------------------
+    @property
+    def unresolved(self) -> list | None:
+        """The side-effect request whose outcome is unknown (its message), or None."""
+        u = self._unresolved
+        return None if u is None else u[0]
+
+    def requery(self, budget: float) -> tuple[str, list, int | None, list] | None:
+        """Learns what became of the unresolved request: re-sends the same frame (same seq)
+        for up to `budget` seconds. The agent answers a seq it remembers from its dedupe
+        table without executing it again; a copy that never arrived executes now, once.
+
+        Returns None while there is still no answer (the request stays unresolved), else
+        (how, msg, code, results) and the request is resolved:
+        how = "answered": code and results are the request's outcome;
+        how = "forgotten": the agent restarted (E_NO_SESSION, EV_BOOT, a new session) or no
+        longer remembers the seq (E_STALE): no copy can execute any more, and only the
+        target's memory can tell whether one did (code None)."""
+        with self._lock:
+            if self._unresolved is None:
+                return None
+            msg, nonce, _t = self._unresolved
+            try:
+                if self._reset_flag.is_set():
+                    self._resync("agent restart")
+                if self._nonce == nonce:
+                    reply, _ = self._exchange(msg, 16, deadline=time.monotonic() + budget)
+                    code = reply[2]
+                    if code == P.E_NO_SESSION:
+                        self._reset_flag.set()
+                        self._unresolved = None
+                        self._resync("E_NO_SESSION")
+                        return "forgotten", msg, None, []
+                    if code != P.E_STALE:
+                        self._unresolved = None
+                        return "answered", msg, code, reply[3:]
+            except ChannelTimeout:
+                if self._nonce == nonce:
+                    return None
+            # a new session (this call's resync, or an earlier one): the seq is forgotten
+            self._unresolved = None
+            return "forgotten", msg, None, []
 
     # ---- the session -----------------------------------------------------------------------------
     def hello(self) -> HelloInfo:

@@ -44,6 +44,7 @@ CODE_NAMES = {
 }
 E_NO_SESSION, E_BUSY, E_REFUSED = lib.FWA_E_NO_SESSION, lib.FWA_E_BUSY, lib.FWA_E_REFUSED
 E_WINDOW, E_UNSUPPORTED, E_VERSION = lib.FWA_E_WINDOW, lib.FWA_E_UNSUPPORTED, lib.FWA_E_VERSION
+E_STALE, E_SEQ = lib.FWA_E_STALE, lib.FWA_E_SEQ
 
 SDEI_WHY = {0: "refused (reason unknown)", 1: "the PE is masked (SDEI_PE_UNMASK not called)",
             2: "event 0 cannot be dispatched explicitly", 3: "no explicit mapping for the event",
@@ -62,7 +63,13 @@ class ChannelError(UnreachableError):
 
 
 class ChannelTimeout(ChannelError, TimeoutError):
-    """No reply after every retry. The request may or may not have executed."""
+    """No reply after every retry. The request may or may not have executed. `request` is
+    the message (type, seq, args) and `waited` the seconds since its first copy was sent."""
+
+    def __init__(self, message: str, request: list | None = None, waited: float = 0.0):
+        super().__init__(message)
+        self.request = request
+        self.waited = waited
 
 
 class TargetResetError(ChannelError):

@@ -8,12 +8,20 @@ reached over a real pty — the same bytes a board's UART would carry.
 SIGUSR1 resets the "board": the agent restarts (new boot count, EV_BOOT, no session) and the
 OS model reboots; memory survives, as on a warm reset.
 
+Test hooks (observing the target without the channel): `--mem-file F` backs the board's
+windows with file F (a test maps it and sees the target's memory as it is, at any instant);
+`--ledger F` appends one line per OS consumption (`consumed SOURCE PE DIGEST`, DIGEST as
+the firmware journals it: sha256 of the record bytes, 16 hex digits) and per SError raised
+(`sei PE PENDING`, the SEI sources holding an unconsumed record at that instant).
+
 This is what `target.kind = "agent"` with `url = "sim-agent:"` starts (targets/agent.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -33,12 +41,15 @@ ST_REGISTERED, ST_ENABLED, ST_RUNNING, ST_MASKED, ST_CRITICAL = 0x1, 0x2, 0x4, 0
 class SimAgentPlatform:
     """The agent's platform hooks served by SimPlatform + LinuxModel."""
 
-    def __init__(self, board, knobs: OsKnobs, masked_pes=(), wake=None):
+    def __init__(self, board, knobs: OsKnobs, masked_pes=(), wake=None, ledger=None):
         self.board = board
         self.wake = wake or (lambda: None)
         self.sim = SimPlatform(board, masked_pes)
         self.os = LinuxModel(board, self.sim, self.wake, knobs)
         self.sim.os = self.os
+        self.ledger = ledger
+        if ledger is not None:
+            self._watch_consumption()
         self._irq_kind = {}
         for s in board.sources:
             if s.notify == "external":
@@ -53,11 +64,47 @@ class SimAgentPlatform:
         except Exception:  # noqa: BLE001 - AccessError: not mapped
             return None
 
+    # test hook: the ledger
+    def _note(self, line: str) -> None:
+        self.ledger.write(line + "\n")
+        self.ledger.flush()
+
+    def _watch_consumption(self) -> None:
+        """Wraps the OS model's clear + ack: one ledger line per record the OS consumes."""
+        os_clear = self.os._clear
+        by_block = {s.block: s for s in self.board.sources}
+
+        def clear(g, paddr):
+            hdr = self.sim.mem.read(paddr, 20)
+            raw_off, raw_len, data_len = (int.from_bytes(hdr[i:i + 4], "little") for i in (4, 8, 12))
+            length = raw_off + raw_len if raw_len else 20 + data_len
+            src = by_block.get(paddr, g.source)
+            length = max(20, min(length, src.block_length))
+            digest = hashlib.sha256(self.sim.mem.read(paddr, length)).hexdigest()[:16]
+            self._note(f"consumed {src.id} {self._handling_pe} {digest}")
+            os_clear(g, paddr)
+        self._handling_pe = -1
+        self.os._clear = clear
+        os_handle = self.os._handle
+
+        def handle(kind, pe, arg):
+            self._handling_pe = pe
+            try:
+                return os_handle(kind, pe, arg)
+            finally:
+                self._handling_pe = -1
+        self.os._handle = handle
+
     # notifications
     def raise_sei(self, pe):
+        pending = []
         for s in self.board.sources:   # the OS model's hazard check wants the raising PE
             if s.notify == "sei" and self.sim.mem.read_reg(s.block, 32):
                 self.sim.sei_owners[s.id] = pe
+                if not (s.read_ack and self.sim.mem.source_consumed(s)):
+                    pending.append(s.id)
+        if self.ledger is not None:
+            self._note(f"sei {pe} {','.join(map(str, pending)) or '-'}")
         self.os.deliver("sei", pe)
         return 0
 
@@ -132,8 +179,17 @@ def main(argv=None) -> int:
     ap.add_argument("--deaf", action="store_true")
     ap.add_argument("--sei-mode", default="walk")
     ap.add_argument("--masked-pes", default="")
+    ap.add_argument("--mem-file", help="test hook: back the memory windows with this file")
+    ap.add_argument("--ledger", help="test hook: log consumptions and SErrors to this file")
     args = ap.parse_args(argv)
     board = load_board(args.board)
+    if args.mem_file:
+        size = max(w.size for w in board.windows)
+        with open(args.mem_file, "wb") as f:
+            f.truncate(size * len(board.windows))
+        board = dataclasses.replace(board, windows=tuple(
+            dataclasses.replace(w, path=args.mem_file, offset=i * size)
+            for i, w in enumerate(board.windows)))
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
 
@@ -145,7 +201,8 @@ def main(argv=None) -> int:
 
     knobs = OsKnobs(delay=args.delay, deaf=args.deaf, sei_mode=args.sei_mode)
     masked = [int(x) for x in args.masked_pes.split(",") if x]
-    plat = SimAgentPlatform(board, knobs, masked, wake)
+    ledger = open(args.ledger, "a", encoding="utf-8") if args.ledger else None
+    plat = SimAgentPlatform(board, knobs, masked, wake, ledger)
     agent = HostAgent(plat, board.name, board.pes.count, windows_of(board), boot_count=1)
     master, slave = os.openpty()
     tty.setraw(master)

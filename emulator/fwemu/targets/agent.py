@@ -9,8 +9,13 @@ dedupe table makes retries safe.
 
 After a target reset (EV_BOOT, or E_NO_SESSION) the channel starts a new session and this
 backend reads back every source's block_status and Read Ack, logs what it found, and keeps
-it in `status()["resets"]`; a notification whose request was in flight across the reset is
-reported as refused with that state (never resent blindly).
+it in `status()["resets"]`.
+
+A POST, notification or WITHDRAW that got no reply (every retry lost), or that was in
+flight across a reset, raises OutcomeUnknown: it may or may not have executed. The
+firmware model then asks `resolve()` (the same frame again: the agent's dedupe table
+answers it without executing twice) and, when the agent no longer remembers it,
+`read_back()` (the block and Read Ack, side-effect free). Nothing is resent blindly.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from urllib.parse import parse_qs
 from ..board import Board, Source
 from ..channel import AgentChannel, AgentError, TargetResetError
 from ..channel import protocol as P
-from ..errors import BlockBusyError, RefusedError, UnreachableError, UsageError
+from ..channel.protocol import ChannelTimeout
+from ..errors import BlockBusyError, OutcomeUnknown, RefusedError, UnreachableError, UsageError
 from ..memory import AccessError
 from .base import Target
 
@@ -54,6 +60,13 @@ def _ack(source: Source):
     return [ra.address, ra.width, ra.bit_offset, ra.preserve, ra.write]
 
 
+def _unknown(exc: Exception) -> OutcomeUnknown:
+    if isinstance(exc, TargetResetError):
+        return OutcomeUnknown(str(exc), exc.request, 0.0, forgotten=True)
+    req = P.describe(exc.request) if getattr(exc, "request", None) else "a request"
+    return OutcomeUnknown(str(exc), req, getattr(exc, "waited", 0.0))
+
+
 class SimAgentProcess:
     """`python -m fwemu.channel.simagent` for a board, its pty path and OS log file."""
 
@@ -66,7 +79,7 @@ class SimAgentProcess:
         fd, self.log_path = tempfile.mkstemp(prefix="fwemu-sim-os-", suffix=".log")
         os.close(fd)
         cmd = [sys.executable, "-m", "fwemu.channel.simagent", "--board", spec, "--os-log", self.log_path]
-        for key in ("delay", "sei_mode", "masked_pes"):
+        for key in ("delay", "sei_mode", "masked_pes", "mem_file", "ledger"):
             if key in opts:
                 cmd += [f"--{key.replace('_', '-')}", opts[key]]
         if opts.get("deaf") in ("1", "true", "yes"):
@@ -195,29 +208,64 @@ class AgentTarget(Target):
         self._check(addr, width_bits // 8)
         self._call(P.WRITE_REG, addr, width_bits, value)
 
+    def _no_unresolved(self, what: str) -> None:
+        """A request outside the firmware model's bookkeeping (a write_reg) left the channel
+        with an unresolved request: ask it once more, else refuse without sending."""
+        if self.channel.unresolved is not None and self.channel.requery(2.0) is None:
+            raise RefusedError(f"{what} not sent: the target has not answered whether "
+                               f"{P.describe(self.channel.unresolved)} executed")
+
     def post(self, source: Source, record: bytes) -> None:
         self._check(source.block, source.block_length)
+        self._no_unresolved(f"source {source.id}: the post")
         step = min(self.max_chunk or self.info.max_data, self.info.max_data)
         try:
             for off in range(step, len(record), step):   # the tail first, under a free block
                 self._call(P.POST_DATA, source.block, source.block_length, off, record[off:off + step])
             self._call(P.POST, source.id, source.block, source.block_length, record[:step], 0, _ack(source))
         except AgentError as exc:
-            if exc.code == P.E_BUSY:
-                status, acked = (list(exc.results) + [None, None])[:2]
-                if status == 0 and acked == 0:
-                    raise BlockBusyError(f"source {source.id}: the OS has not acked the last record "
-                                       "(Read Ack on the target)") from None
-                shown = f"block_status {status:#x}" if isinstance(status, int) else "block_status"
-                raise BlockBusyError(f"source {source.id}: block still holds an unconsumed record "
-                                     f"({shown} on the target)") from None
-            raise RefusedError(f"source {source.id}: post failed: {exc}") from None
-        except TargetResetError as exc:
-            self._annotate(exc)
-            raise RefusedError(f"source {source.id}: {exc}; after resync: {exc.state}") from None
+            raise self._post_refusal(source, exc) from None
+        except (ChannelTimeout, TargetResetError) as exc:
+            raise _unknown(exc) from None
+
+    @staticmethod
+    def _post_refusal(source: Source, exc: AgentError) -> RefusedError:
+        if exc.code == P.E_BUSY:
+            status, acked = (list(exc.results) + [None, None])[:2]
+            if status == 0 and acked == 0:
+                return BlockBusyError(f"source {source.id}: the OS has not acked the last record "
+                                      "(Read Ack on the target)")
+            shown = f"block_status {status:#x}" if isinstance(status, int) else "block_status"
+            return BlockBusyError(f"source {source.id}: block still holds an unconsumed record "
+                                  f"({shown} on the target)")
+        return RefusedError(f"source {source.id}: post failed: {exc}")
 
     def withdraw(self, source: Source) -> None:
-        self._call(P.WITHDRAW, source.id, source.block, _ack(source))
+        """Idempotent in effect (block_status 0, Read Ack acked), so once the agent has
+        forgotten an unanswered WITHDRAW it is simply sent again."""
+        try:
+            self._call(P.WITHDRAW, source.id, source.block, _ack(source))
+        except (ChannelTimeout, TargetResetError) as exc:
+            raise _unknown(exc) from None
+
+    def resolve(self, source: Source, budget: float):
+        res = self.channel.requery(budget)
+        if res is None:
+            return None
+        how, msg, code, results = res
+        if how == "forgotten":
+            return "memory"
+        t = msg[0]
+        if code == P.OK:
+            # a POST_DATA only wrote bytes under a free block: whether the POST that commits
+            # the record ever ran, memory tells
+            return "memory" if t == P.POST_DATA else "done"
+        exc = AgentError(P.describe(msg), code, results)
+        if t in (P.POST, P.POST_DATA):
+            return self._post_refusal(source, exc)
+        if t == P.WITHDRAW:
+            return "memory"
+        return self._notify_error(source.notify, exc)
 
     # ---- notifications ----------------------------------------------------------------------------
     def notify_refusal(self, source: Source, pe: int) -> str | None:
@@ -261,28 +309,25 @@ class AgentTarget(Target):
             req = (P.SEA, pe)
         else:   # external, gsiv, gpio, sci: the interrupt the HEST entry names
             req = (P.IRQ, pe, source.vector)
+        self._no_unresolved(f"the {kind.upper()}")
         self._notified_at = time.monotonic()
         try:
             self.channel.call(*req)
         except AgentError as exc:
-            if exc.code == P.E_REFUSED:
-                if kind == "sdei":
-                    why = P.SDEI_WHY.get(exc.results[1] if len(exc.results) > 1 else 0, "refused")
-                    raise RefusedError(f"SDEI dispatch refused by the target: {why}") from None
-                raise RefusedError(f"{kind.upper()} refused by the target (code {exc.results})") from None
-            if exc.code == P.E_UNSUPPORTED:
-                raise RefusedError(f"the target cannot raise {kind.upper()}") from None
-            raise RefusedError(f"{kind.upper()}: {exc}") from None
-        except TargetResetError as exc:
-            self._annotate(exc)
-            st = exc.state.get(source.id, {})
-            if st.get("consumed"):
-                log.warning("target reset while notifying source %d; the record was consumed "
-                            "(by the OS before or after the reset): %s", source.id, st)
-                return
-            raise RefusedError(f"target reset while raising {kind.upper()} for source {source.id} "
-                               f"(the notification may or may not have reached the old OS); "
-                               f"after resync: {st}") from None
+            raise self._notify_error(kind, exc) from None
+        except (ChannelTimeout, TargetResetError) as exc:
+            raise _unknown(exc) from None
+
+    @staticmethod
+    def _notify_error(kind: str, exc: AgentError) -> RefusedError:
+        if exc.code == P.E_REFUSED:
+            if kind == "sdei":
+                why = P.SDEI_WHY.get(exc.results[1] if len(exc.results) > 1 else 0, "refused")
+                return RefusedError(f"SDEI dispatch refused by the target: {why}")
+            return RefusedError(f"{kind.upper()} refused by the target (code {exc.results})")
+        if exc.code == P.E_UNSUPPORTED:
+            return RefusedError(f"the target cannot raise {kind.upper()}")
+        return RefusedError(f"{kind.upper()}: {exc}")
 
     # ---- observation ----------------------------------------------------------------------------
     def _on_event(self, msg: list) -> None:
@@ -315,9 +360,6 @@ class AgentTarget(Target):
         pending = {sid: st for sid, st in states.items() if not st.get("consumed", True)}
         log.warning("target %s reset (%s, boot count %s): %s", self.url, why, report["boot_count"],
                     f"unconsumed blocks {pending}" if pending else "every block consumed or free")
-
-    def _annotate(self, exc: TargetResetError) -> None:
-        exc.state = self.resets[-1]["sources"] if self.resets else self._source_states()
 
     def wait(self, timeout: float) -> None:
         self.channel.wait_event(timeout, self.channel.event_count)

@@ -58,6 +58,34 @@ class Target(abc.ABC):
     def withdraw(self, source: Source) -> None:
         """Make the block's block_status 0 again (a post whose notification failed)."""
 
+    ## @name ambiguous outcomes (targets behind a channel; post/notify/withdraw raise
+    ## OutcomeUnknown when a request may or may not have executed)
+    def resolve(self, source: Source, budget: float):
+        """What became of the request that raised OutcomeUnknown, asking the target for up
+        to `budget` seconds: None (still no answer), "done" (it executed), a RefusedError
+        (it was refused: nothing happened), or "memory" (the target no longer knows: read
+        its memory). A target whose requests cannot be lost never raises OutcomeUnknown."""
+        return "memory"
+
+    def read_back(self, source: Source, record: bytes) -> dict:
+        """The source's state read from the target's memory (no side effect): block_status,
+        Read Ack, `ours` (the block's bytes after block_status are `record`'s: the OS clears
+        only block_status when it consumes a record, so a record that was written stays
+        recognisable after it was consumed) and `pending` (the OS has not released the
+        block: GHESv2, its Read Ack does not show the ack; GHES v1, block_status is set)."""
+        status = self.read_reg(source.block, 32)
+        out = {"block_status": status}
+        ra = source.read_ack
+        if ra:
+            v = self.read_reg(ra.address, ra.width)
+            out["read_ack"] = v
+            released = bool(lib.fw_ack_is_acked(ack_reg(source), v))
+        else:
+            released = status == 0
+        out["pending"] = not released
+        out["ours"] = len(record) <= 4 or self.read(source.block + 4, len(record) - 4) == record[4:]
+        return out
+
     ## @name notifications
     @abc.abstractmethod
     def notify_refusal(self, source: Source, pe: int) -> str | None:
