@@ -337,6 +337,9 @@ class FirmwareModel:
         st.current = inj
         if src.notify == "sei":
             self.sei_current = inj
+        # stamped before the target raises it: a target that consumes while notify() runs
+        # (the sim's synchronous OS, TF-A's synchronous SDEI dispatch) is inside the latency
+        t_raise = self.clock()
         try:
             self.target.notify(src, inj.pe)
         except OutcomeUnknown as exc:
@@ -345,7 +348,7 @@ class FirmwareModel:
         except RefusedError as exc:
             self._withdraw_refused(inj, str(exc))
             return
-        inj.t_notified = self.clock()
+        inj.t_notified = t_raise
         inj.state = "notified"
         self._check_source(st)
 

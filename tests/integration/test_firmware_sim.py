@@ -1181,3 +1181,30 @@ def test_next_sei_waits_the_settle_time_after_the_ack(tmp_path):
         assert not any("[sim] hazard" in ln for ln in s.target.os_log(0)[0])
     finally:
         s.close()
+
+
+def test_latency_includes_a_consumer_that_runs_inside_notify():
+    """Issue 15 item 5: the sim OS (and TF-A's synchronous SDEI dispatch) consume while the
+    notification call runs; the latency must count that, not start after it."""
+    from fwemu.firmware import FirmwareModel
+    from fwemu.journal import Journal
+    from fwemu.targets.sim import SimTarget
+
+    board = load_board("sim")
+    now = [1000.0]
+    target = SimTarget(board)
+    real_notify = target.notify
+
+    def slow_notify(source, pe):
+        now[0] += 0.025          # the OS takes 25 ms inside the notification (fake clock)
+        return real_notify(source, pe)
+
+    target.notify = slow_notify
+    fw = FirmwareModel(board, target, Journal(None), clock=lambda: now[0])
+    try:
+        inj = fw.submit("memory-ue", {}, source_id=2, timeout=5.0)
+        fw.wait_all([inj], deadline=None)
+        assert inj.state == "consumed"
+        assert inj.latency == pytest.approx(0.025), inj.latency
+    finally:
+        target.close()
