@@ -137,6 +137,20 @@ class Machine:
             self.target = None
         self.guest.stop()
 
+    def page(self) -> int:
+        """A page the guest's kernel has free right now (its /proc/kpageflags says BUDDY),
+        never handed out before: memory_failure really offlines a page, and poisoning one
+        the console shell uses kills the shell."""
+        if not getattr(self, "_free", None):
+            start = getattr(self, "_next_pfn", 0x60000)
+            out = self.shell(f"dd if=/proc/kpageflags bs=8 skip={start} count=2048 2>/dev/null | "
+                             "hexdump -v -e '2/4 \"%u \" \"\\n\"' | "
+                             "awk '{ if (int($1 / 1024) % 2 == 1) print NR - 1 }' | head -n 256")
+            self._free = [start + int(x) for x in out.split() if x.isdigit()]
+            self._next_pfn = start + 2048
+            assert self._free, f"no free page among PFNs {start:#x}+2048: {out!r}"
+        return self._free.pop(0) << 12
+
     def shell(self, command: str, timeout: float = 20.0) -> str:
         from fwemu.qemu.console import Console
 

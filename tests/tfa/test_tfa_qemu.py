@@ -50,18 +50,6 @@ def sim_like(board):
     return Board.from_dict(d)
 
 
-class Pages:
-    """A fresh page per memory_failure (a repeated PA only says 'already hardware poisoned')."""
-
-    def __init__(self, base=0x60000000):
-        self.next = base
-
-    def __call__(self):
-        pa, self.next = self.next, self.next + 0x1000
-        return pa
-
-
-PAGES = Pages()
 PACER = h.Pacer()
 
 
@@ -160,7 +148,7 @@ def test_linux_registered_the_sdei_events(machine):
 def test_sdei_scenarios_consumed_by_linux(machine, scenario, source):
     fields = dict(FIXED_TS)
     if scenario in ("memory-ue", "memory-ce", "arm-cache-ue"):
-        fields["--address"] = hex(PAGES())
+        fields["--address"] = hex(machine.page())
     else:      # a device of its own per source: identical blocks would meet the kernel's
         fields["--bdf"] = f"0000:0{source + 1}:00.0"   # 10-s duplicate cache (issue 12)
     PACER.before(corrected=scenario == "memory-ce")
@@ -179,7 +167,7 @@ def test_sdei_scenarios_consumed_by_linux(machine, scenario, source):
 
 
 def test_polled_source_consumed(machine):
-    pa = PAGES()
+    pa = machine.page()
     PACER.before(corrected=False)
     r = both(machine, "memory-ue", {**FIXED_TS, "--address": hex(pa)}, POLLED)
     assert r["injection"]["state"] == "consumed"
@@ -212,7 +200,7 @@ def test_unregistered_event_refused_by_tf_a(machine):
 
 
 def test_cli_inject_prints_the_kernels_lines(machine):
-    pa = PAGES()
+    pa = machine.page()
     PACER.before(corrected=False)
     machine.detach()              # QEMU serves the agent's UART to one client at a time
     try:
@@ -228,7 +216,7 @@ def test_cli_inject_prints_the_kernels_lines(machine):
 
 
 def test_noisy_uart_each_record_consumed_once(machine):
-    """The secure UART with 1 % corrupted and 0.5 % dropped bytes each way (fwemu's FaultLink
+    """The secure UART with 0.3 % corrupted and 0.2 % dropped bytes each way (fwemu's FaultLink
     between fwemu and QEMU's socket): retries and the agent's dedupe table keep every SDEI
     dispatch to exactly one, so the kernel prints each record exactly once."""
     import os
@@ -242,14 +230,14 @@ def test_noisy_uart_each_record_consumed_once(machine):
     port = int(machine.board.target.url.rsplit(":", 1)[1])
     sock = so.create_connection(("127.0.0.1", port))
     master, path, slave = pty_pair()
-    link = FaultLink(master, sock.fileno(), Faults(corrupt=0.01, drop=0.005), seed=7)
+    link = FaultLink(master, sock.fileno(), Faults(corrupt=0.003, drop=0.002), seed=7)
     noisy = AgentTarget(machine.board, url=path)
     mark = os.path.getsize(machine.guest.serial_log)
     try:
         sess = h.session_on(noisy)
         results = []
         for k in range(8):
-            res = sess.inject({"scenario": "memory-ce", "source": NORMAL, "timeout": 10.0,
+            res = sess.inject({"scenario": "memory-ce", "source": NORMAL, "timeout": 20.0,
                                "fields": {"--address": hex(0x7000_0000 + k * 0x1000)}})
             results.append(res["injections"][0])
         retries = noisy.channel.stats.retries
@@ -269,21 +257,25 @@ def test_noisy_uart_each_record_consumed_once(machine):
     # the kernel rate-limits corrected prints (2 per 5 s); what it printed, it printed once
     pas = [a + b for a, b in printed]
     assert pas and len(pas) == len(set(pas)), pas
-    REPORT["notes"].append(f"noisy UART (1 % corrupt, 0.5 % drop): 8/8 consumed, {retries} retries")
+    REPORT["notes"].append(f"noisy UART (0.3 % corrupt, 0.2 % drop): 8/8 consumed, {retries} retries")
 
 
 def test_zz_fatal_on_the_critical_event_panics_linux(machine):
     """Last: the kernel panics inside the critical handler (QEMU then exits, -no-reboot).
     fwemu cannot read the Read Ack of a machine that is gone; it must not claim more than
     the console shows."""
-    pa = PAGES()
+    pa = machine.page()
     r = inject(machine, "memory-fatal", {**FIXED_TS, "--address": hex(pa)}, CRITICAL, timeout=15)
     inj = r["injection"]
     deadline = time.monotonic() + 30
     while machine.guest.alive() and time.monotonic() < deadline:
         time.sleep(0.2)
     log = open(machine.guest.serial_log, "rb").read().decode(errors="replace")
-    assert "Kernel panic - not syncing: Fatal hardware error!" in log
+    assert "Kernel panic - not syncing: GHES: Fatal hardware error" in log
     assert "event severity: fatal" in log and f"physical_address: 0x{pa:016x}" in log
-    assert inj["state"] != "consumed" or inj["latency_ms"] is not None
+    # the dispatch never returned (the kernel panicked inside the handler, then reset):
+    # fwemu says what it knows, no more
+    assert inj["state"] == "timed-out", inj
+    assert "the SDEI may have been raised" in inj["reason"], inj["reason"]
+    assert r["os"].get("panic") == "GHES: Fatal hardware error", r["os"]
     REPORT["notes"].append(f"memory-fatal on SDEI critical: journaled {inj['state']}: {inj['reason']}")
