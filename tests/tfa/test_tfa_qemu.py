@@ -279,3 +279,42 @@ def test_zz_fatal_on_the_critical_event_panics_linux(machine):
     assert "the SDEI may have been raised" in inj["reason"], inj["reason"]
     assert r["os"].get("panic") == "GHES: Fatal hardware error", r["os"]
     REPORT["notes"].append(f"memory-fatal on SDEI critical: journaled {inj['state']}: {inj['reason']}")
+
+
+def test_zzz_qemu_killed_mid_injection(tmp_path):
+    """A second machine: a polled source whose GHES device is unbound (nothing consumes),
+    an injection waiting on it through the CLI, and QEMU killed meanwhile. One line, exit 5
+    (the target went away), and the injection's final journal line says what was known."""
+    import json
+    import signal
+
+    from conftest import Machine, need_tfa
+
+    need_tfa()
+    m = Machine(tmp_path)
+    m.up()
+    try:
+        assert "rc=0" in m.shell("echo GHES.3 > /sys/bus/platform/drivers/GHES/unbind; echo rc=$?")
+        m.detach()
+        journal = tmp_path / "journal.jsonl"
+        p = subprocess.Popen([sys.executable, "-m", "fwemu", "--board", str(m.board_path), "inject",
+                              "memory-ce", "--source", "3", "--timeout", "30", "--journal", str(journal)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (journal.exists() and '"accepted"' in journal.read_text()):
+            time.sleep(0.1)
+        os_pid = m.guest.pid()
+        assert os_pid and m.guest.alive()
+        time.sleep(1.0)
+        import os
+        os.kill(os_pid, signal.SIGKILL)
+        out, err = p.communicate(timeout=90)
+    finally:
+        m.down()
+    lines = [json.loads(x) for x in journal.read_text().splitlines()]
+    final = [x for x in lines if x.get("event") == "final" or x.get("state") in ("consumed", "refused", "timed-out", "interrupted")]
+    assert final and final[-1]["state"] in ("timed-out", "interrupted"), lines
+    assert p.returncode in (3, 5), (p.returncode, out, err)
+    assert "Traceback" not in err, err
+    REPORT["notes"].append(f"QEMU killed mid-injection: exit {p.returncode}, journal {final[-1]['state']}: "
+                           f"{final[-1].get('reason')}")
