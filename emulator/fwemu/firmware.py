@@ -34,7 +34,7 @@ from .targets.base import Target
 log = logging.getLogger("fwemu.firmware")
 _jstr = json.encoder.encode_basestring_ascii   # a JSON string literal, as json.dumps writes it
 
-FINAL = ("consumed", "refused", "timed-out", "interrupted")
+FINAL = ("consumed", "dropped", "refused", "timed-out", "interrupted")
 DUPLICATE_WINDOW = 10.0   # Linux's estatus cache age (GHES_ESTATUS_IN_CACHE_MAX_NSEC)
 SEI_FIFO_DEPTH = 64
 # The OS acks an SEI record in the middle of its SError handler, which then goes on walking
@@ -168,7 +168,7 @@ class FirmwareModel:
         self.inflight: dict[int, Injection] = {}
         self.counts = collections.Counter()
         self._next_id = 1
-        self.factory = scenarios.RecordFactory(board.pes.mpidr)
+        self.factory = scenarios.RecordFactory(board.pes.mpidr, board=board.name)
         self._recent_exact: collections.OrderedDict[str, float] = collections.OrderedDict()
 
     # ---- accepting --------------------------------------------------------------------
@@ -324,8 +324,12 @@ class FirmwareModel:
             self.journal.write({"event": "consumed-late", "id": inj.id, "source": st.source.id,
                                 "after_ms": round((now - inj.t_notified) * 1000, 3) if inj.t_notified else None})
         else:
-            inj.t_consumed = now
-            self._finish(inj, "consumed", "")
+            dropped = self.target.dropped(st.source)   # the OS acked it but threw it away
+            if dropped:
+                self._finish(inj, "dropped", dropped)
+            else:
+                inj.t_consumed = now
+                self._finish(inj, "consumed", "")
         if self.sei_current is inj:
             self.sei_current = None
             self.sei_settle_until = now + self.sei_settle

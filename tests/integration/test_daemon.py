@@ -165,6 +165,24 @@ def test_inject_goes_through_the_daemon_and_is_consumed(start_daemon, fwemu):
     assert [e["id"] for e in finals] == [inj["id"], inj["id"] + 1]
 
 
+def test_the_same_scenario_on_two_pes_through_the_daemon_is_consumed_twice(start_daemon, fwemu):
+    """Issue 12 item 3's two commands: `inject memory-ue --pe 0`, then `--pe 1`, in the same
+    second: two different records, both processed (two [Hardware Error] blocks, the second
+    finds the page already poisoned), neither dropped by the OS model's duplicate cache."""
+    start_daemon("--no-ratelimit")
+    frac = time.time() % 1
+    if frac > 0.5:
+        time.sleep(1.02 - frac)
+    outs = [_json(fwemu("--json", "inject", "memory-ue", "--pe", pe)) for pe in ("0", "1")]
+    injs = [o["injections"][0] for o in outs]
+    assert [i["state"] for i in injs] == ["consumed", "consumed"]
+    assert injs[0]["digest"] != injs[1]["digest"]
+    assert any("already hardware poisoned" in line for line in outs[1]["os_log"])
+    assert sum("[Hardware Error]: Hardware error from APEI" in ln for ln in outs[1]["os_log"]) == 1
+    st = _status(fwemu)
+    assert st["target"]["os"]["stats"].get("dropped_duplicate", 0) == 0
+
+
 def test_status_shows_sources_queues_sei_and_last_injections(start_daemon, fwemu):
     start_daemon()
     inj = _json(fwemu("--json", "inject", "pcie-ce"))["injections"][0]
