@@ -17,6 +17,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import msgpack
@@ -409,3 +410,73 @@ def test_at_file_fields_are_read_by_the_client(start_daemon, fwemu, tmp_path, mo
     out = _json(cp)
     assert out["via"] == "daemon" and out["injections"][0]["state"] == "consumed"
     assert out["injections"][0]["length"] == 20 + 72 + len(body)
+
+
+def test_idle_clients_cannot_lock_others_out_and_a_full_daemon_answers_busy(start_daemon, tmp_path,
+                                                                          monkeypatch):
+    """Issue 12 item 10: 32 idle connections (one of them dribbling a header a byte at a
+    time) held every slot for 600 s, and the next client got "Broken pipe". Now the next
+    client gets the daemon's own busy answer, the idle ones are closed within IDLE_TIMEOUT,
+    and a client served after that is answered normally."""
+    from fwemu import daemon as dm
+    from fwemu.daemon import Client
+    from fwemu.errors import UnreachableError
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    d = start_daemon()
+    assert dm.IDLE_TIMEOUT <= 10
+    idle = []
+    while len(idle) < dm.MAX_CLIENTS:
+        try:
+            idle.append(_connect(d.sock))
+        except BlockingIOError:   # the listen backlog is full until the daemon accepts
+            time.sleep(0.02)
+    t0 = time.monotonic()
+    stop = threading.Event()
+
+    def dribble(s):   # a byte of a header each 0.5 s: never a whole request
+        for b in b"\0\0\0":
+            if stop.wait(0.5):
+                return
+            try:
+                s.send(bytes([b]))
+            except OSError:
+                return
+    th = threading.Thread(target=dribble, args=(idle[0],), daemon=True)
+    th.start()
+    time.sleep(0.5)                                  # the daemon has admitted all of them
+    for _ in range(3):                               # the 33rd, 34th, 35th clients
+        c = Client.connect("sim")
+        with pytest.raises(UnreachableError) as exc:
+            c.request("ping")
+        c.close()
+        assert "daemon busy" in str(exc.value) and "Broken pipe" not in str(exc.value)
+    # every idle connection is closed by the daemon within its idle timeout
+    for s in idle:
+        s.settimeout(dm.IDLE_TIMEOUT + 5)
+        try:
+            assert s.recv(16) == b""
+        except ConnectionResetError:
+            pass
+    closed_after = time.monotonic() - t0
+    stop.set()
+    assert closed_after < dm.IDLE_TIMEOUT + 4, closed_after
+    with Client.connect("sim") as c:
+        info = c.request("ping")
+    assert info["busy_refusals"] == 3
+    for s in idle:
+        s.close()
+
+
+def test_a_client_idle_longer_than_the_timeout_reconnects_by_itself(start_daemon, tmp_path, monkeypatch):
+    from fwemu import daemon as dm
+    from fwemu.daemon import Client
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    start_daemon()
+    with Client.connect("sim") as c:
+        assert c.request("ping")["board"] == "sim"
+        first = c.sock
+        time.sleep(dm.IDLE_TIMEOUT + 0.5)            # the daemon has closed this connection
+        assert c.request("ping")["board"] == "sim"
+        assert c.sock is not first
