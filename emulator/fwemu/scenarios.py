@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from bisect import bisect_right
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -352,7 +353,15 @@ class RecordFactory:
             self._ahead = {k: v for k, v in self._ahead.items() if v >= floor}
             self._last = dict(self._ahead)
         last = self._last.get(ckey)
-        t = self.stamps.next_live(self._floor if last is None else last + 1, wall)
+        t = self._floor if last is None else last + 1
+        stamps = self.stamps          # StampAllocator.next_live, inlined (the hot path)
+        ends = stamps._ends
+        if ends and t < ends[-1]:
+            a = stamps._starts[bisect_right(ends, t)]
+            if t < a:
+                t = a
+        else:
+            t = stamps._reserve_live(t, wall)
         self._last[ckey] = t
         second = t >> 7
         if second > wall:

@@ -10,8 +10,8 @@ A *token* is `second * 128 + sequence`. Tokens are handed out per board from a s
 state file next to the journal (`${XDG_STATE_HOME:-~/.local/state}/fwemu/stamps-BOARD.json`),
 read and updated under an exclusive flock(2), so no two processes (nor two firmware
 instances in one process, nor a process and its successor) ever hold the same token. A
-process reserves a short run of tokens at a time (1, doubling while it keeps coming back
-within the same wall second, at most 32) and then hands each token to *every distinct
+process reserves a run of tokens at a time (1, doubling while it keeps coming back within
+the same wall second, at most 4096, over as many seconds as it takes) and then hands each token to *every distinct
 content* that asks for it: different content cannot be equal anyway, so a token is used up
 only by content that repeats. Content repeating more than a second's worth of tokens moves
 on to later seconds (the timestamp runs ahead of the wall clock, which the factory reports).
@@ -28,6 +28,7 @@ the allocator warns once and keeps the tokens in memory: unique within the proce
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import json
 import logging
@@ -42,7 +43,7 @@ from .safe_io import make_parent, open_state
 log = logging.getLogger("fwemu.uniq")
 
 SEQ = 128                 # sequence values per second (Timestamp.sequence: 7 bits)
-MAX_RUN = 32              # tokens one reservation takes at most
+MAX_RUN = 4096            # tokens one reservation takes at most (a burst of identical content)
 PER_PROCESS_SECOND = 64   # tokens one allocator takes from one second ahead of the wall at most
 KEEP_SECONDS = 120        # live seconds older than this (behind the wall) are pruned
 KEEP_FIXED = 1024         # fixed timestamps remembered (oldest dropped)
@@ -63,7 +64,8 @@ class StampAllocator:
         self.path = Path(path) if path is not None else (state_path(board_name) if board_name else None)
         self._fd: int | None = None
         self._memory: dict | None = None if self.path else self._empty()   # fallback state
-        self._ranges: list[list[int]] = []     # reserved live tokens [start, end), sorted
+        self._starts: list[int] = []           # reserved live tokens [start, end), sorted
+        self._ends: list[int] = []
         self._taken: dict[int, int] = {}       # live second -> tokens this allocator took from it
         self._run, self._run_wall = 1, -1
         self._fixed_ranges: dict[int, list[list[int]]] = {}   # fixed key -> reserved seqs
@@ -130,14 +132,18 @@ class StampAllocator:
     # ---- live tokens (timestamp = now) ----------------------------------------------------
     def next_live(self, t: int, wall: int) -> int:
         """The smallest token >= t this allocator may use (reserving more if needed)."""
-        for r in self._ranges:
-            if t < r[1]:
-                return r[0] if t < r[0] else t
+        ends = self._ends
+        if ends and t < ends[-1]:
+            i = bisect.bisect_right(ends, t)       # the first range ending after t
+            a = self._starts[i]
+            return a if t < a else t
         return self._reserve_live(t, wall)
 
     def _reserve_live(self, t: int, wall: int) -> int:
         floor = wall * SEQ
-        self._ranges = [r for r in self._ranges if r[1] > floor]
+        if self._ends and self._ends[0] <= floor:   # forget ranges the wall has passed
+            k = bisect.bisect_right(self._ends, floor)
+            del self._starts[:k], self._ends[:k]
         for s in [s for s in self._taken if s < wall]:
             del self._taken[s]
         if self._run_wall == wall:
@@ -149,26 +155,33 @@ class StampAllocator:
         def take(state):
             live = state["live"]
             s, q = divmod(t, SEQ)
-            s = max(s, state.get("floor", 0))
-            while True:
+            if state.get("floor", 0) > s:
+                s, q = state["floor"], 0
+            got, need = [], want
+            while need > 0:
                 used = live.get(str(s), 0)
-                room = SEQ - self._taken.get(s, 0) if s <= wall else PER_PROCESS_SECOND - self._taken.get(s, 0)
+                cap = SEQ if s <= wall else PER_PROCESS_SECOND
+                room = cap - self._taken.get(s, 0) - sum(n for s2, _a, n in got if s2 == s)
                 start = max(used, q)
                 if start < SEQ and room > 0:
-                    n = min(want, SEQ - start, room)
+                    n = min(need, SEQ - start, room)
                     live[str(s)] = start + n
-                    break
+                    got.append((s, start, n))
+                    need -= n
                 s, q = s + 1, 0
             for k in [k for k in live if int(k) < wall - KEEP_SECONDS]:
                 del live[k]
-            return s, start, n
+            return got
 
-        s, start, n = self._transact(take)
-        self._taken[s] = self._taken.get(s, 0) + n
-        rng = [s * SEQ + start, s * SEQ + start + n]
-        self._ranges.append(rng)
-        self._ranges.sort()
-        return rng[0]
+        got = self._transact(take)
+        for s, start, n in got:
+            self._taken[s] = self._taken.get(s, 0) + n
+            a = s * SEQ + start
+            i = bisect.bisect_left(self._starts, a)
+            self._starts.insert(i, a)
+            self._ends.insert(i, a + n)
+        s, start, _n = got[0]
+        return s * SEQ + start
 
     # ---- fixed timestamps -----------------------------------------------------------------
     def take_fixed(self, key: int, after: int) -> int | None:
