@@ -27,6 +27,13 @@ Threads: the main thread accepts; one firmware thread calls `firmware.pump()` (t
 pumper, FirmwareModel's rule); one thread per connection calls the Session, whose inject
 submits and then waits on each injection's `done` event (`Session.inject(pump=False)`).
 
+Connections: at most MAX_CLIENTS at once; one more is answered with the daemon's own
+"daemon busy" error reply (exit 5) and closed. A connection must deliver each whole
+request within IDLE_TIMEOUT (5 s) of connecting or of its previous reply, or it is
+closed, so idle or stalled clients cannot hold the daemon's slots. The Client reconnects
+by itself before a request when its connection has been idle that long, and reads the
+daemon's answer even when the daemon closed first (a busy reply instead of EPIPE).
+
 SIGTERM / SIGINT / a `shutdown` request: stop accepting, stop new submissions, journal
 every in-flight injection as `interrupted` (clients waiting on them get their reply),
 close the session, remove the socket, exit 0.
@@ -57,14 +64,14 @@ log = logging.getLogger("fwemu.daemon")
 
 MAX_REQUEST = 1 << 20          # bytes of one request payload
 MAX_REPLY = 256 << 20          # what a client accepts (a full report of a big count is large)
-MAX_CLIENTS = 32               # concurrent connections; more get an error reply
+MAX_CLIENTS = 32               # concurrent connections; more get the "busy" error reply
 MAX_COUNT = 10_000_000         # injections in one request
 MAX_FULL_REPORT = 100_000      # above this count a request must ask for report="summary"
 MAX_TIMEOUT = 7 * 86400.0      # seconds one injection may wait
 MAX_RECORD = 1 << 16           # bytes of a raw record (a GHES block is far smaller)
 MAX_FIELD_TEXT = 1 << 18       # characters of one field option's text
-IDLE_TIMEOUT = 600.0           # a connection with no request for this long is closed
-BODY_TIMEOUT = 10.0            # a started frame must arrive whole within this
+IDLE_TIMEOUT = 5.0             # a whole request must arrive within this of connecting or of the last reply
+BODY_TIMEOUT = 10.0            # a reply must be taken by the client within this
 CONNECT_TIMEOUT = 1.0
 REQUEST_MARGIN = 30.0          # seconds a client waits beyond an inject's own deadline
 SHORT_REQUEST_TIMEOUT = 60.0   # status / reset / ping / shutdown
@@ -161,9 +168,15 @@ class _Closed(Exception):
     """The peer closed the connection (cleanly, between frames, or mid-frame)."""
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def _recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> bytes:
+    """n bytes; with a deadline (time.monotonic()), TimeoutError once it passes."""
     buf = bytearray()
     while len(buf) < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no whole frame within the deadline ({len(buf)} of {n} bytes)")
+            sock.settimeout(left)
         chunk = sock.recv(min(n - len(buf), 1 << 16))
         if not chunk:
             raise _Closed(f"connection closed after {len(buf)} of {n} bytes")
@@ -309,6 +322,8 @@ class Daemon:
         self._conns_lock = threading.Lock()
         self.requests = 0
         self.bad_requests = 0
+        self.busy_refusals = 0
+        self.idle_timeout = IDLE_TIMEOUT
         self._stopped = False
 
     # -- lifecycle --------------------------------------------------------------------
@@ -479,9 +494,15 @@ class Daemon:
                 t = threading.Thread(target=self._serve_conn, args=(conn,), name="fwemu-client", daemon=True)
                 self._conns[conn] = t
         if full:
+            # The daemon's own answer, sent before the client's request is read: the Client
+            # reads it even if its send fails because the daemon has closed (EPIPE).
+            self.busy_refusals += 1
             try:
                 conn.settimeout(1.0)
-                _send_frame(conn, error_reply(UnreachableError(f"daemon busy: {MAX_CLIENTS} clients connected")))
+                _send_frame(conn, error_reply(UnreachableError(
+                    f"daemon busy: {MAX_CLIENTS} clients connected (idle ones are closed after "
+                    f"{self.idle_timeout:g} s); try again")))
+                conn.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
             conn.close()
@@ -505,9 +526,11 @@ class Daemon:
     def _serve_conn(self, conn: socket.socket) -> None:
         try:
             while not self._stop.is_set():
-                conn.settimeout(IDLE_TIMEOUT)
+                # one deadline for the whole request, header and body: a client that sends
+                # nothing, or a byte at a time, is closed after IDLE_TIMEOUT all the same
+                deadline = time.monotonic() + self.idle_timeout
                 try:
-                    hdr = _recv_exact(conn, 4)
+                    hdr = _recv_exact(conn, 4, deadline)
                 except (_Closed, OSError):
                     return
                 (length,) = _HDR.unpack(hdr)
@@ -518,9 +541,8 @@ class Daemon:
                     self._reply(conn, error_reply(BadRequest(
                         f"request of {length} bytes is over the {MAX_REQUEST}-byte limit")))
                     return
-                conn.settimeout(BODY_TIMEOUT)
                 try:
-                    payload = _recv_exact(conn, length)
+                    payload = _recv_exact(conn, length, deadline)
                 except (_Closed, OSError):
                     return
                 reply, close = self._handle(payload)
@@ -587,6 +609,7 @@ class Daemon:
         return {"pid": os.getpid(), "board": self.board_name, "socket": str(self.path),
                 "version": __version__, "uptime_s": round(time.time() - self.started, 3),
                 "clients": len(self._conns), "requests": self.requests, "bad_requests": self.bad_requests,
+                "busy_refusals": self.busy_refusals,
                 "rss_kib": _rss_kib()}
 
 
@@ -626,8 +649,9 @@ def remote_error(message: str, exit_code) -> FwemuError:
 class Client:
     """A connection to the daemon serving a board."""
 
-    def __init__(self, sock: socket.socket, path: Path):
-        self.sock, self.path = sock, path
+    def __init__(self, sock: socket.socket, path: Path, board_name: str | None = None):
+        self.sock, self.path, self.board_name = sock, path, board_name
+        self._idle_since = time.monotonic()
 
     @classmethod
     def connect(cls, board_name: str, timeout: float = CONNECT_TIMEOUT) -> Client | None:
@@ -642,7 +666,17 @@ class Client:
         except OSError:
             sock.close()
             return None
-        return cls(sock, path)
+        return cls(sock, path, board_name)
+
+    def _reconnect(self) -> None:
+        """A fresh connection in place of one the daemon has closed as idle (IDLE_TIMEOUT)."""
+        if self.board_name is None:
+            return
+        fresh = Client.connect(self.board_name)
+        if fresh is None:
+            raise UnreachableError(f"daemon at {self.path} is gone")
+        self.sock.close()
+        self.sock, self.path = fresh.sock, fresh.path
 
     def __enter__(self):
         return self
@@ -671,10 +705,23 @@ class Client:
         payload = msgpack.packb(msg, use_bin_type=True)
         if len(payload) > MAX_REQUEST:
             raise UsageError("request", f"{len(payload)} bytes is over the daemon's {MAX_REQUEST}-byte limit")
+        if time.monotonic() - self._idle_since > IDLE_TIMEOUT * 0.8:
+            self._reconnect()    # the daemon closes connections idle for IDLE_TIMEOUT
         self.sock.settimeout(timeout if timeout is not None else self._wait_for(op, req))
         try:
-            self.sock.sendall(_HDR.pack(len(payload)) + payload)
-            (length,) = _HDR.unpack(_recv_exact(self.sock, 4))
+            try:
+                self.sock.sendall(_HDR.pack(len(payload)) + payload)
+                send_error = None
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                # The daemon closed first; its answer (e.g. "daemon busy") may be waiting
+                # unread: report that rather than the broken pipe.
+                send_error = exc
+            try:
+                (length,) = _HDR.unpack(_recv_exact(self.sock, 4))
+            except (_Closed, OSError):
+                if send_error is not None:
+                    raise send_error from None
+                raise
             if length > MAX_REPLY:
                 raise UnreachableError(f"daemon at {self.path} sent a {length}-byte reply (limit {MAX_REPLY})")
             body = _recv_exact(self.sock, length)
@@ -682,6 +729,8 @@ class Client:
             raise UnreachableError(f"daemon at {self.path} did not answer {op} in time") from None
         except (_Closed, OSError) as exc:
             raise UnreachableError(f"daemon at {self.path}: {exc}") from None
+        finally:
+            self._idle_since = time.monotonic()
         try:
             reply = msgpack.unpackb(body, raw=False, strict_map_key=True)
         except Exception as exc:

@@ -40,7 +40,7 @@ from .targets.base import Target
 log = logging.getLogger("fwemu.firmware")
 _jstr = json.encoder.encode_basestring_ascii   # a JSON string literal, as json.dumps writes it
 
-FINAL = ("consumed", "refused", "timed-out", "interrupted")
+FINAL = ("consumed", "dropped", "refused", "timed-out", "interrupted")
 DUPLICATE_WINDOW = 10.0   # Linux's estatus cache age (GHES_ESTATUS_IN_CACHE_MAX_NSEC)
 SEI_FIFO_DEPTH = 64
 # Resolving an ambiguous request (a POST or notification whose reply never came): firmware
@@ -187,7 +187,7 @@ class FirmwareModel:
         self.unresolved: Injection | None = None
         self.counts = collections.Counter()
         self._next_id = 1
-        self.factory = scenarios.RecordFactory(board.pes.mpidr)
+        self.factory = scenarios.RecordFactory(board.pes.mpidr, board=board.name)
         self._recent_exact: collections.OrderedDict[str, float] = collections.OrderedDict()
 
     # ---- accepting --------------------------------------------------------------------
@@ -559,8 +559,12 @@ class FirmwareModel:
             self.journal.write({"event": "consumed-late", "id": inj.id, "source": st.source.id,
                                 "after_ms": round((now - inj.t_notified) * 1000, 3) if inj.t_notified else None})
         else:
-            inj.t_consumed = now
-            self._finish(inj, "consumed", inj.note + "; latency unknown" if inj.note else "")
+            dropped = self.target.dropped(st.source)   # the OS acked it but threw it away
+            if dropped:
+                self._finish(inj, "dropped", dropped)
+            else:
+                inj.t_consumed = now
+                self._finish(inj, "consumed", inj.note + "; latency unknown" if inj.note else "")
         if self.sei_current is inj:
             self.sei_current = None
             self.sei_settle_until = now + self.sei_settle

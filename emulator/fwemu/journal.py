@@ -1,10 +1,11 @@
 """The injection journal: JSON lines, append-only, flushed per line.
 
 Every accepted injection writes an `accepted` line at once and exactly one final line
-(`consumed`, `refused`, `timed-out` or `interrupted`); a record the OS consumes after its
-injection timed out adds a `consumed-late` line, and the late answer to a request whose
-outcome was unknown when its injection ended (agent boards: a lost reply) adds a
-`resolved` line with what the target reported (`found`). Nothing is kept in memory per line, so a
+(`consumed`, `dropped` (the OS acked it, then threw it away as a duplicate), `refused`,
+`timed-out` or `interrupted`); a record the OS consumes after its injection timed out adds
+a `consumed-late` line, and the late answer to a request whose outcome was unknown when its
+injection ended (agent boards: a lost reply) adds a `resolved` line with what the target
+reported (`found`). Nothing is kept in memory per line, so a
 long campaign's footprint does not grow with the journal.
 """
 

@@ -27,7 +27,8 @@ def shared_dir(directory: str) -> bool:
     return st.st_uid not in (os.geteuid(), 0)
 
 
-def open_output(path: str | os.PathLike, what: str, *, append: bool = False, perms: int = 0o666) -> int:
+def open_output(path: str | os.PathLike, what: str, *, append: bool = False, perms: int = 0o666,
+                _state: bool = False) -> int:
     """A descriptor open for writing on `path` (created if missing; truncated unless
     `append`, then every write goes to the end). Raises UsageError(what, ...)."""
     name = os.fspath(path)
@@ -36,10 +37,10 @@ def open_output(path: str | os.PathLike, what: str, *, append: bool = False, per
         shared = shared_dir(directory)
     except OSError as exc:
         raise UsageError(what, f"cannot write {name}: directory {directory}: {exc.strerror}") from None
-    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else 0)
+    flags = (os.O_RDWR if _state else os.O_WRONLY) | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else 0)
     if not shared:
         try:
-            return os.open(name, flags | (0 if append else os.O_TRUNC), perms)
+            return os.open(name, flags | (0 if append or _state else os.O_TRUNC), perms)
         except OSError as exc:
             raise UsageError(what, f"cannot write {name}: {exc.strerror}") from None
     try:
@@ -62,7 +63,7 @@ def open_output(path: str | os.PathLike, what: str, *, append: bool = False, per
             raise UsageError(what, f"{name} {why}, in {directory}, a directory other users can "
                                    "write to: not writing it")
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        if not append:
+        if not append and not _state:
             os.ftruncate(fd, 0)
     except BaseException as exc:
         os.close(fd)
@@ -70,6 +71,12 @@ def open_output(path: str | os.PathLike, what: str, *, append: bool = False, per
             raise UsageError(what, f"cannot write {name}: {exc.strerror}") from None
         raise
     return fd
+
+
+def open_state(path: str | os.PathLike, what: str, perms: int = 0o600) -> int:
+    """A descriptor open for reading and writing on `path` (created if missing, never
+    truncated), with open_output's checks: a state file fwemu reads back and rewrites."""
+    return open_output(path, what, perms=perms, _state=True)
 
 
 def write_output(path: str | os.PathLike, data: bytes | str, what: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from bisect import bisect_right
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,39 +286,46 @@ def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
 
 
 class RecordFactory:
-    """Builds scenario records fast, each one unique (DESIGN rule 6).
+    """Builds scenario records fast, each one unique per board (DESIGN rule 6).
 
     The first record for a (scenario, fields, PE) is built through the model; later ones
     reuse it as a template. Memory scenarios go through the C core's single-record call
     (`fw_encode_mem_block`: new physical address and timestamp per record); the others
     have their timestamp patched into the cached bytes.
 
-    Uniqueness: records with the same content made in the same second differ in the
-    timestamp's 7 sequence bits (Linux prints only bit 0 of that byte). Content repeated
-    more than 128 times in a second moves on to the next second's timestamp, so no two
-    records from one factory are ever byte-identical and Linux's 10-s duplicate cache can
-    never drop one; the price is a timestamp running ahead of the wall clock for content
-    repeated faster than 128/s, which `ahead_warning` reports (at most once a second).
+    Uniqueness: two records can be equal only when their content is, so each distinct
+    content (the record's bytes less its timestamp: the same for a memory error on PE 0
+    and on PE 1) gets timestamps no other record of that content on the board has had.
+    The timestamp's second and its 7 sequence bits (Linux prints only bit 0 of that byte)
+    come from the board's StampAllocator (uniq.py), which keeps them unique across
+    factories, processes and restarts through a locked state file next to the journal.
+    Content repeated past the tokens of a second moves on to the next second's timestamp
+    (it runs ahead of the wall clock; `warnings` says so, at most once a second). A fixed
+    `--timestamp` gets that second's 128 sequence values, board-wide; past them a record
+    may repeat an earlier one, and `warnings` says so.
     """
 
     TS_OFFSET = 20 + 64        # the first entry's GDE timestamp (revision 0x0300)
     CACHE = 256
 
-    def __init__(self, mpidrs):
+    def __init__(self, mpidrs, board: str | None = None, state_path=None):
+        """board: the board's name, whose state file holds the uniqueness tokens (None:
+        tokens kept in memory, unique within this factory only); state_path: that file."""
+        from . import uniq
         from ._corelib import ffi, lib
         from .records import codec
         self._ffi, self._lib, self._codec = ffi, lib, codec
         self.mpidrs = mpidrs
+        self.stamps = uniq.StampAllocator(board, state_path)
         self._templates: dict = {}
         self._wall = -1
-        # Per content: records made this second (most content never repeats, so this is a
-        # plain dict dropped whole each second), and for content repeated past 128 in a
-        # second, [logical second ahead of the wall, records in it].
-        self._this_second: dict = {}
+        self._floor = -1
+        # Per content: the last token it used this second, and those running ahead of the wall.
+        self._last: dict = {}
         self._ahead: dict = {}
         self._ts_base: dict = {}    # second -> timestamp u64 (sequence 0)
         self._warned = -1
-        self._fixed: dict = {}
+        self._fixed_last: dict = {}
         self._out = ffi.new("uint8_t[]", 4096)
 
     def _ts_for(self, second: int) -> int:
@@ -331,29 +339,65 @@ class RecordFactory:
             self._ts_base[second] = ts
         return ts
 
+    def _content_key(self, data: bytes) -> bytes:
+        """A record's bytes with the timestamp zeroed: equal for equal content, whatever
+        fields or PE it was asked for with (bytes cache their hash: cheap as a dict key)."""
+        o = self.TS_OFFSET
+        return data[:o] + bytes(8) + data[o + 8:]
+
     def _unique_ts(self, ckey, warnings) -> int:
         wall = int(time.time())
-        if wall != self._wall:      # a new second: every content starts again at sequence 0,
-            self._wall = wall       # except content still running ahead of the wall
-            self._this_second = {}
-            self._ahead = {k: v for k, v in self._ahead.items() if v[0] >= wall}
-        slot = self._ahead.get(ckey)
-        if slot is None:
-            seq = self._this_second.get(ckey, 0)
-            if seq < 128:
-                self._this_second[ckey] = seq + 1
-                return self._ts_for(wall) | (seq << 25)   # Timestamp.sequence: flag byte bits 7:1
-            slot = self._ahead[ckey] = [wall, 128]       # the 129th this second: run ahead
-        if slot[1] >= 128:
-            slot[0], slot[1] = slot[0] + 1, 0
+        if wall != self._wall:      # a new second: content starts again at the wall's second,
+            self._wall = wall       # except content still running ahead of it
+            self._floor = floor = wall << 7
+            self._ahead = {k: v for k, v in self._ahead.items() if v >= floor}
+            self._last = dict(self._ahead)
+        last = self._last.get(ckey)
+        t = self._floor if last is None else last + 1
+        stamps = self.stamps          # StampAllocator.next_live, inlined (the hot path)
+        ends = stamps._ends
+        if ends and t < ends[-1]:
+            a = stamps._starts[bisect_right(ends, t)]
+            if t < a:
+                t = a
+        else:
+            t = stamps._reserve_live(t, wall)
+        self._last[ckey] = t
+        second = t >> 7
+        if second > wall:
+            self._ahead[ckey] = t
             if warnings is not None and wall != self._warned:
                 self._warned = wall
-                warnings.append(f"identical content repeated more than 128 times a second: its "
-                                f"timestamp now runs {slot[0] - wall} s ahead so every record "
-                                "stays unique for Linux's 10-s duplicate cache")
-        seq = slot[1]
-        slot[1] += 1
-        return self._ts_for(slot[0]) | (seq << 25)
+                warnings.append(f"this second's 128 timestamp sequence values are used up on the board "
+                                f"(identical content repeated, or many processes): its timestamp now runs "
+                                f"{second - wall} s ahead so every record stays unique for Linux's "
+                                "10-s duplicate cache")
+        return self._ts_for(second) | ((t & 0x7F) << 25)   # Timestamp.sequence: flag byte bits 7:1
+
+    def _fixed(self, scenario: str, fields: dict, mpidr, warnings) -> bytes:
+        """A user-given timestamp: that second's sequence values, unique on the board."""
+        blk = build(scenario, fields, mpidr=mpidr)
+        ts = blk.entries[0].timestamp
+        data = bytearray(self._codec.encode(blk))
+        if ts is None:   # --timestamp none: nothing to vary (firmware warns about repeats)
+            return bytes(data)
+        key = m.timestamp_u64(ts)
+        lk = (key, bytes(data))
+        last = self._fixed_last.get(lk, -1)
+        seq = self.stamps.take_fixed(key, last)
+        if seq is None:
+            seq = (last + 1) % 128
+            if warnings is not None:
+                warnings.append(f"all 128 sequence values of timestamp {fields['--timestamp']} are in use "
+                                "on this board: this record may repeat an earlier one byte for byte (Linux "
+                                "drops a repeat within 10 s on the SEA/SDEI/SEI path); leave --timestamp "
+                                "at 'now' to keep records unique")
+        if len(self._fixed_last) > 4096:
+            self._fixed_last.clear()
+        self._fixed_last[lk] = seq
+        o = self.TS_OFFSET + 3
+        data[o] = (data[o] & 1) | (seq << 1)
+        return bytes(data)
 
     def make(self, scenario: str, fields: dict, pe: int = 0, unique: bool = True,
              warnings: list | None = None) -> bytes:
@@ -361,15 +405,8 @@ class RecordFactory:
         mpidr = self.mpidrs[pe]
         if not unique:
             return codec.encode(build(scenario, fields, mpidr=mpidr))
-        if "--timestamp" in fields:
-            # A fixed time: repeats still differ in the sequence bits (128 of them; past
-            # that, or with `--timestamp none`, the firmware warns about identical bytes).
-            key = ("fixed-ts", scenario, tuple(sorted(fields.items())), pe)
-            n = self._fixed.get(key, 0)
-            self._fixed[key] = n + 1
-            if len(self._fixed) > 4096:
-                self._fixed.clear()
-            return codec.encode(build(scenario, fields, mpidr=mpidr, sequence=n % 128))
+        if fields.get("--timestamp", "now") != "now":
+            return self._fixed(scenario, fields, mpidr, warnings)
         addr_text = fields.get("--address")
         fast_memory = scenario in MEMORY
         if fast_memory and len(fields) == (addr_text is not None):   # only an address, or nothing
@@ -386,16 +423,20 @@ class RecordFactory:
                 e = blk.entries[0]
                 st, raw = codec.estatus_struct(blk)
                 gde = self._ffi.new("fw_gde *", codec._gde_fields(e))
-                tpl = ("mem", st, raw, gde, codec._mem_struct(e.section))
+                # content less address and timestamp: the same template on every PE
+                base = codec.encode(build(scenario, dict(rest), mpidr=mpidr))
+                tpl = ("mem", st, raw, gde, codec._mem_struct(e.section), self._content_key(base))
             else:
-                tpl = ("bytes", bytearray(codec.encode(blk)))
+                data = bytearray(codec.encode(blk))
+                tpl = ("bytes", data, self._content_key(bytes(data)))
             self._templates[key] = tpl
-        addr = parse_int("--address", addr_text, 0xFFFF_FFFF_FFFF_FFFF) if addr_text else DEFAULT_ADDRESS
-        ts = self._unique_ts((key, addr), warnings)
         if tpl[0] == "mem":
-            _k, st, _raw, gde, sec = tpl
+            _k, st, _raw, gde, sec, cid = tpl
+            addr = parse_int("--address", addr_text, 0xFFFF_FFFF_FFFF_FFFF) if addr_text else DEFAULT_ADDRESS
+            ts = self._unique_ts((cid, addr), warnings)
             length = self._lib.fw_encode_mem_block(st, gde, sec, addr, ts, self._out, 4096)
             return bytes(self._ffi.buffer(self._out, length))
         data = tpl[1]
+        ts = self._unique_ts(tpl[2], warnings)
         data[self.TS_OFFSET:self.TS_OFFSET + 8] = ts.to_bytes(8, "little")
         return bytes(data)

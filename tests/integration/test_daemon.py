@@ -17,6 +17,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import msgpack
@@ -163,6 +164,24 @@ def test_inject_goes_through_the_daemon_and_is_consumed(start_daemon, fwemu):
 
     finals = [e for e in d.journal_lines() if e.get("event") == "consumed"]
     assert [e["id"] for e in finals] == [inj["id"], inj["id"] + 1]
+
+
+def test_the_same_scenario_on_two_pes_through_the_daemon_is_consumed_twice(start_daemon, fwemu):
+    """Issue 12 item 3's two commands: `inject memory-ue --pe 0`, then `--pe 1`, in the same
+    second: two different records, both processed (two [Hardware Error] blocks, the second
+    finds the page already poisoned), neither dropped by the OS model's duplicate cache."""
+    start_daemon("--no-ratelimit")
+    frac = time.time() % 1
+    if frac > 0.5:
+        time.sleep(1.02 - frac)
+    outs = [_json(fwemu("--json", "inject", "memory-ue", "--pe", pe)) for pe in ("0", "1")]
+    injs = [o["injections"][0] for o in outs]
+    assert [i["state"] for i in injs] == ["consumed", "consumed"]
+    assert injs[0]["digest"] != injs[1]["digest"]
+    assert any("already hardware poisoned" in line for line in outs[1]["os_log"])
+    assert sum("[Hardware Error]: Hardware error from APEI" in ln for ln in outs[1]["os_log"]) == 1
+    st = _status(fwemu)
+    assert st["target"]["os"]["stats"].get("dropped_duplicate", 0) == 0
 
 
 def test_status_shows_sources_queues_sei_and_last_injections(start_daemon, fwemu):
@@ -391,3 +410,73 @@ def test_at_file_fields_are_read_by_the_client(start_daemon, fwemu, tmp_path, mo
     out = _json(cp)
     assert out["via"] == "daemon" and out["injections"][0]["state"] == "consumed"
     assert out["injections"][0]["length"] == 20 + 72 + len(body)
+
+
+def test_idle_clients_cannot_lock_others_out_and_a_full_daemon_answers_busy(start_daemon, tmp_path,
+                                                                          monkeypatch):
+    """Issue 12 item 10: 32 idle connections (one of them dribbling a header a byte at a
+    time) held every slot for 600 s, and the next client got "Broken pipe". Now the next
+    client gets the daemon's own busy answer, the idle ones are closed within IDLE_TIMEOUT,
+    and a client served after that is answered normally."""
+    from fwemu import daemon as dm
+    from fwemu.daemon import Client
+    from fwemu.errors import UnreachableError
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    d = start_daemon()
+    assert dm.IDLE_TIMEOUT <= 10
+    idle = []
+    while len(idle) < dm.MAX_CLIENTS:
+        try:
+            idle.append(_connect(d.sock))
+        except BlockingIOError:   # the listen backlog is full until the daemon accepts
+            time.sleep(0.02)
+    t0 = time.monotonic()
+    stop = threading.Event()
+
+    def dribble(s):   # a byte of a header each 0.5 s: never a whole request
+        for b in b"\0\0\0":
+            if stop.wait(0.5):
+                return
+            try:
+                s.send(bytes([b]))
+            except OSError:
+                return
+    th = threading.Thread(target=dribble, args=(idle[0],), daemon=True)
+    th.start()
+    time.sleep(0.5)                                  # the daemon has admitted all of them
+    for _ in range(3):                               # the 33rd, 34th, 35th clients
+        c = Client.connect("sim")
+        with pytest.raises(UnreachableError) as exc:
+            c.request("ping")
+        c.close()
+        assert "daemon busy" in str(exc.value) and "Broken pipe" not in str(exc.value)
+    # every idle connection is closed by the daemon within its idle timeout
+    for s in idle:
+        s.settimeout(dm.IDLE_TIMEOUT + 5)
+        try:
+            assert s.recv(16) == b""
+        except ConnectionResetError:
+            pass
+    closed_after = time.monotonic() - t0
+    stop.set()
+    assert closed_after < dm.IDLE_TIMEOUT + 4, closed_after
+    with Client.connect("sim") as c:
+        info = c.request("ping")
+    assert info["busy_refusals"] == 3
+    for s in idle:
+        s.close()
+
+
+def test_a_client_idle_longer_than_the_timeout_reconnects_by_itself(start_daemon, tmp_path, monkeypatch):
+    from fwemu import daemon as dm
+    from fwemu.daemon import Client
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    start_daemon()
+    with Client.connect("sim") as c:
+        assert c.request("ping")["board"] == "sim"
+        first = c.sock
+        time.sleep(dm.IDLE_TIMEOUT + 0.5)            # the daemon has closed this connection
+        assert c.request("ping")["board"] == "sim"
+        assert c.sock is not first

@@ -810,7 +810,10 @@ def test_identical_bytes_are_dropped_by_the_os_cache_on_sea_and_fwemu_warns(sim)
     b = s.firmware.submit("memory-ue", fields, unique=False)
     settle(s, a, b)
     assert a.record == b.record
-    assert a.state == b.state == "consumed"              # cleared and acked, then dropped
+    assert a.state == "consumed"
+    # the OS cleared and acked b, then dropped it: never journalled as consumed (issue 12 item 3)
+    assert b.state == "dropped" and "dropped it as a duplicate" in b.reason
+    assert b.latency is None
     assert not a.warnings
     assert b.warnings == ["identical bytes were posted 0.0 s ago: Linux drops a repeat within 10 s "
                           "on the SEA path"]
@@ -818,8 +821,37 @@ def test_identical_bytes_are_dropped_by_the_os_cache_on_sea_and_fwemu_warns(sim)
     assert len(headers(lines)) == 1                        # no second [Hardware Error] block
     assert [ln for ln in lines if ln.startswith("Memory failure")] == [MF_RECOVERED]
     assert s.target.os.stats["dropped_duplicate"] == 1
-    jb = [ln for ln in jlines(s) if ln["id"] == b.id and ln["event"] == "consumed"][0]
-    assert jb["warnings"] == b.warnings
+    assert s.target.os.stats["acked"] >= 2                 # as the kernel: acked, not left posted
+    jb = [ln for ln in jlines(s) if ln["id"] == b.id and ln["event"] != "accepted"]
+    assert [ln["event"] for ln in jb] == ["dropped"] and jb[0]["warnings"] == b.warnings
+    assert jb[0]["reason"] == b.reason
+
+
+@pytest.mark.parametrize("sid", [2, 5, 3], ids=["sea", "sdei", "sei"])
+def test_same_scenario_on_two_pes_in_one_second_is_consumed_twice(sim, sid):
+    """Issue 12 item 3: memory-ue on PE 0 then PE 1 in the same second were byte-identical
+    and the OS's duplicate cache dropped the second while the journal said consumed."""
+    s = sim(ratelimit=False)
+    mark = os_mark(s)
+    _same_second()
+    injs = [s.firmware.submit("memory-ue", {}, source_id=sid, pe=pe) for pe in (0, 1, 2, 3)]
+    settle(s, *injs)
+    assert [i.state for i in injs] == ["consumed"] * 4
+    assert len({i.record for i in injs}) == 4
+    assert len(headers(os_lines(s, mark))) == 4
+    assert s.target.os.stats["dropped_duplicate"] == 0
+
+
+def test_a_second_firmware_instance_of_the_board_does_not_repeat_the_first(sim):
+    """Two sessions of one board (two processes, or a restart) share the uniqueness state;
+    a record of the second posted into the first's OS model is not a duplicate."""
+    s1, s2 = sim(), sim(journal="j2.jsonl")
+    _same_second()
+    a = s1.firmware.submit("memory-ue", {}, pe=0)
+    rec = s2.firmware.factory.make("memory-ue", {}, 1)
+    b = s1.firmware.submit("memory-ue", record=rec, pe=1)
+    settle(s1, a, b)
+    assert a.record != b.record and [a.state, b.state] == ["consumed", "consumed"]
 
 
 def test_identical_bytes_on_the_hed_path_skip_printing_but_are_still_handled(sim):

@@ -307,16 +307,33 @@ def test_identical_repeat_warns_and_the_os_drops_it(tmp_path):
     p = subprocess.run([sys.executable, "-m", "fwemu", "inject", "memory-ue", "--count", "2", "--identical",
                         "--timestamp", "2024-05-01T12:00:00", "--journal", str(tmp_path / "j.jsonl")],
                        capture_output=True, text=True, env=env, timeout=60)
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 3, p.stderr          # the second was not consumed: the OS dropped it
     warn = "identical bytes were posted 0.0 s ago: Linux drops a repeat within 10 s on the SEA path"
     assert f"fwemu: warning: #2: {warn}" in p.stderr.splitlines()
     assert "Traceback" not in p.stderr
     out = p.stdout.splitlines()
     assert sum(HEADER in ln for ln in out) == 1
     assert [ln for ln in out if "Memory failure" in ln] == ["   " + MF]
-    assert any(ln.startswith("2 injections: 2 consumed; latency p50 ") for ln in out)
+    assert any(ln.startswith("   dropped: the OS acked it but dropped it as a duplicate") for ln in out)
+    assert any(ln.startswith("2 injections: 1 consumed, 1 dropped; latency p50 ") for ln in out)
     j = journal.read(tmp_path / "j.jsonl")
-    assert [ln.get("warnings") for ln in j if ln["event"] == "consumed"] == [None, [warn]]
+    assert [(ln["event"], ln.get("warnings")) for ln in j if ln["event"] != "accepted"] == \
+        [("consumed", None), ("dropped", [warn])]
+
+
+def test_two_runs_with_the_same_fields_and_fixed_timestamp_post_different_records(fwemu, tmp_path):
+    """Issue 12 item 3: two separate `fwemu inject` runs (separate firmware instances) with
+    the same fields and a fixed --timestamp posted identical records, which a real kernel
+    drops on the SEA path. The board's state file keeps them apart (a restart included)."""
+    args = ("--json", "inject", "memory-ue", "--timestamp", "2024-05-01T12:00:00")
+    digests = []
+    for pe in ("0", "1", "0"):
+        rc, out, err = fwemu(*args, "--pe", pe)
+        assert rc == 0, err
+        assert "warning" not in err
+        digests.append(json.loads(out)["injections"][0]["digest"])
+    assert len(set(digests)) == 3
+    assert (tmp_path / "state" / "fwemu" / "stamps-sim.json").exists()
 
 
 def test_memory_fatal_panics_the_sim_os(fwemu):

@@ -17,7 +17,7 @@ from ..session import Session, latency_summary
 from ._simopts import add_os_model_options, os_model_options, os_model_options_given
 
 OS_LOG_LINES = 60   # the human report shows the OS log's tail; --json carries all of it
-ORDER = {"consumed": EXIT_OK, "timed-out": EXIT_TIMEOUT, "interrupted": EXIT_TIMEOUT, "refused": EXIT_REFUSED}
+ORDER = {"consumed": EXIT_OK, "dropped": EXIT_TIMEOUT, "timed-out": EXIT_TIMEOUT, "interrupted": EXIT_TIMEOUT, "refused": EXIT_REFUSED}
 
 
 def register(sub, common) -> None:

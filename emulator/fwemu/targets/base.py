@@ -54,6 +54,13 @@ class Target(abc.ABC):
             return bool(lib.fw_ack_is_acked(ack_reg(source), self.read_reg(ra.address, ra.width)))
         return self.read_reg(source.block, 32) == 0
 
+    def dropped(self, source: Source) -> str | None:
+        """Called once the OS has released the source's last record: why the OS threw it
+        away unprocessed (Linux's duplicate cache on the SEA/SDEI/SEI path acks a repeat,
+        then prints nothing and does no memory_failure), or None. Only a target that sees
+        inside the OS (the sim) can tell; the others answer None."""
+        return None
+
     @abc.abstractmethod
     def withdraw(self, source: Source) -> None:
         """Make the block's block_status 0 again (a post whose notification failed)."""

@@ -138,6 +138,9 @@ class LinuxModel:
         self.log_mark = 0   # lines ever logged; log_buf holds the newest
         self.seqno = 0
         self.cache: list[tuple[bytes, float]] = []
+        # source id -> True when the last record read from it was dropped as a cached
+        # duplicate (acked, nothing printed, no memory_failure); SimTarget.dropped reads it
+        self.dropped: dict[int, bool] = {}
         self.rl_corrected = _RateLimit("ghes_print_estatus", clock)
         self.rl_uncorrected = _RateLimit("ghes_print_estatus", clock)
         self.poisoned: set[int] = set()
@@ -380,8 +383,10 @@ class LinuxModel:
             if ghes_severity(_u32(buf, 16)) >= GHES_SEV_PANIC:
                 self._ghes_panic(g, buf, paddr)
                 return True
+            dup = self._cached(buf)
+            self.dropped[g.source.id] = dup    # known before the ack the firmware watches for
             self._clear(g, paddr)
-            if self._cached(buf):
+            if dup:
                 self.stats["dropped_duplicate"] += 1
                 continue
             queued.append((g, buf))

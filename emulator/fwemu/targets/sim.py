@@ -19,6 +19,11 @@ from .base import Target
 from .linux_model import LinuxModel, OsKnobs
 
 
+DROPPED_DUPLICATE = ("the OS acked it but dropped it as a duplicate: the same bytes as a record it "
+                     "handled less than 10 s ago (Linux's estatus cache, SEA/SDEI/SEI path): "
+                     "nothing printed, no memory_failure")
+
+
 class SimPlatform:
     """Memory, PEs, SDEI and interrupt delivery; the OS attaches as `os`."""
 
@@ -107,10 +112,14 @@ class SimTarget(Target):
         # OS finishes each handler (e.g. an SEI walk) well within the firmware's SEI settle
         # time, as a real handler of microseconds does (firmware.SEI_SETTLE).
         with self.os.lock:
+            self.os.dropped.pop(source.id, None)
             self.platform.mem.post_to_source(source, record)
 
     def consumed(self, source: Source) -> bool:
         return self.platform.mem.source_consumed(source)
+
+    def dropped(self, source: Source) -> str | None:
+        return DROPPED_DUPLICATE if self.os.dropped.get(source.id) else None
 
     def withdraw(self, source: Source) -> None:
         self.platform.mem.withdraw_source(source)
