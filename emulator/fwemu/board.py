@@ -140,6 +140,7 @@ class Target:
     discover: str = "board"
     console: str | None = None    # agent: a file the OS console is logged to ({uid} = uid)
     notes: str = ""
+    hint: str = ""                # shown when the target cannot be reached (how to bring it up)
 
     @property
     def console_path(self) -> str | None:
@@ -147,6 +148,8 @@ class Target:
 
     def to_dict(self) -> dict:
         d = {"kind": self.kind, "url": self.url, "discover": self.discover, "notes": self.notes}
+        if self.hint:
+            d["hint"] = self.hint
         if self.console:
             d["console"] = self.console
         return d
@@ -335,6 +338,9 @@ def board_names() -> list[str]:
     return sorted(names)
 
 
+MAX_BOARD_FILE = 1 << 20      # bytes (a board file is a few KiB; /dev/zero is endless)
+
+
 def _is_path(name: str) -> bool:
     return "/" in name or os.sep in name or name.endswith(".toml")
 
@@ -346,12 +352,18 @@ def load_board(name_or_path: str | None = None) -> Board:
     if _is_path(name_or_path):
         try:
             with open(name_or_path, "rb") as fh:
-                raw = fh.read()
+                raw = fh.read(MAX_BOARD_FILE + 1)
         except OSError as exc:
             raise BoardError(name_or_path, "file", f"cannot read: {exc.strerror or exc}") from None
+        if len(raw) > MAX_BOARD_FILE:
+            raise BoardError(name_or_path, "file", f"holds more than {MAX_BOARD_FILE} bytes: not a board file")
         return _load_bytes(raw, name_or_path, shipped=False)
     res = _shipped_dir().joinpath(f"{name_or_path}.toml")
-    if not res.is_file():
+    try:
+        found = res.is_file()
+    except (OSError, ValueError):      # a name too long for a file name, a NUL byte
+        found = False
+    if not found:
         raise BoardError(name_or_path, "board",
                          f"no shipped board named {name_or_path!r} (shipped: "
                          f"{', '.join(board_names())}); a path must contain '/' or end in .toml")
@@ -494,7 +506,7 @@ def _check_int(t: _Table, key: str, value: Any, lo: int, hi: int) -> int:
 
 
 _TOP_KEYS = ("name", "description", "target", "pes", "window", "source", "sdei_event", "routes")
-_TARGET_KEYS = ("kind", "url", "discover", "console", "notes")
+_TARGET_KEYS = ("kind", "url", "discover", "console", "notes", "hint")
 _PES_KEYS = ("count", "mpidr")
 _WINDOW_KEYS = ("name", "base", "size", "access", "path", "offset")
 _SOURCE_KEYS = ("id", "type", "notify", "poll_interval_ms", "vector", "enabled",
@@ -562,7 +574,8 @@ def _parse_target(t: _Table) -> Target:
     if console is not None and not console:
         raise t.error("console", "empty")
     notes = t.str("notes", "")
-    return Target(kind=kind, url=url, discover=discover, console=console, notes=notes)
+    hint = t.str("hint", "")
+    return Target(kind=kind, url=url, discover=discover, console=console, notes=notes, hint=hint)
 
 
 def _parse_pes(t: _Table) -> Pes:

@@ -40,6 +40,8 @@ class Output:
         self.fields.update(fields)
 
     def finish(self, status: int, error: str | None = None) -> None:
+        if error:
+            error = one_line(error)
         if self.as_json:
             env = {"fwemu_version": __version__, "version": JSON_ENVELOPE_VERSION,
                    "status": status, "error": error}
@@ -49,6 +51,15 @@ class Output:
             self.stream.write(json.dumps(env) + "\n")
         elif error:
             print(f"fwemu: error: {error}", file=sys.stderr)
+
+
+_LINE_BREAKS = {c: repr(chr(c))[1:-1] for c in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029)}
+
+
+def one_line(text: str) -> str:
+    """An error message as exactly one line: control characters and every character
+    str.splitlines() breaks on (from user input quoted in it) are shown escaped."""
+    return text.translate(_LINE_BREAKS)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,12 +96,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     common.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr")
+    # before the command or after it, for every command (SUPPRESS: a subcommand's absent
+    # --board leaves the global one in place; main() fills in None)
+    common.add_argument("--board", default=argparse.SUPPRESS, metavar="NAME|PATH",
+                        help="board name or TOML path (default: $FWEMU_BOARD, else the built-in 'sim')")
 
     parser = _Parser(prog="fwemu", description="Firmware-side RAS error emulator for arm64.",
                      parents=[common])
     parser.add_argument("--version", action="version", version=f"fwemu {__version__}")
-    parser.add_argument("--board", default=None,
-                        help="board name or TOML path (default: $FWEMU_BOARD, else the built-in 'sim')")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in modules(command):
         module.register(sub, common)
@@ -126,6 +139,8 @@ def _main(argv: list[str] | None) -> int:
     try:
         parser = build_parser(_command_name(argv))
         args = parser.parse_args(argv)
+        if not hasattr(args, "board"):
+            args.board = None
         logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                             format="fwemu: %(levelname)s: %(message)s", stream=sys.stderr)
         if not getattr(args, "func", None):

@@ -104,6 +104,26 @@ def _lock_path(board_name: str) -> Path:
     return runtime_dir() / f"{_safe_name(board_name)}.pid"
 
 
+def _lock_holder(board_name: str) -> str | None:
+    """The pid of the daemon holding the board's lock (as the lock file says, "?" when it
+    does not say), or None when no daemon holds it."""
+    try:
+        fd = os.open(_lock_path(board_name), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _ensure_private_dir(path: Path) -> None:
     """Create `path` 0700, or accept an existing one only if it is a real directory we own
     (in a shared directory someone else may have made it first); tighten its mode if needed."""
@@ -115,6 +135,12 @@ def _ensure_private_dir(path: Path) -> None:
             pass
         st = os.lstat(path)
     except OSError as exc:
+        for up in (path.parent, *path.parent.parents):
+            if os.path.lexists(up):
+                if not os.path.isdir(up):
+                    raise UnreachableError(f"runtime directory {path}: {up} is not a directory "
+                                           "(check XDG_RUNTIME_DIR / XDG_STATE_HOME)") from None
+                break
         raise UnreachableError(f"runtime directory {path}: {exc.strerror}") from None
     if not stat.S_ISDIR(st.st_mode):
         raise UnreachableError(f"{path} exists and is not a directory; not using it for the control socket")
@@ -655,7 +681,12 @@ class Client:
 
     @classmethod
     def connect(cls, board_name: str, timeout: float = CONNECT_TIMEOUT) -> Client | None:
-        """The daemon for `board_name`, or None when no socket exists or nobody listens."""
+        """The daemon for `board_name`, or None when no socket exists (no daemon).
+
+        A socket that exists but does not take the connection is never passed over in
+        silence: UnreachableError (exit 5) says whether a daemon still holds the board's
+        pid lock (alive but not answering) or the socket was left by one that died. A
+        caller that wants to run in-process anyway does not call this (`--no-daemon`)."""
         path = socket_path(board_name)
         if not _private_socket(path):
             return None
@@ -663,9 +694,17 @@ class Client:
         sock.settimeout(timeout)
         try:
             sock.connect(str(path))
-        except OSError:
+        except OSError as exc:
             sock.close()
-            return None
+            why = exc.strerror or type(exc).__name__
+            pid = _lock_holder(board_name)
+            if pid is None:
+                state = (f"it was left by a daemon that is no longer running ({why}); "
+                         "`fwemu daemon` removes it when it starts")
+            else:
+                state = f"the daemon (pid {pid}) holding it does not accept connections ({why})"
+            raise UnreachableError(f"daemon socket {path} exists but {state}; not running in-process "
+                                   "behind its back (--no-daemon runs in-process anyway)") from None
         return cls(sock, path, board_name)
 
     def _reconnect(self) -> None:

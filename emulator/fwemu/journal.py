@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 from pathlib import Path
 
@@ -33,9 +34,13 @@ class Journal:
         self.path = Path(path) if path else None
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self.error: str | None = None     # set once a write fails; nothing is written after it
+        self.lines = 0                    # lines written whole
+        self._regular = False
         if self.path:
             make_parent(self.path, "--journal")
             self._fd = open_output(self.path, "--journal", append=True, perms=0o644)
+            self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
 
     def write(self, event: dict) -> None:
         if self._fd is not None:
@@ -47,9 +52,32 @@ class Journal:
             return
         data = (line + "\n").encode()
         with self._lock:
-            done = os.write(self._fd, data)
-            while done < len(data):          # a short write (rare on a regular file): finish it
-                done += os.write(self._fd, data[done:])
+            if self._fd is None:
+                return
+            done = 0
+            try:
+                done = os.write(self._fd, data)
+                while done < len(data):          # a short write (rare on a regular file): finish it
+                    done += os.write(self._fd, data[done:])
+            except OSError as exc:
+                self._failed(exc, done)
+                return
+            self.lines += 1
+
+    def _failed(self, exc: OSError, done: int) -> None:
+        """A write failed (disk full, I/O error, a file that takes no data): never raise into
+        the firmware model (an injection must still reach its final state); remember the
+        first failure for the caller, which stops submitting and says so in one line, and
+        write nothing more. A line cut short is cut off, so the file holds whole lines."""
+        if done and self._regular:
+            try:
+                os.ftruncate(self._fd, os.fstat(self._fd).st_size - done)
+            except OSError:
+                pass
+        self.error = (f"--journal: cannot write {self.path}: {exc.strerror or exc} after "
+                      f"{self.lines} line{'s' if self.lines != 1 else ''}; nothing more is journalled")
+        os.close(self._fd)
+        self._fd = None
 
     def close(self) -> None:
         with self._lock:

@@ -57,7 +57,12 @@ class LocalMemory:
                     os.close(fd)
                 ptr = ffi.from_buffer(mm) + (w.offset - base_off)
             else:
-                mm = mmap.mmap(-1, w.size)
+                try:
+                    mm = mmap.mmap(-1, w.size)
+                except (OSError, ValueError, OverflowError) as exc:
+                    self.close()
+                    raise UnreachableError(f"window {w.name}: cannot map {w.size:#x} bytes of memory for it "
+                                           f"on this machine: {getattr(exc, 'strerror', None) or exc}") from None
                 ptr = ffi.from_buffer(mm)
             self._maps.append((w, mm, ptr))
 

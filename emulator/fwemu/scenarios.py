@@ -9,6 +9,7 @@ to is a usage error (exit 2), never silently ignored.
 from __future__ import annotations
 
 import argparse
+import calendar
 import re
 from bisect import bisect_right
 import time
@@ -42,13 +43,26 @@ def parse_int(name: str, text: str, maximum: int) -> int:
     return value
 
 
+MAX_FIELD_FILE = 1 << 16     # bytes an @FILE field may hold (a GHES block is far smaller)
+
+
+def read_limited(path: str, name: str, limit: int) -> bytes:
+    """A file's bytes, at most `limit` of them (a FIFO, /dev/zero or a huge file is one line,
+    not an endless read); UsageError(name, ...) otherwise."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(name, f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise UsageError(name, f"{path} holds more than {limit} bytes (the limit for this input)")
+    return data
+
+
 def parse_bytes(name: str, text: str) -> bytes:
     """Hex text, or @FILE for a file's bytes."""
     if text.startswith("@"):
-        try:
-            return Path(text[1:]).read_bytes()
-        except OSError as exc:
-            raise UsageError(name, f"cannot read {text[1:]}: {exc.strerror}") from None
+        return read_limited(text[1:], name, MAX_FIELD_FILE)
     try:
         return bytes.fromhex(text.replace(":", " "))
     except ValueError:
@@ -81,6 +95,9 @@ def parse_arm_type(name: str, text: str) -> int:
     return value
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def parse_timestamp(name: str, text: str) -> m.Timestamp | None | str:
     if text == "none":
         return None
@@ -90,7 +107,8 @@ def parse_timestamp(name: str, text: str) -> m.Timestamp | None | str:
     if not mt:
         raise UsageError(name, "must be 'now', 'none' or YYYY-MM-DDThh:mm:ss")
     y, mo, d, h, mi, s = map(int, mt.groups())
-    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 60):
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 60) or \
+            d > (29 if mo == 2 and calendar.isleap(y) else _MONTH_DAYS[mo - 1]):
         raise UsageError(name, f"{text} is not a valid date and time")
     return m.Timestamp(year=y, month=mo, day=d, hour=h, minute=mi, second=s)
 
@@ -153,7 +171,7 @@ OPTIONS = (
     Option("--raw-data", ALL, "raw-data area after the entries: hex or @FILE", parse_bytes),
     # memory
     Option("--error-type", MEMORY, "memory error type 0..15 (2 single-bit ECC, 3 multi-bit ECC, …)",
-           maximum=U8),
+           maximum=15),
     Option("--pa-mask", MEMORY, "physical address mask"),
     Option("--error-status", MEMORY, "error status value"),
     *(Option(f"--{n}", MEMORY, f"memory {n.replace('-', ' ')}", maximum=U16)
@@ -192,16 +210,39 @@ OPTIONS = (
 
 def add_field_options(parser: argparse.ArgumentParser) -> None:
     """Registers every field option as a string; `build()` parses it for the scenario."""
-    group = parser.add_argument_group("record fields (each names the scenarios it applies to)")
+    groups = {}
     for opt in OPTIONS:
-        kinds = "all" if opt.kinds == ALL else ("all but raw" if opt.kinds == NO_RAW else ", ".join(opt.kinds))
+        title = FIELD_GROUPS[_group_of(opt)]
+        group = groups.get(title) or groups.setdefault(title, parser.add_argument_group(title))
+        kinds = "" if opt.kinds in (ALL, MEMORY, ARM, PCIE, ("raw",)) else \
+            (" [all but raw]" if opt.kinds == NO_RAW else f" [{', '.join(opt.kinds)}]")
         group.add_argument(opt.flag, dest=f"f_{opt.dest}", metavar="V", default=None,
-                           help=f"{opt.help} [{kinds}]")
+                           help=f"{opt.help}{kinds}")
+
+
+FIELD_GROUPS = {"common": "record fields, every scenario (raw: the block header and entry only)",
+                "memory": f"memory error section ({', '.join(MEMORY)})",
+                "arm": f"ARM processor error section ({', '.join(ARM)})",
+                "pcie": f"PCIe error section ({', '.join(PCIE)})",
+                "raw": "vendor section (raw --guid G --data HEX)"}
+
+
+def _group_of(opt: Option) -> str:
+    if opt.kinds in (ALL, NO_RAW):
+        return "common"
+    return {MEMORY: "memory", ARM: "arm", PCIE: "pcie", ("raw",): "raw"}[opt.kinds]
 
 
 def fields_from_args(args: argparse.Namespace) -> dict[str, str]:
-    return {opt.flag: getattr(args, f"f_{opt.dest}") for opt in OPTIONS
-            if getattr(args, f"f_{opt.dest}", None) is not None}
+    fields = {}
+    for opt in OPTIONS:
+        value = getattr(args, f"f_{opt.dest}", None)
+        if value is None:
+            continue
+        if not isinstance(value, str):      # argparse gives `--flag=--` as a list without the '--'
+            value = " ".join(map(str, value))
+        fields[opt.flag] = value
+    return fields
 
 
 def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None = None,
@@ -279,7 +320,9 @@ def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
         return m.ProcessorGenericSection(proc_type=2, proc_isa=4, proc_error_type=0x01, operation=1,
                                          flags=0x08 if severity == m.Severity.CORRECTED else 0x01,
                                          level=1, target_addr=addr,
-                                         proc_id=0x80000000 if mpidr is None else mpidr)
+                                         # MPIDR_EL1 as the PE reads it (bit 31 is RES1), as
+                                         # the ARM section's mpidr: the same with or without a PE
+                                         proc_id=(0 if mpidr is None else mpidr) | 0x80000000)
     if "guid" not in v:
         raise UsageError("--guid", "the raw scenario needs the section type GUID")
     return m.RawSection(guid=v["guid"], data=v.get("data", b""))

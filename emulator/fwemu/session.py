@@ -30,6 +30,19 @@ def latency_summary(injs: list[dict]) -> dict:
             "max_ms": lat[-1] if lat else None, "mean_ms": statistics.fmean(lat) if lat else None}
 
 
+def unreachable_text(board: Board, url: str | None, message: str) -> str:
+    """An unreachable agent target's one line: the URL once, the board's hint on bringing the
+    target up, and how to point fwemu elsewhere for one run."""
+    if board.target.kind != "agent":
+        return message
+    url = url or board.target.url
+    # pyserial repeats the URL ("cannot open U: Could not open port U: [Errno 111] ...")
+    message = message.replace(f"Could not open port {url}: ", "")
+    hint = f"; {board.target.hint}" if board.target.hint else ""
+    return (f"board {board.name}: {message}{hint}; another channel for this run: "
+            "--url URL or FWEMU_URL=URL")
+
+
 class _Tally:
     """A streaming summary of finished injections (report="summary"): state counts, latency
     percentiles from a compact array (8 bytes an injection, freed with the request) and the
@@ -65,7 +78,8 @@ class Session:
     @classmethod
     def open(cls, board: Board, journal: str | None = None, unsafe_concurrent_sei: bool = False,
              sei_settle: float | None = None,
-             sim: dict | None = None) -> Session:
+             sim: dict | None = None, url: str | None = None) -> Session:
+        """url: an agent board's channel for this session instead of target.url."""
         options = {}
         if board.target.kind == "sim":
             sim = sim or {}
@@ -73,7 +87,12 @@ class Session:
                                         sei_mode=sim.get("sei_mode", "walk"),
                                         ratelimit=sim.get("ratelimit", True)),
                        "masked_pes": sim.get("masked_pes", ())}
-        target = open_target(board, **options)
+        if url is not None and board.target.kind == "agent":
+            options["url"] = url
+        try:
+            target = open_target(board, **options)
+        except UnreachableError as exc:
+            raise UnreachableError(unreachable_text(board, url, str(exc))) from None
         jpath = None if journal == "none" else (journal or default_path(board.name))
         try:
             j = Journal(jpath)
@@ -107,7 +126,7 @@ class Session:
 
     def _submit(self, req: dict):
         with self._submit_lock:
-            if self._closing.is_set():
+            if self._closing.is_set() or self.journal.error:
                 return None
             return self.firmware.submit(
                 req["scenario"], req.get("fields") or {}, source_id=req.get("source"),
@@ -154,7 +173,7 @@ class Session:
                         tally.add(i)
                 injs = [i for i in injs if not i.final]
         if submitted == 0 and count > 0:
-            raise UnreachableError("fwemu is stopping: the injection was not submitted")
+            raise UnreachableError(self.journal.error or "fwemu is stopping: the injection was not submitted")
         if pump:
             fw.wait_all(injs)
         else:
@@ -172,6 +191,8 @@ class Session:
                           os_log=lines[-50:], os_log_lines=len(lines))
         if submitted < count:
             result["not_submitted"] = count - submitted
+        if self.journal.error:
+            result["journal_error"] = self.journal.error
         return result
 
     def status(self) -> dict:

@@ -230,7 +230,13 @@ def test_one_daemon_per_board_and_a_stale_socket_is_replaced(start_daemon, fwemu
     d.proc.kill()                      # no cleanup: the socket file stays behind
     d.proc.wait(10)
     assert os.path.exists(d.sock)
-    assert _json(fwemu("--json", "status"))["via"] == "in-process"   # nothing listens: fall back
+    # nothing listens: not bypassed in silence (issue 15 item 7), in-process only when asked
+    cp = fwemu("--json", "status")
+    assert cp.returncode == 5 and "left by a daemon that is no longer running" in _json(cp)["error"]
+    cp = fwemu("inject", "memory-ue", "--journal", "none")
+    assert cp.returncode == 5 and str(d.sock) in cp.stderr and "--no-daemon" in cp.stderr
+    assert len(cp.stderr.splitlines()) == 1 and cp.stdout == ""
+    assert _json(fwemu("--json", "status", "--no-daemon"))["via"] == "in-process"
     d2 = start_daemon(journal_name="j2.jsonl")
     assert d2.sock == d.sock
     assert _json(fwemu("--json", "inject", "memory-ce"))["via"] == "daemon"
@@ -480,3 +486,17 @@ def test_a_client_idle_longer_than_the_timeout_reconnects_by_itself(start_daemon
         time.sleep(dm.IDLE_TIMEOUT + 0.5)            # the daemon has closed this connection
         assert c.request("ping")["board"] == "sim"
         assert c.sock is not first
+
+
+def test_a_daemon_whose_journal_fails_still_ends_every_injection(start_daemon, fwemu):
+    """Issue 15: the journal write failing inside the daemon left the client waiting on an
+    injection that never reached a final state. Now the run stops with the report and one line."""
+    start_daemon("--journal", "/dev/full")
+    cp = fwemu("--json", "inject", "memory-ue", "--count", "3", timeout=30)
+    env = _json(cp)
+    assert cp.returncode == 5 and env["via"] == "daemon"
+    assert "--journal: cannot write /dev/full" in env["error"]
+    assert [i["state"] for i in env["injections"]] == ["consumed"]
+    cp = fwemu("inject", "memory-ue", timeout=30)        # later requests: refused, one line, no hang
+    assert cp.returncode == 5 and len(cp.stderr.splitlines()) == 1 and "/dev/full" in cp.stderr
+    assert _json(fwemu("--json", "status"))["via"] == "daemon"

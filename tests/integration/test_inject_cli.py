@@ -343,7 +343,8 @@ def test_memory_fatal_panics_the_sim_os(fwemu):
     assert lines[0] == "#1 memory-fatal -> source 6 (SDEI on PE 0), block 0x7c411810, 172 bytes"
     assert "   {1}[Hardware Error]: event severity: fatal" in lines
     assert lines[-2:] == ["   Kernel panic - not syncing: GHES: Fatal hardware error",
-                          "OS is down: GHES: Fatal hardware error (fwemu reset reboots it)"]
+                          "OS is down: GHES: Fatal hardware error (this command's own simulated OS; "
+                          "the next command boots a fresh one, and `fwemu daemon` keeps one across commands)"]
 
 
 def test_sei_mainline_panics(fwemu):
@@ -353,7 +354,8 @@ def test_sei_mainline_panics(fwemu):
         "OS log (sim):",
         "   SError Interrupt on CPU0, code 0x00000000be000000 -- SError",
         "   Kernel panic - not syncing: Asynchronous SError Interrupt",
-        "OS is down: Asynchronous SError Interrupt (fwemu reset reboots it)",
+        "OS is down: Asynchronous SError Interrupt (this command's own simulated OS; the next command "
+        "boots a fresh one, and `fwemu daemon` keeps one across commands)",
     ]
 
 

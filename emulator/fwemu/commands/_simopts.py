@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from ..errors import UsageError
+from ._target import finite, in_range
+
+MAX_OS_DELAY = 3600.0
+
 
 def add_os_model_options(p) -> None:
     """The sim board's OS model knobs (the same options `fwemu inject` takes)."""
     sim = p.add_argument_group("sim board OS model")
-    sim.add_argument("--os-delay", type=float, default=0.0, help="seconds the OS waits before handling a notification")
+    sim.add_argument("--os-delay", type=finite, default=0.0, metavar="S",
+                     help=f"seconds the OS waits before handling a notification (0 .. {MAX_OS_DELAY:g})")
     sim.add_argument("--os-deaf", action="store_true", help="the OS ignores notifications and does not poll")
-    sim.add_argument("--mask-pe", type=int, action="append", default=[], help="PE that never unmasks SDEI")
+    sim.add_argument("--mask-pe", type=int, action="append", default=[], metavar="N",
+                     help="PE index that never unmasks SDEI (repeatable; 0 .. the board's PE count - 1)")
     sim.add_argument("--sei-mode", choices=("walk", "mainline"), default="walk",
                      help="walk: walk every SEI source on an SError; mainline: refuse SEI sources at probe")
     sim.add_argument("--no-ratelimit", action="store_true", help="the OS prints every record (Linux: 2 per 5 s)")
@@ -33,3 +40,15 @@ def os_model_options_given(args) -> list[str]:
     if args.no_ratelimit:
         given.append("--no-ratelimit")
     return given
+
+
+def check_os_model_options(board, args) -> None:
+    """What needs the board: OS model options only on sim, --mask-pe a PE the board has."""
+    given = os_model_options_given(args)
+    if board.target.kind != "sim" and given:
+        raise UsageError(given[0], f"OS model options only apply to the sim board, not {board.name!r}")
+    in_range("--os-delay", args.os_delay, 0, MAX_OS_DELAY, " seconds")
+    for pe in args.mask_pe:
+        if not 0 <= pe < board.pes.count:
+            raise UsageError("--mask-pe", f"PE {pe} does not exist: board {board.name!r} has "
+                                          f"{board.pes.count} PEs (0 .. {board.pes.count - 1})")

@@ -59,6 +59,8 @@ def describe(board: Board) -> list[str]:
              + (f" discover={t.discover}" if t.discover != "board" else "")]
     if t.notes:
         lines.append(f"  notes: {t.notes}")
+    if t.hint:
+        lines.append(f"  hint: {t.hint}")
     lines.append(f"pes: {board.pes.count}  mpidr: "
                  + " ".join(f"{m:#x}" for m in board.pes.mpidr))
     lines.append("windows:")

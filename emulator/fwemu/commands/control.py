@@ -1,35 +1,56 @@
-"""`fwemu status` and `fwemu reset`: ask the running daemon for the board (in-process, a
-fresh instance is shown/booted, which is mostly useful to check a board comes up)."""
+"""`fwemu status` and `fwemu reset`: ask the running daemon for the board.
+
+Without a daemon (or with --no-daemon) they run on a new in-process instance, and say so:
+its queues and injections are this command's only. On the sim board that instance is a
+simulated OS booted for this command, so `reset` has nothing to reset and refuses."""
 
 from __future__ import annotations
 
 from ..board import load_board
-from ..errors import EXIT_OK
+from ..errors import EXIT_OK, UsageError
 from ..session import Session
+from ._target import add_no_daemon_option, add_url_option, target_url
+
+FRESH = "in-process: no daemon serves this board, so this is a new instance started for this command"
 
 
 def register(sub, common) -> None:
     s = sub.add_parser("status", parents=[common], help="per-source state, queues, the pending SEI, last injections")
+    add_url_option(s)
+    add_no_daemon_option(s)
     s.set_defaults(func=cmd_status)
     r = sub.add_parser("reset", parents=[common], help="reboot the target's OS (sim: bring a panicked OS back)")
+    add_url_option(r)
+    add_no_daemon_option(r)
     r.set_defaults(func=cmd_reset)
 
 
-def _with_session(board, fn):
+def _with_session(board, fn, args):
     from ..daemon import Client
-    client = Client.connect(board.name)
+    url = target_url(board, args)
+    client = None if args.no_daemon else Client.connect(board.name)
     if client is not None:
         with client:
+            if args.url is not None:
+                raise UsageError("--url", f"a daemon serves board {board.name!r} ({client.path}); its "
+                                          "channel is fixed when it starts (`fwemu daemon --url URL`)")
             return client.request(fn), "daemon"
-    with Session.open(board, journal="none") as session:
+    if fn == "reset" and board.target.kind == "sim":
+        raise UsageError("reset", f"no daemon serves board {board.name!r}: every in-process command boots "
+                                  "its own simulated OS, so there is nothing to reset (start `fwemu daemon` "
+                                  "to keep one across commands)")
+    with Session.open(board, journal="none", url=url) as session:
         return getattr(session, fn)(), "in-process"
 
 
 def cmd_status(args, out) -> int:
     board = load_board(args.board)
-    st, via = _with_session(board, "status")
+    st, via = _with_session(board, "status", args)
     out.set(via=via, **st)
-    out.line(f"board {st['board']} ({via})")
+    if via == "in-process":
+        out.set(note=FRESH)
+    out.line(f"board {st['board']} ({via})" if via == "daemon" else
+             f"board {st['board']} ({FRESH}; earlier commands' injections are not here)")
     for s in st["sources"]:
         cur = f" #{s['current']}" if s["current"] else ""
         out.line(f"  source {s['id']:3} {s['notify']:8} {s['state']}{cur}  queue {s['queue_depth']}/{s['queue_limit']}")
@@ -46,13 +67,20 @@ def cmd_status(args, out) -> int:
         out.line(f"  #{i['id']} {i['scenario']} source {i['source']}: {i['state']}{lat} {i['reason'] or ''}".rstrip())
     os_state = st.get("target", {}).get("os")
     if os_state:
-        out.line(f"  OS: {'up' if os_state['up'] else 'DOWN: ' + str(os_state['panic'])}")
+        out.line(f"  OS: {_os_text(os_state)}")
     return EXIT_OK
+
+
+def _os_text(os_state: dict) -> str:
+    if os_state.get("up", True):
+        return "up"
+    why = os_state.get("panic") or os_state.get("down")
+    return f"DOWN: {why}" if why else "DOWN (the target gave no reason)"
 
 
 def cmd_reset(args, out) -> int:
     board = load_board(args.board)
-    res, via = _with_session(board, "reset")
+    res, via = _with_session(board, "reset", args)
     out.set(via=via, **res)
     os_state = res.get("os") or {}
     out.line(f"board {board.name} reset ({via}); OS {'up' if os_state.get('up', True) else 'down'}")

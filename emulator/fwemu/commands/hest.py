@@ -42,16 +42,11 @@ def register(sub, common) -> None:
                                    "and what Linux does with each field (lint).")
     hsub = p.add_subparsers(dest="hest_command", metavar="ACTION")
     p.set_defaults(func=_missing_action)
-    # SUPPRESS: an absent subcommand --board leaves the global `fwemu --board X` in place.
-    board_opt = dict(default=argparse.SUPPRESS, metavar="NAME|PATH",
-                     help="board name or TOML path (default: the global --board, "
-                          "$FWEMU_BOARD, else 'sim')")
 
     b = hsub.add_parser("build", parents=[common], help="write the board's HEST",
                         description="Write the ACPI HEST the board's OS boots with: one GHES "
                                     "(type 9) / GHESv2 (type 10) entry per source, in board "
                                     "order, checksum set.")
-    b.add_argument("--board", **board_opt)
     b.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="where to write the table ('-' = stdout)")
     for opt, size in (("oem-id", 6), ("oem-table-id", 8), ("creator-id", 4)):
@@ -80,7 +75,9 @@ def register(sub, common) -> None:
                    "default 1)")
     i.add_argument("--block", type=_block, action="append", default=[], metavar="ID=ADDR",
                    help="a source's block address (the HEST holds only the register that "
-                        "points at it); repeatable")
+                        "points at it); repeatable; ID must be a source in the table")
+    i.add_argument("--ignore-checksum", action="store_true",
+                   help="import a table whose checksum is wrong (noted in the output)")
     i.set_defaults(func=cmd_import)
 
     lt = hsub.add_parser("lint", parents=[common], help="check a HEST against what Linux does",
@@ -88,7 +85,6 @@ def register(sub, common) -> None:
                                      "what Linux does about it. Exit 0 without error-severity "
                                      "findings, 1 with, 2 for unreadable input.")
     lt.add_argument("file", nargs="?", metavar="FILE", help="a HEST file")
-    lt.add_argument("--board", **board_opt)
     lt.add_argument("--ignore", action="append", default=[], metavar="RULE",
                     help="drop findings of this rule (repeatable)")
     lt.set_defaults(func=cmd_lint)
@@ -98,10 +94,16 @@ def _missing_action(args, out) -> int:
     raise UsageError("hest", "missing action (try: fwemu hest build|import|lint)")
 
 
+MAX_TABLE = 1 << 24     # bytes: an ACPI table's length field is a u32, real HESTs are KiBs
+
+
 def _read(path: str) -> bytes:
     try:
         with open(path, "rb") as fh:
-            return fh.read()
+            data = fh.read(MAX_TABLE + 1)
+        if len(data) > MAX_TABLE:
+            raise UsageError(path, f"holds more than {MAX_TABLE} bytes: not an ACPI table")
+        return data
     except OSError as exc:
         why = exc.strerror or str(exc)
         if path.startswith("/sys/firmware/acpi/tables") and isinstance(exc, PermissionError):
@@ -148,6 +150,15 @@ def cmd_build(args, out) -> int:
 
 def cmd_import(args, out) -> int:
     table = _parse_file(args.file)
+    if not table.checksum_ok and not args.ignore_checksum:
+        raise HestError(9, "checksum", f"is {table.checksum:#04x}, the table's bytes say "
+                        f"{table.expected_checksum:#04x} (a damaged or hand-edited table; "
+                        "--ignore-checksum imports it anyway)", file=args.file)
+    ids = {e.source_id for e in table.entries}
+    for sid, _addr in args.block:
+        if sid not in ids:
+            raise UsageError("--block", f"source {sid} is not in {args.file} (its sources: "
+                             f"{', '.join(map(str, sorted(ids))) or 'none'})")
     if args.target == "agent" and not args.url:
         raise UsageError("--url", "required with --target agent (a pyserial URL)")
     name = args.name or (os.path.splitext(os.path.basename(args.output))[0] if args.output
@@ -160,6 +171,12 @@ def cmd_import(args, out) -> int:
     except HestError as exc:
         exc.file = args.file
         raise
+    if table.error_source_count != len(table.entries):
+        raise HestError(36, "error_source_count", f"says {table.error_source_count} but the "
+                        f"table's {table.length} bytes hold {len(table.entries)} entries", file=args.file)
+    if not table.checksum_ok:
+        skel.notes.append(f"the table's checksum is wrong ({table.checksum:#04x}, should be "
+                          f"{table.expected_checksum:#04x}); imported with --ignore-checksum")
     comments = [f"Imported by `fwemu hest import` from {args.file}.", *skel.notes]
     text = board_to_toml(skel, comments)
     parse_board(tomllib.loads(text), name)      # what we write must load

@@ -8,37 +8,75 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 from .. import scenarios
 from ..board import NOTIFY_TYPES, load_board
-from ..errors import EXIT_OK, EXIT_REFUSED, EXIT_TIMEOUT, UsageError
+from ..errors import EXIT_OK, EXIT_REFUSED, EXIT_TIMEOUT, UnreachableError, UsageError
 from ..session import Session, latency_summary
-from ._simopts import add_os_model_options, os_model_options, os_model_options_given
+from ._simopts import (add_os_model_options, check_os_model_options, os_model_options,
+                       os_model_options_given)
+from ._target import add_no_daemon_option, add_url_option, finite, in_range, target_url
+
+MAX_COUNT = 10_000_000          # the daemon's limit too
+MAX_TIMEOUT = 7 * 86400.0       # seconds one injection may wait (the daemon's limit too)
+MAX_SEI_SETTLE_MS = 60_000.0
 
 OS_LOG_LINES = 60   # the human report shows the OS log's tail; --json carries all of it
 ORDER = {"consumed": EXIT_OK, "dropped": EXIT_TIMEOUT, "timed-out": EXIT_TIMEOUT, "interrupted": EXIT_TIMEOUT, "refused": EXIT_REFUSED}
 
 
+EXAMPLES = """\
+examples:
+  fwemu inject memory-ue                                 recoverable memory error, board's route
+  fwemu inject memory-ce --address 0x60001000 --count 100 --rate 50
+  fwemu inject arm-cache-ue --notify sdei --pe 1         on the first SDEI source, PE 1
+  fwemu inject pcie-ue --bdf 0000:03:00.0 --json         one JSON object on stdout
+  fwemu inject raw block.bin --source 2                  a status block file, posted verbatim
+  fwemu inject memory-ue --board fvp --url socket://127.0.0.1:5005
+
+exit codes: 0 every injection consumed; 2 usage error (one line names the option);
+  3 timed out; 4 refused by a firmware rule; 5 target or daemon unreachable, or the
+  journal failed mid-run;
+  130/143 interrupted (SIGINT/SIGTERM). With several injections the worst code wins.
+"""
+
+
 def register(sub, common) -> None:
-    p = sub.add_parser("inject", parents=[common], help="inject an error: post a record and notify the OS")
+    import argparse
+
+    p = sub.add_parser("inject", parents=[common], help="inject an error: post a record and notify the OS",
+                       description="Post a record into an error source's status block, notify the OS, "
+                                   "and report what it did with it.",
+                       usage="fwemu inject SCENARIO [FILE] [options] [field options]",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scenario", metavar="SCENARIO", help=f"one of: {', '.join(scenarios.SCENARIOS)}")
     p.add_argument("file", metavar="FILE", nargs="?",
                    help="raw only: a file holding a whole status block, posted verbatim")
-    p.add_argument("--source", type=int, metavar="ID", help="error source id (default: the board's route)")
-    p.add_argument("--notify", choices=sorted(NOTIFY_TYPES), help="use the board's first source with this notification")
-    p.add_argument("--pe", type=int, default=0, help="PE index the notification targets (default 0)")
-    p.add_argument("--count", type=int, default=1, help="number of injections (default 1)")
-    p.add_argument("--rate", type=float, default=0.0, help="injections per second (default: as fast as accepted)")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds each may take to be consumed (default 5)")
-    p.add_argument("--journal", metavar="FILE", help="journal file (default: ~/.local/state/fwemu/journal-BOARD.jsonl; 'none')")
-    p.add_argument("--unsafe-concurrent-sei", action="store_true",
-                   help="DANGER: lift the one-pending-NOTIFY_SEI rule (negative testing only)")
-    p.add_argument("--sei-settle-ms", type=float, default=None, metavar="MS",
-                   help="wait after an SEI record's ack before raising the next SEI "
-                        "(default: 1 ms on real targets, 0 on sim)")
-    p.add_argument("--identical", action="store_true",
-                   help="do not make repeats unique (Linux drops repeats within 10 s on SEA/SDEI)")
+    what = p.add_argument_group("where and how often")
+    what.add_argument("--source", type=int, metavar="ID",
+                      help="error source id (default: the board's route)")
+    what.add_argument("--notify", choices=sorted(NOTIFY_TYPES),
+                      help="use the board's first source with this notification")
+    what.add_argument("--pe", type=int, default=0, metavar="N",
+                      help="PE index the notification targets (default 0)")
+    what.add_argument("--count", type=int, default=1, metavar="N",
+                      help="number of injections (default 1)")
+    what.add_argument("--rate", type=finite, default=0.0, metavar="R",
+                      help="injections per second (default 0: as fast as accepted)")
+    what.add_argument("--timeout", type=finite, default=5.0, metavar="S",
+                      help="seconds each may take to be consumed (default 5)")
+    run = p.add_argument_group("run")
+    run.add_argument("--journal", metavar="FILE",
+                     help="journal file (default: ~/.local/state/fwemu/journal-BOARD.jsonl; 'none')")
+    add_url_option(run)
+    add_no_daemon_option(run)
+    run.add_argument("--unsafe-concurrent-sei", action="store_true",
+                     help="DANGER: lift the one-pending-NOTIFY_SEI rule (negative testing only)")
+    run.add_argument("--sei-settle-ms", type=finite, default=None, metavar="MS",
+                     help="wait after an SEI record's ack before raising the next SEI "
+                          "(default: 1 ms on real targets, 0 on sim)")
+    run.add_argument("--identical", action="store_true",
+                     help="do not make repeats unique (Linux drops repeats within 10 s on SEA/SDEI)")
     add_os_model_options(p)
     scenarios.add_field_options(p)
     p.set_defaults(func=cmd_inject)
@@ -47,10 +85,17 @@ def register(sub, common) -> None:
 def _validate(args) -> None:
     if args.count < 1:
         raise UsageError("--count", "must be at least 1")
+    if args.count > MAX_COUNT:
+        raise UsageError("--count", f"must be at most {MAX_COUNT}")
     if args.rate < 0:
         raise UsageError("--rate", "must not be negative")
     if args.timeout <= 0:
         raise UsageError("--timeout", "must be positive")
+    in_range("--timeout", args.timeout, 0, MAX_TIMEOUT, " seconds")
+    if args.source is not None:
+        in_range("--source", args.source, 0, 0xFFFF)
+    if args.sei_settle_ms is not None:
+        in_range("--sei-settle-ms", args.sei_settle_ms, 0, MAX_SEI_SETTLE_MS)
     if args.file and args.scenario != "raw":
         raise UsageError("FILE", f"only the raw scenario takes a file (got {args.scenario})")
     if args.scenario not in scenarios.SCENARIOS:
@@ -64,10 +109,7 @@ def cmd_inject(args, out) -> int:
     if args.file:
         if scenarios.fields_from_args(args):
             raise UsageError(next(iter(scenarios.fields_from_args(args))), "cannot be combined with a raw FILE")
-        try:
-            record = Path(args.file).read_bytes()
-        except OSError as exc:
-            raise UsageError("FILE", f"cannot read {args.file}: {exc.strerror}") from None
+        record = scenarios.read_limited(args.file, "FILE", scenarios.MAX_FIELD_FILE)
     elif args.scenario == "raw" and "--guid" not in scenarios.fields_from_args(args):
         raise UsageError("FILE", "raw needs a FILE with a whole status block, or --guid/--data for a section")
 
@@ -76,23 +118,28 @@ def cmd_inject(args, out) -> int:
                "rate": args.rate, "timeout": args.timeout, "record": record,
                "unique": not args.identical}
     sim_opts = os_model_options(args)
-    if board.target.kind != "sim" and os_model_options_given(args):
-        raise UsageError(os_model_options_given(args)[0],
-                         f"OS model options only apply to the sim board, not {board.name!r}")
+    check_os_model_options(board, args)
+    url = target_url(board, args)
 
     t0 = time.perf_counter()
-    result = _via_daemon(board, args, request)
+    result = None if args.no_daemon else _via_daemon(board, args, request)
     if result is None:
         with Session.open(board, journal=args.journal, unsafe_concurrent_sei=args.unsafe_concurrent_sei,
                           sei_settle=None if args.sei_settle_ms is None else args.sei_settle_ms / 1000,
-                          sim=sim_opts) as session:
+                          sim=sim_opts, url=url) as session:
             result = session.inject(request)
     wall = time.perf_counter() - t0
 
     injs = result["injections"]
     out.set(board=board.name, injections=injs, os_log=result["os_log"], os=result.get("os"),
             summary=result.get("summary") or latency_summary(injs), via=result["via"], wall_s=round(wall, 4))
-    _print_human(out, board, injs, result)
+    _print_human(out, board, injs, result, result["via"])
+    if result.get("journal_error"):
+        # the report above is what happened; the run stopped submitting at the failure
+        left = result.get("not_submitted")
+        raise UnreachableError(result["journal_error"] + (f"; stopped with {left} injection"
+                                                          f"{'s' if left != 1 else ''} not submitted"
+                                                          if left else ""))
     return max((ORDER[i["state"]] for i in injs), default=EXIT_OK)
 
 
@@ -110,6 +157,7 @@ def _via_daemon(board, args, request: dict) -> dict | None:
         given += ["--unsafe-concurrent-sei"] if args.unsafe_concurrent_sei else []
         given += ["--journal"] if args.journal else []
         given += ["--sei-settle-ms"] if args.sei_settle_ms is not None else []
+        given += ["--url"] if args.url is not None else []
         if given:
             raise UsageError(given[0], f"a daemon serves board {board.name!r} ({client.path}); "
                              f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} fixed when the daemon starts "
@@ -123,7 +171,7 @@ def _via_daemon(board, args, request: dict) -> dict | None:
     return result
 
 
-def _print_human(out, board, injs, result) -> None:
+def _print_human(out, board, injs, result, via: str) -> None:
     if not injs:
         return
     if len(injs) <= 10:
@@ -144,6 +192,18 @@ def _print_human(out, board, injs, result) -> None:
     if len(injs) > 1:
         out.line(f"{len(injs)} injections: " + ", ".join(f"{v} {k}" for k, v in s["states"].items()) +
                  (f"; latency p50 {s['p50_ms']:.3f} ms, p99 {s['p99_ms']:.3f} ms" if s["p50_ms"] is not None else ""))
+    if len(injs) > 10:
+        # the per-injection lines are not printed: every distinct reason, with its count
+        # and the first and last injection it ended
+        reasons: dict = {}
+        for i in injs:
+            if i["state"] != "consumed":
+                r = reasons.setdefault((i["state"], i.get("reason") or "no reason given"), [0, i["id"], i["id"]])
+                r[0] += 1
+                r[2] = i["id"]
+        for (state, reason), (n, first, last) in reasons.items():
+            ids = f"#{first}" if n == 1 else f"#{first} .. #{last}"
+            out.line(f"   {n} {state} ({ids}): {reason}")
     log = result["os_log"]
     if log:
         out.line(f"OS log ({board.name}):")
@@ -152,5 +212,11 @@ def _print_human(out, board, injs, result) -> None:
         for line in log[-OS_LOG_LINES:]:
             out.line(f"   {line}")
     os_state = result.get("os") or {}
-    if os_state.get("panic"):
-        out.line(f"OS is down: {os_state['panic']} (fwemu reset reboots it)")
+    if os_state.get("panic") or os_state.get("up") is False:
+        why = os_state.get("panic") or os_state.get("down") or "the target gave no reason"
+        if via == "in-process" and board.target.kind == "sim":
+            # this command's own simulated OS: it ends with the command; the next one boots afresh
+            out.line(f"OS is down: {why} (this command's own simulated OS; the next command "
+                     "boots a fresh one, and `fwemu daemon` keeps one across commands)")
+        else:
+            out.line(f"OS is down: {why} (fwemu reset reboots it)")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from .. import scenarios
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
 from ..records import check, decode, encode
 from ..records.model import block_from_json
 from ..safe_io import write_output
+from ._target import in_range
 
 
 def register(sub, common) -> None:
@@ -27,23 +27,31 @@ def register(sub, common) -> None:
     d = rsub.add_parser("decode", parents=[common], help="print a block as the Linux kernel would")
     d.add_argument("file", metavar="FILE", help="binary block, or '-' for stdin")
     d.add_argument("--hex", action="store_true", help="the input is hex text")
-    d.add_argument("--source-id", type=int, default=0, help="source id for the header line (default 0)")
-    d.add_argument("--error-block-length", type=int, default=0, help="the source's block length (0 = unknown)")
+    d.add_argument("--source-id", type=int, default=0, help="source id for the header line, 0 .. 0xffff (default 0)")
+    d.add_argument("--error-block-length", type=int, default=0,
+                   help="the source's block length, 0 .. 0xffffffff (0 = unknown)")
     d.set_defaults(func=cmd_decode)
 
     c = rsub.add_parser("check", parents=[common], help="the kernel's verdict: exit 0 valid, 1 invalid")
     c.add_argument("file", metavar="FILE", help="binary block, or '-' for stdin")
     c.add_argument("--hex", action="store_true", help="the input is hex text")
-    c.add_argument("--error-block-length", type=int, default=0, help="the source's block length (0 = unknown)")
+    c.add_argument("--error-block-length", type=int, default=0,
+                   help="the source's block length, 0 .. 0xffffffff (0 = unknown)")
     c.set_defaults(func=cmd_check)
     rec.set_defaults(func=lambda args, out: (rec.print_help(sys.stderr), 2)[1])
 
 
+MAX_INPUT = 1 << 20     # bytes of a block to decode or check (hex text: twice that and more)
+
+
 def _read(path: str, as_hex: bool) -> bytes:
-    try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError("FILE", f"cannot read {path}: {exc.strerror}") from None
+    limit = MAX_INPUT * 4 if as_hex else MAX_INPUT
+    if path == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise UsageError("FILE", f"standard input holds more than {limit} bytes (the limit for a block)")
+    else:
+        data = scenarios.read_limited(path, "FILE", limit)
     if as_hex:
         try:
             data = bytes.fromhex(data.decode("ascii", "replace").replace("\n", " "))
@@ -61,10 +69,11 @@ def cmd_build(args, out) -> int:
         fields = scenarios.fields_from_args(args)
         if fields:
             raise UsageError(next(iter(fields)), "cannot be combined with --from-json")
+        text = scenarios.read_limited(args.from_json, "--from-json", MAX_INPUT * 8)
         try:
-            block = block_from_json(json.loads(Path(args.from_json).read_text()))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UsageError("--from-json", f"not a record model: {exc}") from None
+            block = block_from_json(json.loads(text))
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            raise UsageError("--from-json", f"{args.from_json} is not a record model: {exc}") from None
     else:
         block = scenarios.build(args.kind, scenarios.fields_from_args(args))
     raw = encode(block)
@@ -89,6 +98,8 @@ def cmd_build(args, out) -> int:
 def cmd_decode(args, out) -> int:
     from ..records.kernel_text import format_estatus
 
+    in_range("--source-id", args.source_id, 0, 0xFFFF)
+    in_range("--error-block-length", args.error_block_length, 0, 0xFFFF_FFFF)
     raw = _read(args.file, args.hex)
     verdict = check(raw, args.error_block_length)
     out.set(verdict=verdict.to_json())
@@ -102,6 +113,7 @@ def cmd_decode(args, out) -> int:
 
 
 def cmd_check(args, out) -> int:
+    in_range("--error-block-length", args.error_block_length, 0, 0xFFFF_FFFF)
     raw = _read(args.file, args.hex)
     verdict = check(raw, args.error_block_length)
     out.set(verdict=verdict.to_json())
