@@ -137,6 +137,13 @@ def _main(argv: list[str] | None) -> int:
     as_json = "--json" in argv
     out = Output(as_json)
     try:
+        for word in argv:
+            if "\0" in word:      # no exec'd argv holds one; an in-process caller's might
+                raise _ArgError(f"{word.split('=')[0] if word.startswith('-') else 'argument'}: "
+                                "contains a NUL byte")
+            if word.startswith("--") and word.endswith("=--"):
+                # argparse drops a '--' value and hands the option an empty list, unconverted
+                raise _ArgError(f"argument {word[:-3]}: '--' is not a value")
         parser = build_parser(_command_name(argv))
         args = parser.parse_args(argv)
         if not hasattr(args, "board"):

@@ -32,6 +32,8 @@ def open_output(path: str | os.PathLike, what: str, *, append: bool = False, per
     """A descriptor open for writing on `path` (created if missing; truncated unless
     `append`, then every write goes to the end). Raises UsageError(what, ...)."""
     name = os.fspath(path)
+    if "\0" in name:
+        raise UsageError(what, "the path contains a NUL byte")
     directory = os.path.dirname(os.path.abspath(name))
     try:
         shared = shared_dir(directory)
