@@ -13,6 +13,7 @@ import contextlib
 import io
 import logging
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -77,6 +78,7 @@ def workdir():
     assert cli.main(["hest", "build", "-o", "h.dat"]) == 0
     yield d
     os.chdir(old)
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def _run(argv: list[str]) -> tuple[int, str, str]:
