@@ -89,6 +89,7 @@ def sim_board_like(qboard: Board) -> Board:
     for w in d["window"]:
         w.pop("path", None)
         w["offset"] = 0
+        w["access"] = "local"          # an agent board's remote window, as sim memory
     d.pop("file", None)
     d.pop("shipped", None)
     return Board.from_dict(d)
@@ -102,8 +103,10 @@ def session_on(target) -> Session:
 
 
 def inject(session: Session, scenario: str, fields: dict | None = None, *, record: bytes | None = None,
-           notify: str | None = None, timeout: float = 10.0) -> dict:
+           notify: str | None = None, source: int | None = None, timeout: float = 10.0) -> dict:
     req = {"scenario": scenario, "fields": fields or {}, "timeout": timeout}
+    if source is not None:
+        req["source"] = source
     if record is not None:
         req["record"] = record
     if notify:
@@ -116,13 +119,13 @@ def inject(session: Session, scenario: str, fields: dict | None = None, *, recor
 
 
 def run_sim(qboard: Board, scenario: str, fields: dict | None = None, *, record: bytes | None = None,
-            notify: str | None = None) -> dict:
+            notify: str | None = None, source: int | None = None) -> dict:
     sboard = sim_board_like(qboard)
     target = SimTarget(sboard)
     j = Journal(None)
     sess = Session(sboard, target, FirmwareModel(sboard, target, j), j)
     try:
-        return inject(sess, scenario, fields, record=record, notify=notify, timeout=5.0)
+        return inject(sess, scenario, fields, record=record, notify=notify, source=source, timeout=5.0)
     finally:
         sess.close()
 

@@ -38,50 +38,11 @@ def _known(sim, real):
     return None
 
 
-def sim_like(board):
-    """The sim board with the tfa-qemu board's sources (local memory instead of the agent)."""
-    from fwemu.board import Board
-
-    d = board.to_dict()
-    d["name"] = "sim-like-tfa"
-    d["target"] = {"kind": "sim"}
-    for w in d["window"]:
-        w["access"] = "local"
-    return Board.from_dict(d)
-
-
 PACER = h.Pacer()
 
 
 def inject(machine, scenario, fields=None, source=None, timeout=10.0):
-    sess = h.session_on(machine.target)
-    req = {"scenario": scenario, "fields": fields or {}, "timeout": timeout}
-    if source is not None:
-        req["source"] = source
-    t0 = time.monotonic()
-    res = sess.inject(req)
-    res["wall_s"] = time.monotonic() - t0
-    res["injection"] = res["injections"][0]
-    return res
-
-
-def inject_sim(board, scenario, fields=None, source=None):
-    from fwemu.firmware import FirmwareModel
-    from fwemu.journal import Journal
-    from fwemu.session import Session
-    from fwemu.targets.sim import SimTarget
-
-    sboard = sim_like(board)
-    target = SimTarget(sboard)
-    j = Journal(None)
-    sess = Session(sboard, target, FirmwareModel(sboard, target, j), j)
-    try:
-        req = {"scenario": scenario, "fields": fields or {}, "timeout": 5.0}
-        if source is not None:
-            req["source"] = source
-        return sess.inject(req)
-    finally:
-        sess.close()
+    return h.inject(h.session_on(machine.target), scenario, fields, source=source, timeout=timeout)
 
 
 def hw_lines(lines):
@@ -96,7 +57,7 @@ def assert_acked(machine, source_id):
 
 def both(machine, scenario, fields, source):
     r = inject(machine, scenario, fields, source)
-    s = inject_sim(machine.board, scenario, fields, source)
+    s = h.run_sim(machine.board, scenario, fields, source=source)
     pairs = [(a, b, _known(a, b)) for a, b in h.compare(s["os_log"], r["os_log"])]
     REPORT["diffs"][f"{scenario} on source {source}"] = pairs
     unknown = [(a, b) for a, b, why in pairs if why is None]

@@ -144,17 +144,22 @@ def cmd_status(args, out) -> int:
     return 0
 
 
+def print_kernel_log(path: str, out) -> int:
+    """`console --log`: the kernel's lines from a console log (qemu and tfa machines)."""
+    with open(path, "rb") as fh:
+        text = fh.read().decode(errors="replace").replace("\r", "")
+    lines = kernel_lines(text)
+    out.set(kernel_log=[{"t": t, "line": s} for t, s in lines])
+    for t, s in lines:
+        out.line(f"[{t:12.6f}] {s}")
+    return 0
+
+
 def cmd_console(args, out) -> int:
     guest = Guest(args.run)
     info = guest.info()
     if args.log:
-        with open(guest.serial_log, "rb") as fh:
-            text = fh.read().decode(errors="replace").replace("\r", "")
-        lines = kernel_lines(text)
-        out.set(kernel_log=[{"t": t, "line": s} for t, s in lines])
-        for t, s in lines:
-            out.line(f"[{t:12.6f}] {s}")
-        return 0
+        return print_kernel_log(guest.serial_log, out)
     if not guest.alive():
         raise UnreachableError(f"no guest running in {guest.run_dir} (`fwemu qemu up`)")
     holder = guest.console_client()

@@ -9,8 +9,9 @@ import sys
 
 from ..board import load_board
 from ..errors import UnreachableError, UsageError
-from ..qemu.console import Console, kernel_lines
+from ..qemu.console import Console
 from ..tfa.guest import TfaGuest, firmware_info, missing_prerequisites
+from .qemu import print_kernel_log
 
 
 def register(sub, common) -> None:
@@ -100,13 +101,7 @@ def cmd_status(args, out) -> int:
 def cmd_console(args, out) -> int:
     guest = _guest(args)
     if args.log:
-        with open(guest.serial_log, "rb") as fh:
-            text = fh.read().decode(errors="replace").replace("\r", "")
-        lines = kernel_lines(text)
-        out.set(kernel_log=[{"t": t, "line": s} for t, s in lines])
-        for t, s in lines:
-            out.line(f"[{t:12.6f}] {s}")
-        return 0
+        return print_kernel_log(guest.serial_log, out)
     if not guest.alive():
         raise UnreachableError(f"no tfa-qemu machine running in {guest.run_dir} (`fwemu tfa up`)")
     if not args.command:
