@@ -13,7 +13,7 @@ import threading
 import time
 
 from .board import Board
-from .errors import UnreachableError
+from .errors import UnreachableError, UsageError
 from .firmware import FirmwareModel
 from .journal import Journal, default_path
 from .targets import open_target
@@ -144,6 +144,11 @@ class Session:
         `done` events. report="summary" returns counts, percentiles and the last records
         instead of one record per injection (what a 100,000-injection storm wants)."""
         fw = self.firmware
+        kind_refusal = getattr(self.target, "notify_kind_refusal", None)
+        if req.get("notify") and kind_refusal is not None and req.get("source") is None:
+            why = kind_refusal(req["notify"])   # the target's reason (qemu: which QEMU could)
+            if why:
+                raise UsageError("--notify", why)
         _lines, mark = self.target.os_log(0)
         count, rate = int(req.get("count", 1)), float(req.get("rate") or 0)
         tally = _Tally() if req.get("report") == "summary" else None

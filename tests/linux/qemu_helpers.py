@@ -119,9 +119,9 @@ def inject(session: Session, scenario: str, fields: dict | None = None, *, recor
 
 
 def run_sim(qboard: Board, scenario: str, fields: dict | None = None, *, record: bytes | None = None,
-            notify: str | None = None, source: int | None = None) -> dict:
+            notify: str | None = None, source: int | None = None, knobs=None) -> dict:
     sboard = sim_board_like(qboard)
-    target = SimTarget(sboard)
+    target = SimTarget(sboard, knobs)
     j = Journal(None)
     sess = Session(sboard, target, FirmwareModel(sboard, target, j), j)
     try:
@@ -168,3 +168,19 @@ def with_entry_length(rec: bytearray, error_data_length: int) -> bytes:
 def with_block_status(rec: bytearray, value: int) -> bytes:
     struct.pack_into("<I", rec, 0, value)
     return bytes(rec)
+
+
+def iomem_memory(text: str, ram_base: int, ram_size: int) -> tuple:
+    """The sim OS model's memory map (OsKnobs.memory) from the guest's /proc/iomem: reserved
+    ranges and the kernel's code/data inside RAM are 'reserved'; a reserved range outside RAM
+    (memblock memory the kernel never onlines, e.g. the flash bank at 0x04000000) is
+    'outside'."""
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"\s*([0-9a-f]+)-([0-9a-f]+) : (reserved|Kernel code|Kernel data)\s*$", line)
+        if not m:
+            continue
+        first, last = int(m.group(1), 16), int(m.group(2), 16)
+        inside = ram_base <= first < ram_base + ram_size
+        out.append((first, last, "reserved" if inside else "outside"))
+    return tuple(out)

@@ -49,11 +49,12 @@ def _known(sim: str | None, real: str | None) -> str | None:
     return None
 
 
-def both(real, qemu_target, scenario, fields=None, *, record=None, notify=None, timeout=10.0):
+def both(real, qemu_target, scenario, fields=None, *, record=None, notify=None, timeout=10.0,
+         knobs=None):
     """Inject on the guest, then the same on the sim board; return the real result and the
     differences [(sim, real, reason-or-None)]."""
     r = h.inject(real, scenario, fields, record=record, notify=notify, timeout=timeout)
-    s = h.run_sim(qemu_target.board, scenario, fields, record=record, notify=notify)
+    s = h.run_sim(qemu_target.board, scenario, fields, record=record, notify=notify, knobs=knobs)
     pairs = [(a, b, _known(a, b)) for a, b in h.compare(s["os_log"], r["os_log"])]
     return r, s, pairs
 
@@ -253,6 +254,110 @@ def test_block_status_zero_times_out(real, qemu_target, fresh_pa, pacer):
 
 
 # ---------------------------------------------------------------------------------------
+# one record per abort (issue 15 item 1), no stale notification (item 2)
+
+
+def test_sea_burst_one_record_per_abort(real, qemu_target, fresh_pa, pacer):
+    """Two records submitted back to back: the second is posted only after the first
+    devmem has exited, so each is consumed by its own abort (before: the first devmem's
+    retried load took the second record '0.005 ms after' its notification, and the second
+    devmem found an empty block)."""
+    pas = [fresh_pa(), fresh_pa()]
+    for _ in pas:
+        pacer.before(corrected=False)
+    mark = qemu_target.log_mark()
+    fw = real.firmware
+    injs = [fw.submit("memory-ue", {"--address": hex(pa)}, timeout=10) for pa in pas]
+    fw.wait_all(injs)
+    lines, _ = qemu_target.os_log(mark)
+    text, _ = qemu_target.console.read_log(mark)
+    for inj in injs:
+        assert inj.state == "consumed", inj.to_json()
+        # typed -> Read Ack: at least the guest shell forking devmem (tens of ms under TCG)
+        assert inj.latency is not None and inj.latency > 0.005, inj.to_json()
+        note_latency("SEA", "burst", inj.to_json())
+    for pa in pas:
+        assert any(ln.startswith(f"Memory failure: {pa >> 12:#x}: recovery action") for ln in lines), lines
+    # every devmem took exactly its own record: each ended in one unclaimed abort (Bus error)
+    # AFTER its record's lines, none expired
+    assert text.count("Bus error") == 2 and "__FWEMU_LATE" not in text, text
+    first_bus = text.index("Bus error")
+    assert f"physical_address: 0x{pas[0]:016x}" in text[:first_bus]
+    assert f"physical_address: 0x{pas[1]:016x}" in text[first_bus:], text
+
+
+def test_stalled_guest_leaves_no_stale_notification(real, qemu_target, fresh_pa):
+    """The guest stops running (QEMU stopped with SIGSTOP: the guest's clock, which follows
+    the host's, keeps going) while a SEA is typed; the injection times out; the fwemu that
+    typed it goes away. When the guest runs again the command must not load (its deadline
+    has passed): the record journaled timed-out is never consumed, and the next fwemu gets
+    the console."""
+    import signal
+
+    src = sea_source(qemu_target)
+    pa = fresh_pa()
+    pid = qemu_target.guest.pid()
+    mark = qemu_target.log_mark()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        inj = real.firmware.submit("memory-ue", {"--address": hex(pa)}, timeout=3.0)
+        real.firmware.wait_all([inj])
+        assert inj.state == "timed-out", inj.to_json()
+        qemu_target._detach()                      # that fwemu exits
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    qemu_target._attach()                          # the next one gets the console
+    out = qemu_target.run("echo fresh")           # and its commands are not garbled
+    assert out.strip().endswith("fresh"), out
+    time.sleep(1.0)
+    assert qemu_target.read_reg(src.read_ack.address, src.read_ack.width) == 0, "stale devmem consumed the record"
+    text, _ = qemu_target.console.read_log(mark)
+    assert f"0x{pa:016x}" not in text, text
+    qemu_target.withdraw(src)                      # re-arm for the tests that follow
+    assert_acked(qemu_target, src)
+
+
+# ---------------------------------------------------------------------------------------
+# page state: PA 0, kernel text, reserved (issue 15 item 4), compared with the sim
+
+
+def _page_case(real, qemu_target, pacer, name, pa):
+    info = qemu_target.info
+    iomem = qemu_target.run("cat /proc/iomem")
+    knobs_memory = h.iomem_memory(iomem, info["ram_base"], info["ram_size"])
+    from fwemu.targets.linux_model import OsKnobs
+
+    pacer.before(corrected=False)
+    r, s, pairs = both(real, qemu_target, "memory-ue", {**FIELDS_TS, "--address": hex(pa)},
+                       knobs=OsKnobs(memory=knobs_memory))
+    assert r["injection"]["state"] == "consumed", r["injection"]
+    check_same_as_sim(name, pairs)
+    return [ln for ln in r["os_log"] if ln.startswith(("Memory failure", "GHES: ", "[Firmware"))]
+
+
+def test_page_state_pa0(real, qemu_target, pacer):
+    assert _page_case(real, qemu_target, pacer, "memory-ue PA 0", 0) == [
+        "Memory failure: 0x0: memory outside kernel control"]
+
+
+def test_page_state_kernel_text(real, qemu_target, pacer):
+    code = re.search(r"([0-9a-f]+)-[0-9a-f]+ : Kernel code", qemu_target.run("cat /proc/iomem"))
+    pa = int(code.group(1), 16) + 0x10000
+    pfn = pa >> 12
+    assert _page_case(real, qemu_target, pacer, "memory-ue kernel text", pa) == [
+        f"Memory failure: {pfn:#x}: unhandlable page.",
+        f"Memory failure: {pfn:#x}: recovery action for unknown page: Ignored"]
+
+
+def test_page_state_reserved_acpi(real, qemu_target, pacer):
+    pa = qemu_target.discovery.hest.address & ~0xFFF          # the ACPI tables' page
+    pfn = pa >> 12
+    assert _page_case(real, qemu_target, pacer, "memory-ue reserved (ACPI tables)", pa) == [
+        f"Memory failure: {pfn:#x}: unhandlable page.",
+        f"Memory failure: {pfn:#x}: recovery action for unknown page: Ignored"]
+
+
+# ---------------------------------------------------------------------------------------
 # GPIO / HED through QMP (QEMU >= 10.2)
 
 
@@ -267,6 +372,9 @@ def test_gpio_via_qmp(real, qemu_target, fresh_pa, pacer):
     inj = r["injection"]
     assert inj["state"] == "consumed" and inj["notify"] == "gpio"
     note_latency("GPIO", "memory-ue", inj)
+    # QEMU writes the block when it raises the event: posted (fwemu's hand-over) -> consumed
+    REPORT["notes"].append(f"GPIO post->consumed {(inj['consumed'] - inj['posted']) * 1000:.1f} ms, "
+                           f"notified->consumed {inj['latency_ms']:.1f} ms")
     src = qemu_target.board.source(inj["source"])
     assert f"Hardware error from APEI Generic Hardware Error Source: {src.id}" in hw_lines(r["os_log"])
     assert any(ln.startswith(f"Memory failure: {pa >> 12:#x}:") for ln in r["os_log"])
@@ -284,6 +392,16 @@ def test_gpio_refused_without_qmp_injection(qemu_target):
     assert why and "cannot raise a GPIO notification" in why and "inject-ghes-v2-error" in why
     why = qemu_target.notify_kind_refusal("gpio")
     assert why and why.startswith(f"this QEMU ({qemu_target.info['qemu_version']}) cannot raise GPIO")
+    # and it is what `fwemu inject --notify gpio` prints (the session's console is lent to it)
+    env = dict(os.environ, FWEMU_QEMU_RUN=qemu_target.guest.run_dir)
+    qemu_target._detach()
+    try:
+        p = subprocess.run([sys.executable, "-m", "fwemu", "--board", "qemu-virt", "inject",
+                            "memory-ue", "--notify", "gpio"], capture_output=True, text=True,
+                           env=env, timeout=60)
+    finally:
+        qemu_target._attach()
+    assert p.returncode == 2 and why in p.stderr, (p.returncode, p.stderr)
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,6 +11,10 @@ Kernel lines carry the printk timestamp (`[    5.493494] text`); shell output do
 
 QEMU serves one console client at a time: a second client connects but sees nothing until
 the first leaves, so `connect()` refuses when QMP says the console is already taken.
+
+Every command is preceded by Ctrl-U (kill the line typed so far, in busybox ash's line
+editor and in a canonical tty alike): a partial line left by a client that went away (or
+typed while the guest was stalled) is erased instead of being prefixed to the next command.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from ..errors import UnreachableError
 
 KERNEL_LINE = re.compile(r"\[\s*(\d+\.\d{6})\] (.*)$")
 _counter = itertools.count(1)
+KILL_LINE = "\x15"        # Ctrl-U: erase whatever is already on the shell's input line
 
 
 def split_marker(marker: str) -> str:
@@ -135,7 +140,7 @@ class Console:
             n = next(_counter)
             start, end = f"__FWEMU_S{os.getpid()}_{n}", f"__FWEMU_E{os.getpid()}_{n}"
             pos = self.log_size()
-            self.send(f"echo {split_marker(start)}; {command}; echo {split_marker(end)}\n")
+            self.send(f"{KILL_LINE}echo {split_marker(start)}; {command}; echo {split_marker(end)}\n")
             m = self.wait_for(re.compile(re.escape(start) + r"\n(.*?)^" + re.escape(end) + r"$",
                                          re.S | re.M), pos, timeout)
             if not m:
@@ -148,7 +153,7 @@ class Console:
             n = next(_counter)
             end = f"__FWEMU_E{os.getpid()}_{n}"
             pos = self.log_size()
-            self.send(f"{command}; echo {split_marker(end)}\n")
+            self.send(f"{KILL_LINE}{command}; echo {split_marker(end)}\n")
             return end, pos
 
     def sync(self, timeout: float = 10.0) -> bool:

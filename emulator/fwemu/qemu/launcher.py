@@ -130,12 +130,26 @@ class Guest:
             "-pidfile", self.path("qemu.pid"), "-daemonize",
         ]
 
-    def start(self, timeout: float = 120.0, ram_file: str | None = None) -> dict:
-        """Boot the guest and wait for the init's ready marker. Returns guest.json."""
+    def booted_image(self) -> GuestImage | None:
+        """The QEMU, firmware, kernel and initrd the guest in this run directory was booted
+        with (guest.json), so a restart boots the same ones whatever the environment names
+        now; None when nothing was recorded."""
+        info = self.info()
+        if not info.get("qemu"):
+            return None
+        m = re.search(r"(\d+)\.(\d+)\.(\d+)", info.get("qemu_version") or "")
+        return GuestImage(qemu=info["qemu"], bios=info.get("bios"), kernel=info.get("kernel"),
+                          initrd=info.get("initrd"), kernel_release=info.get("kernel_release"),
+                          qemu_version=tuple(map(int, m.groups())) if m else None)
+
+    def start(self, timeout: float = 120.0, ram_file: str | None = None,
+              image: GuestImage | None = None) -> dict:
+        """Boot the guest and wait for the init's ready marker. Returns guest.json.
+        `image`: what to boot (default: what the environment names now, `image()`)."""
         if self.alive():
             raise UsageError("qemu", f"a guest is already running in {self.run_dir} (pid {self.pid()}); "
                              "`fwemu qemu down` first")
-        image = self.image()
+        image = image or self.image()
         missing = image.missing()
         if missing:
             raise UnreachableError("cannot boot the qemu-virt guest: " + "; ".join(missing))
@@ -258,6 +272,14 @@ class Guest:
                     return dev["filename"].split("<->", 1)[1].strip()
         return None
 
+    def console_client_gone(self, holder: str) -> bool:
+        """True when the console client QEMU still holds (`holder`, "host:port") has closed
+        its end: QEMU's side of that loopback connection is in CLOSE_WAIT. QEMU notices only
+        when it next reads the socket or writes to it, i.e. when the guest takes console input
+        or prints; a stalled guest does neither, so a dead client keeps the console."""
+        port = (self.info() or {}).get("serial_port")
+        return bool(port) and tcp_close_wait(int(port), holder)
+
     def exit_reason(self) -> str | None:
         """Why the guest is down, from its console (a panic line), or None."""
         try:
@@ -269,3 +291,35 @@ class Guest:
         for m in re.finditer(r"Kernel panic - not syncing: ([^\r\n]*)", text):
             pass
         return m.group(1).strip() if m else None
+
+
+def tcp_close_wait(local_port: int, peer: str) -> bool:
+    """Has the client `peer` ("ip:port", as QMP's query-chardev names it) of the loopback
+    TCP server on `local_port` closed its end? Yes when the server's end is in CLOSE_WAIT,
+    or when the client's end (peer port -> local_port) is no longer ESTABLISHED (closed, or
+    reset by the server writing to it)."""
+    try:
+        _host, pport = peer.rsplit(":", 1)
+        peer_port = int(pport)
+    except ValueError:
+        return False
+    server = client = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as fh:
+                rows = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if len(f) < 4:
+                continue
+            lport = int(f[1].rsplit(":", 1)[1], 16)
+            rport = int(f[2].rsplit(":", 1)[1], 16)
+            if lport == local_port and rport == peer_port:
+                server = f[3]
+            elif lport == peer_port and rport == local_port:
+                client = f[3]
+    if server == "08":          # TCP_CLOSE_WAIT: the client sent its FIN
+        return True
+    return client != "01"       # the client's socket is gone or not ESTABLISHED

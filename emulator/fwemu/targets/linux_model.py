@@ -8,8 +8,18 @@ limits, memory_failure / AER / ARM decisions, and panic on fatal. It logs in the
 own wording (records.kernel_text) so its log can be compared line by line with dmesg.
 Lines that a real kernel would not print start with "[sim]".
 
+Page state (what memory_failure finds at a PA) is modelled per region of a memory map shaped
+like QEMU virt's -m 1G guest running Debian's kernel (its /proc/iomem): RAM pages are free
+buddy pages (the simulated RAM holds no workload); the pages of every board window inside
+RAM are firmware-reserved (the GHES blocks: `unhandlable page`), as are the kernel's text
+and data and the other reserved ranges; memory the kernel has a memmap for but never onlined
+(the flash section at 0, `0x04000000-0x07ffffff : reserved`) is `memory outside kernel
+control`; an address in a 128 MiB section with no memory at all fails pfn_valid
+(`Invalid address in generic error data`). OsKnobs.memory replaces the default ranges (the
+real-kernel tests pass the guest's own /proc/iomem).
+
 Not modelled: the EDAC chain, tracepoints, vendor notifier chains, page types other than
-"free buddy page" (the simulated RAM holds no workload).
+free buddy / reserved / outside kernel control (no dirty LRU pages: no workload).
 """
 
 from __future__ import annotations
@@ -34,6 +44,20 @@ GHES_SEV_NO, GHES_SEV_CORRECTED, GHES_SEV_RECOVERABLE, GHES_SEV_PANIC = 0, 1, 2,
 NMI_LIKE = ("sea", "sdei", "sei")
 HED_KINDS = ("sci", "gpio", "gsiv")
 PAGE = 4096
+SECTION = 1 << 27             # arm64 SECTION_SIZE_BITS (4K pages): pfn_valid is per section
+# (first byte, last byte, state) as /proc/iomem shows them on QEMU virt -m 1G with Debian's
+# 6.1 kernel (QEMU 10.0.2, edk2 2022.11); RAM not listed is "free". States: "reserved"
+# (memory_failure: unhandlable page, unknown page Ignored), "outside" (memmap but not online
+# memory: memory outside kernel control).
+QEMU_VIRT_MEMORY = (
+    (0x04000000, 0x07FFFFFF, "outside"),     # flash bank 1 (EFI variables): memblock, not RAM
+    (0x784A0000, 0x79AEFFFF, "reserved"),    # Kernel code
+    (0x79AF0000, 0x7A13FFFF, "reserved"),
+    (0x7A140000, 0x7A49FFFF, "reserved"),    # Kernel data
+    (0x7C410000, 0x7C41FFFF, "reserved"),    # etc/hardware_errors (GHES registers + blocks)
+    (0x7C430000, 0x7C43FFFF, "reserved"),    # ACPI tables
+    (0x7C440000, 0x7C72FFFF, "reserved"),
+)
 GUID_MEM = m.MemorySection.GUID.bytes_le
 GUID_ARM = m.ArmSection.GUID.bytes_le
 GUID_PCIE = m.PcieSection.GUID.bytes_le
@@ -112,6 +136,7 @@ class OsKnobs:
     deaf: bool = False
     sei_mode: str = "walk"
     ratelimit: bool = True
+    memory: tuple | None = None     # ((first, last, state), ...) instead of QEMU_VIRT_MEMORY
 
 
 @dataclass
@@ -146,6 +171,7 @@ class LinuxModel:
         self.poisoned: set[int] = set()
         self.deferred: list = []   # memory_failure / AER recovery: workqueue items
         self.down: str | None = None
+        self._memory_map()
         self.ghes: dict[int, Ghes] = {}
         self._reg_cache: list[Ghes] | None = None
         self._kind_cache: dict[str, list[Ghes]] = {}
@@ -157,6 +183,31 @@ class LinuxModel:
         self.thread = threading.Thread(target=self._run, name="sim-os", daemon=True)
         self.boot()
         self.thread.start()
+
+    # ---- page state -------------------------------------------------------------------
+    def _memory_map(self) -> None:
+        ram = next((w for w in self.board.windows if w.name == "ram"), None)
+        if ram is not None:
+            self.RAM_BASE, self.RAM_SIZE = ram.base, ram.size
+        ram_end = self.RAM_BASE + self.RAM_SIZE
+        regions = list(self.knobs.memory if self.knobs.memory is not None else QEMU_VIRT_MEMORY)
+        # the firmware's own windows inside RAM (GHES registers and blocks) are reserved to it
+        for w in self.board.windows:
+            if w.name != "ram" and w.base < ram_end and w.end > self.RAM_BASE:
+                regions.append((w.base, w.end - 1, "reserved"))
+        self.memory = sorted(regions)
+        self.sections = {pa // SECTION for first, last, _s in self.memory
+                         for pa in range(first - first % SECTION, last + 1, SECTION)}
+        self.sections.update(range(self.RAM_BASE // SECTION, (ram_end - 1) // SECTION + 1))
+
+    def page_state(self, pa: int) -> str:
+        """'free', 'reserved', 'outside' (memmap, not online) or 'invalid' (no pfn_valid)."""
+        for first, last, state in self.memory:
+            if first <= pa <= last:
+                return state
+        if self.RAM_BASE <= pa < self.RAM_BASE + self.RAM_SIZE:
+            return "free"
+        return "outside" if pa // SECTION in self.sections else "invalid"
 
     # ---- logging --------------------------------------------------------------------
     def log(self, line: str) -> None:
@@ -499,7 +550,7 @@ class LinuxModel:
     def _do_memory_failure(self, pa: int, soft: bool = False) -> bool:
         """ghes_do_memory_failure: the address check is immediate, the page work deferred.
         True when memory_failure was queued."""
-        if not self.RAM_BASE <= pa < self.RAM_BASE + self.RAM_SIZE:
+        if self.page_state(pa) == "invalid":   # !pfn_valid
             self.log(f"{FW_WARN}Invalid address in generic error data: {pa:#x}")
             return False
         self.deferred.append((self._memory_failure, (pa, soft)))
@@ -507,6 +558,10 @@ class LinuxModel:
 
     def _memory_failure(self, pa: int, soft: bool = False) -> None:
         pfn = pa // PAGE
+        state = self.page_state(pa)
+        if state == "outside":        # pfn_to_online_page() is NULL: before any poisoning
+            self.log(f"Memory failure: {pfn:#x}: memory outside kernel control")
+            return
         if soft:
             self.log(f"[sim] soft offline: {pfn:#x}")
             self.poisoned.add(pfn)
@@ -515,6 +570,10 @@ class LinuxModel:
             self.log(f"Memory failure: {pfn:#x}: already hardware poisoned")
             return
         self.poisoned.add(pfn)
+        if state == "reserved":       # get_hwpoison_page() fails: -EIO
+            self.log(f"Memory failure: {pfn:#x}: unhandlable page.")
+            self.log(f"Memory failure: {pfn:#x}: recovery action for unknown page: Ignored")
+            return
         self.log(f"Memory failure: {pfn:#x}: recovery action for free buddy page: Recovered")
 
     def state(self) -> dict:

@@ -12,8 +12,16 @@ post    the C core's ordered commit straight into guest RAM (a LocalMemory windo
         notify() hands it to QMP.
 notify  SEA: the guest's shell reads an unassigned physical address (busybox devmem), which
         TCG turns into a synchronous external abort; Linux runs do_sea → ghes_notify_sea.
-        devmem then prints "Bus error" (its retried load takes a second, unclaimed SEA).
-        GPIO (HED): QMP inject-ghes-v2-error, on a QEMU that has it (>= 10.2).
+        When GHES claims the abort the kernel returns to the load, which runs again: a
+        second abort, with whatever is in the block THEN. So one devmem consumes every record
+        posted before it exits, and "Bus error" only ends it when the block is empty. One
+        record per abort therefore needs pacing: a SEA record is posted only once the last
+        devmem has exited (its end marker is on the console) or can no longer load (below).
+        Each devmem is guarded by a deadline in guest time (/proc/uptime, read by shell
+        builtins): typed into a stalled guest, it never loads after ABORT_WINDOW seconds,
+        so a notification that timed out cannot fire later and consume its record.
+        GPIO (HED): QMP inject-ghes-v2-error, on a QEMU that has it (>= 10.2); the QMP
+        connection is opened at post(), so notify() is the one command that raises it.
 os_log  the kernel's lines from the serial console (printk timestamp removed).
 os_state up / down, and the panic line when the kernel panicked (QEMU exits: -no-reboot).
 """
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import time
 
 from ..board import Board, Source
@@ -37,6 +46,10 @@ DEFAULT_ABORT_ADDRESS = 0x0B000000   # unassigned in the virt memory map (betwee
                                      # virtio-mmio transports and the platform bus)
 HED_KINDS = ("gpio", "sci", "gsiv")
 SETTLE_QUIET = 0.5                   # console quiet this long = the kernel finished printing
+ABORT_WINDOW = 1.5                   # a typed devmem loads within this (guest time) or never
+ABORT_GRACE = 1.0                    # + the fork/exec between the guard and the load, + the
+                                     # kernel's retry of a claimed load: harmless after both
+DEAD_CLIENT_WAIT = 3.0               # how long to wait for QEMU to drop a console client that left
 
 
 def _autostart_default() -> bool:
@@ -68,6 +81,12 @@ class QemuTarget(Target):
         self.console: Console | None = None
         self.mem: LocalMemory | None = None
         self._pending_qmp: dict[int, bytes] = {}
+        self._qmp_open: dict[int, Qmp] = {}    # GPIO: connected at post(), used by notify()
+        env_window = os.environ.get("FWEMU_QEMU_ABORT_WINDOW")
+        self.abort_window = float(env_window) if env_window else ABORT_WINDOW
+        self._sea_cmd: tuple[str, int, float] | None = None   # last devmem: marker, log offset, harmless at
+        self._clock_off: float | None = None   # host monotonic - guest uptime (an upper bound)
+        self.sea_paced_s = 0.0                 # total time posts waited for the previous devmem
         self._dirty = False            # notified since the console last settled
         self.started_info: dict | None = None
         if not self.guest.alive():
@@ -87,11 +106,25 @@ class QemuTarget(Target):
             raise UnreachableError(f"{self.guest.run_dir}/guest.json does not describe a running guest")
         self.info = info
         holder = self.guest.console_client()
+        if holder and self.guest.console_client_gone(holder):
+            # the client left, QEMU has not noticed yet (it does when the guest reads or prints)
+            deadline = time.monotonic() + DEAD_CLIENT_WAIT
+            while holder and time.monotonic() < deadline:
+                time.sleep(0.1)
+                holder = self.guest.console_client()
+            if holder:
+                raise UnreachableError(
+                    f"the guest's console is still held for a client that has gone ({holder}: "
+                    "its connection is closed on its side); QEMU lets go when the guest next "
+                    f"reads its console or prints, and it has done neither for {DEAD_CLIENT_WAIT:g} s: "
+                    "the guest looks stalled (a command that client typed may still be queued: "
+                    "fwemu's SEA commands expire and will not load)")
         if holder:
             raise UnreachableError(
                 f"the guest's console already has a client ({holder}; QEMU serves one at a "
                 "time): close `fwemu qemu console` or the other fwemu using this guest")
         self.console = Console(info["serial_port"], self.guest.serial_log).connect()
+        self._calibrate_clock()
         with open(self.guest.serial_log, "rb") as fh:
             boot_log = fh.read().decode(errors="replace")
         with acpi.GuestRam(info["ram_file"], info["ram_base"], info["ram_size"]) as ram:
@@ -107,7 +140,29 @@ class QemuTarget(Target):
         self.mem = LocalMemory(board.windows)
         self.qmp_inject = bool(info.get("qmp_inject"))
 
+    def _calibrate_clock(self) -> None:
+        """Host monotonic minus guest uptime, an upper bound (the uptime was read before the
+        marker came back), so a deadline computed from it is never later in the guest than
+        intended. Guest time follows host time under TCG, also while the guest is stalled."""
+        out = self.console.run("read u _ </proc/uptime; echo U=$u", timeout=20)
+        t_after = time.monotonic()
+        m = re.search(r"U=(\d+)\.(\d\d)", out)
+        if not m:
+            raise UnreachableError(f"could not read the guest's uptime from its console: {out!r}")
+        self._clock_off = t_after - (int(m.group(1)) + int(m.group(2)) / 100)
+        self._sea_cmd = None
+
+    def _close_qmp(self, source_id: int | None = None) -> None:
+        for sid in [source_id] if source_id is not None else list(self._qmp_open):
+            q = self._qmp_open.pop(sid, None)
+            if q is not None:
+                try:
+                    q.close()
+                except OSError:
+                    pass
+
     def _detach(self) -> None:
+        self._close_qmp()
         if self.console is not None:
             self.console.close()
             self.console = None
@@ -124,11 +179,13 @@ class QemuTarget(Target):
     def reset(self) -> None:
         """Restart the guest (a new boot: fresh RAM, Read Ack registers back to 1) and attach
         to it again; the sources must be the same ones."""
+        image = self.guest.booted_image()     # the same QEMU/firmware/kernel, not $FWEMU_QEMU now
         self._detach()
         self.guest.stop()
-        self.started_info = self.guest.start(timeout=self.boot_timeout)
+        self.started_info = self.guest.start(timeout=self.boot_timeout, image=image)
         self._pending_qmp.clear()
         self._dirty = False
+        self._panic_scan = (0, None)
         self._attach()
 
     # -- memory -------------------------------------------------------------------------
@@ -158,10 +215,31 @@ class QemuTarget(Target):
             why = self._memory().source_free(source)
             if why:
                 raise BlockBusyError(why)
+            self._close_qmp(source.id)
+            self._qmp_open[source.id] = Qmp(self.guest.qmp_path)
             self._pending_qmp[source.id] = record
             return
         mem = self._memory()
+        if source.notify == "sea":
+            self._pace_sea()
         mem.post_to_source(source, record)
+
+    def _pace_sea(self) -> None:
+        """Wait until the last devmem can take no more aborts: its end marker is on the
+        console (it exited), or its guard deadline plus ABORT_GRACE has passed (it never
+        loaded, or its loads are over). Until then a record posted now would be consumed by
+        that devmem's retried load, not by the abort of its own notification."""
+        cmd, self._sea_cmd = self._sea_cmd, None
+        if cmd is None or self.console is None:
+            return
+        marker, pos, harmless_at = cmd
+        done = re.compile("^" + re.escape(marker) + "$", re.M)
+        t0 = time.monotonic()
+        while time.monotonic() < harmless_at and self.guest.alive():
+            if done.search(self.console.read_log(pos)[0]):
+                break
+            time.sleep(0.002)
+        self.sea_paced_s += time.monotonic() - t0
 
     def consumed(self, source: Source) -> bool:
         return self._memory().source_consumed(source)
@@ -169,6 +247,7 @@ class QemuTarget(Target):
     def withdraw(self, source: Source) -> None:
         """block_status back to 0 and Read Ack back to the acked state: also how a source
         wedged by a block_status-0 record (Linux never acks it) is made usable again."""
+        self._close_qmp(source.id)
         if self._pending_qmp.pop(source.id, None) is not None:
             return
         self._memory().withdraw_source(source)
@@ -180,6 +259,9 @@ class QemuTarget(Target):
         if not self.guest.alive():
             why = self.guest.exit_reason()
             return "the guest is down" + (f" (kernel panic: {why})" if why else " (QEMU is not running)")
+        panic = self._panic_since_boot()
+        if panic:   # QEMU has not exited (yet): the kernel will consume nothing
+            return f"the guest is down (kernel panic: {panic}; QEMU is still running)"
         if source.notify == "sea":
             if self.console is None or not self.console.connected:
                 return "the guest console is not connected (needed to make the guest take a SEA)"
@@ -208,21 +290,33 @@ class QemuTarget(Target):
         reason = self.notify_refusal(source, pe)
         if reason:
             self._pending_qmp.pop(source.id, None)
+            self._close_qmp(source.id)
             raise RefusedError(reason)
         if source.notify == "sea":
-            cmd = f"devmem {self.abort_address:#x} 32"
+            load = f"devmem {self.abort_address:#x} 32"
             if self.board.pes.count > 1:
-                cmd = f"taskset -c {pe} {cmd}"
-            self.console.start_command(cmd)
+                load = f"taskset -c {pe} {load}"
+            t_typed = time.monotonic()
+            # guest uptime in centiseconds after which this command never loads
+            deadline_cs = int((t_typed - self._clock_off + self.abort_window) * 100)
+            late = f"__FWEMU_LATE{os.getpid()}_{deadline_cs}"
+            cmd = (f"read u _ </proc/uptime; if [ ${{u%.*}}${{u#*.}} -lt {deadline_cs} ]; "
+                   f"then {load}; else echo {late[:4]}''{late[4:]}; fi")
+            marker, pos = self.console.start_command(cmd)
+            self._sea_cmd = (marker, pos, t_typed + self.abort_window + ABORT_GRACE)
         else:
             record = self._pending_qmp.pop(source.id, None)
-            if record is None:
+            q = self._qmp_open.pop(source.id, None)
+            if record is None or q is None:
+                if q is not None:
+                    q.close()
                 raise RefusedError(f"source {source.id}: nothing posted to hand to QEMU")
             try:
-                with Qmp(self.guest.qmp_path) as q:
-                    q.execute("inject-ghes-v2-error", cper=base64.b64encode(record).decode())
+                q.execute("inject-ghes-v2-error", cper=base64.b64encode(record).decode())
             except QmpError as exc:
                 raise RefusedError(f"QEMU refused the record: {exc.desc}") from None
+            finally:
+                q.close()
         self._dirty = True
 
     # -- observation --------------------------------------------------------------------
@@ -257,9 +351,27 @@ class QemuTarget(Target):
         lines, mark = self.kernel_log(since)
         return [text for _t, text in lines], mark
 
+    def _panic_since_boot(self) -> str | None:
+        """The kernel's panic line in this boot's console log, scanning only what was added
+        since the last call (the log is per boot: QEMU starts it afresh)."""
+        off, found = getattr(self, "_panic_scan", (0, None))
+        try:
+            with open(self.guest.serial_log, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size < off:            # a new boot's log
+                    off, found = 0, None
+                fh.seek(max(0, off - 200))   # a panic line cut by the last read
+                data = fh.read().decode(errors="replace")
+        except OSError:
+            return found
+        for m in re.finditer(r"Kernel panic - not syncing: ([^\r\n]*)\r?\n", data):
+            found = m.group(1).strip()
+        self._panic_scan = (size, found)
+        return found
+
     def os_state(self) -> dict:
         alive = self.guest.alive()
-        panic = self.guest.exit_reason()
+        panic = self.guest.exit_reason() if not alive else self._panic_since_boot()
         state = {"up": alive and panic is None, "panic": panic, "qemu_running": alive,
                  "pid": self.info.get("pid"), "kernel": self.info.get("kernel_release")}
         if not alive and panic is None:
@@ -272,6 +384,7 @@ class QemuTarget(Target):
                 "qemu_version": self.info.get("qemu_version"), "pid": self.info.get("pid"),
                 "boot_s": self.info.get("boot_s"), "serial_port": self.info.get("serial_port"),
                 "gpio_injection": self.qmp_inject, "abort_address": self.abort_address,
+                "abort_window_s": self.abort_window, "sea_paced_s": round(self.sea_paced_s, 3),
                 "discovery": d.to_dict() if d else None, "os": self.os_state()}
 
     # -- helpers for tests and `fwemu qemu` ---------------------------------------------------
