@@ -121,6 +121,7 @@ class Session:
         self.stop_accepting()
         self.firmware.settle(5.0)     # a lost reply still unresolved: ask once more (agent boards)
         self.firmware.interrupt("fwemu session closed")
+        self.firmware.end_run()
         self.target.close()
         self.journal.close()
 
