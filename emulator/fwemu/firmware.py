@@ -229,7 +229,7 @@ class FirmwareModel:
         self.wall0 = time.time()
         self.factory = scenarios.RecordFactory(board.pes.mpidr, board=board.name)
         self._recent_exact: collections.OrderedDict[str, float] = collections.OrderedDict()
-        self.journal.write(self.run_line())
+        self.run_started = False    # the run's line is written before its first other line
 
     def run_line(self) -> dict:
         """The run's first journal line: what an independent checker needs to read the
@@ -239,9 +239,18 @@ class FirmwareModel:
                 "m_start": round(self.mono0, 6), "wall_start": round(self.wall0, 6),
                 "sei_settle_ms": self.sei_settle * 1000, "unsafe_concurrent_sei": self.unsafe_concurrent_sei}
 
+    def start_run(self) -> None:
+        """Journal the run's line, once, before anything else of the run (a run that accepts
+        nothing leaves the journal as it was)."""
+        if not self.run_started:
+            self.run_started = True
+            self.journal.write(self.run_line())
+
     def end_run(self) -> None:
         """The run's last line (a run with none ended without it: killed, or its journal failed)."""
         with self.lock:
+            if not self.run_started:
+                return
             self.journal.write({"event": "run-end", "run": self.run, "m_at": round(self.clock(), 6),
                                 "counts": dict(self.counts)})
 
@@ -294,6 +303,8 @@ class FirmwareModel:
             self._next_id += 1
             self.inflight[inj.id] = inj
             self.counts["accepted"] += 1
+            if not self.run_started:
+                self.start_run()
             self.journal.write_line(inj.accepted_line())
             for w in warnings:
                 log.warning("injection #%d: %s", inj.id, w)
