@@ -140,12 +140,17 @@ def _open_injections(journal_path: Path, dead: list[dict]) -> dict[str, dict[int
     return ids
 
 
+def _memory_gone(fw) -> bool:
+    """The sim board's memory and OS live in the process that ran it."""
+    return fw.board.target.kind == "sim"
+
+
 def _resolve_one(fw, entry: dict, acc: dict, now_wall: float) -> tuple[str, str, dict | None]:
     """(state, reason, left_in_memory) for one open injection, from the target's memory."""
     who = f"resolved after a restart: run {entry['run']} (pid {entry.get('pid')}) ended without its final line"
     if entry.get("journal_error"):
         who += f" (its journal had stopped: {entry['journal_error']}; its client was told the outcome)"
-    if fw.board.target.kind == "sim":
+    if _memory_gone(fw):
         return "interrupted", (f"{who}; the sim board it ran on (memory and OS) went with that process "
                                "and this one booted a fresh one, so what the OS did with it is unknown"), None
     try:
