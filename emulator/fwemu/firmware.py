@@ -159,8 +159,20 @@ class Injection:
         dict was a quarter of an injection's cost on sim. Same keys, order and values
         (%.6f and round(x, 6) name the same decimal; tests compare the two)."""
         wall, acc = self.accepted_wall, self.t_accepted
-        posted, notified, consumed = self.t_posted, self.t_notified, self.t_consumed
+        posted, notified, consumed, end = self.t_posted, self.t_notified, self.t_consumed, self.t_end
         src = self.source
+        if (posted is not None and notified is not None and consumed is not None and end is not None
+                and not self.reason and self.left_in_memory is None and not self.warnings
+                and not self.unsafe_sei and not self.forged):
+            # the common line (consumed, every instant known): one format operation
+            return ('{"id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"block":%d,"length":%d,'
+                    '"digest":"%s","state":"%s","reason":null,"accepted":%.6f,"posted":%.6f,"notified":%.6f,'
+                    '"consumed":%.6f,"latency_ms":%.4f,"run":"%s","m_accepted":%.6f,"m_posted":%.6f,'
+                    '"m_notified":%.6f,"m_consumed":%.6f,"m_end":%.6f,"event":"%s"}' % (
+                        self.id, _jstr(self.scenario), src.id, src.notify, self.pe, src.block,
+                        len(self.record), self.digest, self.state, wall, wall + (posted - acc),
+                        wall + (notified - acc), wall + (consumed - acc), (consumed - notified) * 1000,
+                        self.run, acc, posted, notified, consumed, end, event))
         line = ('{"id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"block":%d,"length":%d,'
                 '"digest":"%s","state":"%s","reason":%s,"accepted":%.6f,"posted":%s,"notified":%s,'
                 '"consumed":%s,"latency_ms":%s' % (
@@ -171,7 +183,6 @@ class Injection:
                     "null" if notified is None else "%.6f" % (wall + (notified - acc)),
                     "null" if consumed is None else "%.6f" % (wall + (consumed - acc)),
                     "null" if consumed is None or notified is None else "%.4f" % ((consumed - notified) * 1000)))
-        end = self.t_end
         line += (',"run":"%s","m_accepted":%.6f,"m_posted":%s,"m_notified":%s,"m_consumed":%s,"m_end":%s' % (
             self.run, acc, "null" if posted is None else "%.6f" % posted,
             "null" if notified is None else "%.6f" % notified,
@@ -185,10 +196,10 @@ class Injection:
         later run recognise the record in the block after a crash: the OS clears only
         block_status, so the block's bytes with `bs` put back hash to `digest`."""
         return ('{"event":"accepted","id":%d,"scenario":%s,"source":%d,"pe":%d,"digest":"%s",'
-                '"accepted":%.6f,"run":"%s","m_accepted":%.6f,"length":%d,"bs":%d,"timeout":%s}' % (
+                '"accepted":%.6f,"run":"%s","m_accepted":%.6f,"length":%d,"bs":%d}' % (
                     self.id, _jstr(self.scenario), self.source.id, self.pe, self.digest,
                     self.accepted_wall, self.run, self.t_accepted, len(self.record),
-                    int.from_bytes(self.record[:4], "little"), repr(float(self.timeout))))
+                    int.from_bytes(self.record[:4], "little")))
 
 
 @dataclass
