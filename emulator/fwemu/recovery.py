@@ -141,8 +141,11 @@ def _open_injections(journal_path: Path, dead: list[dict]) -> dict[str, dict[int
 
 
 def _memory_gone(fw) -> bool:
-    """The sim board's memory and OS live in the process that ran it."""
-    return fw.board.target.kind == "sim"
+    """The sim board's memory and OS live in the process that ran it (in-process, or the
+    agent process a `sim-agent:` URL spawns for each session)."""
+    if fw.board.target.kind == "sim":
+        return True
+    return str(getattr(fw.target, "url", "") or "").startswith("sim-agent:")
 
 
 def _resolve_one(fw, entry: dict, acc: dict, now_wall: float) -> tuple[str, str, dict | None]:
@@ -150,6 +153,9 @@ def _resolve_one(fw, entry: dict, acc: dict, now_wall: float) -> tuple[str, str,
     who = f"resolved after a restart: run {entry['run']} (pid {entry.get('pid')}) ended without its final line"
     if entry.get("journal_error"):
         who += f" (its journal had stopped: {entry['journal_error']}; its client was told the outcome)"
+    if entry.get("board") not in (None, fw.board.name):
+        return "interrupted", (f"{who}; it ran on board {entry['board']!r}, not {fw.board.name!r}, whose "
+                               "memory this run cannot read: outcome unknown"), None
     if _memory_gone(fw):
         return "interrupted", (f"{who}; the sim board it ran on (memory and OS) went with that process "
                                "and this one booted a fresh one, so what the OS did with it is unknown"), None
