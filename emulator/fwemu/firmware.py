@@ -26,7 +26,9 @@ import collections
 import hashlib
 import json
 import logging
+import os
 import threading
+import uuid
 import time
 from dataclasses import dataclass, field
 
@@ -53,6 +55,24 @@ RESOLVE_MIN_S, RESOLVE_MAX_S = 5.0, 30.0
 # no register tells firmware the handler has returned. So the next SEI waits a settle time
 # after the ack: the target's `sei_settle_default` (1 ms on real boards; 0 on the sim, whose
 # OS handlers never see a firmware write land mid-walk), or `--sei-settle-ms`.
+
+
+def _r6(t):
+    return None if t is None else round(t, 6)
+
+
+def boot_id() -> str | None:
+    """Monotonic instants of two runs compare only within one boot of the machine."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def new_run_id() -> str:
+    """Unique across processes, boots and machines: wall time, pid and randomness."""
+    return "%s-%d-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.getpid(), uuid.uuid4().hex[:8])
 
 
 @dataclass(eq=False, slots=True)
@@ -82,6 +102,8 @@ class Injection:
     doubt_forgotten: bool = False
     t_doubt: float | None = None
     note: str = ""          # why a consumed injection's latency is unknown
+    run: str = ""           # the run (firmware instance) that accepted it: (run, id) is unique
+    t_end: float | None = None   # the instant it reached its final state
     _done: threading.Event | None = None
 
     @property
@@ -113,7 +135,10 @@ class Injection:
                "reason": self.reason or None, "accepted": round(self.accepted_wall, 6),
                "posted": rel(self.t_posted), "notified": rel(self.t_notified),
                "consumed": rel(self.t_consumed),
-               "latency_ms": None if self.latency is None else round(self.latency * 1000, 4)}
+               "latency_ms": None if self.latency is None else round(self.latency * 1000, 4),
+               "run": self.run, "m_accepted": round(self.t_accepted, 6),
+               "m_posted": _r6(self.t_posted), "m_notified": _r6(self.t_notified),
+               "m_consumed": _r6(self.t_consumed), "m_end": _r6(self.t_end)}
         out.update(self._extras())
         return out
 
@@ -134,8 +159,20 @@ class Injection:
         dict was a quarter of an injection's cost on sim. Same keys, order and values
         (%.6f and round(x, 6) name the same decimal; tests compare the two)."""
         wall, acc = self.accepted_wall, self.t_accepted
-        posted, notified, consumed = self.t_posted, self.t_notified, self.t_consumed
+        posted, notified, consumed, end = self.t_posted, self.t_notified, self.t_consumed, self.t_end
         src = self.source
+        if (posted is not None and notified is not None and consumed is not None and end is not None
+                and not self.reason and self.left_in_memory is None and not self.warnings
+                and not self.unsafe_sei and not self.forged):
+            # the common line (consumed, every instant known): one format operation
+            return ('{"id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"block":%d,"length":%d,'
+                    '"digest":"%s","state":"%s","reason":null,"accepted":%.6f,"posted":%.6f,"notified":%.6f,'
+                    '"consumed":%.6f,"latency_ms":%.4f,"run":"%s","m_accepted":%.6f,"m_posted":%.6f,'
+                    '"m_notified":%.6f,"m_consumed":%.6f,"m_end":%.6f,"event":"%s"}' % (
+                        self.id, _jstr(self.scenario), src.id, src.notify, self.pe, src.block,
+                        len(self.record), self.digest, self.state, wall, wall + (posted - acc),
+                        wall + (notified - acc), wall + (consumed - acc), (consumed - notified) * 1000,
+                        self.run, acc, posted, notified, consumed, end, event))
         line = ('{"id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"block":%d,"length":%d,'
                 '"digest":"%s","state":"%s","reason":%s,"accepted":%.6f,"posted":%s,"notified":%s,'
                 '"consumed":%s,"latency_ms":%s' % (
@@ -146,14 +183,23 @@ class Injection:
                     "null" if notified is None else "%.6f" % (wall + (notified - acc)),
                     "null" if consumed is None else "%.6f" % (wall + (consumed - acc)),
                     "null" if consumed is None or notified is None else "%.4f" % ((consumed - notified) * 1000)))
+        line += (',"run":"%s","m_accepted":%.6f,"m_posted":%s,"m_notified":%s,"m_consumed":%s,"m_end":%s' % (
+            self.run, acc, "null" if posted is None else "%.6f" % posted,
+            "null" if notified is None else "%.6f" % notified,
+            "null" if consumed is None else "%.6f" % consumed, "null" if end is None else "%.6f" % end))
         if self.left_in_memory is not None or self.warnings or self.unsafe_sei or self.forged:
             line += "," + json.dumps(self._extras(), separators=(",", ":"))[1:-1]
         return line + ',"event":"%s"}' % event
 
     def accepted_line(self) -> str:
+        """The injection's first line. `length` and `bs` (the record's block_status) let a
+        later run recognise the record in the block after a crash: the OS clears only
+        block_status, so the block's bytes with `bs` put back hash to `digest`."""
         return ('{"event":"accepted","id":%d,"scenario":%s,"source":%d,"pe":%d,"digest":"%s",'
-                '"accepted":%.6f}' % (self.id, _jstr(self.scenario), self.source.id, self.pe,
-                                      self.digest, self.accepted_wall))
+                '"accepted":%.6f,"run":"%s","m_accepted":%.6f,"length":%d,"bs":%d}' % (
+                    self.id, _jstr(self.scenario), self.source.id, self.pe, self.digest,
+                    self.accepted_wall, self.run, self.t_accepted, len(self.record),
+                    int.from_bytes(self.record[:4], "little")))
 
 
 @dataclass
@@ -187,8 +233,37 @@ class FirmwareModel:
         self.unresolved: Injection | None = None
         self.counts = collections.Counter()
         self._next_id = 1
+        # One run: its id marks every journal line; every wall time in them is this
+        # anchor plus monotonic elapsed time, so no line's times shift by a wait.
+        self.run = new_run_id()
+        self.mono0 = clock()
+        self.wall0 = time.time()
         self.factory = scenarios.RecordFactory(board.pes.mpidr, board=board.name)
         self._recent_exact: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self.run_started = False    # the run's line is written before its first other line
+
+    def run_line(self) -> dict:
+        """The run's first journal line: what an independent checker needs to read the
+        others (the clock, the wall anchor, the SEI settle time, whether the SEI rule is on)."""
+        return {"event": "run", "run": self.run, "board": self.board.name, "pid": os.getpid(),
+                "target": self.board.target.kind, "clock": "CLOCK_MONOTONIC", "boot_id": boot_id(),
+                "m_start": round(self.mono0, 6), "wall_start": round(self.wall0, 6),
+                "sei_settle_ms": self.sei_settle * 1000, "unsafe_concurrent_sei": self.unsafe_concurrent_sei}
+
+    def start_run(self) -> None:
+        """Journal the run's line, once, before anything else of the run (a run that accepts
+        nothing leaves the journal as it was)."""
+        if not self.run_started:
+            self.run_started = True
+            self.journal.write(self.run_line())
+
+    def end_run(self) -> None:
+        """The run's last line (a run with none ended without it: killed, or its journal failed)."""
+        with self.lock:
+            if not self.run_started:
+                return
+            self.journal.write({"event": "run-end", "run": self.run, "m_at": round(self.clock(), 6),
+                                "counts": dict(self.counts)})
 
     # ---- accepting --------------------------------------------------------------------
     def resolve_source(self, scenario: str, source_id: int | None, notify: str | None) -> Source:
@@ -228,17 +303,19 @@ class FirmwareModel:
         if len(record) < 20:
             raise UsageError("record", f"{len(record)} bytes is shorter than a status block header")
         digest = hashlib.sha256(record).hexdigest()[:16]
-        now = self.clock()
         with self.lock:
+            now = self.clock()     # under the lock: the instant it was accepted, not before a wait
             if not unique or record_given or "--timestamp" in (fields or {}):
                 self._warn_if_repeat(digest, now, src, warnings)
             inj = Injection(id=self._next_id, scenario=scenario, source=src, pe=pe, record=record,
-                            timeout=timeout, accepted_wall=time.time(), t_accepted=now, digest=digest,
-                            warnings=warnings, forged=forged,
+                            timeout=timeout, accepted_wall=self.wall0 + (now - self.mono0), t_accepted=now,
+                            digest=digest, warnings=warnings, forged=forged, run=self.run,
                             unsafe_sei=self.unsafe_concurrent_sei and src.notify == "sei")
             self._next_id += 1
             self.inflight[inj.id] = inj
             self.counts["accepted"] += 1
+            if not self.run_started:
+                self.start_run()
             self.journal.write_line(inj.accepted_line())
             for w in warnings:
                 log.warning("injection #%d: %s", inj.id, w)
@@ -312,6 +389,7 @@ class FirmwareModel:
             self._finish(inj, "refused", reason)
             self._advance(st)
             return
+        t_write = self.clock()    # the instant writing the block begins
         try:   # firmware believes the block free (nothing of its own pending): the target checks
             self.target.post(src, inj.record)
         except OutcomeUnknown as exc:
@@ -324,7 +402,7 @@ class FirmwareModel:
             self._finish(inj, "refused", why)
             self._advance(st)
             return
-        inj.t_posted = self.clock()
+        inj.t_posted = t_write
         self._posted(inj)
 
     def _posted(self, inj: Injection) -> None:
@@ -428,7 +506,7 @@ class FirmwareModel:
     def _resolved(self, inj: Injection, found: str, why: str) -> None:
         """A late answer about an injection already journaled final."""
         ev = {"event": "resolved", "id": inj.id, "source": inj.source.id, "state": inj.state,
-              "found": found, "reason": why}
+              "found": found, "reason": why, "run": inj.run, "m_at": round(self.clock(), 6)}
         if inj.left_in_memory is not None:
             ev["left_in_memory"] = inj.left_in_memory
         self.journal.write(ev)
@@ -557,7 +635,8 @@ class FirmwareModel:
         st.current = None
         if inj.final:   # it had timed out; the OS got to it after all
             self.journal.write({"event": "consumed-late", "id": inj.id, "source": st.source.id,
-                                "after_ms": round((now - inj.t_notified) * 1000, 3) if inj.t_notified else None})
+                                "after_ms": round((now - inj.t_notified) * 1000, 3) if inj.t_notified else None,
+                                "run": inj.run, "m_consumed": round(now, 6)})
         else:
             dropped = self.target.dropped(st.source)   # the OS acked it but threw it away
             if dropped:
@@ -629,6 +708,9 @@ class FirmwareModel:
             self._finish(inj, "timed-out", f"{what}; the target did not answer for "
                          f"{self.clock() - inj.t_doubt:.1f} s ({held} held until it does)")
             return
+        if inj.t_posted is None:   # never written: the block's state is not this injection's
+            self._finish(inj, "timed-out", "never posted")
+            return
         try:
             mem = self.target.read_back(src, inj.record)
         except FwemuError as exc:
@@ -649,7 +731,7 @@ class FirmwareModel:
         self._finish(inj, "timed-out", f"the OS did not consume it within {inj.timeout:g} s; {why}")
 
     def _finish(self, inj: Injection, state: str, reason: str) -> None:
-        inj.state, inj.reason = state, reason
+        inj.state, inj.reason, inj.t_end = state, reason, self.clock()
         self.inflight.pop(inj.id, None)
         self.history.append(inj)
         self.counts[state] += 1

@@ -42,6 +42,11 @@ class Journal:
             self._fd = open_output(self.path, "--journal", append=True, perms=0o644)
             self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
 
+    @property
+    def regular(self) -> bool:
+        """The journal is a regular file (a run file beside it can list its runs)."""
+        return self._regular
+
     def write(self, event: dict) -> None:
         if self._fd is not None:
             self.write_line(json.dumps(event, separators=(",", ":"), sort_keys=False))

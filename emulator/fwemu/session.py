@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import array
 import collections
+import logging
+import random
 import statistics
 import threading
 import time
@@ -15,9 +17,12 @@ import time
 from .board import Board
 from .errors import UnreachableError, UsageError
 from .firmware import FirmwareModel
+from . import recovery
 from .journal import Journal, default_path
 from .targets import open_target
 from .targets.linux_model import OsKnobs
+
+log = logging.getLogger("fwemu.session")
 
 
 def latency_summary(injs: list[dict]) -> dict:
@@ -44,29 +49,60 @@ def unreachable_text(board: Board, url: str | None, message: str) -> str:
 
 
 class _Tally:
-    """A streaming summary of finished injections (report="summary"): state counts, latency
-    percentiles from a compact array (8 bytes an injection, freed with the request) and the
-    last few records, so a request's footprint does not hold an object per injection."""
+    """A streaming summary of finished injections (report="summary"): state counts, every
+    distinct reason (bounded), latency percentiles from a compact array (8 bytes an
+    injection up to SAMPLES, then a uniform reservoir of SAMPLES: exact up to 1,000,000
+    injections, sampled above, with max and mean exact) and the last few records, so a
+    request's footprint is bounded whatever its count."""
 
     LAST = 10
+    REASONS = 64        # distinct (state, reason) pairs counted apart; the rest are pooled
+    SAMPLES = 1_000_000
 
     def __init__(self):
         self.states: dict[str, int] = {}
         self.lat = array.array("d")
         self.last: collections.deque = collections.deque(maxlen=self.LAST)
+        self.reasons: dict[tuple, list] = {}
+        self.n_lat, self.sum_lat, self.max_lat = 0, 0.0, None
+        self._rng = random.Random(0x5eed)
 
     def add(self, inj) -> None:
         self.states[inj.state] = self.states.get(inj.state, 0) + 1
+        if inj.state != "consumed":
+            key = (inj.state, inj.reason or "no reason given")
+            r = self.reasons.get(key)
+            if r is None:
+                if len(self.reasons) >= self.REASONS:
+                    key = (inj.state, "other reasons")
+                    r = self.reasons.get(key)
+                if r is None:
+                    r = self.reasons[key] = [0, inj.id, inj.id]
+            r[0] += 1
+            r[1], r[2] = min(r[1], inj.id), max(r[2], inj.id)
         if inj.latency is not None:
-            self.lat.append(round(inj.latency * 1000, 4))   # to_json()'s latency_ms
+            v = round(inj.latency * 1000, 4)   # to_json()'s latency_ms
+            self.n_lat += 1
+            self.sum_lat += v
+            if self.max_lat is None or v > self.max_lat:
+                self.max_lat = v
+            if len(self.lat) < self.SAMPLES:
+                self.lat.append(v)
+            else:
+                k = self._rng.randrange(self.n_lat)
+                if k < self.SAMPLES:
+                    self.lat[k] = v
         self.last.append(inj)      # to_json() only for the ones reported
 
     def summary(self) -> dict:
         lat = sorted(self.lat)
         q = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]) if lat else (lambda p: None)
         return {"states": self.states, "count": sum(self.states.values()), "p50_ms": q(0.50),
-                "p99_ms": q(0.99), "max_ms": lat[-1] if lat else None,
-                "mean_ms": statistics.fmean(lat) if lat else None}
+                "p99_ms": q(0.99), "max_ms": self.max_lat,
+                "mean_ms": self.sum_lat / self.n_lat if self.n_lat else None,
+                "latency_sampled": self.n_lat > len(lat),
+                "reasons": [{"state": st, "reason": why, "count": n, "first": a, "last": b}
+                            for (st, why), (n, a, b) in self.reasons.items()]}
 
 
 class Session:
@@ -74,6 +110,9 @@ class Session:
         self.board, self.target, self.firmware, self.journal = board, target, firmware, journal
         self._closing = threading.Event()
         self._submit_lock = threading.Lock()
+        self.runfile = None
+        self._closed = False
+        self.restart: dict | None = None   # what this run resolved of runs cut short before it
 
     @classmethod
     def open(cls, board: Board, journal: str | None = None, unsafe_concurrent_sei: bool = False,
@@ -103,7 +142,15 @@ class Session:
         board = getattr(target, "board", board)
         fw = FirmwareModel(board, target, j, unsafe_concurrent_sei=unsafe_concurrent_sei,
                            sei_settle=sei_settle)
-        return cls(board, target, fw, j)
+        session = cls(board, target, fw, j)
+        # runs on this journal that were cut short (SIGKILL, a crash): end their injections
+        session.runfile = recovery.open_runfile(j)
+        if session.runfile is not None:
+            try:
+                session.restart = recovery.recover(fw, j.path, session.runfile)
+            except OSError as exc:
+                log.warning("%s: %s; runs cut short are not resolved now", session.runfile.path, exc)
+        return session
 
     def __enter__(self):
         return self
@@ -118,9 +165,15 @@ class Session:
             self._closing.set()
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.stop_accepting()
         self.firmware.settle(5.0)     # a lost reply still unresolved: ask once more (agent boards)
         self.firmware.interrupt("fwemu session closed")
+        self.firmware.end_run()
+        recovery.end(self.firmware, self.runfile)
+        self.runfile = None
         self.target.close()
         self.journal.close()
 
@@ -201,7 +254,11 @@ class Session:
         return result
 
     def status(self) -> dict:
-        return self.firmware.status()
+        st = self.firmware.status()
+        st["run"] = self.firmware.run
+        if self.restart:
+            st["restart"] = self.restart
+        return st
 
     def reset(self) -> dict:
         self.firmware.reset()

@@ -112,8 +112,17 @@ class StampAllocator:
                 state["floor"] = int(time.time()) + 10
             result = fn(state)
             data = json.dumps(state, separators=(",", ":")).encode()
-            os.pwrite(fd, data, 0)
-            os.ftruncate(fd, len(data))
+            try:
+                os.pwrite(fd, data, 0)
+                os.ftruncate(fd, len(data))
+            except OSError as exc:
+                # a full disk: what this process reserved stays reserved here; a file cut
+                # short reads as damaged, and its next reader starts above the wall clock
+                msg = (f"uniqueness state {self.path}: cannot write it ({exc.strerror or exc}); "
+                       "records are unique within this process only from now on")
+                log.warning("%s", msg)
+                self.warnings.append(msg)
+                self._memory = state
             return result
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)

@@ -367,7 +367,7 @@ def test_sigterm_journals_the_inflight_injection_as_interrupted(start_daemon, tm
             bg.kill()
             bg.wait()
 
-    finals = [e for e in d.journal_lines() if e["id"] == inflight and e.get("event") != "accepted"]
+    finals = [e for e in d.journal_lines() if e.get("id") == inflight and e.get("event") != "accepted"]
     assert len(finals) == 1
     assert finals[0]["event"] == "interrupted" and finals[0]["state"] == "interrupted"
     assert finals[0]["reason"] == "daemon stopped"
@@ -500,3 +500,88 @@ def test_a_daemon_whose_journal_fails_still_ends_every_injection(start_daemon, f
     cp = fwemu("inject", "memory-ue", timeout=30)        # later requests: refused, one line, no hang
     assert cp.returncode == 5 and len(cp.stderr.splitlines()) == 1 and "/dev/full" in cp.stderr
     assert _json(fwemu("--json", "status"))["via"] == "daemon"
+
+
+# ---- SIGKILL and restart (issue 12 item 4) -------------------------------------------------------
+def _finals(lines) -> tuple[set, dict]:
+    accepted = {(e["run"], e["id"]) for e in lines if e.get("event") == "accepted"}
+    finals: dict = {}
+    for e in lines:
+        if e.get("event") in ("consumed", "dropped", "refused", "timed-out", "interrupted"):
+            finals.setdefault((e["run"], e["id"]), []).append(e)
+    return accepted, finals
+
+
+def test_a_daemon_killed_mid_run_is_resolved_by_the_next_start(start_daemon, tmp_path):
+    from fwemu import journal_check
+
+    d = start_daemon("--os-delay", "0.02")
+    clients = [subprocess.Popen([sys.executable, "-m", "fwemu", "inject", *args, "--count", "400",
+                                 "--timeout", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=_env(tmp_path))
+               for args in (["memory-ue"], ["memory-ce", "--notify", "sei"], ["arm-tlb", "--notify", "sdei"])]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        lines = d.journal_lines()
+        acc, fin = _finals(lines)
+        if len(acc) >= 60 and len(acc) > len(fin) + 5:
+            break
+        time.sleep(0.05)
+    d.proc.kill()                                   # SIGKILL: no clean stop, no final lines
+    d.proc.wait(10)
+    for c in clients:
+        c.kill()
+        c.wait(10)
+    acc, fin = _finals(d.journal_lines())
+    open_before = acc - set(fin)
+    assert len(open_before) > 5, (len(acc), len(fin))
+
+    d2 = start_daemon()                             # same journal: it ends what the dead run left open
+    lines = d2.journal_lines()
+    acc, fin = _finals(lines)
+    assert acc == set(fin), f"{len(acc - set(fin))} injections without a final state"
+    assert all(len(v) == 1 for v in fin.values())
+    resolved = [fin[k][0] for k in open_before]
+    assert all(e["restart"] and e["resolved_by"] != e["run"] for e in resolved)
+    assert all(e["state"] == "interrupted" and "sim board" in e["reason"] for e in resolved)
+    ends = [e for e in lines if e.get("event") == "run-end" and e.get("resolved_by")]
+    assert len(ends) == 1 and ends[0]["resolved"] == len(open_before)
+    rep = journal_check.check_lines(lines)
+    assert rep.ok, rep.text()
+
+    cp = subprocess.run([sys.executable, "-m", "fwemu", "--json", "status"], capture_output=True,
+                        text=True, env=_env(tmp_path), timeout=30)
+    st = json.loads(cp.stdout)
+    assert st["restart"]["count"] == len(open_before)
+    assert {(i["run"], i["id"]) for i in st["restart"]["injections"]} == open_before
+    cp = subprocess.run([sys.executable, "-m", "fwemu", "status"], capture_output=True, text=True,
+                        env=_env(tmp_path), timeout=30)
+    assert f"ended {len(open_before)} injection(s) left without a final state" in cp.stdout
+
+    # a clean stop leaves nothing for the next start
+    d2.proc.send_signal(signal.SIGTERM)
+    assert d2.proc.wait(20) == 0
+    d3 = start_daemon()
+    acc, fin = _finals(d3.journal_lines())
+    assert acc == set(fin)
+    cp = subprocess.run([sys.executable, "-m", "fwemu", "--json", "status"], capture_output=True,
+                        text=True, env=_env(tmp_path), timeout=30)
+    assert "restart" not in json.loads(cp.stdout)
+
+
+def test_a_count_above_the_full_report_limit_goes_through_the_daemon_as_a_summary(start_daemon, fwemu):
+    """Issue 12 item 12: the CLI never asked for the summary report, so the daemon refused
+    `--count` above 100,000. Now it asks; the report is the counts and every reason."""
+    from fwemu import daemon as dm
+
+    start_daemon()
+    n = dm.MAX_FULL_REPORT + 1
+    cp = fwemu("--json", "inject", "memory-ce", "--notify", "gsiv", "--count", str(n), timeout=600)
+    env = _json(cp)
+    assert cp.returncode == 0, cp.stderr
+    assert env["via"] == "daemon" and env["summary"]["count"] == n
+    assert env["summary"]["states"] == {"consumed": n} and env["summary"]["reasons"] == []
+    assert len(env["injections"]) == 10 and env["injections"][-1]["id"] == n
+    cp = fwemu("inject", "memory-ce", "--notify", "gsiv", "--count", str(n), "--source", "1",
+               "--pe", "9", timeout=60)
+    assert cp.returncode == 2                     # a usage error is still one line, before anything runs

@@ -30,6 +30,11 @@ GUID = "5b2c8f4e-6f1a-4d3b-9a7e-0123456789ab"
 HEADER = "[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: "
 
 
+def _injection_lines(path) -> list[dict]:
+    """The journal's injection lines (each run's own `run`/`run-end` lines left out)."""
+    return [ln for ln in journal.read(path) if ln["event"] not in ("run", "run-end")]
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     run = tmp_path / "run"
@@ -84,7 +89,7 @@ def test_memory_ue_is_consumed_and_prints_the_memory_failure_line(fwemu, tmp_pat
     assert lines[3] == "   {1}" + HEADER + "2"
     assert "   {1}[Hardware Error]:   physical_address: 0x0000000060000000" in lines
     assert lines[-1] == "   " + MF
-    j = journal.read(tmp_path / "j.jsonl")
+    j = _injection_lines(tmp_path / "j.jsonl")
     assert [ln["event"] for ln in j] == ["accepted", "consumed"]
     assert j[1]["latency_ms"] is not None
 
@@ -98,7 +103,7 @@ def test_deaf_os_times_out_exit_3(fwemu, tmp_path):
         "(firmware will not overwrite it)",
         "   left in memory: block_status 0x11, read_ack 0x0",
     ]
-    j = journal.read(tmp_path / "j.jsonl")
+    j = _injection_lines(tmp_path / "j.jsonl")
     assert [ln["event"] for ln in j] == ["accepted", "timed-out"]
     assert j[1]["left_in_memory"] == {"block_status": 0x11, "read_ack": 0}
 
@@ -110,7 +115,7 @@ def test_masked_pe_with_sdei_is_refused_exit_4(fwemu, tmp_path):
         "#1 memory-ce -> source 5 (SDEI on PE 0), block 0x7c411410, 172 bytes",
         "   refused: PE 0 is masked (the client has not called SDEI_PE_UNMASK)",
     ]
-    j = journal.read(tmp_path / "j.jsonl")
+    j = _injection_lines(tmp_path / "j.jsonl")
     assert [(ln["event"], ln.get("reason")) for ln in j] == [
         ("accepted", None), ("refused", "PE 0 is masked (the client has not called SDEI_PE_UNMASK)")]
 
@@ -316,7 +321,7 @@ def test_identical_repeat_warns_and_the_os_drops_it(tmp_path):
     assert [ln for ln in out if "Memory failure" in ln] == ["   " + MF]
     assert any(ln.startswith("   dropped: the OS acked it but dropped it as a duplicate") for ln in out)
     assert any(ln.startswith("2 injections: 1 consumed, 1 dropped; latency p50 ") for ln in out)
-    j = journal.read(tmp_path / "j.jsonl")
+    j = _injection_lines(tmp_path / "j.jsonl")
     assert [(ln["event"], ln.get("warnings")) for ln in j if ln["event"] != "accepted"] == \
         [("consumed", None), ("dropped", [warn])]
 
@@ -421,7 +426,7 @@ def test_python_m_fwemu_inject_memory_ue(tmp_path):
     assert (p.returncode, p.stderr) == (0, "")
     assert p.stdout.splitlines()[-1] == "   " + MF
     # the default journal lives under XDG_STATE_HOME
-    j = journal.read(tmp_path / "fwemu" / "journal-sim.jsonl")
+    j = _injection_lines(tmp_path / "fwemu" / "journal-sim.jsonl")
     assert [ln["event"] for ln in j] == ["accepted", "consumed"]
 
 

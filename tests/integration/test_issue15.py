@@ -216,9 +216,9 @@ def test_a_journal_write_failing_mid_run_leaves_whole_lines(fwemu, tmp_path, mon
 
     def flaky(fd, data):
         calls.append(fd)
-        if len(calls) == 3:                    # the third line: a short write lands half of it...
+        if len(calls) == 4:                    # the fourth line (after the run's): a short write lands half of it...
             return real_write(fd, bytes(data[:len(data) // 2]))
-        if len(calls) == 4:                    # ... and finishing it finds the disk full
+        if len(calls) == 5:                    # ... and finishing it finds the disk full
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, data)
 
@@ -226,10 +226,10 @@ def test_a_journal_write_failing_mid_run_leaves_whole_lines(fwemu, tmp_path, mon
     path = tmp_path / "j.jsonl"
     rc, out, err = fwemu("--json", "inject", "memory-ue", "--count", "5", "--journal", str(path))
     env = json.loads(out)
-    assert rc == 5 and env["status"] == 5 and "after 2 lines" in env["error"]
+    assert rc == 5 and env["status"] == 5 and "after 3 lines" in env["error"]
     assert [i["state"] for i in env["injections"]] == ["consumed", "consumed"]   # every submitted one reported
     lines = path.read_text().splitlines()
-    assert len(lines) == 2 and all(json.loads(ln) for ln in lines)               # whole lines only
+    assert len(lines) == 3 and all(json.loads(ln) for ln in lines)               # whole lines only
 
 
 # ---- hest import ------------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ def injections(draw):
         reason=draw(st.just("") | text), t_posted=draw(later), t_notified=draw(later),
         t_consumed=draw(later), left_in_memory=draw(st.none() | st.just({"block_status": 17})),
         warnings=draw(st.lists(text, max_size=2)), unsafe_sei=draw(st.booleans()),
-        forged=draw(st.booleans()))
+        forged=draw(st.booleans()), run=draw(st.sampled_from(["", "20261202T002604-4242-0a1b2c3d"])),
+        t_end=draw(later))
 
 
 @settings(max_examples=2000, deadline=None)
@@ -46,12 +47,26 @@ def test_journal_line_is_to_json_plus_the_event(inj, event):
     assert "\n" not in line and line.isascii()
 
 
+@settings(max_examples=500, deadline=None)
+@given(injections(), st.lists(times, min_size=4, max_size=4), st.sampled_from(FINAL))
+def test_the_common_line_formatted_in_one_operation_is_the_same(inj, ts, event):
+    """Every instant known, no reason, no extras: journal_line's fast path."""
+    t0 = inj.t_accepted
+    inj.t_posted, inj.t_notified, inj.t_consumed, inj.t_end = sorted(t0 + t for t in ts)
+    inj.reason, inj.left_in_memory, inj.warnings, inj.unsafe_sei, inj.forged = "", None, [], False, False
+    want = dict(inj.to_json(), event=event)
+    got = json.loads(inj.journal_line(event))
+    assert got == want and list(got) == list(want)
+
+
 @settings(max_examples=300, deadline=None)
 @given(injections())
 def test_accepted_line(inj):
     got = json.loads(inj.accepted_line())
     assert got == {"event": "accepted", "id": inj.id, "scenario": inj.scenario, "source": inj.source.id,
-                   "pe": inj.pe, "digest": inj.digest, "accepted": round(inj.accepted_wall, 6)}
+                   "pe": inj.pe, "digest": inj.digest, "accepted": round(inj.accepted_wall, 6),
+                   "run": inj.run, "m_accepted": round(inj.t_accepted, 6), "length": len(inj.record),
+                   "bs": int.from_bytes(inj.record[:4], "little")}
 
 
 def test_lines_are_in_the_file_when_write_returns(tmp_path):

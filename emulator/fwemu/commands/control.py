@@ -68,6 +68,15 @@ def cmd_status(args, out) -> int:
     os_state = st.get("target", {}).get("os")
     if os_state:
         out.line(f"  OS: {_os_text(os_state)}")
+    rs = st.get("restart")
+    if rs:
+        runs = ", ".join(f"{r['run']} (pid {r['pid']}, {r['open']} open)" for r in rs["runs"])
+        out.line(f"  at start, ended {rs['count']} injection(s) left without a final state by run(s) "
+                 f"cut short: {runs}: " + (", ".join(f"{v} {k}" for k, v in rs["states"].items()) or "none"))
+        for i in rs["injections"][:10]:
+            out.line(f"    run {i['run']} #{i['id']} source {i['source']}: {i['state']}: {i['reason']}")
+        if rs["count"] > 10:
+            out.line(f"    ... {rs['count'] - 10} more (all of them: --json's restart, and the journal)")
     return EXIT_OK
 
 

@@ -131,22 +131,28 @@ def cmd_inject(args, out) -> int:
     wall = time.perf_counter() - t0
 
     injs = result["injections"]
+    summary = result.get("summary")      # report="summary": counts, and only the last records
     out.set(board=board.name, injections=injs, os_log=result["os_log"], os=result.get("os"),
-            summary=result.get("summary") or latency_summary(injs), via=result["via"], wall_s=round(wall, 4))
-    _print_human(out, board, injs, result, result["via"])
+            summary=summary or latency_summary(injs), via=result["via"], wall_s=round(wall, 4))
+    if summary is not None:
+        _print_summary(out, board, summary, result)
+    else:
+        _print_human(out, board, injs, result, result["via"])
     if result.get("journal_error"):
         # the report above is what happened; the run stopped submitting at the failure
         left = result.get("not_submitted")
         raise UnreachableError(result["journal_error"] + (f"; stopped with {left} injection"
                                                           f"{'s' if left != 1 else ''} not submitted"
                                                           if left else ""))
-    return max((ORDER[i["state"]] for i in injs), default=EXIT_OK)
+    states = summary["states"] if summary is not None else {i["state"] for i in injs}
+    return max((ORDER[s] for s in states), default=EXIT_OK)
 
 
 def _via_daemon(board, args, request: dict) -> dict | None:
     """Send the request to the daemon serving the board, if one runs (else None). Options
     fixed at the daemon's start are refused rather than silently ignored; @FILE field
     values are read here, since the daemon's working directory is not ours."""
+    from .. import daemon
     from ..daemon import Client
 
     client = Client.connect(board.name)
@@ -166,9 +172,23 @@ def _via_daemon(board, args, request: dict) -> dict | None:
         request = dict(request, fields={k: (scenarios.parse_bytes(k, v).hex()
                                             if k in byte_opts and v.startswith("@") else v)
                                         for k, v in request["fields"].items()})
+        if request["count"] > daemon.MAX_FULL_REPORT:
+            # one record per injection would grow the daemon and the reply with the count:
+            # ask for counts, percentiles, every distinct reason and the last records
+            request["report"] = "summary"
         result = client.request("inject", request)
     result["via"] = "daemon"
     return result
+
+
+def _print_summary(out, board, s: dict, result) -> None:
+    """The report of a run the daemon summarised (a count above its full-report limit)."""
+    out.line(f"{s['count']} injections: " + ", ".join(f"{v} {k}" for k, v in s["states"].items()) +
+             (f"; latency p50 {s['p50_ms']:.3f} ms, p99 {s['p99_ms']:.3f} ms" if s.get("p50_ms") is not None else ""))
+    for r in s.get("reasons", []):
+        ids = f"#{r['first']}" if r["count"] == 1 else f"#{r['first']} .. #{r['last']}"
+        out.line(f"   {r['count']} {r['state']} ({ids}): {r['reason']}")
+    _print_os(out, board, result, result["os_log"], result["via"])
 
 
 def _print_human(out, board, injs, result, via: str) -> None:
@@ -204,7 +224,10 @@ def _print_human(out, board, injs, result, via: str) -> None:
         for (state, reason), (n, first, last) in reasons.items():
             ids = f"#{first}" if n == 1 else f"#{first} .. #{last}"
             out.line(f"   {n} {state} ({ids}): {reason}")
-    log = result["os_log"]
+    _print_os(out, board, result, result["os_log"], via)
+
+
+def _print_os(out, board, result, log, via: str) -> None:
     if log:
         out.line(f"OS log ({board.name}):")
         if len(log) > OS_LOG_LINES:
