@@ -541,13 +541,7 @@ class FirmwareModel:
             inj.t_posted = inj.t_doubt
             if inj.final:   # never notified, the injection is over: take the record back
                 self._resolved(inj, "posted", f"the POST had executed ({told}); never notified, withdrawn")
-                try:
-                    self.target.withdraw(inj.source)
-                except OutcomeUnknown as exc:
-                    self._doubt(inj, "withdraw", exc)
-                    return
-                self._release(inj)
-                self._advance(st)
+                self._take_back(inj)
                 return
             self._posted(inj)
             return
@@ -601,6 +595,10 @@ class FirmwareModel:
 
     def _late_refusal(self, inj, why) -> None:
         self._resolved(inj, "refused", why)
+        self._take_back(inj)
+
+    def _take_back(self, inj) -> None:
+        """Withdraw the record of an injection already journaled final, and free its source."""
         try:
             self.target.withdraw(inj.source)
         except OutcomeUnknown as exc:

@@ -32,12 +32,11 @@ import time
 from pathlib import Path
 
 from .errors import FwemuError, UsageError
-from .firmware import boot_id
+from .firmware import FINAL, boot_id
 from .safe_io import open_state
 
 log = logging.getLogger("fwemu.recovery")
 
-FINAL = ("consumed", "dropped", "refused", "timed-out", "interrupted")
 MAX_REPORTED = 1000     # resolutions kept for `status` (the counts cover all)
 
 
