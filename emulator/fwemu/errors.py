@@ -2,11 +2,12 @@
 
 Exit codes (documented in README "Exit codes"):
   0  success (record valid, injection consumed)
-  1  the thing under test failed (record invalid per the kernel's rules, OS down)
+  1  the thing under test failed (record invalid per the kernel's rules)
   2  usage error: bad option, bad field value, bad board file
   3  timed out: the OS did not consume the record in time
   4  refused by a firmware rule (busy block queue full, SEI pending, SDEI refusal)
   5  target unreachable (channel, QEMU, daemon socket): lab trouble, not a DUT failure
+  6  every injection consumed, and the OS is down after them (a fatal record's panic)
 """
 
 EXIT_OK = 0
@@ -15,6 +16,7 @@ EXIT_USAGE = 2
 EXIT_TIMEOUT = 3
 EXIT_REFUSED = 4
 EXIT_UNREACHABLE = 5
+EXIT_OS_DOWN = 6
 
 
 class FwemuError(Exception):

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from . import scenarios
 from .board import Board, Source
-from .errors import BlockBusyError, FwemuError, OutcomeUnknown, RefusedError, UsageError
+from .errors import BlockBusyError, FwemuError, OutcomeUnknown, RefusedError, UnreachableError, UsageError
 from .journal import Journal
 from .records import check
 from .targets.base import Target
@@ -45,6 +45,7 @@ _jstr = json.encoder.encode_basestring_ascii   # a JSON string literal, as json.
 FINAL = ("consumed", "dropped", "refused", "timed-out", "interrupted")
 DUPLICATE_WINDOW = 10.0   # Linux's estatus cache age (GHES_ESTATUS_IN_CACHE_MAX_NSEC)
 SEI_FIFO_DEPTH = 64
+FOLLOW_S = 0.25          # how often a waiting firmware looks whether the target's machine was replaced
 # Resolving an ambiguous request (a POST or notification whose reply never came): firmware
 # re-asks the target for at least RESOLVE_MIN_S, at most RESOLVE_MAX_S, in line (nothing
 # else may be posted or raised meanwhile); after that, pump() keeps asking.
@@ -241,6 +242,11 @@ class FirmwareModel:
         self.factory = scenarios.RecordFactory(board.pes.mpidr, board=board.name)
         self._recent_exact: collections.OrderedDict[str, float] = collections.OrderedDict()
         self.run_started = False    # the run's line is written before its first other line
+        # a target whose machine can be replaced under it (a qemu guest's down/up) is
+        # checked at each submit and, while waiting, every FOLLOW_S
+        self._follows = type(target).replaced is not Target.replaced
+        self._next_follow = 0.0
+        self._resetting = False
 
     def run_line(self) -> dict:
         """The run's first journal line: what an independent checker needs to read the
@@ -304,6 +310,8 @@ class FirmwareModel:
             raise UsageError("record", f"{len(record)} bytes is shorter than a status block header")
         digest = hashlib.sha256(record).hexdigest()[:16]
         with self.lock:
+            if self._follows and not self._resetting:
+                self._follow_target()    # UnreachableError: no machine now, nothing accepted
             now = self.clock()     # under the lock: the instant it was accepted, not before a wait
             if not unique or record_given or "--timestamp" in (fields or {}):
                 self._warn_if_repeat(digest, now, src, warnings)
@@ -321,7 +329,10 @@ class FirmwareModel:
                 log.warning("injection #%d: %s", inj.id, w)
             st = self.sources[src.id]
             if st.current is not None or st.queue:
-                if len(st.queue) >= src.queue_depth:
+                down = self.target.down_reason()
+                if down:     # waiting behind the held source would only time out
+                    self._finish(inj, "refused", down)
+                elif len(st.queue) >= src.queue_depth:
                     busy = st.current.id if st.current else st.queue[0].id
                     self._finish(inj, "refused", f"source {src.id} busy with injection #{busy} and its "
                                  f"queue is full ({src.queue_depth})")
@@ -394,6 +405,10 @@ class FirmwareModel:
             self.target.post(src, inj.record)
         except OutcomeUnknown as exc:
             self._doubt(inj, "post", exc)
+            return
+        except UnreachableError as exc:   # not sent (a qemu target between guests): nothing written
+            self._finish(inj, "refused", f"not posted: {exc}")
+            self._advance(st)
             return
         except RefusedError as exc:
             why = str(exc)
@@ -673,6 +688,12 @@ class FirmwareModel:
         if busy or deadline is not None:
             self.target.wait(timeout)
         with self.lock:
+            if self._follows and not self._resetting and self.clock() >= self._next_follow:
+                self._next_follow = self.clock() + FOLLOW_S
+                try:
+                    self._follow_target()
+                except UnreachableError as exc:   # no machine now: the next submit says so
+                    log.info("%s", exc)
             if self.unresolved is not None:
                 self._settle(self.unresolved, max(timeout, 0.3))
             for st in self.sources.values():
@@ -770,13 +791,58 @@ class FirmwareModel:
                 self._finish(inj, "interrupted", reason)
             return len(pending)
 
+    def _follow_target(self) -> None:
+        """Under the lock. If the target's machine was replaced, end what was posted into
+        its old memory and attach to the new one."""
+        why = self.target.replaced()
+        if why is None:
+            return
+        self._memory_lost(why)
+        self.target.reattach()
+        log.info("re-attached: %s", why)
+        for st in self.sources.values():
+            self._advance(st)
+        self._release_sei()
+
+    def _memory_lost(self, why: str) -> None:
+        """Under the lock. The memory the blocks were posted into is going away: what the OS
+        released before is seen now (a qemu target keeps the old RAM mapped until it
+        detaches), the other posted records go with it unread, and their sources are free."""
+        for st in self.sources.values():
+            try:
+                self._check_source(st)
+            except FwemuError:
+                pass
+        now = self.clock()
+        for st in self.sources.values():
+            inj = st.current
+            if inj is None:
+                continue
+            st.current = None
+            if not inj.final:
+                self._finish(inj, "interrupted", f"{why} before the OS consumed the record")
+            # the journal's release of the source: the record is gone, never read
+            self._resolved(inj, "gone", f"{why}: the record went with the machine's memory, unread")
+            if self.sei_current is inj:
+                self.sei_current = None
+                self.sei_settle_until = now + self.sei_settle
+
     def reset(self) -> None:
-        self.target.reset()
+        with self.lock:
+            self._resetting = True       # the target is between machines: nothing follows it
+            if not self.target.keeps_memory_on_reset:   # fresh blocks are not consumptions
+                self._memory_lost("fwemu reset restarted the machine")
+        try:
+            self.target.reset()
+        finally:
+            self._resetting = False
         with self.lock:
             if self.unresolved is not None:   # the agent forgot it: memory tells
                 self._settle(self.unresolved, 1.0)
             for st in self.sources.values():
                 self._check_source(st)
+                self._advance(st)
+            self._release_sei()
 
     def status(self) -> dict:
         with self.lock:

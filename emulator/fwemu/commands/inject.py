@@ -11,7 +11,7 @@ import time
 
 from .. import scenarios
 from ..board import NOTIFY_TYPES, load_board
-from ..errors import EXIT_OK, EXIT_REFUSED, EXIT_TIMEOUT, UnreachableError, UsageError
+from ..errors import EXIT_OK, EXIT_OS_DOWN, EXIT_REFUSED, EXIT_TIMEOUT, UnreachableError, UsageError
 from ..session import Session, latency_summary
 from ._simopts import (add_os_model_options, check_os_model_options, os_model_options,
                        os_model_options_given)
@@ -36,7 +36,7 @@ examples:
 
 exit codes: 0 every injection consumed; 2 usage error (one line names the option);
   3 timed out; 4 refused by a firmware rule; 5 target or daemon unreachable, or the
-  journal failed mid-run;
+  journal failed mid-run; 6 every injection consumed and the OS down after them (panic);
   130/143 interrupted (SIGINT/SIGTERM). With several injections the worst code wins.
 """
 
@@ -145,7 +145,10 @@ def cmd_inject(args, out) -> int:
                                                           f"{'s' if left != 1 else ''} not submitted"
                                                           if left else ""))
     states = summary["states"] if summary is not None else {i["state"] for i in injs}
-    return max((ORDER[s] for s in states), default=EXIT_OK)
+    rc = max((ORDER[s] for s in states), default=EXIT_OK)
+    if rc == EXIT_OK and (result.get("os") or {}).get("up") is False:
+        return EXIT_OS_DOWN     # consumed, and the OS went down: a script must not read "all well"
+    return rc
 
 
 def _via_daemon(board, args, request: dict) -> dict | None:

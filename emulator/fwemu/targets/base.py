@@ -29,6 +29,27 @@ class Target(abc.ABC):
         """Bring the target back to a booted, idle state (sim: reboot the OS model)."""
         raise NotImplementedError
 
+    # False when reset() replaces the machine's memory (a new QEMU process): what was
+    # posted before is gone unread, not consumed, however the fresh memory looks.
+    keeps_memory_on_reset: bool = True
+
+    def replaced(self) -> str | None:
+        """Why the memory this target posts into is no longer the machine's (a guest
+        stopped, or restarted outside this session), or None. The firmware then ends what
+        was posted there, reading the old memory one last time where it still can, and
+        calls reattach()."""
+        return None
+
+    def reattach(self) -> None:
+        """Attach to the machine as it is now (UnreachableError when there is none)."""
+
+    def down_reason(self) -> str | None:
+        """Why no notification can reach the OS now, when the target can see it without
+        asking the machine (a qemu guest that stopped or panicked), else None. Firmware
+        then refuses injections at once instead of queueing them behind a held source.
+        Real firmware cannot tell an OS that panicked: targets modelling one answer None."""
+        return None
+
     ## @name memory (addresses are physical; refused outside the board's windows)
     @abc.abstractmethod
     def read(self, addr: int, length: int) -> bytes: ...

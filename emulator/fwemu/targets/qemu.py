@@ -176,6 +176,36 @@ class QemuTarget(Target):
         if self.owned:
             self.guest.stop()
 
+    keeps_memory_on_reset = False      # reset() boots a new QEMU on a fresh RAM file
+
+    def replaced(self) -> str | None:
+        """Another guest runs in this run directory than the one this target attached to
+        (`fwemu qemu down` / `up` while a daemon holds this target). A guest that is only
+        down (stopped, or exited after a panic) is not replaced: notify_refusal says so, and
+        what was posted in it stays held until a guest runs again."""
+        if not self.guest.alive():
+            return None
+        pid, old = self.guest.pid(), self.info.get("pid")
+        if self.mem is None:
+            return f"the guest (QEMU pid {pid}) was not attached"
+        if pid == old:
+            return None
+        return f"the guest was restarted outside this session (QEMU pid {old}, now {pid})"
+
+    def reattach(self) -> None:
+        self._detach()
+        if not self.guest.alive():
+            raise UnreachableError(f"no qemu-virt guest is running in {self.guest.run_dir}: start "
+                                   "one with `fwemu qemu up`")
+        self._attach_new()
+
+    def _attach_new(self) -> None:
+        """Attach to a guest booted since the last attach: nothing of the old one carries over."""
+        self._pending_qmp.clear()
+        self._dirty = False
+        self._panic_scan = (0, None)
+        self._attach()
+
     def reset(self) -> None:
         """Restart the guest (a new boot: fresh RAM, Read Ack registers back to 1) and attach
         to it again; the sources must be the same ones."""
@@ -183,10 +213,7 @@ class QemuTarget(Target):
         self._detach()
         self.guest.stop()
         self.started_info = self.guest.start(timeout=self.boot_timeout, image=image)
-        self._pending_qmp.clear()
-        self._dirty = False
-        self._panic_scan = (0, None)
-        self._attach()
+        self._attach_new()
 
     # -- memory -------------------------------------------------------------------------
     def _memory(self) -> LocalMemory:
@@ -253,15 +280,22 @@ class QemuTarget(Target):
         self._memory().withdraw_source(source)
 
     # -- notifications ------------------------------------------------------------------
-    def notify_refusal(self, source: Source, pe: int) -> str | None:
-        if not 0 <= pe < self.board.pes.count:
-            return f"no PE {pe} (the guest has {self.board.pes.count})"
+    def down_reason(self) -> str | None:
         if not self.guest.alive():
             why = self.guest.exit_reason()
-            return "the guest is down" + (f" (kernel panic: {why})" if why else " (QEMU is not running)")
+            return "the guest is down" + (f" (kernel panic: {why}; `fwemu reset` reboots it)" if why else
+                                          " (QEMU is not running; `fwemu qemu up` starts a guest)")
         panic = self._panic_since_boot()
         if panic:   # QEMU has not exited (yet): the kernel will consume nothing
             return f"the guest is down (kernel panic: {panic}; QEMU is still running)"
+        return None
+
+    def notify_refusal(self, source: Source, pe: int) -> str | None:
+        if not 0 <= pe < self.board.pes.count:
+            return f"no PE {pe} (the guest has {self.board.pes.count})"
+        down = self.down_reason()
+        if down:
+            return down
         if source.notify == "sea":
             if self.console is None or not self.console.connected:
                 return "the guest console is not connected (needed to make the guest take a SEA)"
