@@ -311,10 +311,23 @@ int fw_fwref_decode(const uint8_t *b, size_t len, fw_fwref_section *s) {
 }
 
 /* ---- status block ------------------------------------------------------------------------ */
-uint32_t fw_auto_block_status(uint32_t severity, uint32_t entries) {
-    uint32_t bit = (severity == FW_SEV_CORRECTED || severity == FW_SEV_INFO) ? FW_BS_CE : FW_BS_UE;
-    if (entries > 0x3FF) entries = 0x3FF;
-    return bit | (entries << FW_BS_COUNT_SHIFT);
+static int sev_correctable(uint32_t severity) {
+    return severity == FW_SEV_CORRECTED || severity == FW_SEV_INFO;
+}
+
+uint32_t fw_auto_block_status(uint32_t severity, const fw_gde *gdes, size_t n) {
+    if (n == 0) return sev_correctable(severity) ? FW_BS_CE : FW_BS_UE;
+    size_t ue = 0, ce = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (sev_correctable(gdes[i].severity))
+            ce++;
+        else
+            ue++;
+    }
+    uint32_t status = (ue ? FW_BS_UE : 0) | (ce ? FW_BS_CE : 0) | (ue > 1 ? FW_BS_MULTI_UE : 0) |
+                      (ce > 1 ? FW_BS_MULTI_CE : 0);
+    uint32_t count = n > 0x3FF ? 0x3FFu : (uint32_t)n;
+    return status | (count << FW_BS_COUNT_SHIFT);
 }
 
 static uint32_t gde_hdr_len(uint16_t revision) {
@@ -334,8 +347,9 @@ static void put_gde(uint8_t *p, const fw_gde *g, uint32_t body_len) {
 }
 
 /* Writes the 20-byte header for `data_len` bytes of entries. */
-static void put_header(uint8_t *out, const fw_estatus *st, uint32_t data_len, uint32_t n) {
-    uint32_t status = (st->flags & FW_EST_AUTO_STATUS) ? fw_auto_block_status(st->severity, n)
+static void put_header(uint8_t *out, const fw_estatus *st, uint32_t data_len, const fw_gde *gdes,
+                       size_t n) {
+    uint32_t status = (st->flags & FW_EST_AUTO_STATUS) ? fw_auto_block_status(st->severity, gdes, n)
                                                          : st->block_status;
     uint32_t raw_off = 0;
     if (st->flags & FW_EST_OVERRIDE_RAW_OFFSET)
@@ -367,7 +381,7 @@ int fw_estatus_assemble(const fw_estatus *st, const fw_gde *gdes, const uint8_t 
         p += h + body_lens[i];
     }
     if (st->raw_data_len) memcpy(p, st->raw_data, st->raw_data_len);
-    put_header(out, st, (uint32_t)data_len, (uint32_t)n);
+    put_header(out, st, (uint32_t)data_len, gdes, n);
     return (int)total;
 }
 
@@ -383,7 +397,7 @@ int fw_encode_mem_block(const fw_estatus *st, const fw_gde *gde, const fw_mem_se
     fw_mem_encode(tmpl, g + h, FW_MEM_LEN);
     put64(g + h + 16, physical_addr);
     if (st->raw_data_len) memcpy(g + h + FW_MEM_LEN, st->raw_data, st->raw_data_len);
-    put_header(out, st, h + FW_MEM_LEN, 1);
+    put_header(out, st, h + FW_MEM_LEN, gde, 1);
     return (int)total;
 }
 

@@ -188,9 +188,9 @@ int fw_fwref_encode(const fw_fwref_section *s, uint8_t *out, size_t cap);
 int fw_fwref_decode(const uint8_t *buf, size_t len, fw_fwref_section *s);
 
 /* ---- the status block --------------------------------------------------------------- */
-/* Header fields. With FW_EST_AUTO_STATUS, block_status is derived: UE bit for fatal or
- * recoverable, CE bit for corrected/info, entry count in bits 13:4. Overrides exist to
- * write deliberately broken blocks for fault injection against the OS. */
+/* Header fields. With FW_EST_AUTO_STATUS, block_status is derived from the entries'
+ * severities (fw_auto_block_status). Overrides exist to write deliberately broken blocks
+ * for fault injection against the OS. */
 #define FW_EST_AUTO_STATUS 0x1u
 #define FW_EST_OVERRIDE_DATA_LENGTH 0x2u
 #define FW_EST_OVERRIDE_RAW_OFFSET 0x4u
@@ -204,7 +204,13 @@ typedef struct {
     uint32_t raw_data_len;
 } fw_estatus;
 
-uint32_t fw_auto_block_status(uint32_t severity, uint32_t entries);
+/* ACPI 6.5 Table 18.11 Block Status from the entries' severities: an entry that is
+ * recoverable, fatal or of an unknown value (>= 4) is uncorrectable, corrected or
+ * informational is correctable; bit 0 at least one uncorrectable, bit 1 at least one
+ * correctable, bit 2 more than one uncorrectable, bit 3 more than one correctable, bits
+ * 13:4 the entry count (saturating). With no entries, bit 0 or bit 1 from the block
+ * severity, so the block is still non-zero. */
+uint32_t fw_auto_block_status(uint32_t severity, const fw_gde *gdes, size_t n);
 
 /* Assembles header + n entries (each a GDE header and a pre-encoded body) + raw data.
  * Returns the total length. */

@@ -71,6 +71,25 @@ static void test_batch_equals_single(void) {
     CHECK(fw_batch_mem(&st, &g, &m, N, NULL, NULL, NULL, batch, 176) == FW_E_INVAL);
 }
 
+/* ACPI 6.5 Table 18.11: UE/CE valid, multiple UE/CE, entry count, from the entries. */
+static void test_auto_block_status(void) {
+    fw_gde g[5];
+    memset(g, 0, sizeof g);
+    g[0].severity = FW_SEV_RECOVERABLE;
+    CHECK(fw_auto_block_status(FW_SEV_RECOVERABLE, g, 1) == 0x11);
+    g[0].severity = FW_SEV_CORRECTED;
+    CHECK(fw_auto_block_status(FW_SEV_CORRECTED, g, 1) == 0x12);
+    g[1].severity = FW_SEV_RECOVERABLE;
+    CHECK(fw_auto_block_status(FW_SEV_RECOVERABLE, g, 2) == 0x23); /* one of each */
+    g[2].severity = FW_SEV_FATAL;
+    CHECK(fw_auto_block_status(FW_SEV_FATAL, g, 3) == 0x37);       /* two UE: multiple UE */
+    g[3].severity = FW_SEV_INFO;
+    g[4].severity = 7; /* unknown: Linux treats it as fatal */
+    CHECK(fw_auto_block_status(FW_SEV_FATAL, g, 5) == 0x5F);
+    CHECK(fw_auto_block_status(FW_SEV_RECOVERABLE, g, 0) == 0x1);  /* no entries: still non-zero */
+    CHECK(fw_auto_block_status(FW_SEV_INFO, g, 0) == 0x2);
+}
+
 static void test_rules(void) {
     uint8_t b[256];
     fw_verdict v;
@@ -290,6 +309,7 @@ static void test_random_bytes(void) {
 int main(void) {
     test_mem_block_golden();
     test_batch_equals_single();
+    test_auto_block_status();
     test_rules();
     test_post();
     test_read_ack();

@@ -86,7 +86,7 @@ int fw_proc_encode(const fw_proc_section *s, uint8_t *out, size_t cap);
 int fw_proc_decode(const uint8_t *buf, size_t len, fw_proc_section *s);
 int fw_fwref_encode(const fw_fwref_section *s, uint8_t *out, size_t cap);
 int fw_fwref_decode(const uint8_t *buf, size_t len, fw_fwref_section *s);
-uint32_t fw_auto_block_status(uint32_t severity, uint32_t entries);
+uint32_t fw_auto_block_status(uint32_t severity, const fw_gde *gdes, size_t n);
 int fw_estatus_assemble(const fw_estatus *st, const fw_gde *gdes, const uint8_t *const *bodies,
                         const uint32_t *body_lens, size_t n, uint8_t *out, size_t cap);
 int fw_encode_mem_block(const fw_estatus *st, const fw_gde *gde, const fw_mem_section *tmpl,

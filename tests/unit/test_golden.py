@@ -459,7 +459,7 @@ def test_raw_vendor_section():
 # ---------------------------------------------------------------------------------------
 
 WITH_RAW_DATA = H("""
-    21 00 00 00      # 0x00 block_status 0x21: UE | 2 entries << 4
+    25 00 00 00      # 0x00 block_status 0x25: UE | multiple UE | 2 entries << 4 (ACPI 6.5 Table 18.11)
     f8 00 00 00      # 0x04 raw_data_offset 248 = 20 + 228
     08 00 00 00      # 0x08 raw_data_length 8
     e4 00 00 00      # 0x0c data_length 228 = (72 + 80) + (72 + 4)

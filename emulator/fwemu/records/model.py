@@ -571,7 +571,7 @@ class StatusBlock:
             self.severity = derived_block_severity(self.entries)
         self.severity = Severity.parse(self.severity)
         if self.block_status is None:
-            self.block_status = auto_block_status(self.severity, len(self.entries))
+            self.block_status = auto_block_status(self.severity, self.entries)
         _check_range("block_status", self.block_status, U32)
         self.raw_data = _check_bytes("raw_data", self.raw_data, maximum=FW_MAX_BLOCK)
         _opt("data_length", self.data_length, U32)
@@ -582,7 +582,7 @@ class StatusBlock:
         """True when the block carries a deliberate fault (not what correct firmware writes)."""
         return (self.data_length is not None or self.raw_data_offset is not None
                 or any(e.error_data_length is not None for e in self.entries)
-                or self.block_status != auto_block_status(self.severity, len(self.entries)))
+                or self.block_status != auto_block_status(self.severity, self.entries))
 
     def to_json(self) -> dict:
         return {"severity": int(self.severity), "block_status": self.block_status,
@@ -596,10 +596,23 @@ class StatusBlock:
         return encode(self)
 
 
-def auto_block_status(severity: int, entries: int) -> int:
-    """UE bit for recoverable/fatal (and unknown), CE bit for corrected/info, plus the count."""
-    bit = 0x2 if severity in (Severity.CORRECTED, Severity.INFO) else 0x1
-    return bit | (min(entries, 0x3FF) << 4)
+def _correctable(severity: int) -> bool:
+    return severity in (Severity.CORRECTED, Severity.INFO)
+
+
+def auto_block_status(severity: int, entries: list[Entry]) -> int:
+    """Block Status as ACPI 6.5 Table 18.11 defines it, from the entries' severities:
+    bit 0 uncorrectable valid (a recoverable, fatal or unknown-severity entry), bit 1
+    correctable valid (a corrected or informational entry), bit 2 more than one
+    uncorrectable, bit 3 more than one correctable, bits 13:4 the entry count (saturating
+    at 0x3FF). With no entries, bit 0 or 1 from the block `severity` (so it is non-zero).
+    The C core computes the same (fw_auto_block_status)."""
+    if not entries:
+        return 0x2 if _correctable(severity) else 0x1
+    ce = sum(1 for e in entries if _correctable(int(e.severity)))
+    ue = len(entries) - ce
+    return ((ue > 0) | (ce > 0) << 1 | (ue > 1) << 2 | (ce > 1) << 3
+            | min(len(entries), 0x3FF) << 4)
 
 
 def section_from_json(d: dict) -> Section:
