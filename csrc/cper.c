@@ -94,13 +94,26 @@ int fw_mem_decode(const uint8_t *b, size_t len, fw_mem_section *s) {
 }
 
 /* ---- ARM processor section ------------------------------------------------------------ */
+static uint32_t arm_align(const fw_arm_section *s) { return s->ctx_align ? s->ctx_align : FW_ARM_CTX_ALIGN; }
+
+/* Padding written after a context block's registers. */
+static uint64_t ctx_pad_len(const fw_arm_ctx *c, uint32_t align) {
+    if (c->pad) return c->pad_len;
+    uint64_t n = FW_ARM_CTX_HDR_LEN + (uint64_t)c->size;
+    return (align - n % align) % align;
+}
+
 static uint64_t arm_length(const fw_arm_section *s) {
     uint64_t n = FW_ARM_HDR_LEN + (uint64_t)FW_ARM_INFO_LEN * s->err_info_num + s->vendor_len;
-    for (uint32_t i = 0; i < s->context_info_num; i++) n += FW_ARM_CTX_HDR_LEN + s->ctx[i].size;
+    for (uint32_t i = 0; i < s->context_info_num; i++)
+        n += FW_ARM_CTX_HDR_LEN + (uint64_t)s->ctx[i].size + ctx_pad_len(&s->ctx[i], arm_align(s));
     return n;
 }
 
 int fw_arm_encode(const fw_arm_section *s, uint8_t *out, size_t cap) {
+    uint32_t align = arm_align(s);
+    if (align & (align - 1)) return FW_E_INVAL; /* a power of two */
+    if (s->context_info_num && !s->ctx) return FW_E_INVAL;
     uint64_t len = arm_length(s);
     if (len > 0x7fffffff) return FW_E_INVAL;
     if (len > cap) return FW_E_NOSPACE;
@@ -138,9 +151,39 @@ int fw_arm_encode(const fw_arm_section *s, uint8_t *out, size_t cap) {
         put32(p + 4, c->size);
         if (c->size) memcpy(p + FW_ARM_CTX_HDR_LEN, c->regs, c->size);
         p += FW_ARM_CTX_HDR_LEN + c->size;
+        uint32_t pad = (uint32_t)ctx_pad_len(c, align);
+        if (c->pad && pad) memcpy(p, c->pad, pad);
+        else if (pad) memset(p, 0, pad);
+        p += pad;
     }
     if (s->vendor_len) memcpy(p, s->vendor, s->vendor_len);
     return (int)len;
+}
+
+/* Reads n context blocks from off, each followed by padding up to `align`; the padding of
+ * every block must lie within len. *zero: all padding bytes are 0. *end: after the last. */
+static int arm_walk_ctx(const uint8_t *b, size_t len, size_t off, uint32_t n, fw_arm_ctx *ctx,
+                        uint32_t align, int *zero, size_t *end) {
+    *zero = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (len - off < FW_ARM_CTX_HDR_LEN) return FW_E_TRUNC;
+        const uint8_t *p = b + off;
+        ctx[i].version = get16(p);
+        ctx[i].type = get16(p + 2);
+        ctx[i].size = get32(p + 4);
+        off += FW_ARM_CTX_HDR_LEN;
+        if (len - off < ctx[i].size) return FW_E_TRUNC;
+        ctx[i].regs = b + off;
+        off += ctx[i].size;
+        uint32_t pad = (uint32_t)((align - (FW_ARM_CTX_HDR_LEN + (uint64_t)ctx[i].size) % align) % align);
+        if (len - off < pad) return FW_E_TRUNC;
+        ctx[i].pad = b + off;
+        ctx[i].pad_len = pad;
+        for (uint32_t k = 0; k < pad; k++) *zero &= b[off + k] == 0;
+        off += pad;
+    }
+    *end = off;
+    return FW_OK;
 }
 
 /* Decodes exactly `len` bytes: the header's counts must account for every byte (with the
@@ -174,17 +217,25 @@ int fw_arm_decode(const uint8_t *b, size_t len, fw_arm_section *s, fw_arm_err_in
         e->virt_fault_addr = get64(p + 16);
         e->physical_fault_addr = get64(p + 24);
     }
-    for (uint32_t i = 0; i < s->context_info_num; i++) {
-        if (len - off < FW_ARM_CTX_HDR_LEN) return FW_E_TRUNC;
-        const uint8_t *p = b + off;
-        ctx[i].version = get16(p);
-        ctx[i].type = get16(p + 2);
-        ctx[i].size = get32(p + 4);
-        off += FW_ARM_CTX_HDR_LEN;
-        if (len - off < ctx[i].size) return FW_E_TRUNC;
-        ctx[i].regs = b + off;
-        off += ctx[i].size;
+    /* Context blocks: the UEFI layout with zero padding, else back to back, else the UEFI
+     * layout with whatever padding bytes it has. */
+    int zero = 0;
+    size_t end = 0;
+    int rc = arm_walk_ctx(b, len, off, s->context_info_num, ctx, FW_ARM_CTX_ALIGN, &zero, &end);
+    s->ctx_align = FW_ARM_CTX_ALIGN;
+    if (rc != FW_OK || !zero) {
+        size_t end1 = 0;
+        int rc1 = arm_walk_ctx(b, len, off, s->context_info_num, ctx, 1, &zero, &end1);
+        if (rc1 == FW_OK) {
+            s->ctx_align = 1;
+            end = end1;
+        } else if (rc == FW_OK) {
+            rc = arm_walk_ctx(b, len, off, s->context_info_num, ctx, FW_ARM_CTX_ALIGN, &zero, &end);
+        } else {
+            return rc1;
+        }
     }
+    off = end;
     s->err_info = info;
     s->ctx = ctx;
     s->vendor = b + off;

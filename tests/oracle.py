@@ -87,8 +87,16 @@ def _arm(s: ArmSection) -> bytes:
         infos += struct.pack(_ARM_INFO_FMT, e.version, e.length, ibits, e.type,
                              _v(e.multiple_error), _v(e.flags), _v(e.error_info),
                              _v(e.virt_fault_addr), _v(e.physical_fault_addr))
-    ctx = b"".join(struct.pack(_ARM_CTX_FMT, c.version, c.type, len(c.registers)) + c.registers
-                   for c in s.context)
+    ctx = b""
+    for c in s.context:
+        blk = struct.pack(_ARM_CTX_FMT, c.version, c.type, len(c.registers)) + c.registers
+        # §6 / UEFI N.2.4.4: each block padded with zeros to a multiple of 16 bytes
+        # (context_align 1: back to back); explicit padding bytes are written as given
+        if c.padding is not None:
+            blk += c.padding
+        elif s.context_align == 16:
+            blk += bytes(-len(blk) % 16)
+        ctx += blk
     vendor = bytes(s.vendor)
     bits = ((s.mpidr is not None) << 0 | (s.affinity_level is not None) << 1
             | (s.running_state is not None) << 2 | (len(vendor) > 0) << 3)

@@ -61,17 +61,19 @@ def _encode_body(s: m.Section) -> bytes:
             "error_info": _z(e.error_info), "virt_fault_addr": _z(e.virt_fault_addr),
             "physical_fault_addr": _z(e.physical_fault_addr)} for e in s.error_info])
         regs = [ffi.from_buffer(c.registers) for c in s.context]
+        pads = [ffi.NULL if c.padding is None else ffi.from_buffer(c.padding) for c in s.context]
         ctx = ffi.new("fw_arm_ctx[]", [{"version": c.version, "type": c.type,
-                                        "size": len(c.registers), "regs": r}
-                                       for c, r in zip(s.context, regs)]) if s.context else ffi.NULL
+                                        "size": len(c.registers), "regs": r, "pad": p,
+                                        "pad_len": len(c.padding or b"")}
+                                       for c, r, p in zip(s.context, regs, pads)]) if s.context else ffi.NULL
         vendor = ffi.from_buffer(s.vendor)
-        keep += [infos, regs, ctx, vendor]
+        keep += [infos, regs, pads, ctx, vendor]
         sec = ffi.new("fw_arm_section *", {
             "validation_bits": s.validation_bits, "err_info_num": len(s.error_info),
             "context_info_num": len(s.context), "affinity_level": _z(s.affinity_level),
             "mpidr": _z(s.mpidr), "midr": s.midr, "running_state": _z(s.running_state),
-            "psci_state": s.psci_state, "err_info": infos, "ctx": ctx, "vendor": vendor,
-            "vendor_len": len(s.vendor)})
+            "psci_state": s.psci_state, "ctx_align": s.context_align, "err_info": infos, "ctx": ctx,
+            "vendor": vendor, "vendor_len": len(s.vendor)})
         n = lib.fw_arm_encode(sec, out, _BUF)
     elif isinstance(s, m.PcieSection):
         fields = {k: _z(getattr(s, k)) for k in m.PCIE_LIMITS if k != "class_code"}
@@ -264,15 +266,19 @@ def _decode_arm(body: bytes) -> m.Section | None:
         if any(getattr(e, name) and fields[name] is None for name, _b, _mx in m.ARM_INFO_FIELDS):
             return None  # a value without its valid bit cannot round-trip: keep raw
         info_list.append(m.ArmErrorInfo(type=e.type, version=e.version, length=e.length, **fields))
-    contexts = [m.ArmContext(type=ctxs[i].type, version=ctxs[i].version,
-                             registers=bytes(ffi.buffer(ctxs[i].regs, ctxs[i].size)))
-                for i in range(n_ctx)]
+    contexts = []
+    for i in range(n_ctx):
+        c = ctxs[i]
+        pad = bytes(ffi.buffer(c.pad, c.pad_len)) if c.pad_len else b""
+        contexts.append(m.ArmContext(type=c.type, version=c.version,
+                                     registers=bytes(ffi.buffer(c.regs, c.size)),
+                                     padding=pad if any(pad) else None))
     if (not v & 1 and sec.mpidr) or (not v >> 1 & 1 and sec.affinity_level):
         return None
     return m.ArmSection(error_info=info_list, mpidr=_opt(v, 0, sec.mpidr),
                         affinity_level=_opt(v, 1, sec.affinity_level),
                         running_state=_opt(v, 2, sec.running_state), psci_state=sec.psci_state,
-                        midr=sec.midr, context=contexts,
+                        midr=sec.midr, context=contexts, context_align=sec.ctx_align,
                         vendor=bytes(ffi.buffer(sec.vendor, sec.vendor_len)))
 
 

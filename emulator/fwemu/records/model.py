@@ -277,22 +277,35 @@ class ArmErrorInfo:
 
 @dataclass
 class ArmContext:
-    """A context-information block: register-context type 0..8 and its raw register bytes."""
+    """A context-information block: register-context type 0..8 and its raw register bytes.
+
+    `padding`: the bytes written after the registers. None (the default) = zeros up to the
+    section's `context_align`; bytes = exactly these (a decoded block whose padding is not
+    all zeros keeps it here)."""
 
     type: int = 5
     registers: bytes = b""
     version: int = 0
+    padding: bytes | None = None
 
     def __post_init__(self):
         _check_range("context.type", self.type, U16)
         _check_range("context.version", self.version, U16)
         self.registers = _check_bytes("context.registers", self.registers, maximum=U32)
+        if self.padding is not None:
+            self.padding = _check_bytes("context.padding", self.padding, maximum=U16)
+
+
+ARM_CTX_ALIGNS = (16, 1)  # UEFI layout (Linux >= v6.14 reads it), back to back (before v6.14)
 
 
 @dataclass
 class ArmSection(Section):
     """ARM processor error: header, error-info entries, context blocks, vendor bytes.
-    `psci_state` shares the running-state validation bit; `midr` is always present."""
+    `psci_state` shares the running-state validation bit; `midr` is always present.
+    `context_align` 16 (default) pads each context block with zeros to a multiple of 16
+    bytes as UEFI 2.10 N.2.4.4 says; 1 writes them back to back, the layout Linux before
+    v6.14 reads (docs/kernel-profiles.md)."""
 
     KIND: ClassVar[str] = "arm"
     GUID: ClassVar[uuid.UUID] = uuid.UUID("E19E3D16-BC11-11E4-9CAA-C2051D5D46B0")
@@ -305,8 +318,13 @@ class ArmSection(Section):
     midr: int = 0
     context: list[ArmContext] = field(default_factory=list)
     vendor: bytes = b""
+    context_align: int = 16
 
     def __post_init__(self):
+        if self.context_align not in ARM_CTX_ALIGNS:
+            raise UsageError("context_align", f"{self.context_align!r} is not 16 (UEFI: each context "
+                             "block zero-padded to a multiple of 16 bytes) or 1 (back to back, "
+                             "as Linux before v6.14 reads them)")
         self.error_info = [e if isinstance(e, ArmErrorInfo) else ArmErrorInfo(**e) for e in self.error_info]
         self.context = [c if isinstance(c, ArmContext) else ArmContext(**c) for c in self.context]
         if not 1 <= len(self.error_info) <= U16:
@@ -633,12 +651,23 @@ def section_from_json(d: dict) -> Section:
                 raise UsageError(k, "must be hex text") from None
     if kind == "arm":
         d["error_info"] = [ArmErrorInfo(**e) for e in d.get("error_info", [{}])]
-        d["context"] = [ArmContext(**{**c, "registers": bytes.fromhex(c.get("registers", ""))})
+        d["context"] = [ArmContext(**{**c, "registers": _hex(c.get("registers", ""), "context.registers"),
+                                      "padding": None if c.get("padding") is None
+                                      else _hex(c["padding"], "context.padding")})
                         for c in d.get("context", [])]
     try:
         return cls(**d)
     except TypeError as exc:
         raise UsageError("section", str(exc)) from None
+
+
+def _hex(v, name: str) -> bytes:
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v)
+    try:
+        return bytes.fromhex(v)
+    except (TypeError, ValueError):
+        raise UsageError(name, "must be hex text") from None
 
 
 def entry_from_json(d: dict) -> Entry:
