@@ -1,10 +1,17 @@
 """Typed model of a GHES error status block: header, entries, and each section kind.
 
 Fields follow the wire layouts (shared reference cper-layouts.md). Optional fields are
-`None` when their validation bit is clear; a section's validation bits are derived from
-which fields are set, so a model can never claim a field it does not carry. Fields whose
-wire slot is shared (PCIe command/status, the device-id block, bridge status/control) are
-filled in together: setting one sets the others to 0.
+`None` when their validation bit is clear; by default a section's validation bits are
+derived from which fields are set, so a model built from field values never claims a field
+it does not carry. Fields whose wire slot is shared (PCIe command/status, the device-id
+block, bridge status/control) are filled in together: setting one sets the others to 0.
+
+Firmware may write any bytes, and a decoded record must encode back to them: every
+section (and entry) has `explicit_validation_bits` (None = derived; a number = written
+as given, and then a field carries its value whether or not its bit is set, e.g. bytes
+left in a field whose bit is clear) and, where the layout has reserved bytes, `reserved`
+(their little-endian value, see RESERVED). The decoder fills them only when the bytes
+need them.
 
 Encoding and decoding go through the C core (`fwemu.records.codec`); this module is pure
 data plus JSON conversion.
@@ -78,6 +85,12 @@ def _check_bytes(name: str, value: bytes, size: int | None = None, maximum: int 
 
 def _opt(name: str, value, maximum: int):
     return None if value is None else _check_range(name, value, maximum)
+
+
+def _common_checks(sec, bits_max: int) -> None:
+    """explicit_validation_bits fits the wire field; reserved fits the reserved area."""
+    _opt("explicit_validation_bits", sec.explicit_validation_bits, bits_max)
+    _check_range("reserved", sec.reserved, reserved_max(sec.KIND))
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,17 @@ class Section:
 
     KIND: ClassVar[str]
     GUID: ClassVar[uuid.UUID]
+    explicit_validation_bits: int | None = None
+
+    @property
+    def validation_bits(self) -> int:
+        """The wire validation bits: explicit_validation_bits, or derived from the fields."""
+        if self.explicit_validation_bits is not None:
+            return self.explicit_validation_bits
+        return self.derived_validation_bits()
+
+    def derived_validation_bits(self) -> int:
+        return 0
 
     @property
     def section_type(self) -> uuid.UUID:
@@ -183,6 +207,22 @@ def _jsonify(v):
     return v
 
 
+# Reserved areas kept by `reserved` (little endian over the spans, in order): (offset, bytes).
+# Memory: the `extended` byte's bits 4:2 (reserved = those 3 bits, 0..7).
+RESERVED = {
+    "arm": ((13, 3),),
+    "pcie": ((14, 2), (20, 4), (39, 1)),
+    "processor-generic": ((14, 2),),
+    "firmware-ref": ((2, 6),),
+}
+
+
+def reserved_max(kind: str) -> int:
+    if kind == "memory":
+        return 7
+    return (1 << (8 * sum(n for _o, n in RESERVED.get(kind, ())))) - 1
+
+
 MEM_FIELDS = (  # (model field, validation bit, max)
     ("error_status", 0, U64), ("physical_address", 1, U64), ("physical_address_mask", 2, U64),
     ("node", 3, U16), ("card", 4, U16), ("module", 5, U16), ("bank", 6, U16), ("device", 7, U16),
@@ -196,8 +236,9 @@ MEM_ROW_EXT_BIT = 18
 
 @dataclass
 class MemorySection(Section):
-    """Platform memory error (80 bytes). `row` may use 18 bits (ROW_EXT); `bank` and
-    `bank_group`/`bank_address` share the wire bank field and exclude each other."""
+    """Platform memory error (80 bytes). `row` may use 18 bits (ROW_EXT: the `extended`
+    byte's bits 1:0); `bank` and `bank_group`/`bank_address` share the wire bank field
+    (bank[15:8] group, bank[7:0] address): given together they must agree."""
 
     KIND: ClassVar[str] = "memory"
     GUID: ClassVar[uuid.UUID] = uuid.UUID("A5BC1114-6F64-4EDE-B863-3E83ED7C83B1")
@@ -223,15 +264,27 @@ class MemorySection(Section):
     card_handle: int | None = None
     module_handle: int | None = None
     chip_id: int | None = None
+    explicit_validation_bits: int | None = None
+    reserved: int = 0
 
     def __post_init__(self):
         for name, _bit, maximum in MEM_FIELDS:
             _opt(name, getattr(self, name), maximum)
-        if self.bank is not None and (self.bank_group is not None or self.bank_address is not None):
-            raise UsageError("bank", "conflicts with bank_group/bank_address (they share one field)")
+        _common_checks(self, U64)
+        if self.bank is not None and ((self.bank_group is not None and self.bank_group != self.bank >> 8)
+                                      or (self.bank_address is not None
+                                          and self.bank_address != self.bank & 0xFF)):
+            raise UsageError("bank", f"{self.bank:#x} disagrees with bank_group/bank_address "
+                             "(they share one field: bank[15:8] group, bank[7:0] address)")
 
     @property
-    def validation_bits(self) -> int:
+    def bank_word(self) -> int:
+        """The wire bank field."""
+        if self.bank is not None:
+            return self.bank
+        return ((self.bank_group or 0) << 8) | (self.bank_address or 0)
+
+    def derived_validation_bits(self) -> int:
         bits = 0
         for name, bit, _max in MEM_FIELDS:
             if getattr(self, name) is not None:
@@ -262,6 +315,7 @@ class ArmErrorInfo:
     physical_fault_addr: int | None = None
     version: int = 0
     length: int = 32
+    explicit_validation_bits: int | None = None
 
     def __post_init__(self):
         _check_range("error_info.type", self.type, U8)
@@ -269,9 +323,12 @@ class ArmErrorInfo:
         _check_range("error_info.length", self.length, U8)
         for name, _bit, maximum in ARM_INFO_FIELDS:
             _opt(f"error_info.{name}", getattr(self, name), maximum)
+        _opt("error_info.explicit_validation_bits", self.explicit_validation_bits, U16)
 
     @property
     def validation_bits(self) -> int:
+        if self.explicit_validation_bits is not None:
+            return self.explicit_validation_bits
         return sum(1 << bit for name, bit, _m in ARM_INFO_FIELDS if getattr(self, name) is not None)
 
 
@@ -319,6 +376,8 @@ class ArmSection(Section):
     context: list[ArmContext] = field(default_factory=list)
     vendor: bytes = b""
     context_align: int = 16
+    explicit_validation_bits: int | None = None
+    reserved: int = 0
 
     def __post_init__(self):
         if self.context_align not in ARM_CTX_ALIGNS:
@@ -337,9 +396,9 @@ class ArmSection(Section):
         _check_range("psci_state", self.psci_state, U32)
         _check_range("midr", self.midr, U64)
         self.vendor = _check_bytes("vendor", self.vendor, maximum=U16)
+        _common_checks(self, U32)
 
-    @property
-    def validation_bits(self) -> int:
+    def derived_validation_bits(self) -> int:
         return ((self.mpidr is not None) | (self.affinity_level is not None) << 1
                 | (self.running_state is not None) << 2 | bool(self.vendor) << 3)
 
@@ -388,6 +447,8 @@ class PcieSection(Section):
     bridge_control: int | None = None
     capability: bytes | None = None
     aer_info: bytes | None = None
+    explicit_validation_bits: int | None = None
+    reserved: int = 0
 
     def __post_init__(self):
         for name, maximum in PCIE_LIMITS.items():
@@ -401,9 +462,9 @@ class PcieSection(Section):
                 for n in names:
                     if getattr(self, n) is None:
                         setattr(self, n, 0)
+        _common_checks(self, U64)
 
-    @property
-    def validation_bits(self) -> int:
+    def derived_validation_bits(self) -> int:
         return sum(1 << bit for bit, names in PCIE_GROUPS if getattr(self, names[0]) is not None)
 
 
@@ -433,6 +494,8 @@ class ProcessorGenericSection(Section):
     requestor_id: int | None = None
     responder_id: int | None = None
     ip: int | None = None
+    explicit_validation_bits: int | None = None
+    reserved: int = 0
 
     def __post_init__(self):
         for name, _bit, maximum in PROC_FIELDS:
@@ -442,9 +505,9 @@ class ProcessorGenericSection(Section):
             self.cpu_brand = self.cpu_brand.encode()
         if self.cpu_brand is not None:
             self.cpu_brand = _check_bytes("cpu_brand", self.cpu_brand, maximum=128).ljust(128, b"\0")
+        _common_checks(self, U64)
 
-    @property
-    def validation_bits(self) -> int:
+    def derived_validation_bits(self) -> int:
         return sum(1 << bit for name, bit, _m in PROC_FIELDS if getattr(self, name) is not None)
 
 
@@ -460,6 +523,7 @@ class FirmwareRefSection(Section):
     record_identifier: int = 0
     record_identifier_guid: uuid.UUID = uuid.UUID(int=0)
     trailing: bytes = b""
+    reserved: int = 0
 
     def __post_init__(self):
         _check_range("record_type", self.record_type, U8)
@@ -468,6 +532,11 @@ class FirmwareRefSection(Section):
         if not isinstance(self.record_identifier_guid, uuid.UUID):
             self.record_identifier_guid = parse_guid("record_identifier_guid", self.record_identifier_guid)
         self.trailing = _check_bytes("trailing", self.trailing, maximum=U16)
+        _check_range("reserved", self.reserved, reserved_max(self.KIND))
+
+    @property
+    def validation_bits(self) -> int:   # the section has none
+        return 0
 
 
 @dataclass
@@ -520,6 +589,7 @@ class Entry:
     timestamp: Timestamp | int | None = None   # int: raw wire bytes that are not a BCD date
     revision: int = 0x0300
     error_data_length: int | None = None  # fault injection only: None = the body's length
+    explicit_validation_bits: int | None = None   # None: derived from fru_id/fru_text/timestamp
 
     def __post_init__(self):
         self.severity = Severity.parse(self.severity, "entry.severity")
@@ -538,9 +608,12 @@ class Entry:
         if self.timestamp is not None and self.revision < 0x0300:
             raise UsageError("timestamp", "needs entry revision >= 0x0300 (the 64-byte header has none)")
         _opt("error_data_length", self.error_data_length, U32)
+        _opt("explicit_validation_bits", self.explicit_validation_bits, U8)
 
     @property
     def validation_bits(self) -> int:
+        if self.explicit_validation_bits is not None:
+            return self.explicit_validation_bits
         return ((self.fru_id is not None) | (self.fru_text is not None) << 1
                 | (self.timestamp is not None) << 2)
 
@@ -553,7 +626,8 @@ class Entry:
                 "flags": self.flags, "fru_id": _jsonify(self.fru_id),
                 "fru_text": None if self.fru_text is None else self.fru_text.decode("latin-1"),
                 "timestamp": _jsonify(self.timestamp), "revision": self.revision,
-                "error_data_length": self.error_data_length}
+                "error_data_length": self.error_data_length,
+                "explicit_validation_bits": self.explicit_validation_bits}
 
 
 SEVERITY_ORDER = (Severity.FATAL, Severity.RECOVERABLE, Severity.CORRECTED, Severity.INFO)
