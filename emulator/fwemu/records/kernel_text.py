@@ -1,6 +1,7 @@
 """A status block as Linux 6.1 (Debian 6.1.192, arm64) prints it, line for line, without the
-timestamp / log level (other kernel versions where a KernelProfile says they differ): `__ghes_print_estatus()` (acpi/apei/ghes.c) + `cper_estatus_print()`
-(firmware/efi/cper.c, cper-arm.c). Format strings are the kernel's; where 6.1.192 differs from
+timestamp / log level, or as another kernel version where a KernelProfile says it differs:
+`__ghes_print_estatus()` (acpi/apei/ghes.c) + `cper_estatus_print()` (firmware/efi/cper.c,
+cper-arm.c). Format strings are the kernel's; where 6.1.192 differs from
 tag v6.1 (the 2025 UEFI 2.9A ARM error-type series was backported) 6.1.192 wins.
 
 Works on the section bytes the kernel reads (typed sections packed as the C core packs them),
