@@ -276,7 +276,7 @@ def _decode_arm(body: bytes) -> m.Section | None:
     infos = ffi.new("fw_arm_err_info[]", max(n_info, 1))
     ctxs = ffi.new("fw_arm_ctx[]", max(n_ctx, 1))
     buf = ffi.from_buffer(body)
-    if lib.fw_arm_decode(buf, len(body), sec, infos, n_info, ctxs, n_ctx) != lib.FW_OK or n_info == 0:
+    if lib.fw_arm_decode(buf, len(body), sec, infos, n_info, ctxs, n_ctx) != lib.FW_OK:
         return None
     v = sec.validation_bits
     info_list = []

@@ -386,8 +386,8 @@ class ArmSection(Section):
                              "as Linux before v6.14 reads them)")
         self.error_info = [e if isinstance(e, ArmErrorInfo) else ArmErrorInfo(**e) for e in self.error_info]
         self.context = [c if isinstance(c, ArmContext) else ArmContext(**c) for c in self.context]
-        if not 1 <= len(self.error_info) <= U16:
-            raise UsageError("error_info", "an ARM section needs 1 .. 65535 error-information entries")
+        if len(self.error_info) > U16:   # UEFI asks for >= 1; Linux reads 0 too, so it is allowed
+            raise UsageError("error_info", "at most 65535 error-information entries")
         if len(self.context) > U16:
             raise UsageError("context", "at most 65535 context blocks")
         _opt("mpidr", self.mpidr, U64)
