@@ -94,13 +94,26 @@ int fw_mem_decode(const uint8_t *b, size_t len, fw_mem_section *s) {
 }
 
 /* ---- ARM processor section ------------------------------------------------------------ */
+static uint32_t arm_align(const fw_arm_section *s) { return s->ctx_align ? s->ctx_align : FW_ARM_CTX_ALIGN; }
+
+/* Padding written after a context block's registers. */
+static uint64_t ctx_pad_len(const fw_arm_ctx *c, uint32_t align) {
+    if (c->pad) return c->pad_len;
+    uint64_t n = FW_ARM_CTX_HDR_LEN + (uint64_t)c->size;
+    return (align - n % align) % align;
+}
+
 static uint64_t arm_length(const fw_arm_section *s) {
     uint64_t n = FW_ARM_HDR_LEN + (uint64_t)FW_ARM_INFO_LEN * s->err_info_num + s->vendor_len;
-    for (uint32_t i = 0; i < s->context_info_num; i++) n += FW_ARM_CTX_HDR_LEN + s->ctx[i].size;
+    for (uint32_t i = 0; i < s->context_info_num; i++)
+        n += FW_ARM_CTX_HDR_LEN + (uint64_t)s->ctx[i].size + ctx_pad_len(&s->ctx[i], arm_align(s));
     return n;
 }
 
 int fw_arm_encode(const fw_arm_section *s, uint8_t *out, size_t cap) {
+    uint32_t align = arm_align(s);
+    if (align & (align - 1)) return FW_E_INVAL; /* a power of two */
+    if (s->context_info_num && !s->ctx) return FW_E_INVAL;
     uint64_t len = arm_length(s);
     if (len > 0x7fffffff) return FW_E_INVAL;
     if (len > cap) return FW_E_NOSPACE;
@@ -138,9 +151,39 @@ int fw_arm_encode(const fw_arm_section *s, uint8_t *out, size_t cap) {
         put32(p + 4, c->size);
         if (c->size) memcpy(p + FW_ARM_CTX_HDR_LEN, c->regs, c->size);
         p += FW_ARM_CTX_HDR_LEN + c->size;
+        uint32_t pad = (uint32_t)ctx_pad_len(c, align);
+        if (c->pad && pad) memcpy(p, c->pad, pad);
+        else if (pad) memset(p, 0, pad);
+        p += pad;
     }
     if (s->vendor_len) memcpy(p, s->vendor, s->vendor_len);
     return (int)len;
+}
+
+/* Reads n context blocks from off, each followed by padding up to `align`; the padding of
+ * every block must lie within len. *zero: all padding bytes are 0. *end: after the last. */
+static int arm_walk_ctx(const uint8_t *b, size_t len, size_t off, uint32_t n, fw_arm_ctx *ctx,
+                        uint32_t align, int *zero, size_t *end) {
+    *zero = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (len - off < FW_ARM_CTX_HDR_LEN) return FW_E_TRUNC;
+        const uint8_t *p = b + off;
+        ctx[i].version = get16(p);
+        ctx[i].type = get16(p + 2);
+        ctx[i].size = get32(p + 4);
+        off += FW_ARM_CTX_HDR_LEN;
+        if (len - off < ctx[i].size) return FW_E_TRUNC;
+        ctx[i].regs = b + off;
+        off += ctx[i].size;
+        uint32_t pad = (uint32_t)((align - (FW_ARM_CTX_HDR_LEN + (uint64_t)ctx[i].size) % align) % align);
+        if (len - off < pad) return FW_E_TRUNC;
+        ctx[i].pad = b + off;
+        ctx[i].pad_len = pad;
+        for (uint32_t k = 0; k < pad; k++) *zero &= b[off + k] == 0;
+        off += pad;
+    }
+    *end = off;
+    return FW_OK;
 }
 
 /* Decodes exactly `len` bytes: the header's counts must account for every byte (with the
@@ -174,17 +217,25 @@ int fw_arm_decode(const uint8_t *b, size_t len, fw_arm_section *s, fw_arm_err_in
         e->virt_fault_addr = get64(p + 16);
         e->physical_fault_addr = get64(p + 24);
     }
-    for (uint32_t i = 0; i < s->context_info_num; i++) {
-        if (len - off < FW_ARM_CTX_HDR_LEN) return FW_E_TRUNC;
-        const uint8_t *p = b + off;
-        ctx[i].version = get16(p);
-        ctx[i].type = get16(p + 2);
-        ctx[i].size = get32(p + 4);
-        off += FW_ARM_CTX_HDR_LEN;
-        if (len - off < ctx[i].size) return FW_E_TRUNC;
-        ctx[i].regs = b + off;
-        off += ctx[i].size;
+    /* Context blocks: the UEFI layout with zero padding, else back to back, else the UEFI
+     * layout with whatever padding bytes it has. */
+    int zero = 0;
+    size_t end = 0;
+    int rc = arm_walk_ctx(b, len, off, s->context_info_num, ctx, FW_ARM_CTX_ALIGN, &zero, &end);
+    s->ctx_align = FW_ARM_CTX_ALIGN;
+    if (rc != FW_OK || !zero) {
+        size_t end1 = 0;
+        int rc1 = arm_walk_ctx(b, len, off, s->context_info_num, ctx, 1, &zero, &end1);
+        if (rc1 == FW_OK) {
+            s->ctx_align = 1;
+            end = end1;
+        } else if (rc == FW_OK) {
+            rc = arm_walk_ctx(b, len, off, s->context_info_num, ctx, FW_ARM_CTX_ALIGN, &zero, &end);
+        } else {
+            return rc1;
+        }
     }
+    off = end;
     s->err_info = info;
     s->ctx = ctx;
     s->vendor = b + off;
@@ -311,10 +362,23 @@ int fw_fwref_decode(const uint8_t *b, size_t len, fw_fwref_section *s) {
 }
 
 /* ---- status block ------------------------------------------------------------------------ */
-uint32_t fw_auto_block_status(uint32_t severity, uint32_t entries) {
-    uint32_t bit = (severity == FW_SEV_CORRECTED || severity == FW_SEV_INFO) ? FW_BS_CE : FW_BS_UE;
-    if (entries > 0x3FF) entries = 0x3FF;
-    return bit | (entries << FW_BS_COUNT_SHIFT);
+static int sev_correctable(uint32_t severity) {
+    return severity == FW_SEV_CORRECTED || severity == FW_SEV_INFO;
+}
+
+uint32_t fw_auto_block_status(uint32_t severity, const fw_gde *gdes, size_t n) {
+    if (n == 0) return sev_correctable(severity) ? FW_BS_CE : FW_BS_UE;
+    size_t ue = 0, ce = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (sev_correctable(gdes[i].severity))
+            ce++;
+        else
+            ue++;
+    }
+    uint32_t status = (ue ? FW_BS_UE : 0) | (ce ? FW_BS_CE : 0) | (ue > 1 ? FW_BS_MULTI_UE : 0) |
+                      (ce > 1 ? FW_BS_MULTI_CE : 0);
+    uint32_t count = n > 0x3FF ? 0x3FFu : (uint32_t)n;
+    return status | (count << FW_BS_COUNT_SHIFT);
 }
 
 static uint32_t gde_hdr_len(uint16_t revision) {
@@ -334,8 +398,9 @@ static void put_gde(uint8_t *p, const fw_gde *g, uint32_t body_len) {
 }
 
 /* Writes the 20-byte header for `data_len` bytes of entries. */
-static void put_header(uint8_t *out, const fw_estatus *st, uint32_t data_len, uint32_t n) {
-    uint32_t status = (st->flags & FW_EST_AUTO_STATUS) ? fw_auto_block_status(st->severity, n)
+static void put_header(uint8_t *out, const fw_estatus *st, uint32_t data_len, const fw_gde *gdes,
+                       size_t n) {
+    uint32_t status = (st->flags & FW_EST_AUTO_STATUS) ? fw_auto_block_status(st->severity, gdes, n)
                                                          : st->block_status;
     uint32_t raw_off = 0;
     if (st->flags & FW_EST_OVERRIDE_RAW_OFFSET)
@@ -367,7 +432,7 @@ int fw_estatus_assemble(const fw_estatus *st, const fw_gde *gdes, const uint8_t 
         p += h + body_lens[i];
     }
     if (st->raw_data_len) memcpy(p, st->raw_data, st->raw_data_len);
-    put_header(out, st, (uint32_t)data_len, (uint32_t)n);
+    put_header(out, st, (uint32_t)data_len, gdes, n);
     return (int)total;
 }
 
@@ -383,7 +448,7 @@ int fw_encode_mem_block(const fw_estatus *st, const fw_gde *gde, const fw_mem_se
     fw_mem_encode(tmpl, g + h, FW_MEM_LEN);
     put64(g + h + 16, physical_addr);
     if (st->raw_data_len) memcpy(g + h + FW_MEM_LEN, st->raw_data, st->raw_data_len);
-    put_header(out, st, h + FW_MEM_LEN, 1);
+    put_header(out, st, h + FW_MEM_LEN, gde, 1);
     return (int)total;
 }
 

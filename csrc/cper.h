@@ -30,6 +30,7 @@
 #define FW_ARM_HDR_LEN 40u
 #define FW_ARM_INFO_LEN 32u
 #define FW_ARM_CTX_HDR_LEN 8u
+#define FW_ARM_CTX_ALIGN 16u /* UEFI N.2.4.4: each context block zero-padded to a multiple of 16 */
 #define FW_PCIE_LEN 208u
 #define FW_PROC_LEN 192u
 #define FW_FWREF_LEN 32u
@@ -114,11 +115,17 @@ typedef struct {
     uint64_t physical_fault_addr;
 } fw_arm_err_info;
 
+/* A context-information block: 8-byte header, `size` register bytes, then padding up to
+ * the section's context alignment. Encode: pad == NULL writes zeros up to the alignment,
+ * else pad_len bytes from pad (any length: firmware may write what it likes there).
+ * Decode: pad/pad_len are the bytes between the registers and the next block. */
 typedef struct {
     uint16_t version;
     uint16_t type;
     uint32_t size;        /* bytes of register data */
     const uint8_t *regs;  /* encode: source; decode: points into the decoded buffer */
+    const uint8_t *pad;
+    uint32_t pad_len;
 } fw_arm_ctx;
 
 /* ARM processor error section. The variable parts live in caller arrays. */
@@ -132,6 +139,10 @@ typedef struct {
     uint64_t midr;
     uint32_t running_state;
     uint32_t psci_state;
+    /* Context block alignment. 0 or FW_ARM_CTX_ALIGN: the UEFI layout (each block padded
+     * to a multiple of 16 bytes; Linux >= v6.14 reads this). 1: back to back (what Linux
+     * before v6.14 reads). Decode sets 16 or 1: the layout the bytes were read with. */
+    uint8_t ctx_align;
     const fw_arm_err_info *err_info; /* err_info_num entries */
     const fw_arm_ctx *ctx;           /* context_info_num blocks */
     const uint8_t *vendor;
@@ -177,7 +188,10 @@ int fw_mem_encode(const fw_mem_section *s, uint8_t *out, size_t cap);
 int fw_mem_decode(const uint8_t *buf, size_t len, fw_mem_section *s);
 int fw_arm_encode(const fw_arm_section *s, uint8_t *out, size_t cap);
 /* Decodes the header and up to max_info/max_ctx entries into the caller's arrays; the
- * section's err_info/ctx pointers are set to those arrays, vendor points into buf. */
+ * section's err_info/ctx pointers are set to those arrays, vendor points into buf.
+ * Context blocks are read in the UEFI layout when it accounts for the bytes with zero
+ * padding, else back to back when that does, else in the UEFI layout with non-zero
+ * padding; ctx_align tells which. */
 int fw_arm_decode(const uint8_t *buf, size_t len, fw_arm_section *s, fw_arm_err_info *info,
                   size_t max_info, fw_arm_ctx *ctx, size_t max_ctx);
 int fw_pcie_encode(const fw_pcie_section *s, uint8_t *out, size_t cap);
@@ -188,9 +202,9 @@ int fw_fwref_encode(const fw_fwref_section *s, uint8_t *out, size_t cap);
 int fw_fwref_decode(const uint8_t *buf, size_t len, fw_fwref_section *s);
 
 /* ---- the status block --------------------------------------------------------------- */
-/* Header fields. With FW_EST_AUTO_STATUS, block_status is derived: UE bit for fatal or
- * recoverable, CE bit for corrected/info, entry count in bits 13:4. Overrides exist to
- * write deliberately broken blocks for fault injection against the OS. */
+/* Header fields. With FW_EST_AUTO_STATUS, block_status is derived from the entries'
+ * severities (fw_auto_block_status). Overrides exist to write deliberately broken blocks
+ * for fault injection against the OS. */
 #define FW_EST_AUTO_STATUS 0x1u
 #define FW_EST_OVERRIDE_DATA_LENGTH 0x2u
 #define FW_EST_OVERRIDE_RAW_OFFSET 0x4u
@@ -204,7 +218,13 @@ typedef struct {
     uint32_t raw_data_len;
 } fw_estatus;
 
-uint32_t fw_auto_block_status(uint32_t severity, uint32_t entries);
+/* ACPI 6.5 Table 18.11 Block Status from the entries' severities: an entry that is
+ * recoverable, fatal or of an unknown value (>= 4) is uncorrectable, corrected or
+ * informational is correctable; bit 0 at least one uncorrectable, bit 1 at least one
+ * correctable, bit 2 more than one uncorrectable, bit 3 more than one correctable, bits
+ * 13:4 the entry count (saturating). With no entries, bit 0 or bit 1 from the block
+ * severity, so the block is still non-zero. */
+uint32_t fw_auto_block_status(uint32_t severity, const fw_gde *gdes, size_t n);
 
 /* Assembles header + n entries (each a GDE header and a pre-encoded body) + raw data.
  * Returns the total length. */

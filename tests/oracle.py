@@ -43,6 +43,21 @@ def _v(x):
     return 0 if x is None else x
 
 
+def _bits(s, derived: int) -> int:
+    """A model's explicit validation bits (written as given) win over the derived ones."""
+    return derived if s.explicit_validation_bits is None else s.explicit_validation_bits
+
+
+def _put_reserved(body: bytes, spans, value: int) -> bytes:
+    """Reserved bytes of a layout (cper-layouts.md: PCIe 14-15, 20-23, 39; processor
+    generic 14-15; ARM 13-15; firmware-ref 2-7) as the model keeps them."""
+    out = bytearray(body)
+    for off, n in spans:
+        out[off:off + n] = (value & ((1 << 8 * n) - 1)).to_bytes(n, "little")
+        value >>= 8 * n
+    return bytes(out)
+
+
 def _memory(s: MemorySection) -> bytes:
     bits = 0
     for name, bit in _MEM_BITS.items():
@@ -55,7 +70,10 @@ def _memory(s: MemorySection) -> bytes:
         extended |= (row >> 16) & 0x3           # extended bits 0-1 = row bits 16-17
     if s.chip_id is not None:
         extended |= (s.chip_id & 0x7) << 5      # extended bits 5-7 = chip id
-    if s.bank is not None:
+    extended |= (row >> 16) & 0x3               # row bits 16-17 are written even without ROW_EXT
+    extended |= s.reserved << 2                 # bits 2-4 reserved
+    bits = _bits(s, bits)
+    if s.bank is not None:                      # (bank_group/address, if given, agree with it)
         bank = s.bank
     else:                                       # bank[15:8] group, bank[7:0] address
         bank = (_v(s.bank_group) << 8) | _v(s.bank_address)
@@ -84,19 +102,27 @@ def _arm(s: ArmSection) -> bytes:
         ibits = ((e.multiple_error is not None) << 0 | (e.flags is not None) << 1
                  | (e.error_info is not None) << 2 | (e.virt_fault_addr is not None) << 3
                  | (e.physical_fault_addr is not None) << 4)
-        infos += struct.pack(_ARM_INFO_FMT, e.version, e.length, ibits, e.type,
+        infos += struct.pack(_ARM_INFO_FMT, e.version, e.length, _bits(e, ibits), e.type,
                              _v(e.multiple_error), _v(e.flags), _v(e.error_info),
                              _v(e.virt_fault_addr), _v(e.physical_fault_addr))
-    ctx = b"".join(struct.pack(_ARM_CTX_FMT, c.version, c.type, len(c.registers)) + c.registers
-                   for c in s.context)
+    ctx = b""
+    for c in s.context:
+        blk = struct.pack(_ARM_CTX_FMT, c.version, c.type, len(c.registers)) + c.registers
+        # §6 / UEFI N.2.4.4: each block padded with zeros to a multiple of 16 bytes
+        # (context_align 1: back to back); explicit padding bytes are written as given
+        if c.padding is not None:
+            blk += c.padding
+        elif s.context_align == 16:
+            blk += bytes(-len(blk) % 16)
+        ctx += blk
     vendor = bytes(s.vendor)
     bits = ((s.mpidr is not None) << 0 | (s.affinity_level is not None) << 1
             | (s.running_state is not None) << 2 | (len(vendor) > 0) << 3)
     section_length = 40 + len(infos) + len(ctx) + len(vendor)
-    hdr = struct.pack(_ARM_HDR_FMT, bits, len(s.error_info), len(s.context), section_length,
-                      _v(s.affinity_level), _v(s.mpidr), s.midr, _v(s.running_state),
-                      s.psci_state)
-    return hdr + infos + ctx + vendor
+    hdr = struct.pack(_ARM_HDR_FMT, _bits(s, bits), len(s.error_info), len(s.context),
+                      section_length, _v(s.affinity_level), _v(s.mpidr), s.midr,
+                      _v(s.running_state), s.psci_state)
+    return _put_reserved(hdr, ((13, 3),), s.reserved) + infos + ctx + vendor
 
 
 # ---------------------------------------------------------------------------------------
@@ -120,13 +146,14 @@ _PCIE_GROUP_KEYS = ("port_type", "version_major", "command", "vendor_id", "seria
 
 def _pcie(s: PcieSection) -> bytes:
     bits = sum(1 << i for i, k in enumerate(_PCIE_GROUP_KEYS) if getattr(s, k) is not None)
-    return struct.pack(
-        _PCIE_FMT, bits, _v(s.port_type), _v(s.version_minor), _v(s.version_major),
+    return _put_reserved(struct.pack(
+        _PCIE_FMT, _bits(s, bits), _v(s.port_type), _v(s.version_minor), _v(s.version_major),
         _v(s.command), _v(s.status), _v(s.vendor_id), _v(s.device_id),
         _v(s.class_code).to_bytes(3, "little"), _v(s.function), _v(s.device), _v(s.segment),
         _v(s.bus), _v(s.secondary_bus), _v(s.slot), _v(s.serial_number),
         _v(s.bridge_secondary_status), _v(s.bridge_control),
-        (s.capability or b"").ljust(60, b"\0"), (s.aer_info or b"").ljust(96, b"\0"))
+        (s.capability or b"").ljust(60, b"\0"), (s.aer_info or b"").ljust(96, b"\0")),
+        ((14, 2), (20, 4), (39, 1)), s.reserved)
 
 
 # ---------------------------------------------------------------------------------------
@@ -141,11 +168,11 @@ _PROC_ORDER = ("proc_type", "proc_isa", "proc_error_type", "operation", "flags",
 
 def _proc(s: ProcessorGenericSection) -> bytes:
     bits = sum(1 << i for i, k in enumerate(_PROC_ORDER) if getattr(s, k) is not None)
-    return struct.pack(
-        _PROC_FMT, bits, _v(s.proc_type), _v(s.proc_isa), _v(s.proc_error_type),
+    return _put_reserved(struct.pack(
+        _PROC_FMT, _bits(s, bits), _v(s.proc_type), _v(s.proc_isa), _v(s.proc_error_type),
         _v(s.operation), _v(s.flags), _v(s.level), _v(s.cpu_version),
         (s.cpu_brand or b"").ljust(128, b"\0"), _v(s.proc_id), _v(s.target_addr),
-        _v(s.requestor_id), _v(s.responder_id), _v(s.ip))
+        _v(s.requestor_id), _v(s.responder_id), _v(s.ip)), ((14, 2),), s.reserved)
 
 
 # ---------------------------------------------------------------------------------------
@@ -156,8 +183,9 @@ assert struct.calcsize(_FWREF_FMT) == 32
 
 
 def _fwref(s: FirmwareRefSection) -> bytes:
-    return struct.pack(_FWREF_FMT, s.record_type, s.revision, s.record_identifier,
-                       s.record_identifier_guid.bytes_le) + bytes(s.trailing)
+    return _put_reserved(struct.pack(_FWREF_FMT, s.record_type, s.revision, s.record_identifier,
+                                     s.record_identifier_guid.bytes_le), ((2, 6),),
+                         s.reserved) + bytes(s.trailing)
 
 
 # ---------------------------------------------------------------------------------------
@@ -193,7 +221,7 @@ def oracle_entry(e: Entry) -> bytes:
     bits = ((e.fru_id is not None) << 0 | (e.fru_text is not None) << 1
             | (e.timestamp is not None) << 2)
     length = len(body) if e.error_data_length is None else e.error_data_length
-    hdr = struct.pack(_GDE_FMT, guid.bytes_le, int(e.severity), e.revision, bits, e.flags,
+    hdr = struct.pack(_GDE_FMT, guid.bytes_le, int(e.severity), e.revision, _bits(e, bits), e.flags,
                       length, (e.fru_id or uuid.UUID(int=0)).bytes_le,
                       (e.fru_text or b"").ljust(20, b"\0"))
     if e.revision >> 8 >= 3:

@@ -71,6 +71,25 @@ static void test_batch_equals_single(void) {
     CHECK(fw_batch_mem(&st, &g, &m, N, NULL, NULL, NULL, batch, 176) == FW_E_INVAL);
 }
 
+/* ACPI 6.5 Table 18.11: UE/CE valid, multiple UE/CE, entry count, from the entries. */
+static void test_auto_block_status(void) {
+    fw_gde g[5];
+    memset(g, 0, sizeof g);
+    g[0].severity = FW_SEV_RECOVERABLE;
+    CHECK(fw_auto_block_status(FW_SEV_RECOVERABLE, g, 1) == 0x11);
+    g[0].severity = FW_SEV_CORRECTED;
+    CHECK(fw_auto_block_status(FW_SEV_CORRECTED, g, 1) == 0x12);
+    g[1].severity = FW_SEV_RECOVERABLE;
+    CHECK(fw_auto_block_status(FW_SEV_RECOVERABLE, g, 2) == 0x23); /* one of each */
+    g[2].severity = FW_SEV_FATAL;
+    CHECK(fw_auto_block_status(FW_SEV_FATAL, g, 3) == 0x37);       /* two UE: multiple UE */
+    g[3].severity = FW_SEV_INFO;
+    g[4].severity = 7; /* unknown: Linux treats it as fatal */
+    CHECK(fw_auto_block_status(FW_SEV_FATAL, g, 5) == 0x5F);
+    CHECK(fw_auto_block_status(FW_SEV_RECOVERABLE, g, 0) == 0x1);  /* no entries: still non-zero */
+    CHECK(fw_auto_block_status(FW_SEV_INFO, g, 0) == 0x2);
+}
+
 static void test_rules(void) {
     uint8_t b[256];
     fw_verdict v;
@@ -195,7 +214,11 @@ static void test_sections_roundtrip(void) {
     info[1] = info[0];
     info[1].type = 0x04;
     static const uint8_t regs[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-    fw_arm_ctx ctx = {0, 5, 16, regs};
+    fw_arm_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.type = 5;
+    ctx.size = 16;
+    ctx.regs = regs;
     static const uint8_t vendor[3] = {0xde, 0xad, 0x01};
     fw_arm_section a;
     memset(&a, 0, sizeof a);
@@ -210,16 +233,45 @@ static void test_sections_roundtrip(void) {
     a.vendor = vendor;
     a.vendor_len = 3;
     int n = fw_arm_encode(&a, buf, sizeof buf);
-    CHECK(n == 40 + 64 + 8 + 16 + 3);
+    /* UEFI layout: the 24-byte context block is zero-padded to 32 bytes */
+    CHECK(n == 40 + 64 + 32 + 3);
     CHECK(rd32(buf + 8) == (uint32_t)n);
+    static const uint8_t zeros[8] = {0};
+    CHECK(rd32(buf + 104 + 4) == 16 && memcmp(buf + 104 + 24, zeros, 8) == 0);
+    CHECK(memcmp(buf + 136, vendor, 3) == 0);
     fw_arm_section d;
     fw_arm_err_info di[2];
     fw_arm_ctx dc[1];
     CHECK(fw_arm_decode(buf, (size_t)n, &d, di, 2, dc, 1) == FW_OK);
     CHECK(d.err_info_num == 2 && di[1].type == 0x04 && di[0].physical_fault_addr == 0x60001000);
     CHECK(dc[0].size == 16 && memcmp(dc[0].regs, regs, 16) == 0 && d.vendor_len == 3);
+    CHECK(d.ctx_align == 16 && dc[0].pad_len == 8 && d.vendor == buf + 136);
     CHECK(fw_arm_decode(buf, (size_t)n, &d, di, 1, dc, 1) == FW_E_NOSPACE);
-    CHECK(fw_arm_decode(buf, (size_t)n - 5, &d, di, 2, dc, 1) == FW_E_TRUNC);
+    CHECK(fw_arm_decode(buf, 108, &d, di, 2, dc, 1) == FW_E_TRUNC); /* inside the context header */
+
+    /* back to back (what Linux before v6.14 reads): no padding, read back as such */
+    a.ctx_align = 1;
+    n = fw_arm_encode(&a, buf, sizeof buf);
+    CHECK(n == 40 + 64 + 24 + 3 && rd32(buf + 8) == (uint32_t)n && memcmp(buf + 128, vendor, 3) == 0);
+    CHECK(fw_arm_decode(buf, (size_t)n, &d, di, 2, dc, 1) == FW_OK);
+    CHECK(d.ctx_align == 1 && dc[0].pad_len == 0 && d.vendor_len == 3);
+    a.ctx_align = 3;
+    CHECK(fw_arm_encode(&a, buf, sizeof buf) == FW_E_INVAL);
+    a.ctx_align = 0;
+
+    /* explicit padding bytes are written verbatim and read back (non-zero: UEFI layout last) */
+    static const uint8_t pad[8] = {0xAA, 0, 0, 0, 0, 0, 0, 0x55};
+    ctx.pad = pad;
+    ctx.pad_len = 8;
+    a.vendor_len = 0;
+    n = fw_arm_encode(&a, buf, sizeof buf);
+    CHECK(n == 40 + 64 + 32 && memcmp(buf + 128, pad, 8) == 0);
+    CHECK(fw_arm_decode(buf, (size_t)n, &d, di, 2, dc, 1) == FW_OK);
+    /* both readings account for the bytes: back to back (8 vendor bytes) wins over non-zero padding */
+    CHECK(d.ctx_align == 1 && d.vendor_len == 8);
+    ctx.pad = NULL;
+    ctx.pad_len = 0;
+    a.vendor_len = 3;
 
     fw_pcie_section p, pd;
     memset(&p, 0, sizeof p);
@@ -290,6 +342,7 @@ static void test_random_bytes(void) {
 int main(void) {
     test_mem_block_golden();
     test_batch_equals_single();
+    test_auto_block_status();
     test_rules();
     test_post();
     test_read_ack();

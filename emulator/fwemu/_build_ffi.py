@@ -19,7 +19,7 @@ with open(os.path.join(HERE, "_version.py")) as f:
 CONSTANTS = """
 FW_OK FW_E_NOSPACE FW_E_INVAL FW_E_TRUNC FW_E_BUSY FW_E_KIND FW_E_UNACKED
 FW_ESTATUS_HDR_LEN FW_GDE_LEN_V2 FW_GDE_LEN_V3 FW_MEM_LEN FW_ARM_HDR_LEN FW_ARM_INFO_LEN
-FW_ARM_CTX_HDR_LEN FW_PCIE_LEN FW_PROC_LEN FW_FWREF_LEN FW_MAX_BLOCK
+FW_ARM_CTX_HDR_LEN FW_ARM_CTX_ALIGN FW_PCIE_LEN FW_PROC_LEN FW_FWREF_LEN FW_MAX_BLOCK
 FW_SEC_RAW FW_SEC_MEM FW_SEC_ARM FW_SEC_PCIE FW_SEC_PROC FW_SEC_FWREF
 FW_EST_AUTO_STATUS FW_EST_OVERRIDE_DATA_LENGTH FW_EST_OVERRIDE_RAW_OFFSET FW_POST_FORCE
 """.split()
@@ -41,11 +41,13 @@ typedef struct {
     uint8_t version, length; uint16_t validation_bits; uint8_t type; uint16_t multiple_error;
     uint8_t flags; uint64_t error_info, virt_fault_addr, physical_fault_addr;
 } fw_arm_err_info;
-typedef struct { uint16_t version, type; uint32_t size; const uint8_t *regs; } fw_arm_ctx;
+typedef struct {
+    uint16_t version, type; uint32_t size; const uint8_t *regs; const uint8_t *pad; uint32_t pad_len;
+} fw_arm_ctx;
 typedef struct {
     uint32_t validation_bits; uint16_t err_info_num, context_info_num; uint32_t section_length;
     uint8_t affinity_level; uint64_t mpidr, midr; uint32_t running_state, psci_state;
-    const fw_arm_err_info *err_info; const fw_arm_ctx *ctx; const uint8_t *vendor;
+    uint8_t ctx_align; const fw_arm_err_info *err_info; const fw_arm_ctx *ctx; const uint8_t *vendor;
     uint32_t vendor_len;
 } fw_arm_section;
 typedef struct {
@@ -86,7 +88,7 @@ int fw_proc_encode(const fw_proc_section *s, uint8_t *out, size_t cap);
 int fw_proc_decode(const uint8_t *buf, size_t len, fw_proc_section *s);
 int fw_fwref_encode(const fw_fwref_section *s, uint8_t *out, size_t cap);
 int fw_fwref_decode(const uint8_t *buf, size_t len, fw_fwref_section *s);
-uint32_t fw_auto_block_status(uint32_t severity, uint32_t entries);
+uint32_t fw_auto_block_status(uint32_t severity, const fw_gde *gdes, size_t n);
 int fw_estatus_assemble(const fw_estatus *st, const fw_gde *gdes, const uint8_t *const *bodies,
                         const uint32_t *body_lens, size_t n, uint8_t *out, size_t cap);
 int fw_encode_mem_block(const fw_estatus *st, const fw_gde *gde, const fw_mem_section *tmpl,

@@ -19,6 +19,7 @@ from .errors import UnreachableError, UsageError
 from .firmware import FirmwareModel
 from . import recovery
 from .journal import Journal, default_path
+from .records import kernel_profile
 from .targets import open_target
 from .targets.linux_model import OsKnobs
 
@@ -124,7 +125,8 @@ class Session:
             sim = sim or {}
             options = {"knobs": OsKnobs(delay=sim.get("delay", 0.0), deaf=sim.get("deaf", False),
                                         sei_mode=sim.get("sei_mode", "walk"),
-                                        ratelimit=sim.get("ratelimit", True)),
+                                        ratelimit=sim.get("ratelimit", True),
+                                        kernel=kernel_profile.get(sim.get("kernel"))),
                        "masked_pes": sim.get("masked_pes", ())}
         if url is not None and board.target.kind == "agent":
             options["url"] = url

@@ -192,6 +192,66 @@ def test_arm_cache_ue_memory_failure(real, qemu_target, fresh_pa, pacer):
     check_same_as_sim("arm-cache-ue", pairs)
 
 
+# A two-context ARM record (UEFI layout: each context block zero-padded to a multiple of 16)
+# and the same contexts back to back. Debian's 6.1 steps from block to block by 8 + size
+# (the v6.14 fix, d6a2d02aa060, is not in it), so it misreads the UEFI layout from the
+# second block on; the sim's OS model (default kernel profile 6.1) prints the same lines.
+_ARM2_HEAD = [
+    "Hardware error from APEI Generic Hardware Error Source: 0",
+    "event severity: recoverable",
+    " precise tstamp: 2025-05-20 12:34:56",
+    " Error 0, type: recoverable",
+    "  section_type: ARM processor error",
+    "  MIDR: 0x00000000410fd0c0",
+    "  Multiprocessor Affinity Register (MPIDR): 0x0000000080000000",
+    "  Error info structure 0:",
+    "  num errors: 1",
+    "   error_type: 0x0a: cache error|bus error",
+    "   error_info: 0x0000080000450a87",
+    "    transaction type: Data Access",
+    "    cache error, operation type: Generic read (type of instruction or data request cannot be determined)",
+    "    bus error, operation type: Generic read (type of instruction or data request cannot be determined)",
+    "    cache level: 1",
+    "    affinity level at which the bus error occurred: 1",
+    # no participation type / address space / access mode: 0x0a is not exactly "bus error"
+    "  Context info structure 0:",
+    "   register context type: AArch64 EL1 context registers",
+    "   00000000: 14131211 18171615 1c1b1a19 201f1e1d",
+    "   00000010: 24232221",
+    "  Context info structure 1:",
+]
+_ARM2_TAIL = {
+    16: ["   section length is too small", "  firmware-generated error record is incorrect"],
+    1: ["   register context type: AArch64 general purpose registers",
+        "   00000000: a4a3a2a1 a8a7a6a5 acabaaa9 b0afaead"],
+}
+
+
+def _arm_two_contexts(context_align: int, second: int) -> bytes:
+    from fwemu.records import encode
+    from fwemu.records.model import ArmContext, ArmErrorInfo, ArmSection, Entry, StatusBlock, Timestamp
+
+    sec = ArmSection(mpidr=0x80000000, midr=0x410FD0C0, context_align=context_align,
+                     error_info=[ArmErrorInfo(type=0x0A, error_info=0x0000080000450A87)],
+                     context=[ArmContext(type=5, registers=bytes(range(0x11, 0x25))),
+                              ArmContext(type=4, registers=bytes(range(0xA1, 0xB1)))])
+    return encode(StatusBlock([Entry(sec, timestamp=Timestamp(2025, 5, 20, 12, 34, second))]))
+
+
+@pytest.mark.parametrize("context_align", [16, 1])
+def test_arm_two_contexts_as_6_1_reads_them(real, qemu_target, pacer, context_align):
+    pacer.before(corrected=False)
+    rec = _arm_two_contexts(context_align, second=56)
+    r, s, pairs = both(real, qemu_target, "raw", record=rec)
+    inj = r["injection"]
+    assert inj["state"] == "consumed"
+    assert hw_lines(r["os_log"]) == _ARM2_HEAD + _ARM2_TAIL[context_align]
+    # no cache type + PA: GHES leaves it to the task (and names the combined type)
+    assert "[Firmware Warn]: GHES: Unhandled processor error type 0x0a: cache error|bus error" in r["os_log"]
+    assert_acked(qemu_target, qemu_target.board.source(inj["source"]))
+    check_same_as_sim(f"arm two contexts, context_align {context_align}", pairs)
+
+
 def test_pcie_ue_decoded(real, qemu_target, pacer):
     pacer.before(corrected=False)
     r, s, pairs = both(real, qemu_target, "pcie-ue", dict(FIELDS_TS))

@@ -198,18 +198,18 @@ ARM_FULL = H("""
     11 00 00 00      # 0x00 block_status 0x11
     00 00 00 00      # 0x04 raw_data_offset
     00 00 00 00      # 0x08 raw_data_length
-    0c 01 00 00      # 0x0c data_length 268 = 72 + 196
+    14 01 00 00      # 0x0c data_length 276 = 72 + 204
     00 00 00 00      # 0x10 severity recoverable
     16 3d 9e e1 11 bc e4 11 9c aa c2 05 1d 5d 46 b0   # 0x14 section_type: ARM processor
     00 00 00 00      # 0x24 GDE severity
     00 03 00 01      # 0x28 revision 0x0300, validation 0, flags primary
-    c4 00 00 00      # 0x2c error_data_length 196
+    cc 00 00 00      # 0x2c error_data_length 204
     00*16 00*20 00*8 # 0x30 fru_id, fru_text, timestamp
     # ARM header at 0x5c
     0f 00 00 00               # +0  validation: MPIDR | affinity | running state | vendor info
     04 00                     # +4  err_info_num 4
     01 00                     # +6  context_info_num 1
-    c4 00 00 00               # +8  section_length 196 = 40 + 4*32 + (8+16) + 4
+    cc 00 00 00               # +8  section_length 204 = 40 + 4*32 + (8+16+8 padding) + 4
     01                        # +12 affinity_level 1
     00 00 00                  # +13 reserved
     00 01 00 80 00 00 00 00   # +16 mpidr 0x80000100
@@ -256,7 +256,8 @@ ARM_FULL = H("""
     05 00                     # register context type 5 (AArch64 EL1)
     10 00 00 00               # size 16
     00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f   # registers
-    # vendor bytes at +192
+    00*8                      # zeros: the block padded to a multiple of 16 (UEFI N.2.4.4)
+    # vendor bytes at +200
     de ad be ef
 """)
 
@@ -459,7 +460,7 @@ def test_raw_vendor_section():
 # ---------------------------------------------------------------------------------------
 
 WITH_RAW_DATA = H("""
-    21 00 00 00      # 0x00 block_status 0x21: UE | 2 entries << 4
+    25 00 00 00      # 0x00 block_status 0x25: UE | multiple UE | 2 entries << 4 (ACPI 6.5 Table 18.11)
     f8 00 00 00      # 0x04 raw_data_offset 248 = 20 + 228
     08 00 00 00      # 0x08 raw_data_length 8
     e4 00 00 00      # 0x0c data_length 228 = (72 + 80) + (72 + 4)

@@ -6,6 +6,8 @@ Expected lines come from the verbatim kernel output in shared/reference/qemu-lin
 import struct
 import uuid
 
+import pytest
+
 from fwemu.records.kernel_text import arm_error_type_names, format_estatus, severity_name
 from fwemu.records.model import (
     ArmContext, ArmErrorInfo, ArmSection, Entry, FirmwareRefSection, MemorySection, PcieSection,
@@ -91,7 +93,7 @@ def test_arm_bus_error_full_decode_contexts_and_vendor_bytes():
                     ArmErrorInfo(type=0x03)],
         context=[ArmContext(type=5, registers=(0x0123456789ABCDEF).to_bytes(8, "little")),
                  ArmContext(type=0, registers=bytes([1, 2, 3, 4, 5, 6]))],
-        vendor=b"VEND\x00\x01")
+        vendor=b"VEND\x00\x01", context_align=1)   # back to back: the layout 6.1 reads
     p3, p4, p5 = P() + "  ", P() + "   ", P() + "    "
     assert lines(Entry(sec))[4:] == [
         p3 + "MIDR: 0x00000000410fd0c1",
@@ -401,25 +403,6 @@ def test_severity_name():
         "recoverable", "fatal", "corrected", "info", "unknown", "unknown"]
 
 
-def test_section_bytes_match_the_c_core_encoder():
-    codec = __import__("pytest").importorskip("fwemu.records.codec")
-    from fwemu.records.kernel_text import section_bytes
-    sections = [MemorySection(bank_group=5, bank_address=6, **FULL_MEM), MemorySection(bank=8),
-                ArmSection(mpidr=1, affinity_level=2, running_state=1, psci_state=3, midr=4,
-                           error_info=[ArmErrorInfo(type=8, multiple_error=1, flags=2,
-                                                    error_info=3, virt_fault_addr=4,
-                                                    physical_fault_addr=5)],
-                           context=[ArmContext(type=4, registers=bytes(range(13)))],
-                           vendor=b"xyz"),
-                _pcie(capability=bytes(range(60))), PcieSection(),
-                ProcessorGenericSection(proc_type=2, cpu_brand=b"cpu", ip=7),
-                FirmwareRefSection(record_type=2, revision=2, record_identifier=9,
-                                   record_identifier_guid=uuid.uuid4(), trailing=b"tail"),
-                RawSection(guid=MEM_GUID, data=b"\x01\x02")]
-    for sec in sections:
-        assert section_bytes(sec) == codec._encode_body(sec), type(sec).__name__
-
-
 def test_decoded_block_prints_the_same_as_the_model_it_came_from():
     codec = __import__("pytest").importorskip("fwemu.records.codec")
     blk = StatusBlock([
@@ -431,3 +414,33 @@ def test_decoded_block_prints_the_same_as_the_model_it_came_from():
         Entry(FirmwareRefSection(revision=1, trailing=b"abc")),
         Entry(RawSection(guid=uuid.UUID(int=3), data=b"raw bytes"))])
     assert format_estatus(codec.decode(codec.encode(blk)), 0) == format_estatus(blk, 0)
+
+
+# ---- combined ARM error types (UEFI 2.9A bitmap): the bus-only fields ------------------------
+
+_BUS_INFO = (0x1 | 0x2 | 0x4 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 1 << 16 | 1 << 18 | 1 << 22
+             | 1 << 31 | 3 << 32 | 0x1A5 << 34 | 1 << 43)
+_BUS_ONLY = ("participation type:", "request timed out", "address space:",
+             "memory access attributes:", "access mode:")
+
+
+@pytest.mark.parametrize("etype", [0x0A, 0x0C, 0x0E, 0x09])
+def test_combined_types_stop_before_the_bus_only_fields(etype):
+    """cper_print_arm_err_info() prints the per-type operation and level lines for each bit,
+    then returns unless the type is exactly CPER_ARM_BUS_ERROR (observed on 6.1.192 for 0x0a)."""
+    sec = ArmSection(midr=1, error_info=[ArmErrorInfo(type=etype, error_info=_BUS_INFO)])
+    out = lines(Entry(sec))
+    assert P() + "    bus error, operation type: Generic read (type of instruction or data request " \
+                 "cannot be determined)" in out
+    assert P() + "    affinity level at which the bus error occurred: 1" in out
+    assert not [ln for ln in out if any(ln.startswith(P() + "    " + b) for b in _BUS_ONLY)]
+
+
+def test_bus_type_alone_prints_the_bus_only_fields():
+    sec = ArmSection(midr=1, error_info=[ArmErrorInfo(type=0x08, error_info=_BUS_INFO)])
+    assert lines(Entry(sec))[-5:] == [
+        P() + "    participation type: Local processor originated request",
+        P() + "    request timed out",
+        P() + "    address space: Device Memory Access",
+        P() + "    memory access attributes:0x1a5",
+        P() + "    access mode: normal"]

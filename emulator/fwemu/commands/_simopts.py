@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import UsageError
+from ..records import kernel_profile
 from ._target import finite, in_range
 
 MAX_OS_DELAY = 3600.0
@@ -19,11 +20,16 @@ def add_os_model_options(p) -> None:
     sim.add_argument("--sei-mode", choices=("walk", "mainline"), default="walk",
                      help="walk: walk every SEI source on an SError; mainline: refuse SEI sources at probe")
     sim.add_argument("--no-ratelimit", action="store_true", help="the OS prints every record (Linux: 2 per 5 s)")
+    sim.add_argument("--os-kernel", default=None, metavar="VERSION",
+                     help=f"kernel version the OS model follows where versions differ: "
+                          f"{', '.join(kernel_profile.names())} (default "
+                          f"{kernel_profile.DEFAULT.name}; docs/kernel-profiles.md)")
 
 
 def os_model_options(args) -> dict:
     return {"delay": args.os_delay, "deaf": args.os_deaf, "masked_pes": args.mask_pe,
-            "sei_mode": args.sei_mode, "ratelimit": not args.no_ratelimit}
+            "sei_mode": args.sei_mode, "ratelimit": not args.no_ratelimit,
+            "kernel": args.os_kernel or kernel_profile.DEFAULT.name}
 
 
 def os_model_options_given(args) -> list[str]:
@@ -39,6 +45,8 @@ def os_model_options_given(args) -> list[str]:
         given.append("--sei-mode")
     if args.no_ratelimit:
         given.append("--no-ratelimit")
+    if args.os_kernel is not None:
+        given.append("--os-kernel")
     return given
 
 
@@ -48,6 +56,11 @@ def check_os_model_options(board, args) -> None:
     if board.target.kind != "sim" and given:
         raise UsageError(given[0], f"OS model options only apply to the sim board, not {board.name!r}")
     in_range("--os-delay", args.os_delay, 0, MAX_OS_DELAY, " seconds")
+    if args.os_kernel is not None:
+        try:
+            kernel_profile.get(args.os_kernel)
+        except UsageError as exc:
+            raise UsageError("--os-kernel", exc.reason) from None
     for pe in args.mask_pe:
         if not 0 <= pe < board.pes.count:
             raise UsageError("--mask-pe", f"PE {pe} does not exist: board {board.name!r} has "

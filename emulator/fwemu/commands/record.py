@@ -7,7 +7,7 @@ import sys
 
 from .. import scenarios
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
-from ..records import check, decode, encode
+from ..records import check, decode, encode, kernel_profile
 from ..records.model import block_from_json
 from ..safe_io import write_output
 from ._target import in_range
@@ -30,6 +30,9 @@ def register(sub, common) -> None:
     d.add_argument("--source-id", type=int, default=0, help="source id for the header line, 0 .. 0xffff (default 0)")
     d.add_argument("--error-block-length", type=int, default=0,
                    help="the source's block length, 0 .. 0xffffffff (0 = unknown)")
+    d.add_argument("--kernel", default=None, metavar="VERSION",
+                   help=f"print as this kernel version reads the bytes: {', '.join(kernel_profile.names())} "
+                        f"(default {kernel_profile.DEFAULT.name}; docs/kernel-profiles.md)")
     d.set_defaults(func=cmd_decode)
 
     c = rsub.add_parser("check", parents=[common], help="the kernel's verdict: exit 0 valid, 1 invalid")
@@ -100,14 +103,15 @@ def cmd_decode(args, out) -> int:
 
     in_range("--source-id", args.source_id, 0, 0xFFFF)
     in_range("--error-block-length", args.error_block_length, 0, 0xFFFF_FFFF)
+    profile = kernel_profile.get(args.kernel)
     raw = _read(args.file, args.hex)
     verdict = check(raw, args.error_block_length)
-    out.set(verdict=verdict.to_json())
+    out.set(verdict=verdict.to_json(), kernel=profile.name)
     if not verdict.valid:
         out.line(f"kernel verdict: {verdict.explain()}")
     block = decode(raw, args.error_block_length)
     out.set(record=block.to_json())
-    for line in format_estatus(block, args.source_id):
+    for line in format_estatus(block, args.source_id, profile=profile):
         out.line(line)
     return EXIT_OK if verdict.valid else EXIT_FAILED
 

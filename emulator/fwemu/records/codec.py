@@ -35,7 +35,7 @@ def _z(v):
 # ---- section bodies ------------------------------------------------------------------
 
 def _mem_struct(s: m.MemorySection):
-    bank = s.bank if s.bank is not None else ((_z(s.bank_group) << 8) | _z(s.bank_address))
+    bank = s.bank_word
     row = _z(s.row)
     return ffi.new("fw_mem_section *", {
         "validation_bits": s.validation_bits, "error_status": _z(s.error_status),
@@ -44,7 +44,8 @@ def _mem_struct(s: m.MemorySection):
         "device": _z(s.device), "row": row & 0xFFFF, "column": _z(s.column),
         "bit_pos": _z(s.bit_position), "requestor_id": _z(s.requestor_id),
         "responder_id": _z(s.responder_id), "target_id": _z(s.target_id),
-        "error_type": _z(s.error_type), "extended": (row >> 16) | (_z(s.chip_id) << 5),
+        "error_type": _z(s.error_type),
+        "extended": (row >> 16) | (s.reserved << 2) | (_z(s.chip_id) << 5),
         "rank": _z(s.rank), "mem_array_handle": _z(s.card_handle),
         "mem_dev_handle": _z(s.module_handle)})
 
@@ -61,17 +62,19 @@ def _encode_body(s: m.Section) -> bytes:
             "error_info": _z(e.error_info), "virt_fault_addr": _z(e.virt_fault_addr),
             "physical_fault_addr": _z(e.physical_fault_addr)} for e in s.error_info])
         regs = [ffi.from_buffer(c.registers) for c in s.context]
+        pads = [ffi.NULL if c.padding is None else ffi.from_buffer(c.padding) for c in s.context]
         ctx = ffi.new("fw_arm_ctx[]", [{"version": c.version, "type": c.type,
-                                        "size": len(c.registers), "regs": r}
-                                       for c, r in zip(s.context, regs)]) if s.context else ffi.NULL
+                                        "size": len(c.registers), "regs": r, "pad": p,
+                                        "pad_len": len(c.padding or b"")}
+                                       for c, r, p in zip(s.context, regs, pads)]) if s.context else ffi.NULL
         vendor = ffi.from_buffer(s.vendor)
-        keep += [infos, regs, ctx, vendor]
+        keep += [infos, regs, pads, ctx, vendor]
         sec = ffi.new("fw_arm_section *", {
             "validation_bits": s.validation_bits, "err_info_num": len(s.error_info),
             "context_info_num": len(s.context), "affinity_level": _z(s.affinity_level),
             "mpidr": _z(s.mpidr), "midr": s.midr, "running_state": _z(s.running_state),
-            "psci_state": s.psci_state, "err_info": infos, "ctx": ctx, "vendor": vendor,
-            "vendor_len": len(s.vendor)})
+            "psci_state": s.psci_state, "ctx_align": s.context_align, "err_info": infos, "ctx": ctx,
+            "vendor": vendor, "vendor_len": len(s.vendor)})
         n = lib.fw_arm_encode(sec, out, _BUF)
     elif isinstance(s, m.PcieSection):
         fields = {k: _z(getattr(s, k)) for k in m.PCIE_LIMITS if k != "class_code"}
@@ -95,7 +98,31 @@ def _encode_body(s: m.Section) -> bytes:
         return bytes(s.data)
     else:
         raise UsageError("section", f"unsupported section type {type(s).__name__}")
-    return bytes(ffi.buffer(out, _rc(n, f"{s.KIND} section")))
+    body = bytes(ffi.buffer(out, _rc(n, f"{s.KIND} section")))
+    spans = m.RESERVED.get(s.KIND)
+    if spans and s.reserved:   # the C core writes zeros there; put back what the model keeps
+        body = bytearray(body)
+        value = s.reserved
+        for off, size in spans:
+            body[off:off + size] = (value & ((1 << 8 * size) - 1)).to_bytes(size, "little")
+            value >>= 8 * size
+        body = bytes(body)
+    return body
+
+
+def _reserved(kind: str, body: bytes) -> int:
+    value, shift = 0, 0
+    for off, size in m.RESERVED[kind]:
+        value |= int.from_bytes(body[off:off + size], "little") << shift
+        shift += 8 * size
+    return value
+
+
+def _explicit(sec, wire_bits: int):
+    """Keep the wire validation bits on the model when its fields would derive others."""
+    if sec.validation_bits != wire_bits:
+        sec.explicit_validation_bits = wire_bits
+    return sec
 
 
 def _gde_fields(e: m.Entry) -> dict:
@@ -206,8 +233,10 @@ def kernel_warning(buf: bytes, error_block_length: int = 0) -> str | None:
 
 # ---- decoding ----------------------------------------------------------------------
 
-def _opt(valid: int, bit: int, value):
-    return value if valid >> bit & 1 else None
+def _view(valid: int, bit: int, value):
+    """A field's model value: set when its bit is set, and also when its bit is clear but
+    the bytes are not zero (kept, so the record encodes back to them)."""
+    return value if valid >> bit & 1 or value else None
 
 
 def _decode_mem(body: bytes) -> m.Section | None:
@@ -215,27 +244,27 @@ def _decode_mem(body: bytes) -> m.Section | None:
     if len(body) != lib.FW_MEM_LEN or lib.fw_mem_decode(body, len(body), s) != lib.FW_OK:
         return None
     v = s.validation_bits
-    known = sum(1 << bit for _n, bit, _m in m.MEM_FIELDS) | 1 << m.MEM_ROW_EXT_BIT
-    if v & ~known:
-        return None  # reserved validation bits: keep the bytes verbatim
-    row = None
-    if v >> 8 & 1 or v >> m.MEM_ROW_EXT_BIT & 1:
-        row = s.row | ((s.extended & 3) << 16 if v >> m.MEM_ROW_EXT_BIT & 1 else 0)
-    bank_fields = {"bank": _opt(v, 6, s.bank), "bank_group": _opt(v, 19, s.bank >> 8),
-                   "bank_address": _opt(v, 20, s.bank & 0xFF)}
-    if bank_fields["bank"] is not None and (v >> 19 & 1 or v >> 20 & 1):
-        return None  # BANK and BANK_GROUP/ADDRESS together: not representable, keep raw
+    bank = s.bank
+    group_bits = v >> 19 & 1 or v >> 20 & 1
+    if v >> 6 & 1 or not group_bits:   # BANK (or no bank bit at all): the whole word
+        bank_fields = {"bank": _view(v, 6, bank), "bank_group": (bank >> 8) if v >> 19 & 1 else None,
+                       "bank_address": (bank & 0xFF) if v >> 20 & 1 else None}
+    else:                              # BANK_GROUP / BANK_ADDRESS: the two halves
+        bank_fields = {"bank": None, "bank_group": _view(v, 19, bank >> 8),
+                       "bank_address": _view(v, 20, bank & 0xFF)}
+    row = s.row | (s.extended & 3) << 16
     sec = m.MemorySection(
-        error_status=_opt(v, 0, s.error_status), physical_address=_opt(v, 1, s.physical_addr),
-        physical_address_mask=_opt(v, 2, s.physical_addr_mask), node=_opt(v, 3, s.node),
-        card=_opt(v, 4, s.card), module=_opt(v, 5, s.module), device=_opt(v, 7, s.device),
-        row=row, column=_opt(v, 9, s.column), bit_position=_opt(v, 10, s.bit_pos),
-        requestor_id=_opt(v, 11, s.requestor_id), responder_id=_opt(v, 12, s.responder_id),
-        target_id=_opt(v, 13, s.target_id), error_type=_opt(v, 14, s.error_type),
-        rank=_opt(v, 15, s.rank), card_handle=_opt(v, 16, s.mem_array_handle),
-        module_handle=_opt(v, 17, s.mem_dev_handle), chip_id=_opt(v, 21, s.extended >> 5),
-        **bank_fields)
-    return sec
+        error_status=_view(v, 0, s.error_status), physical_address=_view(v, 1, s.physical_addr),
+        physical_address_mask=_view(v, 2, s.physical_addr_mask), node=_view(v, 3, s.node),
+        card=_view(v, 4, s.card), module=_view(v, 5, s.module), device=_view(v, 7, s.device),
+        row=row if v >> 8 & 1 or v >> m.MEM_ROW_EXT_BIT & 1 or row else None,
+        column=_view(v, 9, s.column), bit_position=_view(v, 10, s.bit_pos),
+        requestor_id=_view(v, 11, s.requestor_id), responder_id=_view(v, 12, s.responder_id),
+        target_id=_view(v, 13, s.target_id), error_type=_view(v, 14, s.error_type),
+        rank=_view(v, 15, s.rank), card_handle=_view(v, 16, s.mem_array_handle),
+        module_handle=_view(v, 17, s.mem_dev_handle), chip_id=_view(v, 21, s.extended >> 5),
+        reserved=s.extended >> 2 & 7, **bank_fields)
+    return _explicit(sec, v)
 
 
 def _decode_arm(body: bytes) -> m.Section | None:
@@ -247,33 +276,30 @@ def _decode_arm(body: bytes) -> m.Section | None:
     infos = ffi.new("fw_arm_err_info[]", max(n_info, 1))
     ctxs = ffi.new("fw_arm_ctx[]", max(n_ctx, 1))
     buf = ffi.from_buffer(body)
-    if lib.fw_arm_decode(buf, len(body), sec, infos, n_info, ctxs, n_ctx) != lib.FW_OK or n_info == 0:
+    if lib.fw_arm_decode(buf, len(body), sec, infos, n_info, ctxs, n_ctx) != lib.FW_OK:
         return None
     v = sec.validation_bits
-    if v & ~0xF or bool(v >> 3 & 1) != (sec.vendor_len > 0) or any(body[13:16]):
-        return None
-    if not v >> 2 & 1 and sec.running_state:
-        return None
     info_list = []
     for i in range(n_info):
         e = infos[i]
         ev = e.validation_bits
-        if ev & ~0x1F:
-            return None
-        fields = {name: _opt(ev, bit, getattr(e, name)) for name, bit, _mx in m.ARM_INFO_FIELDS}
-        if any(getattr(e, name) and fields[name] is None for name, _b, _mx in m.ARM_INFO_FIELDS):
-            return None  # a value without its valid bit cannot round-trip: keep raw
-        info_list.append(m.ArmErrorInfo(type=e.type, version=e.version, length=e.length, **fields))
-    contexts = [m.ArmContext(type=ctxs[i].type, version=ctxs[i].version,
-                             registers=bytes(ffi.buffer(ctxs[i].regs, ctxs[i].size)))
-                for i in range(n_ctx)]
-    if (not v & 1 and sec.mpidr) or (not v >> 1 & 1 and sec.affinity_level):
-        return None
-    return m.ArmSection(error_info=info_list, mpidr=_opt(v, 0, sec.mpidr),
-                        affinity_level=_opt(v, 1, sec.affinity_level),
-                        running_state=_opt(v, 2, sec.running_state), psci_state=sec.psci_state,
-                        midr=sec.midr, context=contexts,
-                        vendor=bytes(ffi.buffer(sec.vendor, sec.vendor_len)))
+        fields = {name: _view(ev, bit, getattr(e, name)) for name, bit, _mx in m.ARM_INFO_FIELDS}
+        info = m.ArmErrorInfo(type=e.type, version=e.version, length=e.length, **fields)
+        info_list.append(_explicit(info, ev))
+    contexts = []
+    for i in range(n_ctx):
+        c = ctxs[i]
+        pad = bytes(ffi.buffer(c.pad, c.pad_len)) if c.pad_len else b""
+        contexts.append(m.ArmContext(type=c.type, version=c.version,
+                                     registers=bytes(ffi.buffer(c.regs, c.size)),
+                                     padding=pad if any(pad) else None))
+    arm = m.ArmSection(error_info=info_list, mpidr=_view(v, 0, sec.mpidr),
+                       affinity_level=_view(v, 1, sec.affinity_level),
+                       running_state=_view(v, 2, sec.running_state), psci_state=sec.psci_state,
+                       midr=sec.midr, context=contexts, context_align=sec.ctx_align,
+                       vendor=bytes(ffi.buffer(sec.vendor, sec.vendor_len)),
+                       reserved=_reserved("arm", body))
+    return _explicit(arm, v)
 
 
 def _decode_pcie(body: bytes) -> m.Section | None:
@@ -281,17 +307,17 @@ def _decode_pcie(body: bytes) -> m.Section | None:
     if len(body) != lib.FW_PCIE_LEN or lib.fw_pcie_decode(body, len(body), s) != lib.FW_OK:
         return None
     v = s.validation_bits
-    if v & ~0xFF:
-        return None
     values = {k: getattr(s, k) for k in m.PCIE_LIMITS if k != "class_code"}
     values["class_code"] = int.from_bytes(bytes(s.class_code), "little")
     values["capability"] = bytes(s.capability)
     values["aer_info"] = bytes(s.aer_info)
     fields = {}
-    for bit, names in m.PCIE_GROUPS:
+    for bit, names in m.PCIE_GROUPS:   # a group is there when its bit is, or its bytes are not 0
+        there = v >> bit & 1 or any(values[n] if isinstance(values[n], int) else any(values[n])
+                                    for n in names)
         for n in names:
-            fields[n] = values[n] if v >> bit & 1 else None
-    return m.PcieSection(**fields)
+            fields[n] = values[n] if there else None
+    return _explicit(m.PcieSection(**fields, reserved=_reserved("pcie", body)), v)
 
 
 def _decode_proc(body: bytes) -> m.Section | None:
@@ -299,11 +325,12 @@ def _decode_proc(body: bytes) -> m.Section | None:
     if len(body) != lib.FW_PROC_LEN or lib.fw_proc_decode(body, len(body), s) != lib.FW_OK:
         return None
     v = s.validation_bits
-    if v & ~0x1FFF:
-        return None
-    fields = {name: _opt(v, bit, bytes(s.cpu_brand) if name == "cpu_brand" else getattr(s, name))
-              for name, bit, _mx in m.PROC_FIELDS}
-    return m.ProcessorGenericSection(**fields)
+    fields = {}
+    for name, bit, _mx in m.PROC_FIELDS:
+        value = bytes(s.cpu_brand) if name == "cpu_brand" else getattr(s, name)
+        fields[name] = value if v >> bit & 1 or (any(value) if name == "cpu_brand" else value) else None
+    sec = m.ProcessorGenericSection(**fields, reserved=_reserved("processor-generic", body))
+    return _explicit(sec, v)
 
 
 def _decode_fwref(body: bytes) -> m.Section | None:
@@ -313,14 +340,17 @@ def _decode_fwref(body: bytes) -> m.Section | None:
     return m.FirmwareRefSection(record_type=s.record_type, revision=s.revision,
                                 record_identifier=s.record_identifier,
                                 record_identifier_guid=_uuid(s.record_identifier_guid),
-                                trailing=bytes(body[lib.FW_FWREF_LEN:]))
+                                trailing=bytes(body[lib.FW_FWREF_LEN:]),
+                                reserved=_reserved("firmware-ref", body))
 
 
 _DECODERS = {1: _decode_mem, 2: _decode_arm, 3: _decode_pcie, 4: _decode_proc, 5: _decode_fwref}
 
 
 def decode_section(kind: int, guid: uuid.UUID, body: bytes) -> m.Section:
-    """Typed section when the bytes are exactly what the model can re-encode, else raw."""
+    """Typed section when the model re-encodes the bytes exactly (every section of a known
+    kind whose structure holds together: fixed-size sections of their size, an ARM section
+    whose counts and section_length account for its bytes), else raw."""
     dec = _DECODERS.get(kind)
     sec = dec(body) if dec else None
     if sec is not None and _encode_body(sec) == body:
@@ -350,13 +380,15 @@ def decode(buf: bytes, error_block_length: int = 0) -> m.StatusBlock:
         g = view.gde
         body = buf[view.body_offset:view.body_offset + view.body_len]
         gv = g.validation_bits
-        fru_text = bytes(g.fru_text).rstrip(b"\0") if gv & 2 else None
+        text = bytes(g.fru_text)
+        ts = g.timestamp if view.hdr_len == 72 else 0
         entry = m.Entry(
             section=decode_section(view.kind, _uuid(g.section_type), body),
             severity=g.severity, flags=g.flags, revision=g.revision,
-            fru_id=_uuid(g.fru_id) if gv & 1 else None, fru_text=fru_text,
-            timestamp=m.timestamp_from_u64(g.timestamp) if gv & 4 and view.hdr_len == 72 else None)
-        entries.append(entry)
+            fru_id=_uuid(g.fru_id) if gv & 1 or any(g.fru_id.b) else None,
+            fru_text=text.rstrip(b"\0") if gv & 2 or any(text) else None,
+            timestamp=m.timestamp_from_u64(ts) if view.hdr_len == 72 and (gv & 4 or ts) else None)
+        entries.append(_explicit(entry, gv))
     raw_len = int.from_bytes(buf[8:12], "little")
     raw_off = int.from_bytes(buf[4:8], "little")
     raw = buf[raw_off:raw_off + raw_len] if raw_len else b""

@@ -1,6 +1,7 @@
 """A status block as Linux 6.1 (Debian 6.1.192, arm64) prints it, line for line, without the
-timestamp / log level: `__ghes_print_estatus()` (acpi/apei/ghes.c) + `cper_estatus_print()`
-(firmware/efi/cper.c, cper-arm.c). Format strings are the kernel's; where 6.1.192 differs from
+timestamp / log level, or as another kernel version where a KernelProfile says it differs:
+`__ghes_print_estatus()` (acpi/apei/ghes.c) + `cper_estatus_print()` (firmware/efi/cper.c,
+cper-arm.c). Format strings are the kernel's; where 6.1.192 differs from
 tag v6.1 (the 2025 UEFI 2.9A ARM error-type series was backported) 6.1.192 wins.
 
 Works on the section bytes the kernel reads (typed sections packed as the C core packs them),
@@ -15,6 +16,9 @@ import uuid
 from collections.abc import Mapping
 
 from . import model as m
+from .codec import _encode_body
+from .kernel_profile import DEFAULT as DEFAULT_PROFILE
+from .kernel_profile import KernelProfile
 
 # ---- string tables (cper.c, cper-arm.c) ---------------------------------------------------
 
@@ -75,10 +79,7 @@ ARM_BUS_ADDR_SPACE_STRS = ("External Memory Access", "Internal Memory Access", "
                            "Device Memory Access")
 
 ARM_ERR_TYPE_MASK = 0x1E  # CPER_ARM_ERR_TYPE_MASK = GENMASK(4, 1): UEFI 2.9A bitmap
-# Stride of an ARM context block. 1 = 6.1.192 as assumed (8 + size, unpadded, like the C core
-# writes it). Mainline v6.14 ("efi/cper: Fix cper_arm_ctx_info alignment") uses
-# ALIGN(8 + size, 16); set 16 to model a kernel that carries that fix.
-ARM_CTX_ALIGN = 1
+ARM_BUS_ERROR = 0x08      # CPER_ARM_BUS_ERROR
 KERN_LEVEL_LEN = 2     # the "\001<n>" log-level bytes inside the prefix (cper_print_bits wraps on them)
 FW_WARN = "[Firmware Warn]: "
 _MAX_READ = 1 << 16    # reads past the section are zero-filled; one read is capped at 64 KiB
@@ -161,54 +162,12 @@ def _print_bits(pfx: str, bits: int, strs) -> list[str]:
 
 # ---- the bytes the kernel reads (same layout as the C core writes) ------------------------
 
-def _z(v):
-    return 0 if v is None else v
-
-
 def section_bytes(s: m.Section) -> bytes:
-    """Wire bytes of a section body (pure Python mirror of the C core's encoders)."""
-    if isinstance(s, m.MemorySection):
-        bank = s.bank if s.bank is not None else (_z(s.bank_group) << 8) | _z(s.bank_address)
-        row = _z(s.row)
-        return struct.pack(
-            "<4Q8H3QBBHHH", s.validation_bits, _z(s.error_status), _z(s.physical_address),
-            _z(s.physical_address_mask), _z(s.node), _z(s.card), _z(s.module), bank,
-            _z(s.device), row & 0xFFFF, _z(s.column), _z(s.bit_position), _z(s.requestor_id),
-            _z(s.responder_id), _z(s.target_id), _z(s.error_type),
-            (row >> 16) | (_z(s.chip_id) << 5), _z(s.rank), _z(s.card_handle), _z(s.module_handle))
-    if isinstance(s, m.ArmSection):
-        tail = b"".join(struct.pack("<BBHBHBQQQ", e.version, e.length, e.validation_bits, e.type,
-                                    _z(e.multiple_error), _z(e.flags), _z(e.error_info),
-                                    _z(e.virt_fault_addr), _z(e.physical_fault_addr))
-                        for e in s.error_info)
-        tail += b"".join(struct.pack("<HHI", c.version, c.type, len(c.registers)) + c.registers
-                         for c in s.context) + s.vendor
-        return struct.pack("<IHHIB3xQQII", s.validation_bits, len(s.error_info), len(s.context),
-                           40 + len(tail), _z(s.affinity_level), _z(s.mpidr), s.midr,
-                           _z(s.running_state), s.psci_state) + tail
-    if isinstance(s, m.PcieSection):
-        return (struct.pack("<QIBB2xHH4xHH", s.validation_bits, _z(s.port_type),
-                            _z(s.version_minor), _z(s.version_major), _z(s.command), _z(s.status),
-                            _z(s.vendor_id), _z(s.device_id))
-                + _z(s.class_code).to_bytes(3, "little")
-                + struct.pack("<BBHBBHxQHH", _z(s.function), _z(s.device), _z(s.segment),
-                              _z(s.bus), _z(s.secondary_bus), _z(s.slot), _z(s.serial_number),
-                              _z(s.bridge_secondary_status), _z(s.bridge_control))
-                + (s.capability or bytes(60)) + (s.aer_info or bytes(96)))
-    if isinstance(s, m.ProcessorGenericSection):
-        return struct.pack("<Q6B2xQ128s5Q", s.validation_bits, _z(s.proc_type), _z(s.proc_isa),
-                           _z(s.proc_error_type), _z(s.operation), _z(s.flags), _z(s.level),
-                           _z(s.cpu_version), s.cpu_brand or bytes(128), _z(s.proc_id),
-                           _z(s.target_addr), _z(s.requestor_id), _z(s.responder_id), _z(s.ip))
-    if isinstance(s, m.FirmwareRefSection):
-        return (struct.pack("<BB6xQ", s.record_type, s.revision, s.record_identifier)
-                + s.record_identifier_guid.bytes_le + s.trailing)
-    if isinstance(s, m.RawSection):
-        return bytes(s.data)
-    raise TypeError(f"unsupported section {type(s).__name__}")
+    """Wire bytes of a section body, as the C core encodes them."""
+    return _encode_body(s)
 
 
-# ---- section printers: (pfx, body, error_data_length, entry, dimm_names) -> lines ---------
+# ---- section printers: (pfx, body, error_data_length, entry, dimm_names, profile) -> lines
 
 _LOCATION = (  # cper_mem_err_location(): (validation mask, format, value)
     (1 << 3, "node:%d ", "node"), (1 << 4, "card:%d ", "card"), (1 << 5, "module:%d ", "module"),
@@ -223,7 +182,7 @@ _MEM_KEYS = ("vb", "status", "pa", "pa_mask", "node", "card", "module", "bank", 
              "dev_handle")
 
 
-def _mem(pfx, b, length, entry, dimm_names):
+def _mem(pfx, b, length, entry, dimm_names, profile):
     f = dict(zip(_MEM_KEYS, struct.unpack("<4Q8H3QBBHHH", _get(b, 0, 80))))
     vb = f["vb"]
     f.update(bank_group=f["bank"] >> 8, bank_address=f["bank"] & 0xFF, chip_id=f["ext"] >> 5,
@@ -279,7 +238,7 @@ def _arm_err_info(pfx: str, t: int, info: int) -> list[str]:
                        "the error.", None)):
         if info & valid and (text := yes if info >> shift & 1 else no):
             out.append(pfx + text)
-    if not t & 8:  # the rest is for bus errors only
+    if t != ARM_BUS_ERROR:  # sic: the bus-only fields print for a type of exactly "bus error"
         return out
     bus = ((0x80, f"participation type: {ARM_BUS_PART_STRS[info >> 29 & 3]}"),
            (0x100, "request timed out" if info >> 31 & 1 else ""),
@@ -289,9 +248,10 @@ def _arm_err_info(pfx: str, t: int, info: int) -> list[str]:
     return out + [pfx + text for valid, text in bus if info & valid and text]
 
 
-def _arm(pfx, b, length, entry, dimm_names):
+def _arm(pfx, b, length, entry, dimm_names, profile):
     """cper_print_proc_arm(). Walks the bytes by the section's own counts and
-    section_length, as the kernel does (not by error_data_length)."""
+    section_length, as the kernel does (not by error_data_length); steps from one context
+    block to the next as the profile's kernel does (8 + size, or that aligned to 16)."""
     vb, n_info, n_ctx, sec_len, aff = struct.unpack("<IHHIB", _get(b, 0, 13))
     mpidr, midr, running, psci = struct.unpack("<QQII", _get(b, 16, 24))
     npfx, ipfx = pfx + " ", pfx + "  "
@@ -327,7 +287,8 @@ def _arm(pfx, b, length, entry, dimm_names):
         off += 32
     for i in range(n_ctx):
         _ver, ctype, csize = struct.unpack("<HHI", _get(b, off, 8))
-        size = _s32(-(-(8 + csize) // ARM_CTX_ALIGN) * ARM_CTX_ALIGN)
+        align = profile.ctx_alignment
+        size = _s32(-(-(8 + csize) // align) * align)
         out.append(f"{pfx}Context info structure {i}:")
         if rest < size:
             return out + [f"{npfx}section length is too small",
@@ -344,7 +305,7 @@ def _arm(pfx, b, length, entry, dimm_names):
     return out
 
 
-def _pcie(pfx, b, length, entry, dimm_names):
+def _pcie(pfx, b, length, entry, dimm_names, profile):
     vb, port, minor, major, cmd, status = struct.unpack("<QIBB2xHH", _get(b, 0, 20))
     vendor, device_id = struct.unpack("<HH", _get(b, 24, 4))
     cc = _get(b, 28, 3)
@@ -379,7 +340,7 @@ _PROC_U64 = ((0x40, "version_info", 16), (0x100, "processor_id", 152),
              (0x800, "responder_id", 176), (0x1000, "IP", 184))
 
 
-def _proc(pfx, b, length, entry, dimm_names):
+def _proc(pfx, b, length, entry, dimm_names, profile):
     vb, ptype, isa, etype, op, flags, level = struct.unpack("<Q6B", _get(b, 0, 14))
     out = []
     if vb & 1:
@@ -400,7 +361,7 @@ def _proc(pfx, b, length, entry, dimm_names):
     return out
 
 
-def _fwref(pfx, b, length, entry, dimm_names):
+def _fwref(pfx, b, length, entry, dimm_names, profile):
     rtype, rev, rid = struct.unpack("<BB6xQ", _get(b, 0, 16))
     out = [f"{pfx}Firmware Error Record Type: {_name(FW_ERR_REC_TYPE_STRS, rtype)}",
            f"{pfx}Revision: {rev}"]
@@ -434,7 +395,8 @@ def _tstamp(pfx: str, ts: m.Timestamp | int) -> str:
 
 
 def format_entry(pfx: str, index: int, entry: m.Entry,
-                 dimm_names: Mapping[int, tuple[str, str]] | None = None) -> list[str]:
+                 dimm_names: Mapping[int, tuple[str, str]] | None = None,
+                 profile: KernelProfile = DEFAULT_PROFILE) -> list[str]:
     """cper_estatus_print_section(): one Generic Error Data Entry."""
     out = []
     if entry.revision >> 8 >= 3 and entry.timestamp is not None:
@@ -457,18 +419,20 @@ def format_entry(pfx: str, index: int, entry: m.Entry,
     out.append(f"{npfx}section_type: {text}")
     if length < minimum:
         return out + [FW_WARN + "error section length is too small"]
-    return out + printer(npfx, body, length, entry, dimm_names or {})
+    return out + printer(npfx, body, length, entry, dimm_names or {}, profile)
 
 
 def format_estatus(block: m.StatusBlock, source_id: int, seq: int = 1, *,
-                   dimm_names: Mapping[int, tuple[str, str]] | None = None) -> list[str]:
+                   dimm_names: Mapping[int, tuple[str, str]] | None = None,
+                   profile: KernelProfile = DEFAULT_PROFILE) -> list[str]:
     """What Linux 6.1 prints for a GHES status block: `__ghes_print_estatus()` +
     `cper_estatus_print()`, one string per line, without the timestamp / log level.
 
     seq is the kernel's running `{N}` counter (starts at 1, shared by all sources).
     dimm_names maps SMBIOS type-17 handles to (bank locator, device locator) for the
     `DIMM location:` line; by default no handle resolves (`not present. DMI handle: ...`).
-    `[Firmware Warn]: ...` lines that cper.c prints in the middle carry no `{N}` prefix."""
+    `[Firmware Warn]: ...` lines that cper.c prints in the middle carry no `{N}` prefix.
+    profile: the kernel version whose reading is printed (kernel_profile; default 6.1)."""
     pfx = f"{{{seq}}}[Hardware Error]: "
     sev = int(block.severity) & 0xFFFF  # cper_estatus_print() keeps it in a __u16
     out = [f"{pfx}Hardware error from APEI Generic Hardware Error Source: {source_id}"]
@@ -476,5 +440,5 @@ def format_estatus(block: m.StatusBlock, source_id: int, seq: int = 1, *,
         out.append(f"{pfx}It has been corrected by h/w and requires no further action")
     out.append(f"{pfx}event severity: {severity_name(sev)}")
     for i, entry in enumerate(block.entries):
-        out += format_entry(pfx + " ", i, entry, dimm_names)
+        out += format_entry(pfx + " ", i, entry, dimm_names, profile)
     return out

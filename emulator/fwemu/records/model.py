@@ -1,10 +1,17 @@
 """Typed model of a GHES error status block: header, entries, and each section kind.
 
 Fields follow the wire layouts (shared reference cper-layouts.md). Optional fields are
-`None` when their validation bit is clear; a section's validation bits are derived from
-which fields are set, so a model can never claim a field it does not carry. Fields whose
-wire slot is shared (PCIe command/status, the device-id block, bridge status/control) are
-filled in together: setting one sets the others to 0.
+`None` when their validation bit is clear; by default a section's validation bits are
+derived from which fields are set, so a model built from field values never claims a field
+it does not carry. Fields whose wire slot is shared (PCIe command/status, the device-id
+block, bridge status/control) are filled in together: setting one sets the others to 0.
+
+Firmware may write any bytes, and a decoded record must encode back to them: every
+section (and entry) has `explicit_validation_bits` (None = derived; a number = written
+as given, and then a field carries its value whether or not its bit is set, e.g. bytes
+left in a field whose bit is clear) and, where the layout has reserved bytes, `reserved`
+(their little-endian value, see RESERVED). The decoder fills them only when the bytes
+need them.
 
 Encoding and decoding go through the C core (`fwemu.records.codec`); this module is pure
 data plus JSON conversion.
@@ -78,6 +85,12 @@ def _check_bytes(name: str, value: bytes, size: int | None = None, maximum: int 
 
 def _opt(name: str, value, maximum: int):
     return None if value is None else _check_range(name, value, maximum)
+
+
+def _common_checks(sec, bits_max: int) -> None:
+    """explicit_validation_bits fits the wire field; reserved fits the reserved area."""
+    _opt("explicit_validation_bits", sec.explicit_validation_bits, bits_max)
+    _check_range("reserved", sec.reserved, reserved_max(sec.KIND))
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,17 @@ class Section:
 
     KIND: ClassVar[str]
     GUID: ClassVar[uuid.UUID]
+    explicit_validation_bits: int | None = None
+
+    @property
+    def validation_bits(self) -> int:
+        """The wire validation bits: explicit_validation_bits, or derived from the fields."""
+        if self.explicit_validation_bits is not None:
+            return self.explicit_validation_bits
+        return self.derived_validation_bits()
+
+    def derived_validation_bits(self) -> int:
+        return 0
 
     @property
     def section_type(self) -> uuid.UUID:
@@ -183,6 +207,22 @@ def _jsonify(v):
     return v
 
 
+# Reserved areas kept by `reserved` (little endian over the spans, in order): (offset, bytes).
+# Memory: the `extended` byte's bits 4:2 (reserved = those 3 bits, 0..7).
+RESERVED = {
+    "arm": ((13, 3),),
+    "pcie": ((14, 2), (20, 4), (39, 1)),
+    "processor-generic": ((14, 2),),
+    "firmware-ref": ((2, 6),),
+}
+
+
+def reserved_max(kind: str) -> int:
+    if kind == "memory":
+        return 7
+    return (1 << (8 * sum(n for _o, n in RESERVED.get(kind, ())))) - 1
+
+
 MEM_FIELDS = (  # (model field, validation bit, max)
     ("error_status", 0, U64), ("physical_address", 1, U64), ("physical_address_mask", 2, U64),
     ("node", 3, U16), ("card", 4, U16), ("module", 5, U16), ("bank", 6, U16), ("device", 7, U16),
@@ -196,8 +236,9 @@ MEM_ROW_EXT_BIT = 18
 
 @dataclass
 class MemorySection(Section):
-    """Platform memory error (80 bytes). `row` may use 18 bits (ROW_EXT); `bank` and
-    `bank_group`/`bank_address` share the wire bank field and exclude each other."""
+    """Platform memory error (80 bytes). `row` may use 18 bits (ROW_EXT: the `extended`
+    byte's bits 1:0); `bank` and `bank_group`/`bank_address` share the wire bank field
+    (bank[15:8] group, bank[7:0] address): given together they must agree."""
 
     KIND: ClassVar[str] = "memory"
     GUID: ClassVar[uuid.UUID] = uuid.UUID("A5BC1114-6F64-4EDE-B863-3E83ED7C83B1")
@@ -223,15 +264,27 @@ class MemorySection(Section):
     card_handle: int | None = None
     module_handle: int | None = None
     chip_id: int | None = None
+    explicit_validation_bits: int | None = None
+    reserved: int = 0
 
     def __post_init__(self):
         for name, _bit, maximum in MEM_FIELDS:
             _opt(name, getattr(self, name), maximum)
-        if self.bank is not None and (self.bank_group is not None or self.bank_address is not None):
-            raise UsageError("bank", "conflicts with bank_group/bank_address (they share one field)")
+        _common_checks(self, U64)
+        if self.bank is not None and ((self.bank_group is not None and self.bank_group != self.bank >> 8)
+                                      or (self.bank_address is not None
+                                          and self.bank_address != self.bank & 0xFF)):
+            raise UsageError("bank", f"{self.bank:#x} disagrees with bank_group/bank_address "
+                             "(they share one field: bank[15:8] group, bank[7:0] address)")
 
     @property
-    def validation_bits(self) -> int:
+    def bank_word(self) -> int:
+        """The wire bank field."""
+        if self.bank is not None:
+            return self.bank
+        return ((self.bank_group or 0) << 8) | (self.bank_address or 0)
+
+    def derived_validation_bits(self) -> int:
         bits = 0
         for name, bit, _max in MEM_FIELDS:
             if getattr(self, name) is not None:
@@ -262,6 +315,7 @@ class ArmErrorInfo:
     physical_fault_addr: int | None = None
     version: int = 0
     length: int = 32
+    explicit_validation_bits: int | None = None
 
     def __post_init__(self):
         _check_range("error_info.type", self.type, U8)
@@ -269,30 +323,46 @@ class ArmErrorInfo:
         _check_range("error_info.length", self.length, U8)
         for name, _bit, maximum in ARM_INFO_FIELDS:
             _opt(f"error_info.{name}", getattr(self, name), maximum)
+        _opt("error_info.explicit_validation_bits", self.explicit_validation_bits, U16)
 
     @property
     def validation_bits(self) -> int:
+        if self.explicit_validation_bits is not None:
+            return self.explicit_validation_bits
         return sum(1 << bit for name, bit, _m in ARM_INFO_FIELDS if getattr(self, name) is not None)
 
 
 @dataclass
 class ArmContext:
-    """A context-information block: register-context type 0..8 and its raw register bytes."""
+    """A context-information block: register-context type 0..8 and its raw register bytes.
+
+    `padding`: the bytes written after the registers. None (the default) = zeros up to the
+    section's `context_align`; bytes = exactly these (a decoded block whose padding is not
+    all zeros keeps it here)."""
 
     type: int = 5
     registers: bytes = b""
     version: int = 0
+    padding: bytes | None = None
 
     def __post_init__(self):
         _check_range("context.type", self.type, U16)
         _check_range("context.version", self.version, U16)
         self.registers = _check_bytes("context.registers", self.registers, maximum=U32)
+        if self.padding is not None:
+            self.padding = _check_bytes("context.padding", self.padding, maximum=U16)
+
+
+ARM_CTX_ALIGNS = (16, 1)  # UEFI layout (Linux >= v6.14 reads it), back to back (before v6.14)
 
 
 @dataclass
 class ArmSection(Section):
     """ARM processor error: header, error-info entries, context blocks, vendor bytes.
-    `psci_state` shares the running-state validation bit; `midr` is always present."""
+    `psci_state` shares the running-state validation bit; `midr` is always present.
+    `context_align` 16 (default) pads each context block with zeros to a multiple of 16
+    bytes as UEFI 2.10 N.2.4.4 says; 1 writes them back to back, the layout Linux before
+    v6.14 reads (docs/kernel-profiles.md)."""
 
     KIND: ClassVar[str] = "arm"
     GUID: ClassVar[uuid.UUID] = uuid.UUID("E19E3D16-BC11-11E4-9CAA-C2051D5D46B0")
@@ -305,12 +375,19 @@ class ArmSection(Section):
     midr: int = 0
     context: list[ArmContext] = field(default_factory=list)
     vendor: bytes = b""
+    context_align: int = 16
+    explicit_validation_bits: int | None = None
+    reserved: int = 0
 
     def __post_init__(self):
+        if self.context_align not in ARM_CTX_ALIGNS:
+            raise UsageError("context_align", f"{self.context_align!r} is not 16 (UEFI: each context "
+                             "block zero-padded to a multiple of 16 bytes) or 1 (back to back, "
+                             "as Linux before v6.14 reads them)")
         self.error_info = [e if isinstance(e, ArmErrorInfo) else ArmErrorInfo(**e) for e in self.error_info]
         self.context = [c if isinstance(c, ArmContext) else ArmContext(**c) for c in self.context]
-        if not 1 <= len(self.error_info) <= U16:
-            raise UsageError("error_info", "an ARM section needs 1 .. 65535 error-information entries")
+        if len(self.error_info) > U16:   # UEFI asks for >= 1; Linux reads 0 too, so it is allowed
+            raise UsageError("error_info", "at most 65535 error-information entries")
         if len(self.context) > U16:
             raise UsageError("context", "at most 65535 context blocks")
         _opt("mpidr", self.mpidr, U64)
@@ -319,9 +396,9 @@ class ArmSection(Section):
         _check_range("psci_state", self.psci_state, U32)
         _check_range("midr", self.midr, U64)
         self.vendor = _check_bytes("vendor", self.vendor, maximum=U16)
+        _common_checks(self, U32)
 
-    @property
-    def validation_bits(self) -> int:
+    def derived_validation_bits(self) -> int:
         return ((self.mpidr is not None) | (self.affinity_level is not None) << 1
                 | (self.running_state is not None) << 2 | bool(self.vendor) << 3)
 
@@ -370,6 +447,8 @@ class PcieSection(Section):
     bridge_control: int | None = None
     capability: bytes | None = None
     aer_info: bytes | None = None
+    explicit_validation_bits: int | None = None
+    reserved: int = 0
 
     def __post_init__(self):
         for name, maximum in PCIE_LIMITS.items():
@@ -383,9 +462,9 @@ class PcieSection(Section):
                 for n in names:
                     if getattr(self, n) is None:
                         setattr(self, n, 0)
+        _common_checks(self, U64)
 
-    @property
-    def validation_bits(self) -> int:
+    def derived_validation_bits(self) -> int:
         return sum(1 << bit for bit, names in PCIE_GROUPS if getattr(self, names[0]) is not None)
 
 
@@ -415,6 +494,8 @@ class ProcessorGenericSection(Section):
     requestor_id: int | None = None
     responder_id: int | None = None
     ip: int | None = None
+    explicit_validation_bits: int | None = None
+    reserved: int = 0
 
     def __post_init__(self):
         for name, _bit, maximum in PROC_FIELDS:
@@ -424,9 +505,9 @@ class ProcessorGenericSection(Section):
             self.cpu_brand = self.cpu_brand.encode()
         if self.cpu_brand is not None:
             self.cpu_brand = _check_bytes("cpu_brand", self.cpu_brand, maximum=128).ljust(128, b"\0")
+        _common_checks(self, U64)
 
-    @property
-    def validation_bits(self) -> int:
+    def derived_validation_bits(self) -> int:
         return sum(1 << bit for name, bit, _m in PROC_FIELDS if getattr(self, name) is not None)
 
 
@@ -442,6 +523,7 @@ class FirmwareRefSection(Section):
     record_identifier: int = 0
     record_identifier_guid: uuid.UUID = uuid.UUID(int=0)
     trailing: bytes = b""
+    reserved: int = 0
 
     def __post_init__(self):
         _check_range("record_type", self.record_type, U8)
@@ -450,6 +532,11 @@ class FirmwareRefSection(Section):
         if not isinstance(self.record_identifier_guid, uuid.UUID):
             self.record_identifier_guid = parse_guid("record_identifier_guid", self.record_identifier_guid)
         self.trailing = _check_bytes("trailing", self.trailing, maximum=U16)
+        _check_range("reserved", self.reserved, reserved_max(self.KIND))
+
+    @property
+    def validation_bits(self) -> int:   # the section has none
+        return 0
 
 
 @dataclass
@@ -502,6 +589,7 @@ class Entry:
     timestamp: Timestamp | int | None = None   # int: raw wire bytes that are not a BCD date
     revision: int = 0x0300
     error_data_length: int | None = None  # fault injection only: None = the body's length
+    explicit_validation_bits: int | None = None   # None: derived from fru_id/fru_text/timestamp
 
     def __post_init__(self):
         self.severity = Severity.parse(self.severity, "entry.severity")
@@ -520,9 +608,12 @@ class Entry:
         if self.timestamp is not None and self.revision < 0x0300:
             raise UsageError("timestamp", "needs entry revision >= 0x0300 (the 64-byte header has none)")
         _opt("error_data_length", self.error_data_length, U32)
+        _opt("explicit_validation_bits", self.explicit_validation_bits, U8)
 
     @property
     def validation_bits(self) -> int:
+        if self.explicit_validation_bits is not None:
+            return self.explicit_validation_bits
         return ((self.fru_id is not None) | (self.fru_text is not None) << 1
                 | (self.timestamp is not None) << 2)
 
@@ -535,7 +626,8 @@ class Entry:
                 "flags": self.flags, "fru_id": _jsonify(self.fru_id),
                 "fru_text": None if self.fru_text is None else self.fru_text.decode("latin-1"),
                 "timestamp": _jsonify(self.timestamp), "revision": self.revision,
-                "error_data_length": self.error_data_length}
+                "error_data_length": self.error_data_length,
+                "explicit_validation_bits": self.explicit_validation_bits}
 
 
 SEVERITY_ORDER = (Severity.FATAL, Severity.RECOVERABLE, Severity.CORRECTED, Severity.INFO)
@@ -571,7 +663,7 @@ class StatusBlock:
             self.severity = derived_block_severity(self.entries)
         self.severity = Severity.parse(self.severity)
         if self.block_status is None:
-            self.block_status = auto_block_status(self.severity, len(self.entries))
+            self.block_status = auto_block_status(self.severity, self.entries)
         _check_range("block_status", self.block_status, U32)
         self.raw_data = _check_bytes("raw_data", self.raw_data, maximum=FW_MAX_BLOCK)
         _opt("data_length", self.data_length, U32)
@@ -582,7 +674,7 @@ class StatusBlock:
         """True when the block carries a deliberate fault (not what correct firmware writes)."""
         return (self.data_length is not None or self.raw_data_offset is not None
                 or any(e.error_data_length is not None for e in self.entries)
-                or self.block_status != auto_block_status(self.severity, len(self.entries)))
+                or self.block_status != auto_block_status(self.severity, self.entries))
 
     def to_json(self) -> dict:
         return {"severity": int(self.severity), "block_status": self.block_status,
@@ -596,10 +688,23 @@ class StatusBlock:
         return encode(self)
 
 
-def auto_block_status(severity: int, entries: int) -> int:
-    """UE bit for recoverable/fatal (and unknown), CE bit for corrected/info, plus the count."""
-    bit = 0x2 if severity in (Severity.CORRECTED, Severity.INFO) else 0x1
-    return bit | (min(entries, 0x3FF) << 4)
+def _correctable(severity: int) -> bool:
+    return severity in (Severity.CORRECTED, Severity.INFO)
+
+
+def auto_block_status(severity: int, entries: list[Entry]) -> int:
+    """Block Status as ACPI 6.5 Table 18.11 defines it, from the entries' severities:
+    bit 0 uncorrectable valid (a recoverable, fatal or unknown-severity entry), bit 1
+    correctable valid (a corrected or informational entry), bit 2 more than one
+    uncorrectable, bit 3 more than one correctable, bits 13:4 the entry count (saturating
+    at 0x3FF). With no entries, bit 0 or 1 from the block `severity` (so it is non-zero).
+    The C core computes the same (fw_auto_block_status)."""
+    if not entries:
+        return 0x2 if _correctable(severity) else 0x1
+    ce = sum(1 for e in entries if _correctable(int(e.severity)))
+    ue = len(entries) - ce
+    return ((ue > 0) | (ce > 0) << 1 | (ue > 1) << 2 | (ce > 1) << 3
+            | min(len(entries), 0x3FF) << 4)
 
 
 def section_from_json(d: dict) -> Section:
@@ -620,12 +725,23 @@ def section_from_json(d: dict) -> Section:
                 raise UsageError(k, "must be hex text") from None
     if kind == "arm":
         d["error_info"] = [ArmErrorInfo(**e) for e in d.get("error_info", [{}])]
-        d["context"] = [ArmContext(**{**c, "registers": bytes.fromhex(c.get("registers", ""))})
+        d["context"] = [ArmContext(**{**c, "registers": _hex(c.get("registers", ""), "context.registers"),
+                                      "padding": None if c.get("padding") is None
+                                      else _hex(c["padding"], "context.padding")})
                         for c in d.get("context", [])]
     try:
         return cls(**d)
     except TypeError as exc:
         raise UsageError("section", str(exc)) from None
+
+
+def _hex(v, name: str) -> bytes:
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v)
+    try:
+        return bytes.fromhex(v)
+    except (TypeError, ValueError):
+        raise UsageError(name, "must be hex text") from None
 
 
 def entry_from_json(d: dict) -> Entry:

@@ -1,4 +1,5 @@
-"""A model of the Linux GHES consumer (arm64, v6.1 as Debian ships it), for the sim board.
+"""A model of the Linux GHES consumer (arm64, v6.1 as Debian ships it by default; the
+kernel version is OsKnobs.kernel where versions differ), for the sim board.
 
 It follows shared/reference/linux-ghes-contract.md step for step: probe rules per
 notification type, reading through the Error Status Address, the kernel's validation
@@ -34,6 +35,8 @@ from ..board import Board, Source
 from ..records import codec
 from ..records import kernel_text as kt
 from ..records import model as m
+from ..records.kernel_profile import DEFAULT as DEFAULT_KERNEL
+from ..records.kernel_profile import KernelProfile
 
 FW_WARN = "[Firmware Warn]: GHES: "
 FW_BUG = "[Firmware Bug]: GHES: "
@@ -130,13 +133,15 @@ class OsKnobs:
     """Test knobs: a slow OS (seconds before handling a notification), a deaf one (ignores
     notifications and does not poll), the SEI mode ('walk': an out-of-tree kernel that
     walks every SEI source on an SError; 'mainline': SEI sources refused at probe), and
-    whether the 4-slot duplicate cache and the print rate limits apply (they do in Linux)."""
+    whether the 4-slot duplicate cache and the print rate limits apply (they do in Linux),
+    and the kernel version modelled (records.kernel_profile; where versions differ)."""
 
     delay: float = 0.0
     deaf: bool = False
     sei_mode: str = "walk"
     ratelimit: bool = True
     memory: tuple | None = None     # ((first, last, state), ...) instead of QEMU_VIRT_MEMORY
+    kernel: KernelProfile = DEFAULT_KERNEL
 
 
 @dataclass
@@ -483,13 +488,15 @@ class LinuxModel:
         if self.knobs.ratelimit and not rl(self.log):
             return False
         self.seqno += 1
-        for line in kt.format_estatus(codec.decode(buf), g.source.id, self.seqno):
+        for line in kt.format_estatus(codec.decode(buf), g.source.id, self.seqno,
+                                     profile=self.knobs.kernel):
             self.log(line)
         return True
 
     def _ghes_panic(self, g: Ghes, buf: bytes, paddr: int) -> None:
         self.seqno += 1
-        for line in kt.format_estatus(codec.decode(buf), g.source.id, self.seqno):
+        for line in kt.format_estatus(codec.decode(buf), g.source.id, self.seqno,
+                                     profile=self.knobs.kernel):
             self.log(line)
         self._clear(g, paddr)
         self._panic("GHES: Fatal hardware error")
@@ -582,4 +589,5 @@ class LinuxModel:
                     "ghes": {sid: ("registered" if g.registered else f"refused: {g.reason}")
                              for sid, g in self.ghes.items()},
                     "poisoned_pages": len(self.poisoned), "pending_work": len(self.work),
-                    "knobs": self.knobs.__dict__.copy(), "stats": dict(self.stats)}
+                    "knobs": {**self.knobs.__dict__, "kernel": self.knobs.kernel.name},
+                    "stats": dict(self.stats)}
