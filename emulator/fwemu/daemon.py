@@ -66,7 +66,7 @@ MAX_REQUEST = 1 << 20          # bytes of one request payload
 MAX_REPLY = 256 << 20          # what a client accepts (a full report of a big count is large)
 MAX_CLIENTS = 32               # concurrent connections; more get the "busy" error reply
 MAX_COUNT = 10_000_000         # injections in one request
-MAX_FULL_REPORT = 100_000      # above this count a request must ask for report="summary"
+MAX_FULL_REPORT = 10_000       # above this count a request must ask for report="summary" (memory stays flat)
 MAX_TIMEOUT = 7 * 86400.0      # seconds one injection may wait
 MAX_RECORD = 1 << 16           # bytes of a raw record (a GHES block is far smaller)
 MAX_FIELD_TEXT = 1 << 18       # characters of one field option's text

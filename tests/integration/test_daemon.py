@@ -571,7 +571,7 @@ def test_a_daemon_killed_mid_run_is_resolved_by_the_next_start(start_daemon, tmp
 
 def test_a_count_above_the_full_report_limit_goes_through_the_daemon_as_a_summary(start_daemon, fwemu):
     """Issue 12 item 12: the CLI never asked for the summary report, so the daemon refused
-    `--count` above 100,000. Now it asks; the report is the counts and every reason."""
+    `--count` above its full-report limit (then 100,000, now 10,000). Now it asks; the report is the counts and every reason."""
     from fwemu import daemon as dm
 
     start_daemon()

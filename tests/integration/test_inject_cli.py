@@ -452,3 +452,23 @@ def test_a_long_os_log_shows_its_tail_and_json_carries_all_of_it(fwemu):
     assert len(log) > 60
     assert lines[2] == f"   ... {len(log) - 60} earlier lines (all of them: --json's os_log)"
     assert lines[3:] == [f"   {ln}" for ln in log[-60:]]
+
+
+def test_a_count_above_the_full_report_limit_reports_a_summary_in_process(fwemu, tmp_path):
+    """Memory stays flat (issue 16): above MAX_FULL_REPORT the in-process report is the
+    counts, the percentiles and the last 10 records, as through a daemon; the journal
+    still has a final line for every injection."""
+    import json as _json
+    from fwemu.daemon import MAX_FULL_REPORT
+
+    n = MAX_FULL_REPORT + 1
+    journal = tmp_path / "j.jsonl"
+    rc, out, err = fwemu("--json", "inject", "memory-ce", "--notify", "gsiv", "--count", str(n),
+                         "--journal", str(journal), "--no-daemon", journal_file=None)
+    env = _json.loads(out)
+    assert rc == 0, err
+    assert env["via"] == "in-process" and env["summary"]["count"] == n
+    assert env["summary"]["states"] == {"consumed": n} and env["summary"]["p50_ms"] is not None
+    assert [i["id"] for i in env["injections"]] == list(range(n - 9, n + 1))
+    finals = sum(1 for ln in journal.read_text().splitlines() if '"event":"consumed"' in ln)
+    assert finals == n

@@ -121,6 +121,11 @@ def cmd_inject(args, out) -> int:
     check_os_model_options(board, args)
     url = target_url(board, args)
 
+    from ..daemon import MAX_FULL_REPORT
+    if request["count"] > MAX_FULL_REPORT:
+        # one record per injection would grow with the count: counts, percentiles, every
+        # distinct reason and the last records instead, in-process as through a daemon
+        request["report"] = "summary"
     t0 = time.perf_counter()
     result = None if args.no_daemon else _via_daemon(board, args, request)
     if result is None:
@@ -175,10 +180,6 @@ def _via_daemon(board, args, request: dict) -> dict | None:
         request = dict(request, fields={k: (scenarios.parse_bytes(k, v).hex()
                                             if k in byte_opts and v.startswith("@") else v)
                                         for k, v in request["fields"].items()})
-        if request["count"] > daemon.MAX_FULL_REPORT:
-            # one record per injection would grow the daemon and the reply with the count:
-            # ask for counts, percentiles, every distinct reason and the last records
-            request["report"] = "summary"
         result = client.request("inject", request)
     result["via"] = "daemon"
     return result
