@@ -20,7 +20,6 @@ from .firmware import FirmwareModel
 from . import recovery
 from .journal import Journal, default_path
 from .targets import open_target
-from .targets.linux_model import OsKnobs
 
 log = logging.getLogger("fwemu.session")
 
@@ -119,17 +118,8 @@ class Session:
              sei_settle: float | None = None,
              sim: dict | None = None, url: str | None = None) -> Session:
         """url: an agent board's channel for this session instead of target.url."""
-        options = {}
-        if board.target.kind == "sim":
-            sim = sim or {}
-            options = {"knobs": OsKnobs(delay=sim.get("delay", 0.0), deaf=sim.get("deaf", False),
-                                        sei_mode=sim.get("sei_mode", "walk"),
-                                        ratelimit=sim.get("ratelimit", True)),
-                       "masked_pes": sim.get("masked_pes", ())}
-        if url is not None and board.target.kind == "agent":
-            options["url"] = url
         try:
-            target = open_target(board, **options)
+            target = open_target(board, sim=sim, url=url)
         except UnreachableError as exc:
             raise UnreachableError(unreachable_text(board, url, str(exc))) from None
         jpath = None if journal == "none" else (journal or default_path(board.name))

@@ -590,11 +590,6 @@ class StatusBlock:
                 "raw_data_offset": self.raw_data_offset,
                 "entries": [e.to_json() for e in self.entries]}
 
-    # encode()/decode live in codec.py; bound here for convenience
-    def encode(self) -> bytes:
-        from .codec import encode
-        return encode(self)
-
 
 def auto_block_status(severity: int, entries: int) -> int:
     """UE bit for recoverable/fatal (and unknown), CE bit for corrected/info, plus the count."""

@@ -68,7 +68,7 @@ def _unknown(exc: Exception) -> OutcomeUnknown:
 
 
 class SimAgentProcess:
-    """`python -m fwemu.channel.simagent` for a board, its pty path and OS log file."""
+    """`python -m fwemu.targets.simagent` for a board, its pty path and OS log file."""
 
     def __init__(self, board: Board, query: str = ""):
         opts = {k: v[-1] for k, v in parse_qs(query).items()}
@@ -78,7 +78,7 @@ class SimAgentProcess:
                              f"name (this one came from {board.file})")
         fd, self.log_path = tempfile.mkstemp(prefix="fwemu-sim-os-", suffix=".log")
         os.close(fd)
-        cmd = [sys.executable, "-m", "fwemu.channel.simagent", "--board", spec, "--os-log", self.log_path]
+        cmd = [sys.executable, "-m", "fwemu.targets.simagent", "--board", spec, "--os-log", self.log_path]
         for key in ("delay", "sei_mode", "masked_pes", "mem_file", "ledger"):
             if key in opts:
                 cmd += [f"--{key.replace('_', '-')}", opts[key]]

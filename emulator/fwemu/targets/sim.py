@@ -84,6 +84,14 @@ class SimTarget(Target):
         # the firmware reads registers several times per injection: no wrapper frame
         self.read, self.read_reg, self.write_reg = self.platform.read, self.platform.read_reg, self.platform.write_reg
 
+    @classmethod
+    def from_options(cls, board: Board, sim: dict) -> SimTarget:
+        """The session's sim options (the CLI's and the daemon's OS-model knobs, by name)
+        as this backend's own types."""
+        knobs = OsKnobs(delay=sim.get("delay", 0.0), deaf=sim.get("deaf", False),
+                        sei_mode=sim.get("sei_mode", "walk"), ratelimit=sim.get("ratelimit", True))
+        return cls(board, knobs, sim.get("masked_pes", ()))
+
     # -- lifecycle ----------------------------------------------------------------------
     def close(self) -> None:
         self.os.stop()

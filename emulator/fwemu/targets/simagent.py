@@ -2,7 +2,7 @@
 platform + the Linux OS model (fwemu.targets.sim / linux_model), in a process of its own,
 reached over a real pty — the same bytes a board's UART would carry.
 
-    python -m fwemu.channel.simagent --board sim-agent [--os-log FILE] [--delay S] …
+    python -m fwemu.targets.simagent --board sim-agent [--os-log FILE] [--delay S] …
     → prints "PTY /dev/pts/N" on stdout, then serves until SIGTERM or its parent exits.
 
 SIGUSR1 resets the "board": the agent restarts (new boot count, EV_BOOT, no session) and the
@@ -30,10 +30,10 @@ import threading
 import tty
 
 from ..board import load_board
+from ..channel.hostagent import HostAgent, serve
 from ..sdei import SdeiDispatcher
-from ..targets.linux_model import LinuxModel, OsKnobs
-from ..targets.sim import SimPlatform
-from .hostagent import HostAgent, serve
+from .linux_model import LinuxModel, OsKnobs
+from .sim import SimPlatform
 
 ST_REGISTERED, ST_ENABLED, ST_RUNNING, ST_MASKED, ST_CRITICAL = 0x1, 0x2, 0x4, 0x8, 0x10
 
