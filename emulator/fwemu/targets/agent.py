@@ -156,7 +156,7 @@ class AgentTarget(Target):
         for w in b.windows:
             if w.access != "remote":
                 continue
-            if not any(base <= w.base and w.end <= base + size and flags & 2
+            if not any(base <= w.base and w.end <= base + size and flags & P.WIN_WRITE
                        for base, size, flags in info.windows):
                 have = ", ".join(f"{base:#x}+{size:#x}" for base, size, _ in info.windows) or "none"
                 raise UsageError(f"window {w.name}", f"{w.base:#x}+{w.size:#x} is not writable through "
@@ -282,13 +282,13 @@ class AgentTarget(Target):
             if rc != P.OK:
                 return f"event {source.vector} has no mapping on the target (code {rc})"
             bits = rest[0]
-            if bits & 0x8:
+            if bits & P.ST_PE_MASKED:
                 return f"PE {pe} is masked (the client has not called SDEI_PE_UNMASK)"
-            if not bits & 0x1:
+            if not bits & P.ST_REGISTERED:
                 return f"event {source.vector} is not registered on PE {pe}"
-            if not bits & 0x2:
+            if not bits & P.ST_ENABLED:
                 return f"event {source.vector} is registered but disabled on PE {pe}"
-            if bits & 0x4:
+            if bits & P.ST_RUNNING:
                 return f"event {source.vector} is already running on PE {pe}"
         return None
 
@@ -322,7 +322,7 @@ class AgentTarget(Target):
     def _notify_error(kind: str, exc: AgentError) -> RefusedError:
         if exc.code == P.E_REFUSED:
             if kind == "sdei":
-                why = P.SDEI_WHY.get(exc.results[1] if len(exc.results) > 1 else 0, "refused")
+                why = P.SDEI_WHY.get(exc.results[1] if len(exc.results) > 1 else P.WHY_UNKNOWN, "refused")
                 return RefusedError(f"SDEI dispatch refused by the target: {why}")
             return RefusedError(f"{kind.upper()} refused by the target (code {exc.results})")
         if exc.code == P.E_UNSUPPORTED:

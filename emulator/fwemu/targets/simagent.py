@@ -30,12 +30,11 @@ import threading
 import tty
 
 from ..board import load_board
+from ..channel import protocol as P
 from ..channel.hostagent import HostAgent, serve
 from ..sdei import SdeiDispatcher
 from .linux_model import LinuxModel, OsKnobs
 from .sim import SimPlatform
-
-ST_REGISTERED, ST_ENABLED, ST_RUNNING, ST_MASKED, ST_CRITICAL = 0x1, 0x2, 0x4, 0x8, 0x10
 
 
 class SimAgentPlatform:
@@ -123,15 +122,15 @@ class SimAgentPlatform:
         if d.refusal(event, pe) is None:
             return 0
         if d.masked[pe]:
-            return 1
+            return P.WHY_MASKED
         if event == 0:
-            return 2
+            return P.WHY_EVENT0
         ev = d.events.get(event)
         if ev is None or not ev.explicit:
-            return 3
+            return P.WHY_NOT_EXPLICIT
         if d.running[pe]:
-            return 4
-        return 5
+            return P.WHY_PRIORITY
+        return P.WHY_STATE
 
     def sdei_state(self, pe, event):
         with self.os.lock:
@@ -140,9 +139,9 @@ class SimAgentPlatform:
             if ev is None:
                 return -1, 0
             st = ev.state if ev.shared else d.private[(event, pe)].state
-            bits = (ST_REGISTERED if st[2] == "G" else 0) | (ST_ENABLED if st[1] == "E" else 0)
-            bits |= (ST_RUNNING if st[0] == "R" else 0) | (ST_MASKED if d.masked[pe] else 0)
-            return 0, bits | (ST_CRITICAL if ev.critical else 0)
+            bits = (P.ST_REGISTERED if st[2] == "G" else 0) | (P.ST_ENABLED if st[1] == "E" else 0)
+            bits |= (P.ST_RUNNING if st[0] == "R" else 0) | (P.ST_PE_MASKED if d.masked[pe] else 0)
+            return 0, bits | (P.ST_CRITICAL if ev.critical else 0)
 
     def pend_irq(self, pe, intid):
         self.os.deliver(self._irq_kind.get(intid, "irq"), pe, intid)
@@ -168,7 +167,7 @@ class SimAgentPlatform:
 
 
 def windows_of(board) -> list[tuple[int, int, int]]:
-    return [(w.base, w.size, 3) for w in board.windows]
+    return [(w.base, w.size, P.WIN_READ | P.WIN_WRITE) for w in board.windows]
 
 
 def main(argv=None) -> int:
