@@ -4,8 +4,9 @@ The C headers are the one source of every number C and Python share: each object
 `#define FW_*`/`FWA_*` in HEADERS is declared to cffi as `#define NAME ...` (read from the
 header here, its value filled in by the compiler), so Python uses `lib.NAME` and no list of
 names or values is kept by hand. The struct and function declarations below mirror the
-headers; API mode compiles them against the real headers (-Werror), so a declaration that
-drifts from its header fails the build (tests/unit/test_constants.py checks the numbers).
+headers: API mode compiles the functions against the real prototypes (-Werror: a drifted
+one fails the build) and checks each struct's layout against the compiler's when the type
+is first used; tests/unit/test_constants.py uses every struct and checks the numbers.
 """
 
 import os

@@ -126,3 +126,15 @@ def test_protocol_md_message_table_matches_proto_h():
     for number, name in rows:
         c = f"FWA_{name}" if name.startswith("EV_") else f"FWA_T_{name}"
         assert getattr(lib, c) == int(number, 16), f"PROTOCOL.md says {name} is {number}"
+
+
+def test_every_declared_struct_matches_its_header():
+    # The cdef's structs are copies of the headers'; cffi compares a struct's layout with
+    # the compiler's when the type is first used (a wrong field type is an ffi.error then,
+    # not at build time, unlike a wrong function prototype), so use every one here.
+    from fwemu._corelib import ffi
+
+    names = re.findall(r"}\s*(\w+)\s*;", _build_ffi.CDEF)
+    assert len(names) >= 20 and "fw_ack_reg" in names and "fwa_agent" in names
+    for name in names:
+        assert ffi.sizeof(name) > 0
