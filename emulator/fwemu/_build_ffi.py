@@ -19,7 +19,10 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 CSRC = os.path.join(ROOT, "csrc")
 
 with open(os.path.join(HERE, "_version.py")) as f:
-    VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+    _m = re.search(r'__version__ = "([^"]+)"', f.read())
+if _m is None:
+    raise RuntimeError("emulator/fwemu/_version.py has no __version__")
+VERSION = _m.group(1)
 
 # The headers whose #defines Python sees as lib.NAME (agent.h: the window flags).
 HEADERS = ("cper.h", "ghes.h", "frame.h", "agent/proto.h", "agent/agent.h")

@@ -109,7 +109,7 @@ class Session:
         self.board, self.target, self.firmware, self.journal = board, target, firmware, journal
         self._closing = threading.Event()
         self._submit_lock = threading.Lock()
-        self.runfile = None
+        self.runfile: recovery.RunFile | None = None
         self._closed = False
         self.restart: dict | None = None   # what this run resolved of runs cut short before it
 

@@ -218,10 +218,12 @@ class AgentChannel:
                 if w.event.wait(wait):
                     self.stats.rtt_last_s = time.monotonic() - t0
                     self.stats.replies += 1
-                    if w.reply[0] != msg[0]:
-                        raise ChannelError(f"{P.describe(msg)}: reply of type {w.reply[0]} "
+                    reply = w.reply
+                    assert reply is not None    # set before the event
+                    if reply[0] != msg[0]:
+                        raise ChannelError(f"{P.describe(msg)}: reply of type {reply[0]} "
                                            "(not this protocol's agent?)")
-                    return w.reply, attempt
+                    return reply, attempt
                 self.stats.retries += 1
                 if attempt > self.retries if deadline is None else time.monotonic() >= deadline:
                     break

@@ -8,10 +8,14 @@ Whatever fails is counted and dropped; nothing here raises on line noise.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgpack
 
 from .._corelib import ffi, lib
 from ..errors import FwemuError, UnreachableError
+
+Message = list[Any]   # [type, seq, ...] as msgpack gives it: the schema is checked, not typed
 
 VERSION = lib.FWA_PROTO_VERSION
 MAX_PAYLOAD = lib.FW_FRAME_MAX_PAYLOAD
@@ -88,7 +92,7 @@ class ChannelTimeout(ChannelError, TimeoutError):
     """No reply after every retry. The request may or may not have executed. `request` is
     the message (type, seq, args) and `waited` the seconds since its first copy was sent."""
 
-    def __init__(self, message: str, request: list | None = None, waited: float = 0.0):
+    def __init__(self, message: str, request: Message | None = None, waited: float = 0.0):
         super().__init__(message)
         self.request = request
         self.waited = waited
@@ -102,19 +106,19 @@ class TargetResetError(ChannelError):
     def __init__(self, message: str, request: str):
         super().__init__(message)
         self.request = request
-        self.state: dict = {}
+        self.state: dict[str, Any] = {}
 
 
 class AgentError(FwemuError):
     """The agent answered with an error code."""
 
-    def __init__(self, request: str, code: int, results: list):
+    def __init__(self, request: str, code: int, results: list[Any]):
         self.request, self.code, self.results = request, code, results
         name = CODE_NAMES.get(code, f"code {code}")
         super().__init__(f"{request}: {name}" + (f" {results}" if results else ""))
 
 
-def describe(msg: list) -> str:
+def describe(msg: Message) -> str:
     """`SDEI#17(pe=0, 5000)`-style text for logs and errors."""
     t = msg[0] if msg else None
     args = ", ".join(f"{a:#x}" if isinstance(a, int) and a > 4096 else
@@ -123,15 +127,16 @@ def describe(msg: list) -> str:
     return f"{TYPE_NAMES.get(t, t)}#{msg[1] if len(msg) > 1 else '?'}({args})"
 
 
-def pack(msg: list) -> bytes:
-    return msgpack.packb(msg, use_bin_type=True)
+def pack(msg: Message) -> bytes:
+    data: bytes = msgpack.packb(msg, use_bin_type=True)
+    return data
 
 
 _LIMITS = dict(raw=False, strict_map_key=False, use_list=True, max_bin_len=MAX_PAYLOAD,
                max_str_len=256, max_array_len=64, max_map_len=32, max_ext_len=0)
 
 
-def unpack(payload: bytes) -> list | None:
+def unpack(payload: bytes) -> Message | None:
     """A message from one frame's payload, or None when it is not one of ours. msgpack
     limits keep a hostile length field from allocating anything large (an int-keyed map is
     part of the protocol, hence strict_map_key=False; the schema is checked after)."""
@@ -161,7 +166,7 @@ def encode_frame(payload: bytes, lead: bool = True) -> bytes:
 class Receiver:
     """The C core's incremental receiver: bytes in, good payloads out."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.rx = ffi.new("fw_frame_rx *")
         lib.fw_frame_rx_init(self.rx)
         self._out = ffi.new("uint8_t[]", MAX_PAYLOAD)
@@ -181,7 +186,7 @@ class Receiver:
                 break
         return frames
 
-    def counters(self) -> dict:
+    def counters(self) -> dict[str, int]:
         r = self.rx
         return {"frames": r.frames, "crc_errors": r.crc_errors, "cobs_errors": r.cobs_errors,
                 "short_frames": r.short_frames, "long_frames": r.long_frames}

@@ -63,7 +63,7 @@ def _encode_body(s: m.Section) -> bytes:
         regs = [ffi.from_buffer(c.registers) for c in s.context]
         ctx = ffi.new("fw_arm_ctx[]", [{"version": c.version, "type": c.type,
                                         "size": len(c.registers), "regs": r}
-                                       for c, r in zip(s.context, regs)]) if s.context else ffi.NULL
+                                       for c, r in zip(s.context, regs, strict=True)]) if s.context else ffi.NULL
         vendor = ffi.from_buffer(s.vendor)
         keep += [infos, regs, ctx, vendor]
         sec = ffi.new("fw_arm_section *", {

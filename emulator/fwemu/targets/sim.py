@@ -82,7 +82,8 @@ class SimTarget(Target):
         self.os = LinuxModel(board, self.platform, self._changed, knobs)
         self.platform.os = self.os
         # the firmware reads registers several times per injection: no wrapper frame
-        self.read, self.read_reg, self.write_reg = self.platform.read, self.platform.read_reg, self.platform.write_reg
+        self.read, self.read_reg, self.write_reg = (  # type: ignore[method-assign]
+            self.platform.read, self.platform.read_reg, self.platform.write_reg)
 
     @classmethod
     def from_options(cls, board: Board, sim: dict) -> SimTarget:

@@ -42,6 +42,7 @@ class SimAgentPlatform:
 
     def __init__(self, board, knobs: OsKnobs, masked_pes=(), wake=None, ledger=None):
         self.board = board
+        self.reset_requested = False     # set by SIGUSR1 (main)
         self.wake = wake or (lambda: None)
         self.sim = SimPlatform(board, masked_pes)
         self.os = LinuxModel(board, self.sim, self.wake, knobs)
@@ -83,7 +84,7 @@ class SimAgentPlatform:
             self._note(f"consumed {src.id} {self._handling_pe} {digest}")
             os_clear(g, paddr)
         self._handling_pe = -1
-        self.os._clear = clear
+        self.os._clear = clear   # type: ignore[method-assign]  # the ledger's hook
         os_handle = self.os._handle
 
         def handle(kind, pe, arg):
@@ -92,7 +93,7 @@ class SimAgentPlatform:
                 return os_handle(kind, pe, arg)
             finally:
                 self._handling_pe = -1
-        self.os._handle = handle
+        self.os._handle = handle   # type: ignore[method-assign]  # the ledger's hook
 
     # notifications
     def raise_sei(self, pe):
@@ -210,7 +211,6 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGUSR1, lambda *_: setattr(plat, "reset_requested", True))
-    plat.reset_requested = False
     parent = os.getppid()
     log_f = open(args.os_log, "a", encoding="utf-8") if args.os_log else None
     mark = [0]
