@@ -13,7 +13,7 @@ Rules:
    one), and that is the coupling this rule is for.
 3. Backends are reached through their interface: outside `fwemu.targets`, only the package
    (`open_target`) and `targets.base` (`Target`) are imported, never a backend or the sim
-   OS model by name.
+   OS model by name; and one backend (sim, agent, qemu) never imports another.
 4. Layers: docs/architecture.md's layer table puts every module in one layer; a module
    imports only from its own layer or a lower one. The test reads the table from the doc,
    so the doc and the code cannot drift apart.
@@ -232,3 +232,11 @@ def test_backends_are_not_named_outside_targets():
            for d, line in sorted(deps.items())
            if d.startswith("fwemu.targets.") and d not in public]
     assert not bad, "a backend imported by name outside fwemu.targets:\n  " + "\n  ".join(bad)
+
+
+def test_backends_do_not_import_each_other():
+    backends = {"fwemu.targets.sim", "fwemu.targets.agent", "fwemu.targets.qemu"}
+    edges = import_edges()
+    bad = [f"{MODULES[m][0].relative_to(ROOT)}:{line}: {m} imports {d}"
+           for m in sorted(backends) for d, line in sorted(edges[m].items()) if d in backends]
+    assert not bad, "a backend imports another:\n  " + "\n  ".join(bad)

@@ -27,7 +27,7 @@ def open_target(board: Board, sim: dict | None = None, url: str | None = None) -
         return QemuTarget(board)
     if kind == "agent":
         from .agent import AgentTarget
-        return AgentTarget(board) if url is None else AgentTarget(board, url=url)
+        return AgentTarget(board, url=url)
     raise UsageError("target.kind", f"board {board.name!r} needs the {kind!r} backend, "
                      "which this fwemu does not have yet")
 

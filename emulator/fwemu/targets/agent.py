@@ -31,12 +31,13 @@ import threading
 import time
 from urllib.parse import parse_qs
 
+from .._corelib import lib
 from ..board import Board, Source
 from ..channel import AgentChannel, AgentError, TargetResetError
 from ..channel import protocol as P
 from ..channel.protocol import ChannelTimeout
 from ..errors import BlockBusyError, OutcomeUnknown, RefusedError, UnreachableError, UsageError
-from ..memory import AccessError
+from ..memory import AccessError, ack_reg
 from .base import Target
 
 log = logging.getLogger("fwemu.target.agent")
@@ -340,8 +341,6 @@ class AgentTarget(Target):
             try:
                 st = {"block_status": self.channel.read_reg(s.block, 32)}
                 if s.read_ack:
-                    from .._corelib import lib
-                    from .sim import ack_reg
                     v = self.channel.read_reg(s.read_ack.address, s.read_ack.width)
                     st["read_ack"] = v
                     st["consumed"] = bool(lib.fw_ack_is_acked(ack_reg(s), v))
