@@ -105,7 +105,7 @@ def main() -> int:
         "ordered post into shm block": best_rate(run_post, n),
     }
     assert bytes(shm[:172]) == bytes(ffi.buffer(batch_out + 172 * (n - 1), 172))
-    del blk
+    ffi.release(blk)   # the mmap cannot close while cffi holds its buffer
     shm.close()
     os.close(fd)
     os.unlink(path)

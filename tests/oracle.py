@@ -255,4 +255,4 @@ def oracle_encode(block: StatusBlock) -> bytes:
         raw_off = GESB_LEN + len(data) if raw else 0
     hdr = struct.pack("<IIIII", block.block_status, raw_off, len(raw), data_length,
                       int(block.severity))
-    return hdr + data + raw
+    return hdr + data + bytes(block.raw_gap) + raw

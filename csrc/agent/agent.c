@@ -487,8 +487,8 @@ uint32_t fwa_handle(fwa_agent *a, const uint8_t *req, uint32_t n, uint8_t *reply
     fwa_mpr r;
     fwa_mpr_init(&r, req, n);
     uint32_t count = fwa_mpr_array(&r, 15);
-    uint32_t type = (uint32_t)fwa_mpr_uint(&r, 0x7F);
-    uint32_t seq = (uint32_t)fwa_mpr_uint(&r, 0xFFFF);
+    uint32_t type = (uint32_t)fwa_mpr_uint(&r, FWA_TYPE_MAX);
+    uint32_t seq = (uint32_t)fwa_mpr_uint(&r, FWA_SEQ_MAX);
     if (r.err || count < 2) {
         a->n.bad_messages++;
         return 0;

@@ -20,6 +20,9 @@
 /* Requests (host → agent): [type, seq, args...]; replies (agent → host): [type, seq, code,
  * results...] with the request's type and seq. Types 0x01-0x3F are requests/replies,
  * 0x40-0x7F events (one msgpack byte each). */
+#define FWA_EV_FIRST 0x40 /* the first event type */
+#define FWA_TYPE_MAX 0x7F /* the last event type */
+#define FWA_SEQ_MAX 0xFFFF
 #define FWA_T_HELLO 0x01
 #define FWA_T_READ 0x02
 #define FWA_T_WRITE 0x03

@@ -1,7 +1,12 @@
 """cffi builder for fwemu._core (API mode, out of line). Run by setuptools via setup.py.
 
-The cdef mirrors csrc/cper.h and csrc/ghes.h; constants are declared `...` so their
-values come from the headers at build time and cannot drift.
+The C headers are the one source of every number C and Python share: each object-like
+`#define FW_*`/`FWA_*` in HEADERS is declared to cffi as `#define NAME ...` (read from the
+header here, its value filled in by the compiler), so Python uses `lib.NAME` and no list of
+names or values is kept by hand. The struct and function declarations below mirror the
+headers: API mode compiles the functions against the real prototypes (-Werror: a drifted
+one fails the build) and checks each struct's layout against the compiler's when the type
+is first used; tests/unit/test_constants.py uses every struct and checks the numbers.
 """
 
 import os
@@ -14,15 +19,29 @@ ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 CSRC = os.path.join(ROOT, "csrc")
 
 with open(os.path.join(HERE, "_version.py")) as f:
-    VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+    _m = re.search(r'__version__ = "([^"]+)"', f.read())
+if _m is None:
+    raise RuntimeError("emulator/fwemu/_version.py has no __version__")
+VERSION = _m.group(1)
 
-CONSTANTS = """
-FW_OK FW_E_NOSPACE FW_E_INVAL FW_E_TRUNC FW_E_BUSY FW_E_KIND FW_E_UNACKED
-FW_ESTATUS_HDR_LEN FW_GDE_LEN_V2 FW_GDE_LEN_V3 FW_MEM_LEN FW_ARM_HDR_LEN FW_ARM_INFO_LEN
-FW_ARM_CTX_HDR_LEN FW_ARM_CTX_ALIGN FW_PCIE_LEN FW_PROC_LEN FW_FWREF_LEN FW_MAX_BLOCK
-FW_SEC_RAW FW_SEC_MEM FW_SEC_ARM FW_SEC_PCIE FW_SEC_PROC FW_SEC_FWREF
-FW_EST_AUTO_STATUS FW_EST_OVERRIDE_DATA_LENGTH FW_EST_OVERRIDE_RAW_OFFSET FW_POST_FORCE
-""".split()
+# The headers whose #defines Python sees as lib.NAME (agent.h: the window flags).
+HEADERS = ("cper.h", "ghes.h", "frame.h", "agent/proto.h", "agent/agent.h")
+_DEFINE = re.compile(r"^#define\s+(FWA?_[A-Z0-9_]+)\s+(\S.*?)\s*(?:/\*.*)?$")
+
+
+def header_defines(path: str) -> dict[str, str]:
+    """NAME -> value text of each object-like `#define FW_*/FWA_*` in one header (function-like
+    macros and include guards, which have no value, are left out)."""
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            m = _DEFINE.match(line.strip())
+            if m:
+                out[m.group(1)] = m.group(2)
+    return out
+
+
+CONSTANTS = [name for h in HEADERS for name in header_defines(os.path.join(CSRC, h))]
 
 CDEF = "\n".join(f"#define {c} ..." for c in CONSTANTS) + """
 typedef struct { uint8_t b[16]; } fw_guid;

@@ -5,8 +5,12 @@ C sources or the version, the old .so would keep running silently. The core embe
 package version it was built for, so a mismatch is caught here with the fix spelled out.
 """
 
+from typing import Any
+
 from ._version import __version__
 from .errors import CoreError
+
+CData = Any   # a cffi pointer or struct: cffi ships no type information
 
 try:
     from ._core import ffi, lib
@@ -21,4 +25,4 @@ if _built != __version__:
         f"stale C core: built for fwemu {_built}, package is {__version__}; "
         "rebuild with `pip install -e .`")
 
-__all__ = ["ffi", "lib"]
+__all__ = ["CData", "ffi", "lib"]

@@ -23,9 +23,10 @@ import importlib.resources
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import BoardError, UsageError
 
@@ -315,7 +316,7 @@ class Board:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping, file: str | None = None) -> "Board":
+    def from_dict(cls, data: Mapping, file: str | None = None) -> Board:
         data = dict(data)
         file = file or data.get("file") or "<dict>"
         shipped = bool(data.pop("shipped", False))
@@ -473,7 +474,7 @@ class _Table:
             raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
         return value
 
-    def table(self, key: str, allowed: tuple[str, ...], required: bool = False) -> "_Table | None":
+    def table(self, key: str, allowed: tuple[str, ...], required: bool = False) -> _Table | None:
         if key not in self.data:
             if required:
                 raise self.error(key, "required")

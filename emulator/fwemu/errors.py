@@ -45,7 +45,7 @@ class BoardError(UsageError):
         self.args = (f"{file}: {field}: {reason}",)
 
     def __str__(self) -> str:
-        return self.args[0]
+        return str(self.args[0])
 
 
 class RecordError(FwemuError):

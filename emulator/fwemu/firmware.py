@@ -144,7 +144,7 @@ class Injection:
         return out
 
     def _extras(self) -> dict:
-        out = {}
+        out: dict[str, object] = {}
         if self.left_in_memory is not None:
             out["left_in_memory"] = self.left_in_memory
         if self.warnings:
@@ -232,7 +232,7 @@ class FirmwareModel:
         # the injection whose post/notification/withdraw outcome is unknown (at most one:
         # nothing with a side effect is sent until it is resolved)
         self.unresolved: Injection | None = None
-        self.counts = collections.Counter()
+        self.counts: collections.Counter[str] = collections.Counter()
         self._next_id = 1
         # One run: its id marks every journal line; every wall time in them is this
         # anchor plus monotonic elapsed time, so no line's times shift by a wait.

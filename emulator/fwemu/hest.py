@@ -21,8 +21,9 @@ import json
 import re
 import struct
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .board import NOTIFY_TYPES, Board, Gas
 from .errors import BoardError, UsageError
@@ -309,7 +310,7 @@ def _decode(data: bytes, off: int, i: int, etype: int, length: int) -> HestEntry
         return HestEntry(i, off, etype, length, sid, enabled, {}, g)
     if etype == 2:
         f = dict(zip(("reserved", "records_to_preallocate", "max_sections_per_record",
-                      "max_raw_data_length"), struct.unpack_from("<IIII", data, off + 4)))
+                      "max_raw_data_length"), struct.unpack_from("<IIII", data, off + 4), strict=True))
         return HestEntry(i, off, etype, length, sid, None, f)
     _, _, reserved1, flags, enabled, prealloc, sections = _COMMON.unpack_from(data, off)
     f: dict[str, Any] = {"reserved1": reserved1, "flags": flags, "enabled": enabled,
@@ -322,7 +323,7 @@ def _decode(data: bytes, off: int, i: int, etype: int, length: int) -> HestEntry
         else:
             f["notify"] = _notify(data, off + 16).to_dict()
         f["num_hardware_banks"] = data[off + nb_at]
-        f["banks"] = [dict(zip(_BANK_FIELDS, _BANK.unpack_from(data, off + fixed + BANK_LEN * b)))
+        f["banks"] = [dict(zip(_BANK_FIELDS, _BANK.unpack_from(data, off + fixed + BANK_LEN * b), strict=True))
                       for b in range(data[off + nb_at])]
     else:
         for name, fmt, at in _AER_FIELDS + _AER_EXTRA.get(etype, ()):
@@ -444,7 +445,7 @@ def _place_blocks(sources: list[dict], given: Mapping[int, int]) -> list[str]:
         if s["block"] is not None:
             continue
         length = min(max(s["block_length"], 1), 65536)
-        clash = lambda a: any(a < b + n and b < a + length for b, n in used)  # noqa: E731
+        clash = lambda a, length=length: any(a < b + n and b < a + length for b, n in used)  # noqa: E731
         cand = (s["esa"] + 8 + 7) & ~7
         if clash(cand) or cand + length > U64:
             cand = (max(b + n for b, n in used) + 7) & ~7

@@ -12,8 +12,8 @@ table breaks a rule every consumer checks); "warning" = Linux copes, but somethi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .board import SCENARIO_MIN_BLOCK_LENGTH, Board, Gas
 from .hest import NOTIFY_LEN, HestEntry, HestTable, build_hest, parse_hest

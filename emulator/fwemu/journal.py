@@ -16,6 +16,7 @@ import os
 import stat
 import threading
 from pathlib import Path
+from typing import Any
 
 from .safe_io import make_parent, open_output
 
@@ -30,7 +31,7 @@ class Journal:
     in the kernel (visible to a reader, kept if fwemu dies) when write_line returns, which
     is what flushing a buffered file gives, at half the cost."""
 
-    def __init__(self, path: str | os.PathLike | None):
+    def __init__(self, path: str | os.PathLike[str] | None):
         self.path = Path(path) if path else None
         self._lock = threading.Lock()
         self._fd: int | None = None
@@ -47,7 +48,7 @@ class Journal:
         """The journal is a regular file (a run file beside it can list its runs)."""
         return self._regular
 
-    def write(self, event: dict) -> None:
+    def write(self, event: dict[str, object]) -> None:
         if self._fd is not None:
             self.write_line(json.dumps(event, separators=(",", ":"), sort_keys=False))
 
@@ -57,31 +58,32 @@ class Journal:
             return
         data = (line + "\n").encode()
         with self._lock:
-            if self._fd is None:
+            fd = self._fd
+            if fd is None:
                 return
             done = 0
             try:
-                done = os.write(self._fd, data)
+                done = os.write(fd, data)
                 while done < len(data):          # a short write (rare on a regular file): finish it
-                    done += os.write(self._fd, data[done:])
+                    done += os.write(fd, data[done:])
             except OSError as exc:
-                self._failed(exc, done)
+                self._failed(fd, exc, done)
                 return
             self.lines += 1
 
-    def _failed(self, exc: OSError, done: int) -> None:
+    def _failed(self, fd: int, exc: OSError, done: int) -> None:
         """A write failed (disk full, I/O error, a file that takes no data): never raise into
         the firmware model (an injection must still reach its final state); remember the
         first failure for the caller, which stops submitting and says so in one line, and
         write nothing more. A line cut short is cut off, so the file holds whole lines."""
         if done and self._regular:
             try:
-                os.ftruncate(self._fd, os.fstat(self._fd).st_size - done)
+                os.ftruncate(fd, os.fstat(fd).st_size - done)
             except OSError:
                 pass
         self.error = (f"--journal: cannot write {self.path}: {exc.strerror or exc} after "
                       f"{self.lines} line{'s' if self.lines != 1 else ''}; nothing more is journalled")
-        os.close(self._fd)
+        os.close(fd)
         self._fd = None
 
     def close(self) -> None:
@@ -91,6 +93,6 @@ class Journal:
                 self._fd = None
 
 
-def read(path: str | os.PathLike) -> list[dict]:
+def read(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]

@@ -22,10 +22,15 @@ on one boot of the machine (monotonic instants compare only within a boot) is on
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
+
+Event = dict[str, Any]   # one journal line, as json.loads gives it
 
 FINAL = ("consumed", "dropped", "refused", "timed-out", "interrupted")
 INF = math.inf
@@ -35,13 +40,20 @@ INF = math.inf
 class Inj:
     run: str
     id: int
-    accepted: dict | None = None
-    finals: list = field(default_factory=list)
+    accepted: Event | None = None
+    finals: list[Event] = field(default_factory=list)
     late_release: float | None = None      # consumed-late or a resolved withdraw/consumption
 
     @property
-    def final(self) -> dict | None:
+    def final(self) -> Event | None:
         return self.finals[0] if self.finals else None
+
+    @property
+    def ended(self) -> Event:
+        """The final line of an injection that has one (the post and SEI checks hold only those)."""
+        f = self.final
+        assert f is not None
+        return f
 
     def release(self) -> float:
         """When the source was free again of this injection's record (INF: never, as far as
@@ -50,11 +62,11 @@ class Inj:
         if f is None or f.get("m_posted") is None:
             return -INF      # never posted: never held the block
         if f.get("m_consumed") is not None:
-            return f["m_consumed"]
+            return float(f["m_consumed"])
         if f["event"] == "refused" and self.late_release is not None:
             return self.late_release   # the WITHDRAW got no answer at the time; the target's answer
         if f["event"] in ("dropped", "refused") and f.get("m_end") is not None:
-            return f["m_end"]   # dropped: the ack seen at the end; refused after a post: withdrawn first
+            return float(f["m_end"])   # dropped: the ack seen at the end; refused after a post: withdrawn first
         if self.late_release is not None:
             return self.late_release
         return INF
@@ -66,8 +78,8 @@ class Report:
     injections: int = 0
     posts: int = 0
     sei_notified: int = 0
-    open: list = field(default_factory=list)
-    violations: list = field(default_factory=list)
+    open: list[tuple[str, int]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -84,13 +96,13 @@ class Report:
         return "\n".join(lines)
 
 
-def check_lines(lines) -> Report:
+def check_lines(lines: Iterable[Event]) -> Report:
     """Check journal events (dicts, in file order)."""
-    runs: dict[str, dict] = {}
-    injs: dict[tuple, Inj] = {}
+    runs: dict[str, Event] = {}
+    injs: dict[tuple[str, int], Inj] = {}
     rep = Report()
 
-    def get(ev) -> Inj | None:
+    def get(ev: Event) -> Inj | None:
         run = ev.get("run")
         if run is None or "id" not in ev:
             return None           # a line from before runs were journalled: not checkable
@@ -125,7 +137,7 @@ def check_lines(lines) -> Report:
 
     rep.runs = len(runs)
     rep.injections = len(injs)
-    domains: dict = {}
+    domains: dict[object, list[Inj]] = {}
     for inj in injs.values():
         f = inj.final
         if inj.accepted is None:
@@ -146,33 +158,33 @@ def check_lines(lines) -> Report:
         dom = inj.run if meta.get("target", "sim") == "sim" else ("board", meta.get("board"), meta.get("boot_id"))
         domains.setdefault(dom, []).append(inj)
 
-    for dom, members in domains.items():
-        by_source: dict[int, list] = {}
+    for members in domains.values():
+        by_source: dict[int, list[Inj]] = {}
         for inj in members:
-            by_source.setdefault(inj.final["source"], []).append(inj)
+            by_source.setdefault(inj.ended["source"], []).append(inj)
         for src, posts in by_source.items():
-            posts.sort(key=lambda i: i.final["m_posted"])
+            posts.sort(key=lambda i: i.ended["m_posted"])
             rep.posts += len(posts)
-            for prev, nxt in zip(posts, posts[1:]):
-                if nxt.final["m_posted"] < prev.release():
+            for prev, nxt in itertools.pairwise(posts):
+                if nxt.ended["m_posted"] < prev.release():
                     rep.violations.append(
-                        f"source {src}: run {nxt.run} #{nxt.id} posted at {nxt.final['m_posted']:.6f} while "
-                        f"run {prev.run} #{prev.id}'s record (posted {prev.final['m_posted']:.6f}) was "
+                        f"source {src}: run {nxt.run} #{nxt.id} posted at {nxt.ended['m_posted']:.6f} while "
+                        f"run {prev.run} #{prev.id}'s record (posted {prev.ended['m_posted']:.6f}) was "
                         f"not yet consumed (released {_t(prev.release())})")
-        sei = sorted((i for i in members if i.final.get("notify") == "sei" and i.final.get("m_notified") is not None),
-                     key=lambda i: i.final["m_notified"])
+        sei = sorted((i for i in members if i.ended.get("notify") == "sei" and i.ended.get("m_notified") is not None),
+                     key=lambda i: i.ended["m_notified"])
         rep.sei_notified += len(sei)
-        for prev, nxt in zip(sei, sei[1:]):
-            unsafe = any(runs.get(i.run, {}).get("unsafe_concurrent_sei") or i.final.get("unsafe_concurrent_sei")
+        for prev, nxt in itertools.pairwise(sei):
+            unsafe = any(runs.get(i.run, {}).get("unsafe_concurrent_sei") or i.ended.get("unsafe_concurrent_sei")
                          for i in (prev, nxt))
             if unsafe:
                 continue
             settle = (runs.get(nxt.run, {}).get("sei_settle_ms") or 0) / 1000
-            if nxt.final["m_notified"] < prev.release() + settle - 1e-6:
+            if nxt.ended["m_notified"] < prev.release() + settle - 1e-6:
                 rep.violations.append(
-                    f"NOTIFY_SEI: run {nxt.run} #{nxt.id} (source {nxt.final['source']}, PE {nxt.final['pe']}) "
-                    f"raised at {nxt.final['m_notified']:.6f} while run {prev.run} #{prev.id} (source "
-                    f"{prev.final['source']}, raised {prev.final['m_notified']:.6f}) was pending "
+                    f"NOTIFY_SEI: run {nxt.run} #{nxt.id} (source {nxt.ended['source']}, PE {nxt.ended['pe']}) "
+                    f"raised at {nxt.ended['m_notified']:.6f} while run {prev.run} #{prev.id} (source "
+                    f"{prev.ended['source']}, raised {prev.ended['m_notified']:.6f}) was pending "
                     f"(released {_t(prev.release())}, settle {settle * 1000:g} ms)")
     return rep
 
@@ -181,8 +193,8 @@ def _t(t: float) -> str:
     return "never" if t == INF else f"{t:.6f}"
 
 
-def check_file(path) -> Report:
-    def lines():
+def check_file(path: str) -> Report:
+    def lines() -> Iterator[Event]:
         with open(path, encoding="utf-8") as f:
             for n, line in enumerate(f, 1):
                 if line.strip():
@@ -193,7 +205,7 @@ def check_file(path) -> Report:
     return check_lines(lines())
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m fwemu.journal_check JOURNAL.jsonl", file=sys.stderr)

@@ -13,14 +13,15 @@ import mmap
 import os
 import stat
 
-from ._corelib import ffi, lib
+from ._corelib import CData, ffi, lib
 from .board import Source, Window
 from .errors import BlockBusyError, FwemuError, RefusedError, UnreachableError
 
 
-def ack_reg(source: Source):
+def ack_reg(source: Source) -> CData:
     """The C core's view of a source's GHESv2 Read Ack register (masks, offset, width)."""
     ra = source.read_ack
+    assert ra is not None   # only a GHESv2 source has one
     return ffi.new("fw_ack_reg *", {"preserve": ra.preserve, "write": ra.write,
                                     "bit_offset": ra.bit_offset, "width_bits": ra.width})
 
@@ -32,9 +33,9 @@ class AccessError(FwemuError):
 class LocalMemory:
     def __init__(self, windows: tuple[Window, ...] | list[Window]):
         self.windows = list(windows)
-        self._maps: list[tuple[Window, mmap.mmap, object]] = []
-        self._ptr_cache: dict[tuple[int, int], object] = {}
-        self._sources: dict[int, tuple[Source, object]] = {}   # id(source) -> (source, fw_source *)
+        self._maps: list[tuple[Window, mmap.mmap, CData]] = []
+        self._ptr_cache: dict[tuple[int, int], CData] = {}
+        self._sources: dict[int, tuple[Source, CData]] = {}   # id(source) -> (source, fw_source *)
         for w in self.windows:
             if w.path:
                 try:
@@ -76,7 +77,7 @@ class LocalMemory:
                 pass  # cffi pointers still exported; the mapping goes with the process
         self._maps.clear()
 
-    def ptr(self, addr: int, length: int):
+    def ptr(self, addr: int, length: int) -> CData:
         """A cffi uint8_t* to [addr, addr+length), which must lie in one window."""
         key = (addr, length)
         hit = self._ptr_cache.get(key)
@@ -93,7 +94,8 @@ class LocalMemory:
     # injection, and a call into ptr() was a measurable share of the sim's cost.
     def read(self, addr: int, length: int) -> bytes:
         p = self._ptr_cache.get((addr, length)) or self.ptr(addr, length)
-        return ffi.buffer(p, length)[:]
+        data: bytes = ffi.buffer(p, length)[:]
+        return data
 
     def write(self, addr: int, data: bytes) -> None:
         p = self.ptr(addr, len(data))
@@ -101,13 +103,14 @@ class LocalMemory:
 
     def read_reg(self, addr: int, width_bits: int) -> int:
         p = self._ptr_cache.get((addr, width_bits >> 3)) or self.ptr(addr, width_bits >> 3)
-        return lib.fw_reg_read(p, width_bits)
+        value: int = lib.fw_reg_read(p, width_bits)
+        return value
 
     def write_reg(self, addr: int, width_bits: int, value: int) -> None:
         p = self._ptr_cache.get((addr, width_bits >> 3)) or self.ptr(addr, width_bits >> 3)
         lib.fw_reg_write(p, width_bits, value)
 
-    def source(self, source: Source):
+    def source(self, source: Source) -> CData:
         """The C core's view of a source (fw_source *: block, Read Ack register and masks),
         made once per Source object."""
         hit = self._sources.get(id(source))
@@ -136,6 +139,7 @@ class LocalMemory:
                     f"(block_status {self.read_reg(source.block, 32):#x})")
         if rc == lib.FW_E_UNACKED:
             ra = source.read_ack
+            assert ra is not None   # only a GHESv2 source waits for an ack
             return (f"source {source.id}: the OS has not acked the last record "
                     f"(Read Ack register {self.read_reg(ra.address, ra.width):#x})")
         return f"source {source.id}: post failed (code {rc})"
@@ -149,7 +153,7 @@ class LocalMemory:
         """GHESv2: the OS's Read Ack write shows; GHES v1: block_status is 0 again."""
         return bool(lib.fw_source_consumed(self.source(source)))
 
-    def _ack_reg(self, source: Source):
+    def _ack_reg(self, source: Source) -> CData:
         return ffi.addressof(self.source(source), "ack_reg")
 
     def withdraw_source(self, source: Source) -> None:

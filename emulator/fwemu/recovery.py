@@ -110,7 +110,7 @@ class RunFile:
 def _open_injections(journal_path: Path, dead: list[dict]) -> dict[str, dict[int, dict]]:
     """run → {id: accepted line} for every injection of the dead runs without a final line,
     reading the journal from where the earliest of them started."""
-    ids = {e["run"]: {} for e in dead}
+    ids: dict[str, dict[int, dict]] = {e["run"]: {} for e in dead}
     start = min(int(e.get("offset") or 0) for e in dead)
     try:
         f = open(journal_path, "rb")
@@ -120,7 +120,7 @@ def _open_injections(journal_path: Path, dead: list[dict]) -> dict[str, dict[int
         f.seek(start)
         needles = [(r, ('"run":"%s"' % r).encode()) for r in ids]
         for line in f:
-            for run, needle in needles:
+            for run, needle in needles:  # noqa: B007 - `run` is the match, read after the break
                 if needle in line:
                     break
             else:

@@ -27,7 +27,7 @@ def shared_dir(directory: str) -> bool:
     return st.st_uid not in (os.geteuid(), 0)
 
 
-def open_output(path: str | os.PathLike, what: str, *, append: bool = False, perms: int = 0o666,
+def open_output(path: str | os.PathLike[str], what: str, *, append: bool = False, perms: int = 0o666,
                 _state: bool = False) -> int:
     """A descriptor open for writing on `path` (created if missing; truncated unless
     `append`, then every write goes to the end). Raises UsageError(what, ...)."""
@@ -75,13 +75,13 @@ def open_output(path: str | os.PathLike, what: str, *, append: bool = False, per
     return fd
 
 
-def open_state(path: str | os.PathLike, what: str, perms: int = 0o600) -> int:
+def open_state(path: str | os.PathLike[str], what: str, perms: int = 0o600) -> int:
     """A descriptor open for reading and writing on `path` (created if missing, never
     truncated), with open_output's checks: a state file fwemu reads back and rewrites."""
     return open_output(path, what, perms=perms, _state=True)
 
 
-def write_output(path: str | os.PathLike, data: bytes | str, what: str) -> None:
+def write_output(path: str | os.PathLike[str], data: bytes | str, what: str) -> None:
     """Write the whole of `data` (str as UTF-8) to `path` through open_output."""
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -96,7 +96,7 @@ def write_output(path: str | os.PathLike, data: bytes | str, what: str) -> None:
         os.close(fd)
 
 
-def make_parent(path: str | os.PathLike, what: str) -> None:
+def make_parent(path: str | os.PathLike[str], what: str) -> None:
     """Create `path`'s directory (and its parents) if missing; UsageError on failure."""
     parent = os.path.dirname(os.path.abspath(os.fspath(path)))
     try:

@@ -14,7 +14,6 @@ import re
 from bisect import bisect_right
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from .board import SCENARIO_MIN_BLOCK_LENGTH
 from .errors import UsageError

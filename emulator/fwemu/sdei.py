@@ -42,7 +42,7 @@ _ROWS = {
 # (state, action) → next state or NOP; absent = refused.
 TRANSITIONS: dict[tuple[str, str], object] = {
     (state, action): nxt
-    for state, row in _ROWS.items() for action, nxt in zip(ACTIONS, row) if nxt is not X
+    for state, row in _ROWS.items() for action, nxt in zip(ACTIONS, row, strict=True) if nxt is not X
 }
 assert set(_ROWS) == {UNREGISTERED, REGISTERED, ENABLED, RUNNING, RUNNING_DISABLED,
                       RUNNING_UNREGISTER_PENDING}
@@ -83,7 +83,7 @@ class SdeiDispatcher:
     masked: list[bool] = field(default_factory=list)
     running: list[list[int]] = field(default_factory=list)  # per PE: events in dispatch
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.masked = [True] * self.pe_count  # PEs start masked until the client unmasks
         self.running = [[] for _ in range(self.pe_count)]
 
@@ -165,8 +165,8 @@ class SdeiDispatcher:
         ev.state = TRANSITIONS[(ev.state, "dispatch")]  # type: ignore[assignment]
         self.running[pe].append(number)
 
-    def snapshot(self) -> dict:
-        out = {}
+    def snapshot(self) -> dict[str, object]:
+        out: dict[int, dict[str, object]] = {}
         for n, ev in sorted(self.events.items()):
             states = [ev.state] if ev.shared else [self.private[(n, pe)].state for pe in range(self.pe_count)]
             out[n] = {"priority": "critical" if ev.critical else "normal",

@@ -19,9 +19,7 @@ from .errors import UnreachableError, UsageError
 from .firmware import FirmwareModel
 from . import recovery
 from .journal import Journal, default_path
-from .records import kernel_profile
 from .targets import open_target
-from .targets.linux_model import OsKnobs
 
 log = logging.getLogger("fwemu.session")
 
@@ -111,7 +109,7 @@ class Session:
         self.board, self.target, self.firmware, self.journal = board, target, firmware, journal
         self._closing = threading.Event()
         self._submit_lock = threading.Lock()
-        self.runfile = None
+        self.runfile: recovery.RunFile | None = None
         self._closed = False
         self.restart: dict | None = None   # what this run resolved of runs cut short before it
 
@@ -120,18 +118,8 @@ class Session:
              sei_settle: float | None = None,
              sim: dict | None = None, url: str | None = None) -> Session:
         """url: an agent board's channel for this session instead of target.url."""
-        options = {}
-        if board.target.kind == "sim":
-            sim = sim or {}
-            options = {"knobs": OsKnobs(delay=sim.get("delay", 0.0), deaf=sim.get("deaf", False),
-                                        sei_mode=sim.get("sei_mode", "walk"),
-                                        ratelimit=sim.get("ratelimit", True),
-                                        kernel=kernel_profile.get(sim.get("kernel"))),
-                       "masked_pes": sim.get("masked_pes", ())}
-        if url is not None and board.target.kind == "agent":
-            options["url"] = url
         try:
-            target = open_target(board, **options)
+            target = open_target(board, sim=sim, url=url)
         except UnreachableError as exc:
             raise UnreachableError(unreachable_text(board, url, str(exc))) from None
         jpath = None if journal == "none" else (journal or default_path(board.name))

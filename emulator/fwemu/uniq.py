@@ -35,10 +35,15 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .errors import UsageError
 from .safe_io import make_parent, open_state
+
+State = dict[str, Any]   # the state file's JSON object
+T = TypeVar("T")
 
 log = logging.getLogger("fwemu.uniq")
 
@@ -59,11 +64,11 @@ class StampAllocator:
     """Hands out tokens for one board. Not thread-safe (its RecordFactory's caller
     serialises submissions)."""
 
-    def __init__(self, board_name: str | None, path: str | os.PathLike | None = None):
+    def __init__(self, board_name: str | None, path: str | os.PathLike[str] | None = None):
         self.board_name = board_name
         self.path = Path(path) if path is not None else (state_path(board_name) if board_name else None)
         self._fd: int | None = None
-        self._memory: dict | None = None if self.path else self._empty()   # fallback state
+        self._memory: State | None = None if self.path else self._empty()   # fallback state
         self._starts: list[int] = []           # reserved live tokens [start, end), sorted
         self._ends: list[int] = []
         self._taken: dict[int, int] = {}       # live second -> tokens this allocator took from it
@@ -73,10 +78,11 @@ class StampAllocator:
 
     # ---- the state file ---------------------------------------------------------------
     @staticmethod
-    def _empty() -> dict:
+    def _empty() -> State:
         return {"v": 1, "live": {}, "fixed": {}}
 
     def _open(self) -> None:
+        assert self.path is not None    # without a path the state lives in memory from the start
         try:
             make_parent(self.path, "uniqueness state")
             self._fd = open_state(self.path, "uniqueness state")
@@ -87,13 +93,14 @@ class StampAllocator:
             self.warnings.append(msg)
             self._memory = self._empty()
 
-    def _transact(self, fn):
+    def _transact(self, fn: Callable[[State], T]) -> T:
         """fn(state) under the board-wide lock; the state is written back afterwards."""
         if self._memory is None and self._fd is None:
             self._open()
         if self._memory is not None:
             return fn(self._memory)
         fd = self._fd
+        assert fd is not None           # _open either opened the file or fell back to memory
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             raw = os.pread(fd, 1 << 20, 0)
@@ -132,7 +139,7 @@ class StampAllocator:
             os.close(self._fd)
             self._fd = None
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.close()
         except Exception:
@@ -161,12 +168,13 @@ class StampAllocator:
             self._run, self._run_wall = 1, wall
         want = self._run
 
-        def take(state):
+        def take(state: State) -> list[tuple[int, int, int]]:
             live = state["live"]
             s, q = divmod(t, SEQ)
             if state.get("floor", 0) > s:
                 s, q = state["floor"], 0
-            got, need = [], want
+            got: list[tuple[int, int, int]] = []
+            need = want
             while need > 0:
                 used = live.get(str(s), 0)
                 cap = SEQ if s <= wall else PER_PROCESS_SECOND
@@ -204,7 +212,7 @@ class StampAllocator:
         if t >= SEQ:
             return None
 
-        def take(state):
+        def take(state: State) -> tuple[int, int]:
             fixed = state["fixed"]
             k = str(key)
             used = fixed.pop(k, 0)            # re-inserted: most recently used last

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import itertools
 import logging
 import pathlib
 import random
@@ -446,7 +447,7 @@ def test_queue_drains_in_order_with_a_slow_os(sim):
     ok = injs[:-1]
     assert all(i.state == "consumed" for i in ok)
     assert seen.order == [i.digest for i in ok]          # FIFO, each read exactly once
-    for prev, nxt in zip(ok, ok[1:]):
+    for prev, nxt in itertools.pairwise(ok):
         assert nxt.t_posted >= prev.t_consumed
 
 
@@ -1182,11 +1183,11 @@ def test_storm_10000_injections_random_os_delays_none_lost_or_overwritten(sim):
     for sid in STORM_SOURCES:
         done = sorted((i for i in consumed if i.source.id == sid), key=lambda i: i.t_posted)
         assert [i.id for i in done] == sorted(i.id for i in done)
-        for prev, nxt in zip(done, done[1:]):
+        for prev, nxt in itertools.pairwise(done):
             assert nxt.t_posted >= prev.t_consumed
     sei = sorted((i for i in consumed if i.source.notify == "sei"), key=lambda i: i.t_posted)
     assert len(sei) > 100
-    for prev, nxt in zip(sei, sei[1:]):
+    for prev, nxt in itertools.pairwise(sei):
         assert nxt.t_posted >= prev.t_consumed
 
     # the OS saw only valid, whole records and stayed up

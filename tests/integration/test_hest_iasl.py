@@ -329,7 +329,7 @@ def test_iasl_template_imports(iasl, template, tmp_path, capsys):
     assert table.error_source_count == header["Error Source Count"]
     assert len(table.entries) == len(subs) == asl.count("Subtable Type") >= 8
     assert {9, 10} <= {e.type for e in table.entries}
-    for entry, sub in zip(table.entries, subs):
+    for entry, sub in zip(table.entries, subs, strict=True):
         assert_entry_matches(entry, sub)
     # what Linux would make of it: the template's count (4) is not its 8 entries, its GHES
     # registers are at 0, and a GHES and a GHESv2 share source id 3
@@ -360,13 +360,13 @@ def test_iasl_template_made_usable_imports_as_a_board(iasl, template, tmp_path):
     assert trouble(console) == []
     table = parse_hest(aml)
     _, subs = read_dsl(asl)
-    for entry, sub in zip(table.entries, subs):
+    for entry, sub in zip(table.entries, subs, strict=True):
         assert_entry_matches(entry, sub)
     skel = board_from_hest(table, "tmpl")
     board = Board.from_dict(dict(skel))
-    ghes = [(e, s) for e, s in zip(table.entries, subs) if e.ghes is not None]
+    ghes = [(e, s) for e, s in zip(table.entries, subs, strict=True) if e.ghes is not None]
     assert [s.id for s in board.sources] == [e.source_id for e, _ in ghes]
-    for src, (e, sub) in zip(board.sources, ghes):
+    for src, (_e, sub) in zip(board.sources, ghes, strict=True):
         assert src.esa == sub["esa.Address"] and src.block_length == \
             sub["Error Status Block Length"]
         assert src.notify == {3: "sci", 8: "sea"}[sub["notify.Notify Type"]]
@@ -392,7 +392,7 @@ def test_iasl_reads_the_types_the_template_lacks(iasl, tmp_path):
     assert trouble(console) == [] and trouble(dsl) == []
     _, subs = read_dsl(dsl)
     table = parse_hest(bytes(data))
-    for entry, sub in zip(table.entries, subs):
+    for entry, sub in zip(table.entries, subs, strict=True):
         assert_entry_matches(entry, sub)
     aml, _ = compile_asl(iasl, tmp_path / "t.dsl")
     assert aml[36:] == bytes(data[36:])

@@ -9,6 +9,7 @@ no `fwemu daemon` that happens to run on this machine answers instead of the in-
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -220,7 +221,7 @@ def test_json_count_and_rate(fwemu):
     assert len({i["digest"] for i in injs}) == 3                # unique by default
     # 50/s: submitted on a schedule 20 ms apart (t0 + k/rate), so #3 comes >= ~40 ms after #1
     assert injs[2]["accepted"] - injs[0]["accepted"] >= 0.03
-    assert all(b["accepted"] > a["accepted"] for a, b in zip(injs, injs[1:]))
+    assert all(b["accepted"] > a["accepted"] for a, b in itertools.pairwise(injs))
     assert env["summary"]["states"] == {"consumed": 3}
     assert sum(1 for ln in env["os_log"] if HEADER in ln) == 3
 

@@ -181,7 +181,6 @@ def test_a_daemon_on_a_full_disk_reports_every_injection_to_its_client(small_fs,
     refuses later injections the same way and keeps answering status."""
     import re
     import selectors
-    import time
 
     env = dict(os.environ, XDG_STATE_HOME=str(small_fs / "state"), XDG_RUNTIME_DIR=str(tmp_path / "run"))
     env.pop("FWEMU_BOARD", None)
@@ -198,7 +197,7 @@ def test_a_daemon_on_a_full_disk_reports_every_injection_to_its_client(small_fs,
                    for scen in ("memory-ue", "pcie-ce")]
         outs = [c.communicate(timeout=120) for c in clients]
         reports = 0
-        for c, (out, err) in zip(clients, outs):
+        for c, (out, err) in zip(clients, outs, strict=True):
             env_ = json.loads(out)
             assert c.returncode == 5 and "Traceback" not in err
             assert "No space left on device" in env_["error"]

@@ -14,7 +14,6 @@ halves of these items are in tests/linux/test_qemu_linux.py.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import time

@@ -253,7 +253,7 @@ def test_one_percent_corrupt_one_percent_drop_exactly_once():
         # every completed request raised its notification exactly once
         assert set(ok) <= set(pended)
         # a request that ended in an error raised it at most once, and said so
-        for intid, exc in errors:
+        for _intid, exc in errors:
             assert "unknown whether it executed" in str(exc) or isinstance(exc, TargetResetError)
         assert len(ok) + len(errors) == 300 and len(ok) >= 290
         s = rig.link.stats

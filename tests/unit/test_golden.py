@@ -41,7 +41,7 @@ def H(text: str) -> bytes:
 
 
 def first_difference(a: bytes, b: bytes) -> str:
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
         if x != y:
             return f"first difference at offset {i:#x}: expected {x:02x}, got {y:02x}"
     return f"lengths differ: expected {len(a)}, got {len(b)}"

@@ -157,7 +157,7 @@ def test_built_table_matches_board(board):
     t = parse_hest(build_hest(board))
     assert t.checksum_ok and t.length == t.data_size
     assert t.error_source_count == len(t.entries) == len(board.sources)
-    for e, s in zip(t.entries, board.sources):
+    for e, s in zip(t.entries, board.sources, strict=True):
         g = e.ghes
         assert e.type == s.hest_type and e.source_id == s.id
         assert e.length == (92 if s.is_v2 else 64)
@@ -555,7 +555,7 @@ def test_random_ghes_fields_parse_back(entries):
         raw.append(b)
     t = parse_hest(table_of(*raw))
     for e, (v2, sid, rel, flags, en, pre, sec, raw_len, esa, notify, blen, ra, pres, wr) in \
-            zip(t.entries, entries):
+            zip(t.entries, entries, strict=True):
         g = e.ghes
         assert (e.type, e.source_id, g.related_source_id, g.flags, g.enabled) == \
             (10 if v2 else 9, sid, rel, flags, en)

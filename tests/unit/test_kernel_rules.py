@@ -423,3 +423,14 @@ def test_every_truncation_is_short_input(name, buf):
         assert v.rule == "short-input" and v.message == "", (k, v)
         with pytest.raises(RecordError):
             records.decode(buf[:k])
+
+
+def test_raw_data_after_a_gap_decodes_and_encodes_the_same_bytes():
+    """Found by test_random_header_and_tail: raw_data_offset past the entries' end leaves
+    bytes between them, which the kernel accepts; they are kept, so the block encodes back
+    to the same bytes (it was encoded one byte short and then rejected as truncated)."""
+    buf = header(block_status=1, raw_off=21, raw_len=1, data_len=0, severity=0) + b"\xaa\xbb"
+    v, blk = robust(buf)
+    assert v.valid and blk.raw_gap == b"\xaa" and blk.raw_data == b"\xbb"
+    assert records.encode(blk) == buf
+    assert records.block_from_json(blk.to_json()) == blk

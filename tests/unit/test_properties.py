@@ -149,7 +149,7 @@ def blocks(draw, fru=fru_texts):
 # ---- properties --------------------------------------------------------------------------
 
 def diff(a: bytes, b: bytes) -> str:
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
         if x != y:
             return f"offset {i:#x}: oracle {x:02x}, C {y:02x}"
     return f"length: oracle {len(a)}, C {len(b)}"

@@ -168,7 +168,7 @@ def test_every_cell_of_tf_as_state_table(tfa):
     message lists every difference."""
     wrong = []
     for state, row in sorted(tfa.table.items()):
-        for action, cell in zip(tfa.actions, row):
+        for action, cell in zip(tfa.actions, row, strict=True):
             act = action.lower()
             d = _dispatcher()
             ev = d.private[(EV, PE)]

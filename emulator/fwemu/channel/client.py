@@ -139,7 +139,7 @@ class AgentChannel:
                 if msg is None:
                     self.stats.bad_messages += 1
                     continue
-                if msg[0] >= 0x40:
+                if msg[0] >= P.EV_FIRST:
                     self._event(msg)
                     continue
                 with self._plock:
@@ -192,7 +192,7 @@ class AgentChannel:
         return (self.base_timeout + line) * self.timeout_scale
 
     def _next_seq(self) -> int:
-        self._seq = (self._seq + 1) & 0xFFFF
+        self._seq = (self._seq + 1) & P.SEQ_MAX
         return self._seq
 
     def _exchange(self, msg: list, reply_len: int, deadline: float | None = None) -> tuple[list, int]:
@@ -218,10 +218,12 @@ class AgentChannel:
                 if w.event.wait(wait):
                     self.stats.rtt_last_s = time.monotonic() - t0
                     self.stats.replies += 1
-                    if w.reply[0] != msg[0]:
-                        raise ChannelError(f"{P.describe(msg)}: reply of type {w.reply[0]} "
+                    reply = w.reply
+                    assert reply is not None    # set before the event
+                    if reply[0] != msg[0]:
+                        raise ChannelError(f"{P.describe(msg)}: reply of type {reply[0]} "
                                            "(not this protocol's agent?)")
-                    return w.reply, attempt
+                    return reply, attempt
                 self.stats.retries += 1
                 if attempt > self.retries if deadline is None else time.monotonic() >= deadline:
                     break
@@ -326,17 +328,18 @@ class AgentChannel:
         msg = [P.HELLO, self._next_seq(), P.VERSION, self._nonce]
         reply, _ = self._exchange(msg, 200)
         if reply[2] == P.E_VERSION:
-            theirs = reply[3].get(1) if len(reply) > 3 and isinstance(reply[3], dict) else "?"
+            theirs = reply[3].get(P.H_VERSION) if len(reply) > 3 and isinstance(reply[3], dict) else "?"
             raise ChannelError(f"{self.url}: the agent speaks protocol version {theirs}, "
                                f"this fwemu {P.VERSION}")
         if reply[2] != P.OK or len(reply) < 4 or not isinstance(reply[3], dict):
             raise ChannelError(f"{self.url}: bad HELLO reply {reply!r}")
         m = reply[3]
         try:
-            info = HelloInfo(version=int(m[1]), caps=int(m[2]), pe_count=int(m[3]),
-                             max_payload=int(m[4]), board_id=bytes(m[5]).decode("utf-8", "replace"),
-                             windows=[(int(b), int(s), int(f)) for b, s, f in m[6]],
-                             boot_count=int(m[7]), max_data=int(m.get(8, P.MAX_DATA)))
+            info = HelloInfo(version=int(m[P.H_VERSION]), caps=int(m[P.H_CAPS]),
+                             pe_count=int(m[P.H_PES]), max_payload=int(m[P.H_MAX_PAYLOAD]),
+                             board_id=bytes(m[P.H_BOARD]).decode("utf-8", "replace"),
+                             windows=[(int(b), int(s), int(f)) for b, s, f in m[P.H_WINDOWS]],
+                             boot_count=int(m[P.H_BOOT]), max_data=int(m.get(P.H_MAX_DATA, P.MAX_DATA)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ChannelError(f"{self.url}: HELLO reply lacks a field ({exc}): {m!r}") from None
         prev = self.info

@@ -65,7 +65,7 @@ class FaultLink:
         self.byte_time = 10.0 / baud if baud else 0.0
         self.rng = random.Random(seed)
         self.stats = LinkStats()
-        self._queues = [collections.deque(), collections.deque()]   # (due, bytes) per direction
+        self._queues: list[collections.deque[tuple[float, bytes]]] = [collections.deque(), collections.deque()]  # per direction
         self._busy_until = [0.0, 0.0]
         self._cut_until = 0.0
         self._stop = threading.Event()

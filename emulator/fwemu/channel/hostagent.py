@@ -187,7 +187,7 @@ class MemoryPlatform:
         self.calls: list[tuple] = []
         self.lock = threading.Lock()
         if not sea:
-            self.raise_sea = None
+            self.raise_sea = None   # type: ignore[method-assign,assignment]  # a platform without the hook
 
     def map(self, pa, length):
         for base, size, ptr in self._ptrs:
@@ -209,18 +209,20 @@ class MemoryPlatform:
 
     def sdei_dispatch(self, pe, event):
         if pe in self.masked:
-            return -1, 1
+            return -1, lib.FWA_SDEI_WHY_MASKED
         if event == 0:
-            return -1, 2
+            return -1, lib.FWA_SDEI_WHY_EVENT0
         if event not in self.sdei_events:
-            return -1, 3
+            return -1, lib.FWA_SDEI_WHY_NOT_EXPLICIT
         self._note("sdei", pe, event)
         return 0, 0
 
     def sdei_state(self, pe, event):
         if event not in self.sdei_events:
             return -1, 0
-        return 0, 0x3 | (0x10 if self.sdei_events[event] else 0) | (0x8 if pe in self.masked else 0)
+        return 0, (lib.FWA_SDEI_ST_REGISTERED | lib.FWA_SDEI_ST_ENABLED
+                   | (lib.FWA_SDEI_ST_CRITICAL if self.sdei_events[event] else 0)
+                   | (lib.FWA_SDEI_ST_PE_MASKED if pe in self.masked else 0))
 
     def pend_irq(self, pe, intid):
         if intid >= 1020:

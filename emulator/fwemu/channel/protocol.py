@@ -8,10 +8,14 @@ Whatever fails is counted and dropped; nothing here raises on line noise.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgpack
 
 from .._corelib import ffi, lib
 from ..errors import FwemuError, UnreachableError
+
+Message = list[Any]   # [type, seq, ...] as msgpack gives it: the schema is checked, not typed
 
 VERSION = lib.FWA_PROTO_VERSION
 MAX_PAYLOAD = lib.FW_FRAME_MAX_PAYLOAD
@@ -25,6 +29,7 @@ POST, POST_DATA, WITHDRAW = lib.FWA_T_POST, lib.FWA_T_POST_DATA, lib.FWA_T_WITHD
 SEI, SDEI, IRQ, SEA = lib.FWA_T_SEI, lib.FWA_T_SDEI, lib.FWA_T_IRQ, lib.FWA_T_SEA
 SDEI_STATE, STATUS = lib.FWA_T_SDEI_STATE, lib.FWA_T_STATUS
 EV_CONSUMED, EV_LOG, EV_BOOT = lib.FWA_EV_CONSUMED, lib.FWA_EV_LOG, lib.FWA_EV_BOOT
+EV_FIRST, TYPE_MAX, SEQ_MAX = lib.FWA_EV_FIRST, lib.FWA_TYPE_MAX, lib.FWA_SEQ_MAX
 
 TYPE_NAMES = {HELLO: "HELLO", READ: "READ", WRITE: "WRITE", READ_REG: "READ_REG",
               WRITE_REG: "WRITE_REG", POST: "POST", POST_DATA: "POST_DATA", WITHDRAW: "WITHDRAW",
@@ -46,16 +51,37 @@ E_NO_SESSION, E_BUSY, E_REFUSED = lib.FWA_E_NO_SESSION, lib.FWA_E_BUSY, lib.FWA_
 E_WINDOW, E_UNSUPPORTED, E_VERSION = lib.FWA_E_WINDOW, lib.FWA_E_UNSUPPORTED, lib.FWA_E_VERSION
 E_STALE, E_SEQ = lib.FWA_E_STALE, lib.FWA_E_SEQ
 
-SDEI_WHY = {0: "refused (reason unknown)", 1: "the PE is masked (SDEI_PE_UNMASK not called)",
-            2: "event 0 cannot be dispatched explicitly", 3: "no explicit mapping for the event",
-            4: "a running dispatch on the PE outranks it", 5: "not registered + enabled, or already running"}
+# SDEI refusal reasons (a REFUSED SDEI reply's second result): TF-A's checks D1-D5
+WHY_UNKNOWN, WHY_MASKED, WHY_EVENT0 = lib.FWA_SDEI_WHY_UNKNOWN, lib.FWA_SDEI_WHY_MASKED, lib.FWA_SDEI_WHY_EVENT0
+WHY_NOT_EXPLICIT, WHY_PRIORITY = lib.FWA_SDEI_WHY_NOT_EXPLICIT, lib.FWA_SDEI_WHY_PRIORITY
+WHY_STATE = lib.FWA_SDEI_WHY_STATE
+SDEI_WHY = {WHY_UNKNOWN: "refused (reason unknown)",
+            WHY_MASKED: "the PE is masked (SDEI_PE_UNMASK not called)",
+            WHY_EVENT0: "event 0 cannot be dispatched explicitly",
+            WHY_NOT_EXPLICIT: "no explicit mapping for the event",
+            WHY_PRIORITY: "a running dispatch on the PE outranks it",
+            WHY_STATE: "not registered + enabled, or already running"}
+
+# SDEI_STATE reply bits
+ST_REGISTERED, ST_ENABLED = lib.FWA_SDEI_ST_REGISTERED, lib.FWA_SDEI_ST_ENABLED
+ST_RUNNING, ST_PE_MASKED = lib.FWA_SDEI_ST_RUNNING, lib.FWA_SDEI_ST_PE_MASKED
+ST_CRITICAL = lib.FWA_SDEI_ST_CRITICAL
+
+# HELLO reply map keys
+H_VERSION, H_CAPS, H_PES, H_MAX_PAYLOAD = lib.FWA_H_VERSION, lib.FWA_H_CAPS, lib.FWA_H_PES, lib.FWA_H_MAX_PAYLOAD
+H_BOARD, H_WINDOWS, H_BOOT, H_MAX_DATA = lib.FWA_H_BOARD, lib.FWA_H_WINDOWS, lib.FWA_H_BOOT, lib.FWA_H_MAX_DATA
+
+# HELLO's window flags
+WIN_READ, WIN_WRITE = lib.FWA_WIN_READ, lib.FWA_WIN_WRITE
 
 CAPS = {"sei": lib.FWA_CAP_SEI, "sdei": lib.FWA_CAP_SDEI, "irq": lib.FWA_CAP_IRQ,
         "sea": lib.FWA_CAP_SEA, "sdei_state": lib.FWA_CAP_SDEI_STATE, "events": lib.FWA_CAP_EVENTS,
         "status_blob": lib.FWA_CAP_STATUS_BLOB}
-STATUS_KEYS = {1: "boot_count", 2: "uptime_us", 3: "rx_frames", 4: "crc_errors", 5: "bad_frames",
-               6: "bad_messages", 7: "dup_hits", 8: "notifications", 9: "events", 10: "watches",
-               11: "blob"}
+STATUS_KEYS = {lib.FWA_S_BOOT: "boot_count", lib.FWA_S_UPTIME_US: "uptime_us",
+               lib.FWA_S_RX_FRAMES: "rx_frames", lib.FWA_S_CRC_ERRORS: "crc_errors",
+               lib.FWA_S_BAD_FRAMES: "bad_frames", lib.FWA_S_BAD_MESSAGES: "bad_messages",
+               lib.FWA_S_DUP_HITS: "dup_hits", lib.FWA_S_NOTIFICATIONS: "notifications",
+               lib.FWA_S_EVENTS: "events", lib.FWA_S_WATCHES: "watches", lib.FWA_S_BLOB: "blob"}
 
 
 class ChannelError(UnreachableError):
@@ -66,7 +92,7 @@ class ChannelTimeout(ChannelError, TimeoutError):
     """No reply after every retry. The request may or may not have executed. `request` is
     the message (type, seq, args) and `waited` the seconds since its first copy was sent."""
 
-    def __init__(self, message: str, request: list | None = None, waited: float = 0.0):
+    def __init__(self, message: str, request: Message | None = None, waited: float = 0.0):
         super().__init__(message)
         self.request = request
         self.waited = waited
@@ -80,19 +106,19 @@ class TargetResetError(ChannelError):
     def __init__(self, message: str, request: str):
         super().__init__(message)
         self.request = request
-        self.state: dict = {}
+        self.state: dict[str, Any] = {}
 
 
 class AgentError(FwemuError):
     """The agent answered with an error code."""
 
-    def __init__(self, request: str, code: int, results: list):
+    def __init__(self, request: str, code: int, results: list[Any]):
         self.request, self.code, self.results = request, code, results
         name = CODE_NAMES.get(code, f"code {code}")
         super().__init__(f"{request}: {name}" + (f" {results}" if results else ""))
 
 
-def describe(msg: list) -> str:
+def describe(msg: Message) -> str:
     """`SDEI#17(pe=0, 5000)`-style text for logs and errors."""
     t = msg[0] if msg else None
     args = ", ".join(f"{a:#x}" if isinstance(a, int) and a > 4096 else
@@ -101,15 +127,16 @@ def describe(msg: list) -> str:
     return f"{TYPE_NAMES.get(t, t)}#{msg[1] if len(msg) > 1 else '?'}({args})"
 
 
-def pack(msg: list) -> bytes:
-    return msgpack.packb(msg, use_bin_type=True)
+def pack(msg: Message) -> bytes:
+    data: bytes = msgpack.packb(msg, use_bin_type=True)
+    return data
 
 
 _LIMITS = dict(raw=False, strict_map_key=False, use_list=True, max_bin_len=MAX_PAYLOAD,
                max_str_len=256, max_array_len=64, max_map_len=32, max_ext_len=0)
 
 
-def unpack(payload: bytes) -> list | None:
+def unpack(payload: bytes) -> Message | None:
     """A message from one frame's payload, or None when it is not one of ours. msgpack
     limits keep a hostile length field from allocating anything large (an int-keyed map is
     part of the protocol, hence strict_map_key=False; the schema is checked after)."""
@@ -119,9 +146,9 @@ def unpack(payload: bytes) -> list | None:
         return None
     if not isinstance(msg, list) or len(msg) < 2 or not all(isinstance(x, int) for x in msg[:2]):
         return None
-    if not 0 <= msg[0] <= 0x7F or not 0 <= msg[1] <= 0xFFFF:
+    if not 0 <= msg[0] <= TYPE_MAX or not 0 <= msg[1] <= SEQ_MAX:
         return None
-    if msg[0] < 0x40 and (len(msg) < 3 or not isinstance(msg[2], int)):
+    if msg[0] < EV_FIRST and (len(msg) < 3 or not isinstance(msg[2], int)):
         return None
     return msg
 
@@ -139,7 +166,7 @@ def encode_frame(payload: bytes, lead: bool = True) -> bytes:
 class Receiver:
     """The C core's incremental receiver: bytes in, good payloads out."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.rx = ffi.new("fw_frame_rx *")
         lib.fw_frame_rx_init(self.rx)
         self._out = ffi.new("uint8_t[]", MAX_PAYLOAD)
@@ -159,7 +186,7 @@ class Receiver:
                 break
         return frames
 
-    def counters(self) -> dict:
+    def counters(self) -> dict[str, int]:
         r = self.rx
         return {"frames": r.frames, "crc_errors": r.crc_errors, "cobs_errors": r.cobs_errors,
                 "short_frames": r.short_frames, "long_frames": r.long_frames}

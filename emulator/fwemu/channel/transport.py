@@ -104,9 +104,11 @@ class SerialTransport:
         with self._wlock:
             if not self._revive():
                 return False
+            ser = self._ser
+            assert ser is not None    # _revive() opened it
             try:
-                self._ser.write(data)
-                self._ser.flush() if self.kind == "device" else None
+                ser.write(data)
+                ser.flush() if self.kind == "device" else None
             except (serial.SerialException, OSError) as exc:
                 self._broken(exc)
                 return False
@@ -121,7 +123,7 @@ class SerialTransport:
             return b""
         try:
             n = ser.in_waiting
-            data = ser.read(n or 1)
+            data: bytes = ser.read(n or 1)
         except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
             # TypeError/AttributeError: pyserial's own handlers when the port closes under them
             if self._ser is ser:

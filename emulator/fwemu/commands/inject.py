@@ -160,7 +160,6 @@ def _via_daemon(board, args, request: dict) -> dict | None:
     """Send the request to the daemon serving the board, if one runs (else None). Options
     fixed at the daemon's start are refused rather than silently ignored; @FILE field
     values are read here, since the daemon's working directory is not ours."""
-    from .. import daemon
     from ..daemon import Client
 
     client = Client.connect(board.name)

@@ -50,7 +50,7 @@ class Console:
         self.closed_by_peer = False
 
     # ---- connection -----------------------------------------------------------------------
-    def connect(self, timeout: float = 5.0) -> "Console":
+    def connect(self, timeout: float = 5.0) -> Console:
         import serial  # pyserial
 
         deadline = time.monotonic() + timeout

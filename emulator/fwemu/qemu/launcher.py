@@ -287,10 +287,8 @@ class Guest:
                 text = fh.read().decode(errors="replace")
         except OSError:
             return None
-        m = None
-        for m in re.finditer(r"Kernel panic - not syncing: ([^\r\n]*)", text):
-            pass
-        return m.group(1).strip() if m else None
+        found = re.findall(r"Kernel panic - not syncing: ([^\r\n]*)", text)
+        return found[-1].strip() if found else None   # the last panic
 
 
 def tcp_close_wait(local_port: int, peer: str) -> bool:

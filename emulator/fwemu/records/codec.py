@@ -66,7 +66,7 @@ def _encode_body(s: m.Section) -> bytes:
         ctx = ffi.new("fw_arm_ctx[]", [{"version": c.version, "type": c.type,
                                         "size": len(c.registers), "regs": r, "pad": p,
                                         "pad_len": len(c.padding or b"")}
-                                       for c, r, p in zip(s.context, regs, pads)]) if s.context else ffi.NULL
+                                       for c, r, p in zip(s.context, regs, pads, strict=True)]) if s.context else ffi.NULL
         vendor = ffi.from_buffer(s.vendor)
         keep += [infos, regs, pads, ctx, vendor]
         sec = ffi.new("fw_arm_section *", {
@@ -101,12 +101,12 @@ def _encode_body(s: m.Section) -> bytes:
     body = bytes(ffi.buffer(out, _rc(n, f"{s.KIND} section")))
     spans = m.RESERVED.get(s.KIND)
     if spans and s.reserved:   # the C core writes zeros there; put back what the model keeps
-        body = bytearray(body)
+        buf = bytearray(body)
         value = s.reserved
         for off, size in spans:
-            body[off:off + size] = (value & ((1 << 8 * size) - 1)).to_bytes(size, "little")
+            buf[off:off + size] = (value & ((1 << 8 * size) - 1)).to_bytes(size, "little")
             value >>= 8 * size
-        body = bytes(body)
+        body = bytes(buf)
     return body
 
 
@@ -163,6 +163,9 @@ def encode(block: m.StatusBlock) -> bytes:
     cap = 20 + sum(72 + len(x) for x in bodies) + len(block.raw_data)
     out = ffi.new("uint8_t[]", cap)
     total = _rc(lib.fw_estatus_assemble(st, gdes, ptrs, lens, n, out, cap), "status block")
+    if block.raw_gap:     # the C core puts raw data right after the entries
+        end = 20 + sum(lens[i] + (72 if block.entries[i].revision >> 8 >= 3 else 64) for i in range(n))
+        return bytes(ffi.buffer(out, end)) + block.raw_gap + bytes(ffi.buffer(out, total)[end:])
     return bytes(ffi.buffer(out, total))
 
 
@@ -396,4 +399,6 @@ def decode(buf: bytes, error_block_length: int = 0) -> m.StatusBlock:
                         block_status=int.from_bytes(buf[0:4], "little"), raw_data=raw)
     if raw_len and raw_off != 20 + data_len:
         blk.raw_data_offset = raw_off
+        if raw_off > data_end:
+            blk.raw_gap = bytes(buf[data_end:raw_off])
     return blk

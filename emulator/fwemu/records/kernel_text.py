@@ -183,7 +183,7 @@ _MEM_KEYS = ("vb", "status", "pa", "pa_mask", "node", "card", "module", "bank", 
 
 
 def _mem(pfx, b, length, entry, dimm_names, profile):
-    f = dict(zip(_MEM_KEYS, struct.unpack("<4Q8H3QBBHHH", _get(b, 0, 80))))
+    f = dict(zip(_MEM_KEYS, struct.unpack("<4Q8H3QBBHHH", _get(b, 0, 80)), strict=True))
     vb = f["vb"]
     f.update(bank_group=f["bank"] >> 8, bank_address=f["bank"] & 0xFF, chip_id=f["ext"] >> 5,
              row=f["row"] | ((f["ext"] & 3) << 16 if vb >> 18 & 1 else 0))

@@ -656,6 +656,9 @@ class StatusBlock:
     raw_data: bytes = b""
     data_length: int | None = None
     raw_data_offset: int | None = None
+    # bytes between the entries and the raw data, for a raw_data_offset past the entries'
+    # end (the kernel accepts it): kept so a decoded block encodes to the same bytes
+    raw_gap: bytes = b""
 
     def __post_init__(self):
         self.entries = [e if isinstance(e, Entry) else entry_from_json(e) for e in self.entries]
@@ -668,6 +671,7 @@ class StatusBlock:
         self.raw_data = _check_bytes("raw_data", self.raw_data, maximum=FW_MAX_BLOCK)
         _opt("data_length", self.data_length, U32)
         _opt("raw_data_offset", self.raw_data_offset, U32)
+        self.raw_gap = _check_bytes("raw_gap", self.raw_gap, maximum=FW_MAX_BLOCK)
 
     @property
     def forged(self) -> bool:
@@ -680,12 +684,8 @@ class StatusBlock:
         return {"severity": int(self.severity), "block_status": self.block_status,
                 "raw_data": self.raw_data.hex(), "data_length": self.data_length,
                 "raw_data_offset": self.raw_data_offset,
+                **({"raw_gap": self.raw_gap.hex()} if self.raw_gap else {}),
                 "entries": [e.to_json() for e in self.entries]}
-
-    # encode()/decode live in codec.py; bound here for convenience
-    def encode(self) -> bytes:
-        from .codec import encode
-        return encode(self)
 
 
 def _correctable(severity: int) -> bool:
@@ -757,5 +757,6 @@ def entry_from_json(d: dict) -> Entry:
 def block_from_json(d: dict) -> StatusBlock:
     d = dict(d)
     d["raw_data"] = bytes.fromhex(d.get("raw_data", ""))
+    d["raw_gap"] = bytes.fromhex(d.get("raw_gap", ""))
     d["entries"] = [entry_from_json(e) for e in d.get("entries", [])]
     return StatusBlock(**d)

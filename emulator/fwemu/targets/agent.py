@@ -31,12 +31,13 @@ import threading
 import time
 from urllib.parse import parse_qs
 
+from .._corelib import lib
 from ..board import Board, Source
 from ..channel import AgentChannel, AgentError, TargetResetError
 from ..channel import protocol as P
 from ..channel.protocol import ChannelTimeout
 from ..errors import BlockBusyError, OutcomeUnknown, RefusedError, UnreachableError, UsageError
-from ..memory import AccessError
+from ..memory import AccessError, ack_reg
 from .base import Target
 
 log = logging.getLogger("fwemu.target.agent")
@@ -68,7 +69,7 @@ def _unknown(exc: Exception) -> OutcomeUnknown:
 
 
 class SimAgentProcess:
-    """`python -m fwemu.channel.simagent` for a board, its pty path and OS log file."""
+    """`python -m fwemu.targets.simagent` for a board, its pty path and OS log file."""
 
     def __init__(self, board: Board, query: str = ""):
         opts = {k: v[-1] for k, v in parse_qs(query).items()}
@@ -78,7 +79,7 @@ class SimAgentProcess:
                              f"name (this one came from {board.file})")
         fd, self.log_path = tempfile.mkstemp(prefix="fwemu-sim-os-", suffix=".log")
         os.close(fd)
-        cmd = [sys.executable, "-m", "fwemu.channel.simagent", "--board", spec, "--os-log", self.log_path]
+        cmd = [sys.executable, "-m", "fwemu.targets.simagent", "--board", spec, "--os-log", self.log_path]
         for key in ("delay", "sei_mode", "masked_pes", "mem_file", "ledger"):
             if key in opts:
                 cmd += [f"--{key.replace('_', '-')}", opts[key]]
@@ -156,7 +157,7 @@ class AgentTarget(Target):
         for w in b.windows:
             if w.access != "remote":
                 continue
-            if not any(base <= w.base and w.end <= base + size and flags & 2
+            if not any(base <= w.base and w.end <= base + size and flags & P.WIN_WRITE
                        for base, size, flags in info.windows):
                 have = ", ".join(f"{base:#x}+{size:#x}" for base, size, _ in info.windows) or "none"
                 raise UsageError(f"window {w.name}", f"{w.base:#x}+{w.size:#x} is not writable through "
@@ -282,13 +283,13 @@ class AgentTarget(Target):
             if rc != P.OK:
                 return f"event {source.vector} has no mapping on the target (code {rc})"
             bits = rest[0]
-            if bits & 0x8:
+            if bits & P.ST_PE_MASKED:
                 return f"PE {pe} is masked (the client has not called SDEI_PE_UNMASK)"
-            if not bits & 0x1:
+            if not bits & P.ST_REGISTERED:
                 return f"event {source.vector} is not registered on PE {pe}"
-            if not bits & 0x2:
+            if not bits & P.ST_ENABLED:
                 return f"event {source.vector} is registered but disabled on PE {pe}"
-            if bits & 0x4:
+            if bits & P.ST_RUNNING:
                 return f"event {source.vector} is already running on PE {pe}"
         return None
 
@@ -322,7 +323,7 @@ class AgentTarget(Target):
     def _notify_error(kind: str, exc: AgentError) -> RefusedError:
         if exc.code == P.E_REFUSED:
             if kind == "sdei":
-                why = P.SDEI_WHY.get(exc.results[1] if len(exc.results) > 1 else 0, "refused")
+                why = P.SDEI_WHY.get(exc.results[1] if len(exc.results) > 1 else P.WHY_UNKNOWN, "refused")
                 return RefusedError(f"SDEI dispatch refused by the target: {why}")
             return RefusedError(f"{kind.upper()} refused by the target (code {exc.results})")
         if exc.code == P.E_UNSUPPORTED:
@@ -340,8 +341,6 @@ class AgentTarget(Target):
             try:
                 st = {"block_status": self.channel.read_reg(s.block, 32)}
                 if s.read_ack:
-                    from .._corelib import lib
-                    from .sim import ack_reg
                     v = self.channel.read_reg(s.read_ack.address, s.read_ack.width)
                     st["read_ack"] = v
                     st["consumed"] = bool(lib.fw_ack_is_acked(ack_reg(s), v))

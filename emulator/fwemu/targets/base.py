@@ -7,9 +7,11 @@ notifications, and reports refusals with the reason the real firmware would give
 from __future__ import annotations
 
 import abc
+from typing import Any
 
 from .._corelib import lib
 from ..board import Board, Source
+from ..errors import RefusedError
 from ..memory import ack_reg
 
 
@@ -41,7 +43,9 @@ class Target(abc.ABC):
         return None
 
     def reattach(self) -> None:
-        """Attach to the machine as it is now (UnreachableError when there is none)."""
+        """Attach to the machine as it is now (UnreachableError when there is none). Only
+        called after replaced() gave a reason, which a target that overrides neither never does."""
+        raise NotImplementedError
 
     def down_reason(self) -> str | None:
         """Why no notification can reach the OS now, when the target can see it without
@@ -88,14 +92,14 @@ class Target(abc.ABC):
 
     ## @name ambiguous outcomes (targets behind a channel; post/notify/withdraw raise
     ## OutcomeUnknown when a request may or may not have executed)
-    def resolve(self, source: Source, budget: float):
+    def resolve(self, source: Source, budget: float) -> str | RefusedError | None:
         """What became of the request that raised OutcomeUnknown, asking the target for up
         to `budget` seconds: None (still no answer), "done" (it executed), a RefusedError
         (it was refused: nothing happened), or "memory" (the target no longer knows: read
         its memory). A target whose requests cannot be lost never raises OutcomeUnknown."""
         return "memory"
 
-    def read_back(self, source: Source, record: bytes) -> dict:
+    def read_back(self, source: Source, record: bytes) -> dict[str, Any]:
         """The source's state read from the target's memory (no side effect): block_status,
         Read Ack, `ours` (the block's bytes after block_status are `record`'s: the OS clears
         only block_status when it consumes a record, so a record that was written stays
@@ -133,9 +137,9 @@ class Target(abc.ABC):
         """OS log lines after mark `since`, and the new mark (sim: the OS model's log)."""
         return [], since
 
-    def os_state(self) -> dict:
+    def os_state(self) -> dict[str, Any]:
         """What is known about the OS (sim: up/down, panics); {} when unknown."""
         return {}
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         return {}

@@ -14,6 +14,7 @@ from .._corelib import lib
 from ..board import Board, Source
 from ..errors import RefusedError
 from ..memory import LocalMemory, ack_reg  # noqa: F401 - ack_reg re-exported for older imports
+from ..records import kernel_profile
 from ..sdei import SdeiDispatcher, SdeiError
 from .base import Target
 from .linux_model import LinuxModel, OsKnobs
@@ -82,7 +83,17 @@ class SimTarget(Target):
         self.os = LinuxModel(board, self.platform, self._changed, knobs)
         self.platform.os = self.os
         # the firmware reads registers several times per injection: no wrapper frame
-        self.read, self.read_reg, self.write_reg = self.platform.read, self.platform.read_reg, self.platform.write_reg
+        self.read, self.read_reg, self.write_reg = (  # type: ignore[method-assign]
+            self.platform.read, self.platform.read_reg, self.platform.write_reg)
+
+    @classmethod
+    def from_options(cls, board: Board, sim: dict) -> SimTarget:
+        """The session's sim options (the CLI's and the daemon's OS-model knobs, by name)
+        as this backend's own types."""
+        knobs = OsKnobs(delay=sim.get("delay", 0.0), deaf=sim.get("deaf", False),
+                        sei_mode=sim.get("sei_mode", "walk"), ratelimit=sim.get("ratelimit", True),
+                        kernel=kernel_profile.get(sim.get("kernel")))
+        return cls(board, knobs, sim.get("masked_pes", ()))
 
     # -- lifecycle ----------------------------------------------------------------------
     def close(self) -> None:

@@ -2,7 +2,7 @@
 platform + the Linux OS model (fwemu.targets.sim / linux_model), in a process of its own,
 reached over a real pty — the same bytes a board's UART would carry.
 
-    python -m fwemu.channel.simagent --board sim-agent [--os-log FILE] [--delay S] …
+    python -m fwemu.targets.simagent --board sim-agent [--os-log FILE] [--delay S] …
     → prints "PTY /dev/pts/N" on stdout, then serves until SIGTERM or its parent exits.
 
 SIGUSR1 resets the "board": the agent restarts (new boot count, EV_BOOT, no session) and the
@@ -30,12 +30,11 @@ import threading
 import tty
 
 from ..board import load_board
+from ..channel import protocol as P
+from ..channel.hostagent import HostAgent, serve
 from ..sdei import SdeiDispatcher
-from ..targets.linux_model import LinuxModel, OsKnobs
-from ..targets.sim import SimPlatform
-from .hostagent import HostAgent, serve
-
-ST_REGISTERED, ST_ENABLED, ST_RUNNING, ST_MASKED, ST_CRITICAL = 0x1, 0x2, 0x4, 0x8, 0x10
+from .linux_model import LinuxModel, OsKnobs
+from .sim import SimPlatform
 
 
 class SimAgentPlatform:
@@ -43,6 +42,7 @@ class SimAgentPlatform:
 
     def __init__(self, board, knobs: OsKnobs, masked_pes=(), wake=None, ledger=None):
         self.board = board
+        self.reset_requested = False     # set by SIGUSR1 (main)
         self.wake = wake or (lambda: None)
         self.sim = SimPlatform(board, masked_pes)
         self.os = LinuxModel(board, self.sim, self.wake, knobs)
@@ -84,7 +84,7 @@ class SimAgentPlatform:
             self._note(f"consumed {src.id} {self._handling_pe} {digest}")
             os_clear(g, paddr)
         self._handling_pe = -1
-        self.os._clear = clear
+        self.os._clear = clear   # type: ignore[method-assign]  # the ledger's hook
         os_handle = self.os._handle
 
         def handle(kind, pe, arg):
@@ -93,7 +93,7 @@ class SimAgentPlatform:
                 return os_handle(kind, pe, arg)
             finally:
                 self._handling_pe = -1
-        self.os._handle = handle
+        self.os._handle = handle   # type: ignore[method-assign]  # the ledger's hook
 
     # notifications
     def raise_sei(self, pe):
@@ -123,15 +123,15 @@ class SimAgentPlatform:
         if d.refusal(event, pe) is None:
             return 0
         if d.masked[pe]:
-            return 1
+            return P.WHY_MASKED
         if event == 0:
-            return 2
+            return P.WHY_EVENT0
         ev = d.events.get(event)
         if ev is None or not ev.explicit:
-            return 3
+            return P.WHY_NOT_EXPLICIT
         if d.running[pe]:
-            return 4
-        return 5
+            return P.WHY_PRIORITY
+        return P.WHY_STATE
 
     def sdei_state(self, pe, event):
         with self.os.lock:
@@ -140,9 +140,9 @@ class SimAgentPlatform:
             if ev is None:
                 return -1, 0
             st = ev.state if ev.shared else d.private[(event, pe)].state
-            bits = (ST_REGISTERED if st[2] == "G" else 0) | (ST_ENABLED if st[1] == "E" else 0)
-            bits |= (ST_RUNNING if st[0] == "R" else 0) | (ST_MASKED if d.masked[pe] else 0)
-            return 0, bits | (ST_CRITICAL if ev.critical else 0)
+            bits = (P.ST_REGISTERED if st[2] == "G" else 0) | (P.ST_ENABLED if st[1] == "E" else 0)
+            bits |= (P.ST_RUNNING if st[0] == "R" else 0) | (P.ST_PE_MASKED if d.masked[pe] else 0)
+            return 0, bits | (P.ST_CRITICAL if ev.critical else 0)
 
     def pend_irq(self, pe, intid):
         self.os.deliver(self._irq_kind.get(intid, "irq"), pe, intid)
@@ -168,7 +168,7 @@ class SimAgentPlatform:
 
 
 def windows_of(board) -> list[tuple[int, int, int]]:
-    return [(w.base, w.size, 3) for w in board.windows]
+    return [(w.base, w.size, P.WIN_READ | P.WIN_WRITE) for w in board.windows]
 
 
 def main(argv=None) -> int:
@@ -211,7 +211,6 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGUSR1, lambda *_: setattr(plat, "reset_requested", True))
-    plat.reset_requested = False
     parent = os.getppid()
     log_f = open(args.os_log, "a", encoding="utf-8") if args.os_log else None
     mark = [0]
