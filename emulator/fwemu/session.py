@@ -50,13 +50,16 @@ def unreachable_text(board: Board, url: str | None, message: str) -> str:
 class _Tally:
     """A streaming summary of finished injections (report="summary"): state counts, every
     distinct reason (bounded), latency percentiles from a compact array (8 bytes an
-    injection up to SAMPLES, then a uniform reservoir of SAMPLES: exact up to 1,000,000
+    injection up to SAMPLES, then a uniform reservoir of SAMPLES: exact up to 100,000
     injections, sampled above, with max and mean exact) and the last few records, so a
     request's footprint is bounded whatever its count."""
 
     LAST = 10
     REASONS = 64        # distinct (state, reason) pairs counted apart; the rest are pooled
-    SAMPLES = 1_000_000
+    # Sorting for the percentiles makes a float object per sample (32 bytes): 1,000,000
+    # samples were a 40 MB peak at the end of a run. p99 from a uniform 100,000 is within
+    # about ±0.03 percentile points.
+    SAMPLES = 100_000
 
     def __init__(self):
         self.states: dict[str, int] = {}

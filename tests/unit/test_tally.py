@@ -1,0 +1,43 @@
+"""The streaming summary of a long run (session._Tally): bounded memory, exact counts,
+max and mean, percentiles exact up to SAMPLES latencies and from a uniform sample above."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fwemu.session import _Tally
+
+
+@dataclass
+class Inj:
+    id: int
+    state: str
+    reason: str
+    latency: float | None
+
+
+def test_exact_up_to_the_sample_size():
+    t = _Tally()
+    for k in range(1, 1001):                       # latencies 1 .. 1000 ms
+        t.add(Inj(k, "consumed", "", k / 1000))
+    s = t.summary()
+    assert s["count"] == 1000 and s["states"] == {"consumed": 1000}
+    assert (s["p50_ms"], s["p99_ms"], s["max_ms"]) == (501.0, 991.0, 1000.0)
+    assert s["mean_ms"] == 500.5 and s["latency_sampled"] is False
+    assert [i.id for i in t.last] == list(range(991, 1001))
+
+
+def test_above_the_sample_size_memory_stays_and_percentiles_are_sampled(monkeypatch):
+    monkeypatch.setattr(_Tally, "SAMPLES", 2000)
+    t = _Tally()
+    n = 50_000
+    for k in range(n):                             # uniform over 0 .. 49.999 ms, in order
+        t.add(Inj(k + 1, "consumed" if k % 10 else "timed-out", "slow" if k % 10 == 0 else "",
+                  k / 1_000_000))
+    s = t.summary()
+    assert len(t.lat) == 2000 and s["latency_sampled"] is True
+    assert s["count"] == n and s["states"] == {"consumed": n - n // 10, "timed-out": n // 10}
+    assert s["max_ms"] == 49.999 and abs(s["mean_ms"] - 24.9995) < 1e-6       # exact
+    assert abs(s["p50_ms"] - 25.0) < 2.5 and abs(s["p99_ms"] - 49.5) < 1.0       # a uniform sample
+    assert s["reasons"] == [{"state": "timed-out", "reason": "slow", "count": n // 10,
+                             "first": 1, "last": n - 9}]
