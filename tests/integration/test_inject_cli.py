@@ -37,12 +37,8 @@ def _injection_lines(path) -> list[dict]:
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.delenv("FWEMU_BOARD", raising=False)
+def isolated(cli_isolated):
+    return cli_isolated
 
 
 @pytest.fixture

@@ -24,14 +24,8 @@ SIM_TOML = (pathlib.Path(scenarios.__file__).parent / "boards" / "sim.toml").rea
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.delenv("FWEMU_BOARD", raising=False)
-    monkeypatch.delenv("FWEMU_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
+def isolated(cli_isolated, monkeypatch):
+    monkeypatch.chdir(cli_isolated)
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ a two-context ARM record in the UEFI layout is read as that kernel reads it."""
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 
-from fwemu import cli, records
+from fwemu import records
 from fwemu.records.model import ArmContext, ArmErrorInfo, ArmSection, Entry, StatusBlock
 
 CTX1 = "{1}[Hardware Error]:   Context info structure 1:"
@@ -17,22 +16,13 @@ SHORT = "{1}[Hardware Error]:    section length is too small"
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.delenv("FWEMU_BOARD", raising=False)
+def isolated(cli_isolated):
+    return cli_isolated
 
 
 @pytest.fixture
-def fwemu(capsys):
-    def run(*argv):
-        logging.getLogger().handlers.clear()
-        rc = cli.main(list(argv))
-        out, err = capsys.readouterr()
-        return rc, out, err
-    return run
+def fwemu(cli_run):
+    return cli_run
 
 
 @pytest.fixture
