@@ -242,7 +242,7 @@ def _int(v) -> bool:
 
 
 _INJECT_KEYS = {"scenario", "fields", "source", "notify", "pe", "count", "rate", "timeout",
-                "record", "unique", "report"}
+                "record", "unique", "report", "seed"}
 
 
 def validate_request(msg) -> tuple[str, dict]:
@@ -286,6 +286,7 @@ def validate_request(msg) -> tuple[str, dict]:
     check("record", lambda v: isinstance(v, bytes) and len(v) <= MAX_RECORD, f"bytes (at most {MAX_RECORD})")
     check("unique", lambda v: isinstance(v, bool), "true or false")
     check("report", lambda v: v in ("all", "summary"), "'all' or 'summary'")
+    check("seed", lambda v: _int(v) and 0 <= v < 1 << 64, "an integer 0 .. 2^64-1")
     if (req.get("count") or 1) > MAX_FULL_REPORT and req.get("report") != "summary":
         raise BadRequest(f"inject: a count above {MAX_FULL_REPORT} needs report='summary' (one record "
                          "per injection would make the reply, and the daemon, grow with the count)")

@@ -19,6 +19,7 @@ from .errors import UnreachableError, UsageError
 from .firmware import FirmwareModel
 from . import recovery
 from .journal import Journal, default_path
+from .sweep import Plan
 from .targets import open_target
 
 log = logging.getLogger("fwemu.session")
@@ -170,12 +171,12 @@ class Session:
         self.target.close()
         self.journal.close()
 
-    def _submit(self, req: dict):
+    def _submit(self, req: dict, fields: dict):
         with self._submit_lock:
             if self._closing.is_set() or self.journal.error:
                 return None
             return self.firmware.submit(
-                req["scenario"], req.get("fields") or {}, source_id=req.get("source"),
+                req["scenario"], fields, source_id=req.get("source"),
                 notify=req.get("notify"), pe=int(req.get("pe", 0)),
                 timeout=float(req.get("timeout", 5.0)), record=req.get("record"),
                 unique=req.get("unique", True))
@@ -197,6 +198,7 @@ class Session:
                 raise UsageError("--notify", why)
         _lines, mark = self.target.os_log(0)
         count, rate = int(req.get("count", 1)), float(req.get("rate") or 0)
+        plan = Plan(req.get("fields") or {}, int(req.get("seed") or 0))   # UsageError: a bad spec
         tally = _Tally() if req.get("report") == "summary" else None
         injs = []          # every injection; with a tally, only those not yet final
         submitted = 0
@@ -209,7 +211,7 @@ class Session:
                         fw.pump(max(0.0, min(0.05, left)))
                     else:
                         self._closing.wait(min(0.5, left))
-            inj = self._submit(req)
+            inj = self._submit(req, plan.next() if plan.varies else plan.fixed)
             if inj is None:
                 break
             submitted += 1

@@ -585,3 +585,20 @@ def test_a_count_above_the_full_report_limit_goes_through_the_daemon_as_a_summar
     cp = fwemu("inject", "memory-ce", "--notify", "gsiv", "--count", str(n), "--source", "1",
                "--pe", "9", timeout=60)
     assert cp.returncode == 2                     # a usage error is still one line, before anything runs
+
+
+def test_field_sweeps_and_the_seed_reach_the_daemon(start_daemon, fwemu):
+    """The daemon makes each injection's value from the spec, as in-process: a sweep gives
+    new pages; a random spec repeats with the same seed."""
+    start_daemon("--no-ratelimit")      # every record printed: the addresses are read from the log
+    out = _json(fwemu("--json", "inject", "memory-ue", "--count", "3", "--address", "0x61000000:0x61010000:0x1000"))
+    assert out["via"] == "daemon" and [i["state"] for i in out["injections"]] == ["consumed"] * 3
+    mf = [ln.split(":")[1].strip() for ln in out["os_log"] if ln.startswith("Memory failure:")]
+    assert mf == ["0x61000", "0x61001", "0x61002"]
+
+    def pages(seed):
+        o = _json(fwemu("--json", "inject", "memory-ce", "--count", "4", "--seed", str(seed),
+                        "--address", "random:0x62000000:0x63000000:0x1000"))
+        return [ln.split("physical_address:")[1].strip() for ln in o["os_log"] if "physical_address:" in ln]
+    first = pages(5)
+    assert len(first) == 4 and pages(5) == first and pages(6) != first

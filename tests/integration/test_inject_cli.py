@@ -469,3 +469,15 @@ def test_a_count_above_the_full_report_limit_reports_a_summary_in_process(fwemu,
     assert [i["id"] for i in env["injections"]] == list(range(n - 9, n + 1))
     finals = sum(1 for ln in journal.read_text().splitlines() if '"event":"consumed"' in ln)
     assert finals == n
+
+
+def test_an_address_sweep_gives_each_injection_a_new_page(fwemu):
+    rc, out, err = fwemu("--json", "inject", "memory-ue", "--count", "3",
+                         "--address", "0x60000000:0x60010000:0x1000")
+    env = json.loads(out)
+    assert rc == 0, err
+    mf = [ln for ln in env["os_log"] if ln.startswith("Memory failure:")]
+    assert mf == [f"Memory failure: {pfn:#x}: recovery action for free buddy page: Recovered"
+                  for pfn in (0x60000, 0x60001, 0x60002)], env["os_log"]
+    rc, out, err = fwemu("inject", "memory-ue", "--count", "3", "--address", "0x60000000:0x60000000:0x1000")
+    assert (rc, out) == (2, "") and "--address" in err and "STOP must be above START" in err

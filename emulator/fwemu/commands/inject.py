@@ -12,6 +12,7 @@ import time
 from .. import scenarios
 from ..board import NOTIFY_TYPES, load_board
 from ..errors import EXIT_OK, EXIT_OS_DOWN, EXIT_REFUSED, EXIT_TIMEOUT, UnreachableError, UsageError
+from ..sweep import Plan
 from ..session import Session, latency_summary
 from ._simopts import (add_os_model_options, check_os_model_options, os_model_options,
                        os_model_options_given)
@@ -29,6 +30,8 @@ EXAMPLES = """\
 examples:
   fwemu inject memory-ue                                 recoverable memory error, board's route
   fwemu inject memory-ce --address 0x60001000 --count 100 --rate 50
+  fwemu inject memory-ue --count 256 --address 0x60000000:0x70000000:0x1000   a new page each
+  fwemu inject memory-ce --count 50 --address random:0x60000000:0x70000000:0x1000 --seed 7
   fwemu inject arm-cache-ue --notify sdei --pe 1         on the first SDEI source, PE 1
   fwemu inject pcie-ue --bdf 0000:03:00.0 --json         one JSON object on stdout
   fwemu inject raw block.bin --source 2                  a status block file, posted verbatim
@@ -65,6 +68,8 @@ def register(sub, common) -> None:
                       help="injections per second (default 0: as fast as accepted)")
     what.add_argument("--timeout", type=finite, default=5.0, metavar="S",
                       help="seconds each may take to be consumed (default 5)")
+    what.add_argument("--seed", type=int, default=0, metavar="N",
+                      help="seed of random:LOW:HIGH field values (default 0: the same values each run)")
     run = p.add_argument_group("run")
     run.add_argument("--journal", metavar="FILE",
                      help="journal file (default: ~/.local/state/fwemu/journal-BOARD.jsonl; 'none')")
@@ -94,6 +99,7 @@ def _validate(args) -> None:
     in_range("--timeout", args.timeout, 0, MAX_TIMEOUT, " seconds")
     if args.source is not None:
         in_range("--source", args.source, 0, 0xFFFF)
+    in_range("--seed", args.seed, 0, (1 << 64) - 1)
     if args.sei_settle_ms is not None:
         in_range("--sei-settle-ms", args.sei_settle_ms, 0, MAX_SEI_SETTLE_MS)
     if args.file and args.scenario != "raw":
@@ -116,7 +122,8 @@ def cmd_inject(args, out) -> int:
     request = {"scenario": args.scenario, "fields": scenarios.fields_from_args(args),
                "source": args.source, "notify": args.notify, "pe": args.pe, "count": args.count,
                "rate": args.rate, "timeout": args.timeout, "record": record,
-               "unique": not args.identical}
+               "unique": not args.identical, "seed": args.seed}
+    Plan(request["fields"], args.seed)     # a bad sweep/list/random spec: one line, nothing run
     sim_opts = os_model_options(args)
     check_os_model_options(board, args)
     url = target_url(board, args)

@@ -1,0 +1,124 @@
+"""Field values that change from one injection to the next within one request.
+
+A numeric record field (an option that takes a plain number: `--address`, `--pa-mask`,
+`--row`, `--error-info`, …) may be given as
+
+    START:STOP:STEP        a sweep: START, START+STEP, … below STOP, then again from START
+    V1,V2,V3               a list, taken in turn
+    random:LOW:HIGH[:ALIGN]  uniform in [LOW, HIGH), a multiple of ALIGN (default 1),
+                           from the request's seed (the same seed gives the same values)
+
+so `fwemu inject memory-ue --count 100 --address 0x60000000:0x70000000:0x1000` takes a new
+page each time instead of poisoning one page a hundred times. Specs are parsed once, when
+the request is made (a bad one is a usage error naming the option), and values are made
+one injection at a time, so a request of any count holds nothing per injection.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from .errors import UsageError
+from .scenarios import OPTIONS, parse_int
+
+_NUMERIC = {o.flag: o.maximum for o in OPTIONS if o.parse is None}
+MAX_LIST = 4096
+
+
+def is_spec(text: str) -> bool:
+    return ":" in text or "," in text
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    start: int
+    step: int
+    n: int
+
+    def value(self, k: int, rng: random.Random | None) -> int:
+        return self.start + (k % self.n) * self.step
+
+
+@dataclass(frozen=True)
+class _List:
+    values: tuple[int, ...]
+
+    def value(self, k: int, rng: random.Random | None) -> int:
+        return self.values[k % len(self.values)]
+
+
+@dataclass(frozen=True)
+class _Random:
+    low: int
+    slots: int
+    align: int
+
+    def value(self, k: int, rng: random.Random | None) -> int:
+        assert rng is not None
+        return self.low + rng.randrange(self.slots) * self.align
+
+
+def parse_spec(flag: str, text: str):
+    """One numeric option's spec, or UsageError naming the option and what is wrong."""
+    top = _NUMERIC[flag]
+
+    def num(part: str, what: str, end: bool = False) -> int:
+        if not part.strip():
+            raise UsageError(flag, f"{text!r}: {what} is missing")
+        return parse_int(flag, part.strip(), top + 1 if end else top)   # STOP/HIGH: exclusive
+
+    if "," in text:
+        parts = text.split(",")
+        if len(parts) > MAX_LIST:
+            raise UsageError(flag, f"a list takes at most {MAX_LIST} values (got {len(parts)})")
+        return _List(tuple(num(p, "a list value") for p in parts))
+    parts = text.split(":")
+    if parts[0].strip().lower() == "random":
+        if len(parts) not in (3, 4):
+            raise UsageError(flag, f"{text!r}: random takes random:LOW:HIGH or random:LOW:HIGH:ALIGN")
+        low, high = num(parts[1], "LOW"), num(parts[2], "HIGH", end=True)
+        align = num(parts[3], "ALIGN") if len(parts) == 4 else 1
+        if align == 0 or align & (align - 1):
+            raise UsageError(flag, f"{text!r}: ALIGN must be a power of two")
+        if low % align:
+            raise UsageError(flag, f"{text!r}: LOW {low:#x} is not a multiple of ALIGN {align:#x}")
+        slots = (high - low + align - 1) // align
+        if slots <= 0:
+            raise UsageError(flag, f"{text!r}: HIGH must be above LOW")
+        return _Random(low, slots, align)
+    if len(parts) != 3:
+        raise UsageError(flag, f"{text!r}: a sweep is START:STOP:STEP")
+    start, stop, step = num(parts[0], "START"), num(parts[1], "STOP", end=True), num(parts[2], "STEP")
+    if step == 0:
+        raise UsageError(flag, f"{text!r}: STEP must not be 0")
+    if stop <= start:
+        raise UsageError(flag, f"{text!r}: STOP must be above START")
+    return _Sweep(start, step, (stop - start + step - 1) // step)
+
+
+class Plan:
+    """The field values of each injection of one request, in order."""
+
+    def __init__(self, fields: dict[str, str], seed: int = 0):
+        # only numeric options take specs: others have ':' or ',' of their own (a BDF,
+        # a timestamp, a flag list), which their own parsers read
+        self.fixed = {k: v for k, v in fields.items() if k not in _NUMERIC or not is_spec(v)}
+        self.specs = {k: parse_spec(k, v) for k, v in fields.items() if k not in self.fixed}
+        self.seed = seed
+        # one generator per option, seeded by the seed and the option, so adding a random
+        # field does not change another one's values
+        self._rng = {k: random.Random(f"{seed}:{k}") for k, s in self.specs.items() if isinstance(s, _Random)}
+        self._k = 0
+
+    @property
+    def varies(self) -> bool:
+        return bool(self.specs)
+
+    def next(self) -> dict[str, str]:
+        """The next injection's fields (text, as a single value is given)."""
+        k, self._k = self._k, self._k + 1
+        out = dict(self.fixed)
+        for flag, spec in self.specs.items():
+            out[flag] = hex(spec.value(k, self._rng.get(flag)))
+        return out
