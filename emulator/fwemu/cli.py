@@ -17,7 +17,7 @@ import sys
 import threading
 
 from . import __version__
-from .errors import EXIT_USAGE, FwemuError
+from .errors import EXIT_USAGE, FwemuError, Terminated
 
 JSON_ENVELOPE_VERSION = {"major": 1, "minor": 0}
 
@@ -108,11 +108,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for module in modules(command):
         module.register(sub, common)
     return parser
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so it unwinds exactly as Ctrl-C does: sessions
-    close, in-flight injections are journalled `interrupted`, one final line is printed."""
 
 
 def _on_sigterm(signum, frame):

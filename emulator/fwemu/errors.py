@@ -97,3 +97,16 @@ class OutcomeUnknown(UnreachableError):
     def __init__(self, message: str, request: str = "", waited: float = 0.0, forgotten: bool = False):
         super().__init__(message)
         self.request, self.waited, self.forgotten = request, waited, forgotten
+
+
+class StoppedError(FwemuError):
+    """A command stopped by SIGINT (exit 130) or SIGTERM (143) after reporting what it did."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it unwinds exactly as Ctrl-C does: sessions
+    close, in-flight injections are journalled `interrupted`, one final line is printed."""

@@ -24,6 +24,8 @@ from .targets import open_target
 
 log = logging.getLogger("fwemu.session")
 
+DRAIN_S = 2.0     # after a stop, how long injections in flight may still end on their own
+
 
 def latency_summary(injs: list[dict]) -> dict:
     states: dict[str, int] = {}
@@ -116,6 +118,7 @@ class Session:
         self.runfile: recovery.RunFile | None = None
         self._closed = False
         self.restart: dict | None = None   # what this run resolved of runs cut short before it
+        self.stop_reason: str | None = None
 
     @classmethod
     def open(cls, board: Board, journal: str | None = None, unsafe_concurrent_sei: bool = False,
@@ -152,9 +155,17 @@ class Session:
     def __exit__(self, *exc):
         self.close()
 
-    def stop_accepting(self) -> None:
-        """No new submissions from now on (the daemon is stopping): an inject in progress
-        stops submitting and reports what it did submit. Callers then interrupt()."""
+    def stop_accepting(self, reason: str | None = None, *, from_signal: bool = False) -> None:
+        """No new submissions from now on (the daemon is stopping, or the CLI got SIGINT or
+        SIGTERM): an inject in progress stops submitting and reports what it did submit.
+        Returns once no submission is in progress, so the caller may interrupt() what is in
+        flight; from_signal (a handler in the thread running inject(), which may be inside
+        a submission) only sets the flag, and inject() ends the rest itself."""
+        if reason and self.stop_reason is None:
+            self.stop_reason = reason
+        if from_signal:
+            self._closing.set()
+            return
         with self._submit_lock:
             self._closing.set()
 
@@ -228,7 +239,17 @@ class Session:
         if submitted == 0 and count > 0:
             raise UnreachableError(self.journal.error or "fwemu is stopping: the injection was not submitted")
         if pump:
-            fw.wait_all(injs)
+            drain_until = None
+            while not all(i.final for i in injs):
+                if self._closing.is_set():
+                    # stopped (a signal, via stop_accepting): what is in flight gets DRAIN_S
+                    # to end, then is journalled interrupted, so the report has a state for each
+                    if drain_until is None:
+                        drain_until = fw.clock() + DRAIN_S
+                    elif fw.clock() >= drain_until:
+                        fw.interrupt(self.stop_reason or "fwemu stopped")
+                        break
+                fw.pump(0.05)
         else:
             for i in injs:
                 i.done.wait()   # the pumper finishes every injection: consumed, timed out or interrupted

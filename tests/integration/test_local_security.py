@@ -347,9 +347,42 @@ def test_sigterm_ends_an_in_process_inject_like_ctrl_c(tmp_path, env):
             proc.communicate()
     assert proc.returncode == 143, err
     assert "Traceback" not in err
-    assert err.splitlines()[-1] == "fwemu: error: interrupted by SIGTERM"
     lines = [json.loads(ln) for ln in j.read_text().splitlines()]
     accepted = {ln["id"] for ln in lines if ln.get("event") == "accepted"}
     final = [ln["id"] for ln in lines if "state" in ln]
     assert len(accepted) >= 32
     assert sorted(final) == sorted(accepted)       # exactly one final line each
+    # the partial report of what ran, then one line saying where it stopped
+    n = len(accepted)
+    assert err.splitlines()[-1] == (f"fwemu: error: interrupted by SIGTERM: {n} of 1000000 injections "
+                                    f"submitted (reported above), {1000000 - n} not submitted")
+    assert out.splitlines()[0].startswith(f"{n} injections: {n} consumed"), out
+
+
+def test_sigint_drains_what_is_in_flight_then_interrupts_it(tmp_path, env):
+    """Ctrl-C stops submitting; an injection the OS is still working on gets 2 s to end,
+    then is journalled interrupted; the JSON envelope reports each one (issue 16)."""
+    j = tmp_path / "j.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "fwemu", "--json", "inject", "memory-ue", "--count", "5",
+                             "--rate", "1", "--os-delay", "30", "--timeout", "60", "--journal", str(j)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not j.exists() or '"accepted"' not in j.read_text()):
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    env_ = json.loads(out)
+    assert env_["status"] == 130 and env_["error"].startswith("interrupted by SIGINT: 1 of 5 injections submitted")
+    assert [i["state"] for i in env_["injections"]] == ["interrupted"]
+    assert env_["injections"][0]["reason"] == "interrupted by SIGINT"
+    assert 2.0 <= took < 20                        # drained for 2 s, not the 60-s timeout
+    from fwemu import journal_check
+    assert journal_check.check_lines([json.loads(ln) for ln in j.read_text().splitlines()]).ok

@@ -6,12 +6,16 @@ Runs against a running `fwemu daemon` for the board when there is one, else in-p
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import time
 
 from .. import scenarios
 from ..board import NOTIFY_TYPES, load_board
-from ..errors import EXIT_OK, EXIT_OS_DOWN, EXIT_REFUSED, EXIT_TIMEOUT, UnreachableError, UsageError
+from ..errors import (EXIT_OK, EXIT_OS_DOWN, EXIT_REFUSED, EXIT_TIMEOUT, StoppedError, Terminated,
+                      UnreachableError, UsageError)
 from ..sweep import Plan
 from ..session import Session, latency_summary
 from ._simopts import (add_os_model_options, check_os_model_options, os_model_options,
@@ -135,11 +139,17 @@ def cmd_inject(args, out) -> int:
         request["report"] = "summary"
     t0 = time.perf_counter()
     result = None if args.no_daemon else _via_daemon(board, args, request)
+    stopped: list[int] = []
     if result is None:
         with Session.open(board, journal=args.journal, unsafe_concurrent_sei=args.unsafe_concurrent_sei,
                           sei_settle=None if args.sei_settle_ms is None else args.sei_settle_ms / 1000,
-                          sim=sim_opts, url=url) as session:
-            result = session.inject(request)
+                          sim=sim_opts, url=url) as session, _stop_on_signals(session, stopped):
+            try:
+                result = session.inject(request)
+            except UnreachableError:
+                if stopped:       # the signal came before the first submission
+                    raise _stopped_error(stopped[0], "before any injection was submitted") from None
+                raise
     wall = time.perf_counter() - t0
 
     injs = result["injections"]
@@ -156,11 +166,43 @@ def cmd_inject(args, out) -> int:
         raise UnreachableError(result["journal_error"] + (f"; stopped with {left} injection"
                                                           f"{'s' if left != 1 else ''} not submitted"
                                                           if left else ""))
+    if stopped:   # the report above is the partial one: what ran before the signal
+        left = result.get("not_submitted", 0)
+        raise _stopped_error(stopped[0], f"{request['count'] - left} of {request['count']} injections "
+                                         f"submitted (reported above), {left} not submitted")
     states = summary["states"] if summary is not None else {i["state"] for i in injs}
     rc = max((ORDER[s] for s in states), default=EXIT_OK)
     if rc == EXIT_OK and (result.get("os") or {}).get("up") is False:
         return EXIT_OS_DOWN     # consumed, and the OS went down: a script must not read "all well"
     return rc
+
+
+@contextlib.contextmanager
+def _stop_on_signals(session, stopped: list[int]):
+    """SIGINT/SIGTERM while injecting in-process: stop submitting, let what is in flight end
+    (Session.DRAIN_S, then interrupted), report it all, exit 130/143. A second signal stops
+    at once, as before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        if stopped:
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        stopped.append(signum)
+        session.stop_accepting(f"interrupted by {signal.Signals(signum).name}", from_signal=True)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _stopped_error(signum: int, what: str) -> StoppedError:
+    name = signal.Signals(signum).name
+    return StoppedError(f"interrupted by {name}: {what}", 143 if signum == signal.SIGTERM else 130)
 
 
 def _via_daemon(board, args, request: dict) -> dict | None:
