@@ -192,7 +192,7 @@ class Session:
                 timeout=float(req.get("timeout", 5.0)), record=req.get("record"),
                 unique=req.get("unique", True))
 
-    def inject(self, req: dict, *, pump: bool = True, wake=None) -> dict:
+    def inject(self, req: dict, *, pump: bool = True, wake=None, progress=None) -> dict:
         """Submit `count` injections at `rate`, wait for every one to end; return their
         journal records, the OS log lines they produced and the OS state.
 
@@ -231,6 +231,8 @@ class Session:
                 wake()
             if pump and k % 64 == 63:
                 fw.pump(0)
+                if progress is not None:
+                    progress(submitted)
             if tally is not None and len(injs) >= 256:
                 for i in injs:
                     if i.final:
@@ -253,6 +255,8 @@ class Session:
         else:
             for i in injs:
                 i.done.wait()   # the pumper finishes every injection: consumed, timed out or interrupted
+        if progress is not None:
+            progress(submitted)
         lines, _ = self.target.os_log(mark)
         result = {"via": "in-process", "os": self.target.os_state()}
         if tally is None:

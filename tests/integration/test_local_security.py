@@ -386,3 +386,32 @@ def test_sigint_drains_what_is_in_flight_then_interrupts_it(tmp_path, env):
     assert 2.0 <= took < 20                        # drained for 2 s, not the 60-s timeout
     from fwemu import journal_check
     assert journal_check.check_lines([json.loads(ln) for ln in j.read_text().splitlines()]).ok
+
+
+def test_a_progress_bar_on_a_terminal_and_none_otherwise(tmp_path, env):
+    """A long in-process run shows tqdm's bar on stderr when stderr is a terminal; on a pipe
+    stderr stays free of it (logs and CI)."""
+    import os
+    import pty
+
+    argv = [sys.executable, "-m", "fwemu", "inject", "memory-ce", "--notify", "gsiv", "--count", "5000",
+            "--journal", "none"]
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:          # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert b"inject:" in seen and b"/5000" in seen and b"inj/s" in seen, seen[-400:]
+    assert out.decode().splitlines()[0].startswith("5000 injections: 5000 consumed")
+    p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "inj/s" not in p.stderr and "/5000" not in p.stderr

@@ -7,6 +7,7 @@ Runs against a running `fwemu daemon` for the board when there is one, else in-p
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -145,7 +146,8 @@ def cmd_inject(args, out) -> int:
                           sei_settle=None if args.sei_settle_ms is None else args.sei_settle_ms / 1000,
                           sim=sim_opts, url=url) as session, _stop_on_signals(session, stopped):
             try:
-                result = session.inject(request)
+                with _progress_bar(request["count"]) as progress:
+                    result = session.inject(request, progress=progress)
             except UnreachableError:
                 if stopped:       # the signal came before the first submission
                     raise _stopped_error(stopped[0], "before any injection was submitted") from None
@@ -198,6 +200,29 @@ def _stop_on_signals(session, stopped: list[int]):
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def _progress_bar(count: int):
+    """A progress bar on stderr when it is a terminal and the run is long enough to want
+    one; nothing otherwise (logs, pipes and CI stay clean)."""
+    if count < 1000 or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+        sized = size.columns > 0 and size.lines > 0
+    except OSError:
+        sized = False
+    # a terminal that reports no size (a bare pty) gets 80x24: tqdm hides a bar on a
+    # 0-line screen
+    with tqdm(total=count, unit="inj", file=sys.stderr, dynamic_ncols=sized, ncols=None if sized else 80,
+              nrows=None if sized else 24, leave=False, desc="inject") as bar:
+        def progress(submitted: int) -> None:
+            bar.update(submitted - bar.n)
+        yield progress
 
 
 def _stopped_error(signum: int, what: str) -> StoppedError:
