@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from . import __version__
 from .errors import EXIT_USAGE, FwemuError, Terminated
@@ -29,8 +30,22 @@ class Output:
 
     def __init__(self, as_json: bool, stream=None):
         self.as_json = as_json
+        self.jsonl = False       # inject --jsonl: a line per injection as it ends, the envelope last
+        self._flushed = 0.0
         self.stream = stream or sys.stdout
         self.fields: dict = {}
+
+    def stream_lines(self) -> None:
+        self.as_json = self.jsonl = True
+
+    def emit(self, obj: dict) -> None:
+        """One JSON line (--jsonl), flushed within 0.1 s: a reader on a pipe sees each as it
+        comes, without a write(2) per line at thousands of lines a second."""
+        self.stream.write(json.dumps(obj) + "\n")
+        now = time.monotonic()
+        if now - self._flushed >= 0.1:
+            self.stream.flush()
+            self._flushed = now
 
     def line(self, text: str = "") -> None:
         if not self.as_json:
@@ -45,6 +60,8 @@ class Output:
         if self.as_json:
             env = {"fwemu_version": __version__, "version": JSON_ENVELOPE_VERSION,
                    "status": status, "error": error}
+            if self.jsonl:
+                env["event"] = "end"
             env.update(self.fields)
             # dumps, not dump: json.dump streams through the pure-Python encoder in small
             # chunks (4 s for a 20,000-injection result); dumps uses the C encoder, one write
@@ -131,6 +148,8 @@ def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     as_json = "--json" in argv
     out = Output(as_json)
+    if "--jsonl" in argv:     # inject's: even an error before the run is a JSON line
+        out.stream_lines()
     try:
         for word in argv:
             if "\0" in word:      # no exec'd argv holds one; an in-process caller's might

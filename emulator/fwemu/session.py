@@ -64,7 +64,8 @@ class _Tally:
     # about ±0.03 percentile points.
     SAMPLES = 100_000
 
-    def __init__(self):
+    def __init__(self, on_final=None):
+        self.on_final = on_final
         self.states: dict[str, int] = {}
         self.lat = array.array("d")
         self.last: collections.deque = collections.deque(maxlen=self.LAST)
@@ -73,6 +74,8 @@ class _Tally:
         self._rng = random.Random(0x5eed)
 
     def add(self, inj) -> None:
+        if self.on_final is not None:
+            self.on_final(inj)
         self.states[inj.state] = self.states.get(inj.state, 0) + 1
         if inj.state != "consumed":
             key = (inj.state, inj.reason or "no reason given")
@@ -192,7 +195,7 @@ class Session:
                 timeout=float(req.get("timeout", 5.0)), record=req.get("record"),
                 unique=req.get("unique", True))
 
-    def inject(self, req: dict, *, pump: bool = True, wake=None, progress=None) -> dict:
+    def inject(self, req: dict, *, pump: bool = True, wake=None, progress=None, on_final=None) -> dict:
         """Submit `count` injections at `rate`, wait for every one to end; return their
         journal records, the OS log lines they produced and the OS state.
 
@@ -210,7 +213,9 @@ class Session:
         _lines, mark = self.target.os_log(0)
         count, rate = int(req.get("count", 1)), float(req.get("rate") or 0)
         plan = Plan(req.get("fields") or {}, int(req.get("seed") or 0))   # UsageError: a bad spec
-        tally = _Tally() if req.get("report") == "summary" else None
+        # on_final(inj) is called once for each injection as it ends (a summary is kept, not
+        # the injections, so a streamed run of any length holds nothing per injection)
+        tally = _Tally(on_final) if req.get("report") == "summary" or on_final is not None else None
         injs = []          # every injection; with a tally, only those not yet final
         submitted = 0
         t0 = time.monotonic()
@@ -233,11 +238,8 @@ class Session:
                 fw.pump(0)
                 if progress is not None:
                     progress(submitted)
-            if tally is not None and len(injs) >= 256:
-                for i in injs:
-                    if i.final:
-                        tally.add(i)
-                injs = [i for i in injs if not i.final]
+            if tally is not None and (len(injs) >= 256 or on_final is not None):
+                injs = self._tally_finals(tally, injs)
         if submitted == 0 and count > 0:
             raise UnreachableError(self.journal.error or "fwemu is stopping: the injection was not submitted")
         if pump:
@@ -252,6 +254,8 @@ class Session:
                         fw.interrupt(self.stop_reason or "fwemu stopped")
                         break
                 fw.pump(0.05)
+                if on_final is not None:      # streamed as they end, not at the end
+                    injs = self._tally_finals(tally, injs)
         else:
             for i in injs:
                 i.done.wait()   # the pumper finishes every injection: consumed, timed out or interrupted
@@ -272,6 +276,17 @@ class Session:
         if self.journal.error:
             result["journal_error"] = self.journal.error
         return result
+
+    @staticmethod
+    def _tally_finals(tally: _Tally, injs: list) -> list:
+        """Hand the injections that have ended to the tally; the rest still in flight."""
+        left = []
+        for i in injs:
+            if i.final:
+                tally.add(i)
+            else:
+                left.append(i)
+        return left
 
     def status(self) -> dict:
         st = self.firmware.status()

@@ -481,3 +481,20 @@ def test_an_address_sweep_gives_each_injection_a_new_page(fwemu):
                   for pfn in (0x60000, 0x60001, 0x60002)], env["os_log"]
     rc, out, err = fwemu("inject", "memory-ue", "--count", "3", "--address", "0x60000000:0x60000000:0x1000")
     assert (rc, out) == (2, "") and "--address" in err and "STOP must be above START" in err
+
+
+def test_jsonl_streams_a_line_per_injection_then_the_envelope(fwemu):
+    rc, out, err = fwemu("inject", "memory-ce", "--notify", "gsiv", "--count", "20", "--jsonl",
+                         "--address", "0x60000000:0x61000000:0x1000")
+    assert rc == 0, err
+    lines = [json.loads(ln) for ln in out.splitlines()]
+    injs, end = lines[:-1], lines[-1]
+    assert [i["event"] for i in injs] == ["injection"] * 20
+    assert sorted(i["id"] for i in injs) == list(range(1, 21))
+    assert all(i["state"] == "consumed" and i["latency_ms"] is not None for i in injs)
+    assert end["event"] == "end" and end["status"] == 0 and end["error"] is None
+    assert end["summary"]["count"] == 20 and end["summary"]["states"] == {"consumed": 20}
+    assert "injections" not in end
+    # a usage error is the envelope line alone, with the error
+    rc, out, _ = fwemu("inject", "memory-ce", "--jsonl", "--count", "0")
+    assert rc == 2 and [json.loads(ln)["event"] for ln in out.splitlines()] == ["end"]

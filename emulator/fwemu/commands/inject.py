@@ -17,6 +17,7 @@ from .. import scenarios
 from ..board import NOTIFY_TYPES, load_board
 from ..errors import (EXIT_OK, EXIT_OS_DOWN, EXIT_REFUSED, EXIT_TIMEOUT, StoppedError, Terminated,
                       UnreachableError, UsageError)
+from ..daemon import MAX_FULL_REPORT
 from ..sweep import Plan
 from ..session import Session, latency_summary
 from ._simopts import (add_os_model_options, check_os_model_options, os_model_options,
@@ -75,6 +76,9 @@ def register(sub, common) -> None:
                       help="seconds each may take to be consumed (default 5)")
     what.add_argument("--seed", type=int, default=0, metavar="N",
                       help="seed of random:LOW:HIGH field values (default 0: the same values each run)")
+    what.add_argument("--jsonl", action="store_true",
+                      help="JSON lines on stdout: one per injection as it ends, then the envelope "
+                           "(\"event\": \"end\"); memory stays flat for any count")
     run = p.add_argument_group("run")
     run.add_argument("--journal", metavar="FILE",
                      help="journal file (default: ~/.local/state/fwemu/journal-BOARD.jsonl; 'none')")
@@ -133,13 +137,21 @@ def cmd_inject(args, out) -> int:
     check_os_model_options(board, args)
     url = target_url(board, args)
 
-    from ..daemon import MAX_FULL_REPORT
     if request["count"] > MAX_FULL_REPORT:
         # one record per injection would grow with the count: counts, percentiles, every
         # distinct reason and the last records instead, in-process as through a daemon
         request["report"] = "summary"
+    on_final = None
+    if args.jsonl:
+        out.stream_lines()
+
+        def on_final(inj) -> None:
+            out.emit({"event": "injection", **inj.to_json()})
     t0 = time.perf_counter()
     result = None if args.no_daemon else _via_daemon(board, args, request)
+    if result is not None and args.jsonl:     # the daemon replied once, at the end
+        for inj in result["injections"]:
+            out.emit({"event": "injection", **inj})
     stopped: list[int] = []
     if result is None:
         with Session.open(board, journal=args.journal, unsafe_concurrent_sei=args.unsafe_concurrent_sei,
@@ -147,7 +159,7 @@ def cmd_inject(args, out) -> int:
                           sim=sim_opts, url=url) as session, _stop_on_signals(session, stopped):
             try:
                 with _progress_bar(request["count"]) as progress:
-                    result = session.inject(request, progress=progress)
+                    result = session.inject(request, progress=progress, on_final=on_final)
             except UnreachableError:
                 if stopped:       # the signal came before the first submission
                     raise _stopped_error(stopped[0], "before any injection was submitted") from None
@@ -158,6 +170,9 @@ def cmd_inject(args, out) -> int:
     summary = result.get("summary")      # report="summary": counts, and only the last records
     out.set(board=board.name, injections=injs, os_log=result["os_log"], os=result.get("os"),
             summary=summary or latency_summary(injs), via=result["via"], wall_s=round(wall, 4))
+    if args.jsonl:         # each injection has had its line: the envelope carries the rest
+        out.fields.pop("injections")
+        out.set(os_log=result["os_log"][-50:])
     if summary is not None:
         _print_summary(out, board, summary, result)
     else:
@@ -240,6 +255,9 @@ def _via_daemon(board, args, request: dict) -> dict | None:
     if client is None:
         return None
     with client:
+        if args.jsonl and request["count"] > MAX_FULL_REPORT:
+            raise UsageError("--jsonl", f"a daemon replies once, at the end, with at most {MAX_FULL_REPORT:,} "
+                             "injections: for more, stream in-process (--no-daemon)")
         given = os_model_options_given(args)
         given += ["--unsafe-concurrent-sei"] if args.unsafe_concurrent_sei else []
         given += ["--journal"] if args.journal else []
