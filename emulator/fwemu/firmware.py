@@ -45,6 +45,9 @@ _jstr = json.encoder.encode_basestring_ascii   # a JSON string literal, as json.
 FINAL = ("consumed", "dropped", "refused", "timed-out", "interrupted")
 DUPLICATE_WINDOW = 10.0   # Linux's estatus cache age (GHES_ESTATUS_IN_CACHE_MAX_NSEC)
 SEI_FIFO_DEPTH = 64
+# 2: final lines carry "fields" (the options asked for) and "record" (the bytes, hex), and
+# each run's line says "format"; lines of format 1 have neither
+JOURNAL_FORMAT = 2
 FOLLOW_S = 0.25          # how often a waiting firmware looks whether the target's machine was replaced
 # Resolving an ambiguous request (a POST or notification whose reply never came): firmware
 # re-asks the target for at least RESOLVE_MIN_S, at most RESOLVE_MAX_S, in line (nothing
@@ -105,6 +108,7 @@ class Injection:
     note: str = ""          # why a consumed injection's latency is unknown
     run: str = ""           # the run (firmware instance) that accepted it: (run, id) is unique
     t_end: float | None = None   # the instant it reached its final state
+    fields: dict | None = None   # the field options asked for (text), for inspection and replay
     _done: threading.Event | None = None
 
     @property
@@ -139,7 +143,8 @@ class Injection:
                "latency_ms": None if self.latency is None else round(self.latency * 1000, 4),
                "run": self.run, "m_accepted": round(self.t_accepted, 6),
                "m_posted": _r6(self.t_posted), "m_notified": _r6(self.t_notified),
-               "m_consumed": _r6(self.t_consumed), "m_end": _r6(self.t_end)}
+               "m_consumed": _r6(self.t_consumed), "m_end": _r6(self.t_end),
+               "fields": self.fields or {}, "record": self.record.hex()}
         out.update(self._extras())
         return out
 
@@ -169,11 +174,12 @@ class Injection:
             return ('{"id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"block":%d,"length":%d,'
                     '"digest":"%s","state":"%s","reason":null,"accepted":%.6f,"posted":%.6f,"notified":%.6f,'
                     '"consumed":%.6f,"latency_ms":%.4f,"run":"%s","m_accepted":%.6f,"m_posted":%.6f,'
-                    '"m_notified":%.6f,"m_consumed":%.6f,"m_end":%.6f,"event":"%s"}' % (
+                    '"m_notified":%.6f,"m_consumed":%.6f,"m_end":%.6f,"fields":%s,"record":"%s","event":"%s"}' % (
                         self.id, _jstr(self.scenario), src.id, src.notify, self.pe, src.block,
                         len(self.record), self.digest, self.state, wall, wall + (posted - acc),
                         wall + (notified - acc), wall + (consumed - acc), (consumed - notified) * 1000,
-                        self.run, acc, posted, notified, consumed, end, event))
+                        self.run, acc, posted, notified, consumed, end, self._fields_json(),
+                        self.record.hex(), event))
         line = ('{"id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"block":%d,"length":%d,'
                 '"digest":"%s","state":"%s","reason":%s,"accepted":%.6f,"posted":%s,"notified":%s,'
                 '"consumed":%s,"latency_ms":%s' % (
@@ -188,9 +194,15 @@ class Injection:
             self.run, acc, "null" if posted is None else "%.6f" % posted,
             "null" if notified is None else "%.6f" % notified,
             "null" if consumed is None else "%.6f" % consumed, "null" if end is None else "%.6f" % end))
+        line += ',"fields":%s,"record":"%s"' % (self._fields_json(), self.record.hex())
         if self.left_in_memory is not None or self.warnings or self.unsafe_sei or self.forged:
             line += "," + json.dumps(self._extras(), separators=(",", ":"))[1:-1]
         return line + ',"event":"%s"}' % event
+
+    def _fields_json(self) -> str:
+        if not self.fields:
+            return "{}"
+        return json.dumps(self.fields, separators=(",", ":"))
 
     def accepted_line(self) -> str:
         """The injection's first line. `length` and `bs` (the record's block_status) let a
@@ -253,6 +265,7 @@ class FirmwareModel:
         others (the clock, the wall anchor, the SEI settle time, whether the SEI rule is on)."""
         return {"event": "run", "run": self.run, "board": self.board.name, "pid": os.getpid(),
                 "target": self.board.target.kind, "clock": "CLOCK_MONOTONIC", "boot_id": boot_id(),
+                "format": JOURNAL_FORMAT,
                 "m_start": round(self.mono0, 6), "wall_start": round(self.wall0, 6),
                 "sei_settle_ms": self.sei_settle * 1000, "unsafe_concurrent_sei": self.unsafe_concurrent_sei}
 
@@ -315,7 +328,7 @@ class FirmwareModel:
             now = self.clock()     # under the lock: the instant it was accepted, not before a wait
             if not unique or record_given or "--timestamp" in (fields or {}):
                 self._warn_if_repeat(digest, now, src, warnings)
-            inj = Injection(id=self._next_id, scenario=scenario, source=src, pe=pe, record=record,
+            inj = Injection(id=self._next_id, scenario=scenario, source=src, pe=pe, record=record, fields=fields,
                             timeout=timeout, accepted_wall=self.wall0 + (now - self.mono0), t_accepted=now,
                             digest=digest, warnings=warnings, forged=forged, run=self.run,
                             unsafe_sei=self.unsafe_concurrent_sei and src.notify == "sei")

@@ -34,7 +34,9 @@ def injections(draw):
         t_consumed=draw(later), left_in_memory=draw(st.none() | st.just({"block_status": 17})),
         warnings=draw(st.lists(text, max_size=2)), unsafe_sei=draw(st.booleans()),
         forged=draw(st.booleans()), run=draw(st.sampled_from(["", "20261202T002604-4242-0a1b2c3d"])),
-        t_end=draw(later))
+        t_end=draw(later),
+        fields=draw(st.none() | st.dictionaries(st.sampled_from(["--address", "--bdf", "--fru-text"]), text,
+                                                max_size=3)))
 
 
 @settings(max_examples=2000, deadline=None)
