@@ -299,9 +299,17 @@ def test_target_reset_resyncs_and_reports_in_flight():
         # a reset while a side-effect request is in flight, after its first copy was lost:
         # the agent answers E_NO_SESSION to the retry → TargetResetError, not a blind resend
         rig.link.set_faults(Faults(drop=1.0), Faults())
-        t = threading.Timer(0.08, lambda: (rig.link.set_faults(Faults()), rig.agent.reset_soon()))
-        t.start()
+
+        def reset_then_deliver():
+            # the agent resets first (its boot event reaches the host: that direction is
+            # clean), and only then do retries get through: a retry delivered before the
+            # reset would execute on the old session, which is not what this tests
+            rig.agent.reset_soon()
+            rig.ch._reset_flag.wait(5)
+            rig.link.set_faults(Faults())
+        t = threading.Timer(0.08, reset_then_deliver)
         rig.ch._reset_flag.clear()
+        t.start()
         with pytest.raises(TargetResetError) as e:
             rig.ch.call(P.IRQ, 0, 12)
         assert "IRQ" in e.value.request
