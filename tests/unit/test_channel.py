@@ -292,8 +292,11 @@ def test_target_reset_resyncs_and_reports_in_flight():
         rig.ch.on_reset = resets.append
         rig.ch.call(P.IRQ, 0, 10)
         # the target resets between requests: EV_BOOT, then a new session on next use
+        # (wait for the boot event: a request sent before the reset happens would be in
+        # flight across it, which is the next case, not this one)
+        rig.ch._reset_flag.clear()
         rig.agent.reset_soon()
-        time.sleep(0.05)
+        assert rig.ch._reset_flag.wait(5)
         rig.ch.call(P.IRQ, 0, 11)
         assert rig.ch.info.boot_count == 8 and resets
         # a reset while a side-effect request is in flight, after its first copy was lost:
