@@ -262,7 +262,9 @@ class Session:
         if progress is not None:
             progress(submitted)
         lines, _ = self.target.os_log(mark)
-        result = {"via": "in-process", "os": self.target.os_state()}
+        os_state = self.target.os_state()
+        self._journal_os(lines, os_state)
+        result = {"via": "in-process", "os": os_state}
         if tally is None:
             result.update(injections=[i.to_json() for i in injs], os_log=lines)
         else:
@@ -276,6 +278,19 @@ class Session:
         if self.journal.error:
             result["journal_error"] = self.journal.error
         return result
+
+    OS_LOG_JOURNALLED = 1000    # an os-log line keeps the request's last lines, and their count
+
+    def _journal_os(self, lines: list[str], os_state: dict) -> None:
+        """What the OS printed while a request ran, and its state after: one `os-log` line, so
+        a report or a replay shows the OS's reactions (memory_failure, SIGBUS, AER, panic)
+        from the journal alone."""
+        fw = self.firmware
+        if not fw.run_started:
+            return
+        self.journal.write({"event": "os-log", "run": fw.run, "m_at": round(fw.clock(), 6),
+                            "count": len(lines), "lines": lines[-self.OS_LOG_JOURNALLED:],
+                            "os": os_state})
 
     @staticmethod
     def _tally_finals(tally: _Tally, injs: list) -> list:

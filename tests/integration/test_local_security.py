@@ -258,7 +258,7 @@ def test_outputs_in_a_sticky_directory_are_still_written(sticky_dir, tmp_path, e
     for _ in range(2):
         assert fwemu("inject", "memory-ce", "--journal", str(j), env=env).returncode == 0
     assert [json.loads(ln).get("event") or json.loads(ln)["state"] for ln in j.read_text().splitlines()] \
-        == ["run", "accepted", "consumed", "run-end"] * 2
+        == ["run", "accepted", "consumed", "os-log", "run-end"] * 2
 
 
 def test_a_symlink_in_a_private_directory_is_followed(tmp_path, env):
