@@ -59,6 +59,7 @@ import msgpack
 from . import __version__
 from .errors import (EXIT_FAILED, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_UNREACHABLE, EXIT_USAGE,
                      FwemuError, NotConsumedError, RefusedError, UnreachableError, UsageError)
+from .request import MAX_FULL_REPORT, InjectRequest
 
 log = logging.getLogger("fwemu.daemon")
 
@@ -66,7 +67,6 @@ MAX_REQUEST = 1 << 20          # bytes of one request payload
 MAX_REPLY = 256 << 20          # what a client accepts (a full report of a big count is large)
 MAX_CLIENTS = 32               # concurrent connections; more get the "busy" error reply
 MAX_COUNT = 10_000_000         # injections in one request
-MAX_FULL_REPORT = 10_000       # above this count a request must ask for report="summary" (memory stays flat)
 MAX_TIMEOUT = 7 * 86400.0      # seconds one injection may wait
 MAX_RECORD = 1 << 16           # bytes of a raw record (a GHES block is far smaller)
 MAX_FIELD_TEXT = 1 << 18       # characters of one field option's text
@@ -615,7 +615,7 @@ class Daemon:
         if self._stop.is_set() and op in ("inject", "reset"):
             raise UnreachableError("the daemon is stopping")
         if op == "inject":
-            return self.session.inject(req, pump=False, wake=self._wake.set)
+            return self.session.inject(InjectRequest.from_wire(req), pump=False, wake=self._wake.set)
         if op == "status":
             st = self.session.status()
             st["daemon"] = self.info()

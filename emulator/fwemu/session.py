@@ -10,7 +10,6 @@ import array
 import collections
 import logging
 import random
-import statistics
 import threading
 import time
 
@@ -19,22 +18,13 @@ from .errors import UnreachableError, UsageError
 from .firmware import FirmwareModel
 from . import recovery
 from .journal import Journal, default_path
+from .request import InjectRequest
 from .sweep import Plan
 from .targets import open_target
 
 log = logging.getLogger("fwemu.session")
 
 DRAIN_S = 2.0     # after a stop, how long injections in flight may still end on their own
-
-
-def latency_summary(injs: list[dict]) -> dict:
-    states: dict[str, int] = {}
-    for i in injs:
-        states[i["state"]] = states.get(i["state"], 0) + 1
-    lat = sorted(i["latency_ms"] for i in injs if i.get("latency_ms") is not None)
-    q = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]) if lat else (lambda p: None)
-    return {"states": states, "count": len(injs), "p50_ms": q(0.50), "p99_ms": q(0.99),
-            "max_ms": lat[-1] if lat else None, "mean_ms": statistics.fmean(lat) if lat else None}
 
 
 def unreachable_text(board: Board, url: str | None, message: str) -> str:
@@ -185,17 +175,15 @@ class Session:
         self.target.close()
         self.journal.close()
 
-    def _submit(self, req: dict, fields: dict):
+    def _submit(self, req: InjectRequest, fields: dict):
         with self._submit_lock:
             if self._closing.is_set() or self.journal.error:
                 return None
             return self.firmware.submit(
-                req["scenario"], fields, source_id=req.get("source"),
-                notify=req.get("notify"), pe=int(req.get("pe", 0)),
-                timeout=float(req.get("timeout", 5.0)), record=req.get("record"),
-                unique=req.get("unique", True))
+                req.scenario, fields, source_id=req.source, notify=req.notify, pe=req.pe,
+                timeout=req.timeout, record=req.record, unique=req.unique)
 
-    def inject(self, req: dict, *, pump: bool = True, wake=None, progress=None, on_final=None) -> dict:
+    def inject(self, req: InjectRequest | dict, *, pump: bool = True, wake=None, progress=None, on_final=None) -> dict:
         """Submit `count` injections at `rate`, wait for every one to end; return their
         journal records, the OS log lines they produced and the OS state.
 
@@ -204,18 +192,20 @@ class Session:
         this one submits, calls `wake()` after each submit, and waits on the injections'
         `done` events. report="summary" returns counts, percentiles and the last records
         instead of one record per injection (what a 100,000-injection storm wants)."""
+        if not isinstance(req, InjectRequest):     # a map (tests, benchmarks): the wire's keys
+            req = InjectRequest.from_wire(req)
         fw = self.firmware
         kind_refusal = getattr(self.target, "notify_kind_refusal", None)
-        if req.get("notify") and kind_refusal is not None and req.get("source") is None:
-            why = kind_refusal(req["notify"])   # the target's reason (qemu: which QEMU could)
+        if req.notify and kind_refusal is not None and req.source is None:
+            why = kind_refusal(req.notify)   # the target's reason (qemu: which QEMU could)
             if why:
                 raise UsageError("--notify", why)
         _lines, mark = self.target.os_log(0)
-        count, rate = int(req.get("count", 1)), float(req.get("rate") or 0)
-        plan = Plan(req.get("fields") or {}, int(req.get("seed") or 0))   # UsageError: a bad spec
+        count, rate = req.count, req.rate
+        plan = Plan(dict(req.fields), req.seed)   # UsageError: a bad spec
         # on_final(inj) is called once for each injection as it ends (a summary is kept, not
         # the injections, so a streamed run of any length holds nothing per injection)
-        tally = _Tally(on_final) if req.get("report") == "summary" or on_final is not None else None
+        tally = _Tally(on_final) if req.report == "summary" or on_final is not None else None
         injs = []          # every injection; with a tally, only those not yet final
         submitted = 0
         t0 = time.monotonic()

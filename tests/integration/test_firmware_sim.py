@@ -124,7 +124,7 @@ def block_bytes(s: Session, sid: int, n: int) -> bytes:
 
 def jlines(s: Session) -> list[dict]:
     """The injections' lines (the run's own `run`/`run-end` lines left out)."""
-    return [ln for ln in journal.read(s.jpath) if ln["event"] not in ("run", "run-end")]
+    return [ln for ln in journal.read(s.jpath) if ln["event"] not in ("run", "run-end", "os-log")]
 
 
 def by_id(lines: list[dict]) -> dict[int, list[dict]]:

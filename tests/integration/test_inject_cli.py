@@ -32,8 +32,8 @@ HEADER = "[Hardware Error]: Hardware error from APEI Generic Hardware Error Sour
 
 
 def _injection_lines(path) -> list[dict]:
-    """The journal's injection lines (each run's own `run`/`run-end` lines left out)."""
-    return [ln for ln in journal.read(path) if ln["event"] not in ("run", "run-end")]
+    """The journal's injection lines (each run's own `run`/`run-end` and `os-log` lines left out)."""
+    return [ln for ln in journal.read(path) if ln["event"] not in ("run", "run-end", "os-log")]
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,7 @@ def add_os_model_options(p) -> None:
 def os_model_options(args) -> dict:
     return {"delay": args.os_delay, "deaf": args.os_deaf, "masked_pes": args.mask_pe,
             "sei_mode": args.sei_mode, "ratelimit": not args.no_ratelimit,
-            "kernel": args.os_kernel or kernel_profile.DEFAULT.name}
+            "kernel": args.os_kernel}     # None: the default profile
 
 
 def os_model_options_given(args) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from ..board import load_board
 from ..errors import EXIT_OK, UsageError
-from ..session import Session
 from ._target import add_no_daemon_option, add_url_option, target_url
 
 FRESH = "in-process: no daemon serves this board, so this is a new instance started for this command"
@@ -26,21 +25,17 @@ def register(sub, common) -> None:
 
 
 def _with_session(board, fn, args):
-    from ..daemon import Client
-    url = target_url(board, args)
-    client = None if args.no_daemon else Client.connect(board.name)
-    if client is not None:
-        with client:
-            if args.url is not None:
-                raise UsageError("--url", f"a daemon serves board {board.name!r} ({client.path}); its "
-                                          "channel is fixed when it starts (`fwemu daemon --url URL`)")
-            return client.request(fn), "daemon"
-    if fn == "reset" and board.target.kind == "sim":
-        raise UsageError("reset", f"no daemon serves board {board.name!r}: every in-process command boots "
-                                  "its own simulated OS, so there is nothing to reset (start `fwemu daemon` "
-                                  "to keep one across commands)")
-    with Session.open(board, journal="none", url=url) as session:
-        return getattr(session, fn)(), "in-process"
+    from .. import api
+
+    # status and reset inject nothing: an in-process instance journals nothing either
+    options = api.SessionOptions(daemon=False if args.no_daemon else None, url=target_url(board, args),
+                                 local_journal="none")
+    with api.open_session(board, options) as session:
+        if fn == "reset" and board.target.kind == "sim" and session.via == "in-process":
+            raise UsageError("reset", f"no daemon serves board {board.name!r}: every in-process command boots "
+                                      "its own simulated OS, so there is nothing to reset (start `fwemu daemon` "
+                                      "to keep one across commands)")
+        return getattr(session, fn)(), session.via
 
 
 def cmd_status(args, out) -> int:

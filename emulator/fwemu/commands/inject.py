@@ -15,13 +15,11 @@ import time
 
 from .. import scenarios
 from ..board import NOTIFY_TYPES, load_board
-from ..errors import (EXIT_OK, EXIT_OS_DOWN, EXIT_REFUSED, EXIT_TIMEOUT, StoppedError, Terminated,
-                      UnreachableError, UsageError)
-from ..daemon import MAX_FULL_REPORT
+from .. import api
+from ..api import latency_summary
+from ..errors import StoppedError, Terminated, UnreachableError, UsageError
 from ..sweep import Plan
-from ..session import Session, latency_summary
-from ._simopts import (add_os_model_options, check_os_model_options, os_model_options,
-                       os_model_options_given)
+from ._simopts import (add_os_model_options, check_os_model_options, os_model_options)
 from ._target import add_no_daemon_option, add_url_option, finite, in_range, target_url
 
 MAX_COUNT = 10_000_000          # the daemon's limit too
@@ -29,7 +27,6 @@ MAX_TIMEOUT = 7 * 86400.0       # seconds one injection may wait (the daemon's l
 MAX_SEI_SETTLE_MS = 60_000.0
 
 OS_LOG_LINES = 60   # the human report shows the OS log's tail; --json carries all of it
-ORDER = {"consumed": EXIT_OK, "dropped": EXIT_TIMEOUT, "timed-out": EXIT_TIMEOUT, "interrupted": EXIT_TIMEOUT, "refused": EXIT_REFUSED}
 
 
 EXAMPLES = """\
@@ -121,77 +118,72 @@ def cmd_inject(args, out) -> int:
     _validate(args)
     board = load_board(args.board)
     record = None
+    fields = scenarios.fields_from_args(args)
     if args.file:
-        if scenarios.fields_from_args(args):
-            raise UsageError(next(iter(scenarios.fields_from_args(args))), "cannot be combined with a raw FILE")
+        if fields:
+            raise UsageError(next(iter(fields)), "cannot be combined with a raw FILE")
         record = scenarios.read_limited(args.file, "FILE", scenarios.MAX_FIELD_FILE)
-    elif args.scenario == "raw" and "--guid" not in scenarios.fields_from_args(args):
+    elif args.scenario == "raw" and "--guid" not in fields:
         raise UsageError("FILE", "raw needs a FILE with a whole status block, or --guid/--data for a section")
 
-    request = {"scenario": args.scenario, "fields": scenarios.fields_from_args(args),
-               "source": args.source, "notify": args.notify, "pe": args.pe, "count": args.count,
-               "rate": args.rate, "timeout": args.timeout, "record": record,
-               "unique": not args.identical, "seed": args.seed}
-    Plan(request["fields"], args.seed)     # a bad sweep/list/random spec: one line, nothing run
-    sim_opts = os_model_options(args)
+    request = api.InjectRequest(args.scenario, fields, source=args.source, notify=args.notify, pe=args.pe,
+                                count=args.count, rate=args.rate, timeout=args.timeout, record=record,
+                                unique=not args.identical, seed=args.seed)
+    Plan(dict(request.fields), args.seed)     # a bad sweep/list/random spec: one line, nothing run
     check_os_model_options(board, args)
-    url = target_url(board, args)
-
-    if request["count"] > MAX_FULL_REPORT:
-        # one record per injection would grow with the count: counts, percentiles, every
-        # distinct reason and the last records instead, in-process as through a daemon
-        request["report"] = "summary"
+    options = api.SessionOptions(
+        daemon=False if args.no_daemon else None, journal=args.journal, url=target_url(board, args),
+        sim=os_model_options(args), unsafe_concurrent_sei=args.unsafe_concurrent_sei,
+        sei_settle_ms=args.sei_settle_ms)
     on_final = None
     if args.jsonl:
         out.stream_lines()
 
-        def on_final(inj) -> None:
-            out.emit({"event": "injection", **inj.to_json()})
+        def on_final(o: api.Outcome) -> None:
+            out.emit({"event": "injection", **o.raw})
     t0 = time.perf_counter()
-    result = None if args.no_daemon else _via_daemon(board, args, request)
-    if result is not None and args.jsonl:     # the daemon replied once, at the end
-        for inj in result["injections"]:
-            out.emit({"event": "injection", **inj})
     stopped: list[int] = []
-    if result is None:
-        with Session.open(board, journal=args.journal, unsafe_concurrent_sei=args.unsafe_concurrent_sei,
-                          sei_settle=None if args.sei_settle_ms is None else args.sei_settle_ms / 1000,
-                          sim=sim_opts, url=url) as session, _stop_on_signals(session, stopped):
+    with api.open_session(board, options) as session:
+        if args.jsonl and session.via == "daemon" and request.count > api.MAX_FULL_REPORT:
+            raise UsageError("--jsonl", f"a daemon replies once, at the end, with at most "
+                             f"{api.MAX_FULL_REPORT:,} injections: for more, stream in-process (--no-daemon)")
+        with _stop_on_signals(session, stopped):
             try:
-                with _progress_bar(request["count"]) as progress:
+                with _progress_bar(request.count if session.via == "in-process" else 0) as progress:
                     result = session.inject(request, progress=progress, on_final=on_final)
             except UnreachableError:
                 if stopped:       # the signal came before the first submission
                     raise _stopped_error(stopped[0], "before any injection was submitted") from None
                 raise
     wall = time.perf_counter() - t0
-
-    injs = result["injections"]
-    summary = result.get("summary")      # report="summary": counts, and only the last records
-    out.set(board=board.name, injections=injs, os_log=result["os_log"], os=result.get("os"),
-            summary=summary or latency_summary(injs), via=result["via"], wall_s=round(wall, 4))
-    if args.jsonl:         # each injection has had its line: the envelope carries the rest
-        out.fields.pop("injections")
-        out.set(os_log=result["os_log"][-50:])
-    if summary is not None:
-        _print_summary(out, board, summary, result)
-    else:
-        _print_human(out, board, injs, result, result["via"])
-    if result.get("journal_error"):
+    _report(out, board, result, args.jsonl, wall)
+    if result.journal_error:
         # the report above is what happened; the run stopped submitting at the failure
-        left = result.get("not_submitted")
-        raise UnreachableError(result["journal_error"] + (f"; stopped with {left} injection"
-                                                          f"{'s' if left != 1 else ''} not submitted"
-                                                          if left else ""))
+        left = result.not_submitted
+        raise UnreachableError(result.journal_error + (f"; stopped with {left} injection"
+                                                       f"{'s' if left != 1 else ''} not submitted"
+                                                       if left else ""))
     if stopped:   # the report above is the partial one: what ran before the signal
-        left = result.get("not_submitted", 0)
-        raise _stopped_error(stopped[0], f"{request['count'] - left} of {request['count']} injections "
+        left = result.not_submitted
+        raise _stopped_error(stopped[0], f"{request.count - left} of {request.count} injections "
                                          f"submitted (reported above), {left} not submitted")
-    states = summary["states"] if summary is not None else {i["state"] for i in injs}
-    rc = max((ORDER[s] for s in states), default=EXIT_OK)
-    if rc == EXIT_OK and (result.get("os") or {}).get("up") is False:
-        return EXIT_OS_DOWN     # consumed, and the OS went down: a script must not read "all well"
-    return rc
+    return result.exit_code
+
+
+def _report(out, board, result, jsonl: bool, wall: float) -> None:
+    """The envelope's fields and the human report of one request's result."""
+    injs = [dict(o.raw) for o in result.injections]
+    summary = result.summary.to_json() if result.summarised else latency_summary(injs)
+    out.set(board=board.name, injections=injs, os_log=list(result.os_log), os=dict(result.os) or None,
+            summary=summary, via=result.via, wall_s=round(wall, 4))
+    if jsonl:         # each injection has had its line: the envelope carries the rest
+        out.fields.pop("injections")
+        out.set(os_log=list(result.os_log)[-50:])
+    raw = result.raw
+    if result.summarised:
+        _print_summary(out, board, summary, raw)
+    else:
+        _print_human(out, board, injs, raw, result.via)
 
 
 @contextlib.contextmanager
@@ -199,15 +191,15 @@ def _stop_on_signals(session, stopped: list[int]):
     """SIGINT/SIGTERM while injecting in-process: stop submitting, let what is in flight end
     (Session.DRAIN_S, then interrupted), report it all, exit 130/143. A second signal stops
     at once, as before."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+    if threading.current_thread() is not threading.main_thread() or session.via != "in-process":
+        yield     # a daemon's request cannot be stopped half way: the signal stops the wait
         return
 
     def handler(signum, _frame):
         if stopped:
             raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         stopped.append(signum)
-        session.stop_accepting(f"interrupted by {signal.Signals(signum).name}", from_signal=True)
+        session.stop(f"interrupted by {signal.Signals(signum).name}", from_signal=True)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -243,37 +235,6 @@ def _progress_bar(count: int):
 def _stopped_error(signum: int, what: str) -> StoppedError:
     name = signal.Signals(signum).name
     return StoppedError(f"interrupted by {name}: {what}", 143 if signum == signal.SIGTERM else 130)
-
-
-def _via_daemon(board, args, request: dict) -> dict | None:
-    """Send the request to the daemon serving the board, if one runs (else None). Options
-    fixed at the daemon's start are refused rather than silently ignored; @FILE field
-    values are read here, since the daemon's working directory is not ours."""
-    from ..daemon import Client
-
-    client = Client.connect(board.name)
-    if client is None:
-        return None
-    with client:
-        if args.jsonl and request["count"] > MAX_FULL_REPORT:
-            raise UsageError("--jsonl", f"a daemon replies once, at the end, with at most {MAX_FULL_REPORT:,} "
-                             "injections: for more, stream in-process (--no-daemon)")
-        given = os_model_options_given(args)
-        given += ["--unsafe-concurrent-sei"] if args.unsafe_concurrent_sei else []
-        given += ["--journal"] if args.journal else []
-        given += ["--sei-settle-ms"] if args.sei_settle_ms is not None else []
-        given += ["--url"] if args.url is not None else []
-        if given:
-            raise UsageError(given[0], f"a daemon serves board {board.name!r} ({client.path}); "
-                             f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} fixed when the daemon starts "
-                             f"(`fwemu daemon {' '.join(given)}`), not per inject")
-        byte_opts = {o.flag for o in scenarios.OPTIONS if o.parse is scenarios.parse_bytes}
-        request = dict(request, fields={k: (scenarios.parse_bytes(k, v).hex()
-                                            if k in byte_opts and v.startswith("@") else v)
-                                        for k, v in request["fields"].items()})
-        result = client.request("inject", request)
-    result["via"] = "daemon"
-    return result
 
 
 def _print_summary(out, board, s: dict, result) -> None:
