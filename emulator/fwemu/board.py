@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import BoardError, UsageError
+from .safe_io import read_capped
 
 __all__ = [
     "Board", "Gas", "Pes", "ReadAck", "SdeiEvent", "Source", "Target", "Window",
@@ -287,6 +288,23 @@ class Board:
                              f"{scenario!r} (routed: {routed}); pass a source explicitly")
         return self.source(self.routes[scenario])
 
+    def pick_source(self, scenario: str, source_id: int | None = None, notify: str | None = None) -> Source:
+        """The source an injection goes to: the one named, else the first enabled source
+        with the notification asked for, else the scenario's route."""
+        if source_id is not None:
+            src = self.source(source_id)
+            if notify and src.notify != notify:
+                raise UsageError("--notify", f"source {src.id} is notified by {src.notify}, not {notify}")
+            return src
+        if notify:
+            for src in self.sources:
+                if src.notify == notify and src.enabled:
+                    return src
+            kinds = sorted({s.notify for s in self.sources})
+            raise UsageError("--notify", f"board {self.name!r} has no {notify} source "
+                             f"(it has: {', '.join(kinds)})")
+        return self.route(scenario)
+
     def sdei_event(self, number: int) -> SdeiEvent | None:
         for ev in self.sdei_events:
             if ev.number == number:
@@ -351,13 +369,7 @@ def load_board(name_or_path: str | None = None) -> Board:
     if name_or_path is None or name_or_path == "":
         name_or_path = os.environ.get(BOARD_ENV) or DEFAULT_BOARD
     if _is_path(name_or_path):
-        try:
-            with open(name_or_path, "rb") as fh:
-                raw = fh.read(MAX_BOARD_FILE + 1)
-        except OSError as exc:
-            raise BoardError(name_or_path, "file", f"cannot read: {exc.strerror or exc}") from None
-        if len(raw) > MAX_BOARD_FILE:
-            raise BoardError(name_or_path, "file", f"holds more than {MAX_BOARD_FILE} bytes: not a board file")
+        raw = read_capped(name_or_path, MAX_BOARD_FILE, BoardError, "a board file")
         return _load_bytes(raw, name_or_path, shipped=False)
     res = _shipped_dir().joinpath(f"{name_or_path}.toml")
     try:

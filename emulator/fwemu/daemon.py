@@ -59,7 +59,7 @@ import msgpack
 from . import __version__
 from .errors import (EXIT_FAILED, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_UNREACHABLE, EXIT_USAGE,
                      FwemuError, NotConsumedError, RefusedError, UnreachableError, UsageError)
-from .request import MAX_FULL_REPORT, InjectRequest
+from .request import MAX_FULL_REPORT, MAX_MIX, InjectRequest
 
 log = logging.getLogger("fwemu.daemon")
 
@@ -242,7 +242,48 @@ def _int(v) -> bool:
 
 
 _INJECT_KEYS = {"scenario", "fields", "source", "notify", "pe", "count", "rate", "timeout",
-                "record", "unique", "report", "seed"}
+                "record", "unique", "report", "seed", "mix"}
+_VARIANT_KEYS = {"scenario", "weight", "fields", "source", "notify", "pe"}
+
+
+def _pe(v) -> bool:
+    """A PE index, or a spec of PEs as text (parsed by the session, naming --pe)."""
+    return (_int(v) and 0 <= v < 1 << 16) or (isinstance(v, str) and 0 < len(v) <= 256)
+
+
+def _check_fields(fields, where: str) -> None:
+    if fields is None:
+        return
+    if not isinstance(fields, dict) or len(fields) > 64:
+        raise BadRequest(f"{where}: 'fields' must be a map of field option → text")
+    for k, v in fields.items():
+        if not (isinstance(k, str) and k.startswith("--") and len(k) <= 64):
+            raise BadRequest(f"{where}: field {k!r:.40} is not a field option (--name)")
+        if not (isinstance(v, str) and len(v) <= MAX_FIELD_TEXT):
+            raise BadRequest(f"{where}: field {k} must be text")
+        if v.startswith("@"):
+            raise BadRequest(f"{where}: field {k}: @FILE is read by the client, not the daemon; send hex")
+
+
+def _check_mix(mix) -> None:
+    if not isinstance(mix, list) or len(mix) > MAX_MIX:
+        raise BadRequest(f"inject: 'mix' must be a list of at most {MAX_MIX} variants")
+    for n, v in enumerate(mix):
+        where = f"inject: mix[{n}]"
+        if not isinstance(v, dict) or set(v) - _VARIANT_KEYS:
+            raise BadRequest(f"{where} must be a map with keys {', '.join(sorted(_VARIANT_KEYS))}")
+        if not (isinstance(v.get("scenario"), str) and 0 < len(v["scenario"]) <= 64):
+            raise BadRequest(f"{where}: 'scenario' must be a scenario name")
+        w = v.get("weight", 1.0)
+        if not (_num(w) and 0 < w <= 1e9):
+            raise BadRequest(f"{where}: 'weight' must be a number in (0, 1e9]")
+        if v.get("source") is not None and not (_int(v["source"]) and 0 <= v["source"] < 1 << 32):
+            raise BadRequest(f"{where}: 'source' must be a source id")
+        if v.get("notify") is not None and not (isinstance(v["notify"], str) and len(v["notify"]) <= 32):
+            raise BadRequest(f"{where}: 'notify' must be a notification type")
+        if v.get("pe") is not None and not _pe(v["pe"]):
+            raise BadRequest(f"{where}: 'pe' must be a PE index or a spec of PEs")
+        _check_fields(v.get("fields"), where)
 
 
 def validate_request(msg) -> tuple[str, dict]:
@@ -279,7 +320,7 @@ def validate_request(msg) -> tuple[str, dict]:
     check("scenario", lambda v: isinstance(v, str) and 0 < len(v) <= 64, "a scenario name", optional=False)
     check("source", lambda v: _int(v) and 0 <= v < 1 << 32, "a source id")
     check("notify", lambda v: isinstance(v, str) and len(v) <= 32, "a notification type")
-    check("pe", lambda v: _int(v) and 0 <= v < 1 << 16, "a PE index")
+    check("pe", _pe, "a PE index or a spec of PEs")
     check("count", lambda v: _int(v) and 1 <= v <= MAX_COUNT, f"an integer 1 .. {MAX_COUNT}")
     check("rate", lambda v: _num(v) and 0 <= v <= 1e9, "a non-negative number")
     check("timeout", lambda v: _num(v) and 0 < v <= MAX_TIMEOUT, f"a number of seconds in (0, {MAX_TIMEOUT:g}]")
@@ -290,17 +331,9 @@ def validate_request(msg) -> tuple[str, dict]:
     if (req.get("count") or 1) > MAX_FULL_REPORT and req.get("report") != "summary":
         raise BadRequest(f"inject: a count above {MAX_FULL_REPORT} needs report='summary' (one record "
                          "per injection would make the reply, and the daemon, grow with the count)")
-    fields = req.get("fields")
-    if fields is not None:
-        if not isinstance(fields, dict) or len(fields) > 64:
-            raise BadRequest("inject: 'fields' must be a map of field option → text")
-        for k, v in fields.items():
-            if not (isinstance(k, str) and k.startswith("--") and len(k) <= 64):
-                raise BadRequest(f"inject: field {k!r:.40} is not a field option (--name)")
-            if not (isinstance(v, str) and len(v) <= MAX_FIELD_TEXT):
-                raise BadRequest(f"inject: field {k} must be text")
-            if v.startswith("@"):
-                raise BadRequest(f"inject: field {k}: @FILE is read by the client, not the daemon; send hex")
+    _check_fields(req.get("fields"), "inject")
+    if req.get("mix") is not None:
+        _check_mix(req["mix"])
     return op, req
 
 

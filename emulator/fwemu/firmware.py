@@ -286,19 +286,7 @@ class FirmwareModel:
 
     # ---- accepting --------------------------------------------------------------------
     def resolve_source(self, scenario: str, source_id: int | None, notify: str | None) -> Source:
-        if source_id is not None:
-            src = self.board.source(source_id)
-            if notify and src.notify != notify:
-                raise UsageError("--notify", f"source {src.id} is notified by {src.notify}, not {notify}")
-            return src
-        if notify:
-            for src in self.board.sources:
-                if src.notify == notify and src.enabled:
-                    return src
-            kinds = sorted({s.notify for s in self.board.sources})
-            raise UsageError("--notify", f"board {self.board.name!r} has no {notify} source "
-                             f"(it has: {', '.join(kinds)})")
-        return self.board.route(scenario)
+        return self.board.pick_source(scenario, source_id, notify)
 
     def submit(self, scenario: str, fields: dict | None = None, *, source_id: int | None = None,
                notify: str | None = None, pe: int = 0, timeout: float = 5.0,

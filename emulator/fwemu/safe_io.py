@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
+from collections.abc import Callable
 
 from .errors import UsageError
 
@@ -103,3 +104,17 @@ def make_parent(path: str | os.PathLike[str], what: str) -> None:
         os.makedirs(parent, exist_ok=True)
     except OSError as exc:
         raise UsageError(what, f"cannot create directory {parent}: {exc.strerror}") from None
+
+
+def read_capped(path: str, limit: int, error: Callable[[str, str, str], Exception], what: str) -> bytes:
+    """A whole input file of at most `limit` bytes (a board, a campaign): reading stops past
+    the limit, so /dev/zero is an error, not an endless read. `error(path, "file", reason)`
+    is raised for an unreadable or oversized file."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise error(path, "file", f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise error(path, "file", f"holds more than {limit} bytes: not {what}")
+    return raw

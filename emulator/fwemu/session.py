@@ -13,13 +13,14 @@ import random
 import threading
 import time
 
+from . import scenarios
 from .board import Board
 from .errors import UnreachableError, UsageError
 from .firmware import FirmwareModel
 from . import recovery
 from .journal import Journal, default_path
 from .request import InjectRequest
-from .sweep import Plan
+from .sweep import Injections
 from .targets import open_target
 
 log = logging.getLogger("fwemu.session")
@@ -175,13 +176,24 @@ class Session:
         self.target.close()
         self.journal.close()
 
-    def _submit(self, req: InjectRequest, fields: dict):
+    def _submit(self, req: InjectRequest, choice):
+        scenario, fields, source, notify, pe = choice
         with self._submit_lock:
             if self._closing.is_set() or self.journal.error:
                 return None
             return self.firmware.submit(
-                req.scenario, fields, source_id=req.source, notify=req.notify, pe=req.pe,
+                scenario, fields, source_id=source, notify=notify, pe=pe,
                 timeout=req.timeout, record=req.record, unique=req.unique)
+
+    def _check_variants(self, plan: Injections) -> None:
+        """A mixed request's every variant, checked before the first injection (a bad one
+        found half way would end the request with its injections unreported)."""
+        for p in plan.picks:
+            self.firmware.resolve_source(p.scenario, p.source, p.notify)
+            if p.pe_spec is None and not 0 <= p.pe < self.board.pes.count:
+                raise UsageError("--pe", f"board {self.board.name!r} has PEs 0 .. {self.board.pes.count - 1}")
+            if p.scenario != "raw":
+                scenarios.build(p.scenario, p.plan.fixed)   # UsageError naming the field
 
     def inject(self, req: InjectRequest | dict, *, pump: bool = True, wake=None, progress=None, on_final=None) -> dict:
         """Submit `count` injections at `rate`, wait for every one to end; return their
@@ -202,7 +214,9 @@ class Session:
                 raise UsageError("--notify", why)
         _lines, mark = self.target.os_log(0)
         count, rate = req.count, req.rate
-        plan = Plan(dict(req.fields), req.seed)   # UsageError: a bad spec
+        plan = Injections(req, self.board.pes.count)   # UsageError: a bad spec
+        if req.mix:
+            self._check_variants(plan)
         # on_final(inj) is called once for each injection as it ends (a summary is kept, not
         # the injections, so a streamed run of any length holds nothing per injection)
         tally = _Tally(on_final) if req.report == "summary" or on_final is not None else None
@@ -217,7 +231,7 @@ class Session:
                         fw.pump(max(0.0, min(0.05, left)))
                     else:
                         self._closing.wait(min(0.5, left))
-            inj = self._submit(req, plan.next() if plan.varies else plan.fixed)
+            inj = self._submit(req, plan.next())
             if inj is None:
                 break
             submitted += 1

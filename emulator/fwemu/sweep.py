@@ -16,10 +16,13 @@ one injection at a time, so a request of any count holds nothing per injection.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 from dataclasses import dataclass
 
 from .errors import UsageError
+from .request import InjectRequest, Variant
 from .scenarios import OPTIONS, parse_int
 
 _NUMERIC = {o.flag: o.maximum for o in OPTIONS if o.parse is None}
@@ -59,9 +62,10 @@ class _Random:
         return self.low + rng.randrange(self.slots) * self.align
 
 
-def parse_spec(flag: str, text: str):
-    """One numeric option's spec, or UsageError naming the option and what is wrong."""
-    top = _NUMERIC[flag]
+def parse_spec(flag: str, text: str, top: int | None = None):
+    """One numeric option's spec, or UsageError naming the option and what is wrong (`top`:
+    the largest value, default the option's own)."""
+    top = _NUMERIC[flag] if top is None else top
 
     def num(part: str, what: str, end: bool = False) -> int:
         if not part.strip():
@@ -100,7 +104,7 @@ def parse_spec(flag: str, text: str):
 class Plan:
     """The field values of each injection of one request, in order."""
 
-    def __init__(self, fields: dict[str, str], seed: int = 0):
+    def __init__(self, fields: dict[str, str], seed: int = 0, salt: str = ""):
         # only numeric options take specs: others have ':' or ',' of their own (a BDF,
         # a timestamp, a flag list), which their own parsers read
         self.fixed = {k: v for k, v in fields.items() if k not in _NUMERIC or not is_spec(v)}
@@ -108,7 +112,7 @@ class Plan:
         self.seed = seed
         # one generator per option, seeded by the seed and the option, so adding a random
         # field does not change another one's values
-        self._rng = {k: random.Random(f"{seed}:{k}") for k, s in self.specs.items() if isinstance(s, _Random)}
+        self._rng = {k: random.Random(f"{seed}:{salt}{k}") for k, s in self.specs.items() if isinstance(s, _Random)}
         self._k = 0
 
     @property
@@ -122,3 +126,63 @@ class Plan:
         for flag, spec in self.specs.items():
             out[flag] = hex(spec.value(k, self._rng.get(flag)))
         return out
+
+
+Choice = tuple[str, dict[str, str], "int | None", "str | None", int]   # scenario, fields, source, notify, PE
+
+
+class _Pick:
+    """One variant's values: its fields' plan and its PE (a number or a spec)."""
+
+    def __init__(self, scenario: str, fields: dict[str, str], source: int | None, notify: str | None,
+                 pe: int | str, seed: int, salt: str, pes: int):
+        self.scenario, self.source, self.notify = scenario, source, notify
+        self.plan = Plan(fields, seed, salt)
+        self.pe_spec = None
+        self.pe = 0
+        if isinstance(pe, str):
+            self.pe_spec = parse_spec("--pe", pe, pes - 1) if pes > 0 else None
+            if self.pe_spec is None:
+                raise UsageError("--pe", "the board has no PEs")
+            self._pe_rng = random.Random(f"{seed}:{salt}--pe")
+            self._pe_k = 0
+        else:
+            self.pe = pe
+        self.constant: Choice | None = None
+        if not self.plan.varies and self.pe_spec is None:
+            self.constant = (scenario, self.plan.fixed, source, notify, pe if isinstance(pe, int) else 0)
+
+    def next(self) -> Choice:
+        if self.constant is not None:
+            return self.constant
+        pe = self.pe
+        if self.pe_spec is not None:
+            k, self._pe_k = self._pe_k, self._pe_k + 1
+            pe = self.pe_spec.value(k, self._pe_rng)
+        return (self.scenario, self.plan.next() if self.plan.varies else self.plan.fixed, self.source,
+                self.notify, pe)
+
+
+class Injections:
+    """What each injection of one request is: scenario, fields, source, notification and PE,
+    made one at a time (a request of any count holds nothing per injection). A plain request
+    gives its own values (its field and PE specs stepped); a mixed one picks a variant per
+    injection by weight, from the request's seed."""
+
+    def __init__(self, req: InjectRequest, pes: int):
+        variants = req.mix or (Variant(req.scenario),)
+        self.picks = []
+        for i, v in enumerate(variants):
+            self.picks.append(_Pick(v.scenario, {**req.fields, **v.fields},
+                                    req.source if v.source is None else v.source,
+                                    req.notify if v.notify is None else v.notify,
+                                    req.pe if v.pe is None else v.pe, req.seed, f"{i}/" if req.mix else "", pes))
+        self._cum = list(itertools.accumulate(float(v.weight) for v in variants))
+        self._rng = random.Random(f"{req.seed}:mix")
+        self._single = self.picks[0] if len(self.picks) == 1 else None
+
+    def next(self) -> Choice:
+        if self._single is not None:
+            return self._single.next()
+        i = bisect.bisect_right(self._cum, self._rng.random() * self._cum[-1])
+        return self.picks[min(i, len(self.picks) - 1)].next()

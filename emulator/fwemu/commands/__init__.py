@@ -6,8 +6,8 @@ only the module a command needs (start-up time is part of `fwemu inject`'s wall 
 
 import importlib
 
-MODULE_ORDER = ("inject", "control", "daemon", "record", "boards", "hest", "qemu", "tfa")
-COMMANDS = {"inject": "inject", "status": "control", "reset": "control", "daemon": "daemon",
+MODULE_ORDER = ("inject", "campaign", "control", "daemon", "record", "boards", "hest", "qemu", "tfa")
+COMMANDS = {"inject": "inject", "campaign": "campaign", "status": "control", "reset": "control", "daemon": "daemon",
             "record": "record", "boards": "boards", "board": "boards", "hest": "hest",
             "qemu": "qemu", "tfa": "tfa"}
 

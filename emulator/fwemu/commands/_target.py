@@ -17,6 +17,11 @@ def add_url_option(p) -> None:
                         f"board's target.url (also ${URL_ENV})")
 
 
+def add_journal_option(p) -> None:
+    p.add_argument("--journal", metavar="FILE",
+                   help="journal file (default: ~/.local/state/fwemu/journal-BOARD.jsonl; 'none')")
+
+
 def add_no_daemon_option(p) -> None:
     p.add_argument("--no-daemon", action="store_true",
                    help="run in-process even when a daemon's socket exists for the board")

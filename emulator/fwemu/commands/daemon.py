@@ -15,14 +15,13 @@ import os
 from ..board import load_board
 from ..session import Session
 from ._simopts import add_os_model_options, check_os_model_options, os_model_options
-from ._target import add_url_option, finite, in_range, target_url
+from ._target import add_journal_option, add_url_option, finite, in_range, target_url
 
 
 def register(sub, common) -> None:
     p = sub.add_parser("daemon", parents=[common],
                        help="keep a firmware instance for the board alive; serve inject/status/reset on a socket")
-    p.add_argument("--journal", metavar="FILE",
-                   help="journal file (default: ~/.local/state/fwemu/journal-BOARD.jsonl; 'none')")
+    add_journal_option(p)
     p.add_argument("--unsafe-concurrent-sei", action="store_true",
                    help="DANGER: lift the one-pending-NOTIFY_SEI rule (negative testing only)")
     add_url_option(p)

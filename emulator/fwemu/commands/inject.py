@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
-import threading
 import time
 
 from .. import scenarios
 from ..board import NOTIFY_TYPES, load_board
 from .. import api
 from ..api import latency_summary
-from ..errors import StoppedError, Terminated, UnreachableError, UsageError
-from ..sweep import Plan
+from ..errors import UnreachableError, UsageError
+from ..sweep import Injections
 from ._simopts import (add_os_model_options, check_os_model_options, os_model_options)
-from ._target import add_no_daemon_option, add_url_option, finite, in_range, target_url
+from ._stop import stop_on_signals, stopped_error
+from ._target import add_journal_option, add_no_daemon_option, add_url_option, finite, in_range, target_url
 
 MAX_COUNT = 10_000_000          # the daemon's limit too
 MAX_TIMEOUT = 7 * 86400.0       # seconds one injection may wait (the daemon's limit too)
@@ -63,8 +62,9 @@ def register(sub, common) -> None:
                       help="error source id (default: the board's route)")
     what.add_argument("--notify", choices=sorted(NOTIFY_TYPES),
                       help="use the board's first source with this notification")
-    what.add_argument("--pe", type=int, default=0, metavar="N",
-                      help="PE index the notification targets (default 0)")
+    what.add_argument("--pe", default="0", metavar="N",
+                      help="PE index the notification targets (default 0), or PEs in turn: "
+                           "0:4:1, 0,2, random:0:4")
     what.add_argument("--count", type=int, default=1, metavar="N",
                       help="number of injections (default 1)")
     what.add_argument("--rate", type=finite, default=0.0, metavar="R",
@@ -77,8 +77,7 @@ def register(sub, common) -> None:
                       help="JSON lines on stdout: one per injection as it ends, then the envelope "
                            "(\"event\": \"end\"); memory stays flat for any count")
     run = p.add_argument_group("run")
-    run.add_argument("--journal", metavar="FILE",
-                     help="journal file (default: ~/.local/state/fwemu/journal-BOARD.jsonl; 'none')")
+    add_journal_option(run)
     add_url_option(run)
     add_no_daemon_option(run)
     run.add_argument("--unsafe-concurrent-sei", action="store_true",
@@ -129,7 +128,7 @@ def cmd_inject(args, out) -> int:
     request = api.InjectRequest(args.scenario, fields, source=args.source, notify=args.notify, pe=args.pe,
                                 count=args.count, rate=args.rate, timeout=args.timeout, record=record,
                                 unique=not args.identical, seed=args.seed)
-    Plan(dict(request.fields), args.seed)     # a bad sweep/list/random spec: one line, nothing run
+    Injections(request, board.pes.count)     # a bad sweep/list/random spec: one line, nothing run
     check_os_model_options(board, args)
     options = api.SessionOptions(
         daemon=False if args.no_daemon else None, journal=args.journal, url=target_url(board, args),
@@ -147,13 +146,13 @@ def cmd_inject(args, out) -> int:
         if args.jsonl and session.via == "daemon" and request.count > api.MAX_FULL_REPORT:
             raise UsageError("--jsonl", f"a daemon replies once, at the end, with at most "
                              f"{api.MAX_FULL_REPORT:,} injections: for more, stream in-process (--no-daemon)")
-        with _stop_on_signals(session, stopped):
+        with stop_on_signals(session, stopped):
             try:
                 with _progress_bar(request.count if session.via == "in-process" else 0) as progress:
                     result = session.inject(request, progress=progress, on_final=on_final)
             except UnreachableError:
                 if stopped:       # the signal came before the first submission
-                    raise _stopped_error(stopped[0], "before any injection was submitted") from None
+                    raise stopped_error(stopped[0], "before any injection was submitted") from None
                 raise
     wall = time.perf_counter() - t0
     _report(out, board, result, args.jsonl, wall)
@@ -165,7 +164,7 @@ def cmd_inject(args, out) -> int:
                                                        if left else ""))
     if stopped:   # the report above is the partial one: what ran before the signal
         left = result.not_submitted
-        raise _stopped_error(stopped[0], f"{request.count - left} of {request.count} injections "
+        raise stopped_error(stopped[0], f"{request.count - left} of {request.count} injections "
                                          f"submitted (reported above), {left} not submitted")
     return result.exit_code
 
@@ -184,29 +183,6 @@ def _report(out, board, result, jsonl: bool, wall: float) -> None:
         _print_summary(out, board, summary, raw)
     else:
         _print_human(out, board, injs, raw, result.via)
-
-
-@contextlib.contextmanager
-def _stop_on_signals(session, stopped: list[int]):
-    """SIGINT/SIGTERM while injecting in-process: stop submitting, let what is in flight end
-    (Session.DRAIN_S, then interrupted), report it all, exit 130/143. A second signal stops
-    at once, as before."""
-    if threading.current_thread() is not threading.main_thread() or session.via != "in-process":
-        yield     # a daemon's request cannot be stopped half way: the signal stops the wait
-        return
-
-    def handler(signum, _frame):
-        if stopped:
-            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-        stopped.append(signum)
-        session.stop(f"interrupted by {signal.Signals(signum).name}", from_signal=True)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 @contextlib.contextmanager
@@ -230,11 +206,6 @@ def _progress_bar(count: int):
         def progress(submitted: int) -> None:
             bar.update(submitted - bar.n)
         yield progress
-
-
-def _stopped_error(signum: int, what: str) -> StoppedError:
-    name = signal.Signals(signum).name
-    return StoppedError(f"interrupted by {name}: {what}", 143 if signum == signal.SIGTERM else 130)
 
 
 def _print_summary(out, board, s: dict, result) -> None:
