@@ -30,6 +30,7 @@ import os
 import threading
 import uuid
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import scenarios
@@ -47,7 +48,10 @@ DUPLICATE_WINDOW = 10.0   # Linux's estatus cache age (GHES_ESTATUS_IN_CACHE_MAX
 SEI_FIFO_DEPTH = 64
 # 2: final lines carry "fields" (the options asked for) and "record" (the bytes, hex), and
 # each run's line says "format"; lines of format 1 have neither
-JOURNAL_FORMAT = 2
+# 3: injection ids unique among the runs of one journal (blocks from its run file), and
+# an os-log line after each request
+JOURNAL_FORMAT = 3
+ID_BLOCK = 1024     # ids a run takes from the journal's run file at a time
 FOLLOW_S = 0.25          # how often a waiting firmware looks whether the target's machine was replaced
 # Resolving an ambiguous request (a POST or notification whose reply never came): firmware
 # re-asks the target for at least RESOLVE_MIN_S, at most RESOLVE_MAX_S, in line (nothing
@@ -245,7 +249,10 @@ class FirmwareModel:
         # nothing with a side effect is sent until it is resolved)
         self.unresolved: Injection | None = None
         self.counts: collections.Counter[str] = collections.Counter()
-        self._next_id = 1
+        # injection ids: from `id_source(n)` (the journal's run file hands out blocks, so
+        # every run on one journal, daemon or in-process, has its own ids), else 1, 2, ...
+        self.id_source: Callable[[int], int] | None = None
+        self._next_id, self._id_end, self._ids_taken = 1, None, 0
         # One run: its id marks every journal line; every wall time in them is this
         # anchor plus monotonic elapsed time, so no line's times shift by a wait.
         self.run = new_run_id()
@@ -316,6 +323,12 @@ class FirmwareModel:
             now = self.clock()     # under the lock: the instant it was accepted, not before a wait
             if not unique or record_given or "--timestamp" in (fields or {}):
                 self._warn_if_repeat(digest, now, src, warnings)
+            if self.id_source is not None and (self._id_end is None or self._next_id >= self._id_end):
+                # 16 ids first (a one-shot command leaves no wide gap), doubling to ID_BLOCK
+                n = min(ID_BLOCK, max(16, self._ids_taken))
+                self._next_id = self.id_source(n)
+                self._id_end = self._next_id + n
+                self._ids_taken += n
             inj = Injection(id=self._next_id, scenario=scenario, source=src, pe=pe, record=record, fields=fields,
                             timeout=timeout, accepted_wall=self.wall0 + (now - self.mono0), t_accepted=now,
                             digest=digest, warnings=warnings, forged=forged, run=self.run,

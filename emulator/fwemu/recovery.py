@@ -1,4 +1,6 @@
-"""Ending, after a restart, the injections a run left without a final line.
+"""Ending, after a restart, the injections a run left without a final line; and the
+journal's injection ids, handed out in blocks from the run file (`next_id`), so every run
+on one journal (a daemon, in-process commands) has ids of its own.
 
 A run (one FirmwareModel writing a journal) registers itself in the journal's run file
 (`JOURNAL.runs`, JSON, updated under flock(2)): its id, pid, the process's start time, the
@@ -81,10 +83,12 @@ class RunFile:
         try:
             state = json.loads(raw) if raw.strip() else {}
             runs = state.get("runs") if isinstance(state, dict) else None
-            return {"v": 1, "runs": runs if isinstance(runs, list) else []}
+            nxt = state.get("next_id") if isinstance(state, dict) else None
+            return {"v": 1, "runs": runs if isinstance(runs, list) else [],
+                    "next_id": nxt if isinstance(nxt, int) and nxt > 0 else 1}
         except ValueError:
             log.warning("%s is damaged: starting it again (a run it listed is not resolved)", self.path)
-            return {"v": 1, "runs": []}
+            return {"v": 1, "runs": [], "next_id": 1}
 
     def _store(self, state: dict) -> None:
         data = json.dumps(state, separators=(",", ":")).encode()
@@ -100,6 +104,14 @@ class RunFile:
             return out
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def reserve_ids(self, n: int) -> int:
+        """The first of `n` injection ids no other run on this journal has or will have."""
+        def take(state: dict) -> int:
+            first = state["next_id"]
+            state["next_id"] = first + n
+            return int(first)
+        return int(self.locked(take))
 
     def close(self) -> None:
         if self._fd is not None:

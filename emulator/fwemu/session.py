@@ -137,6 +137,7 @@ class Session:
         # runs on this journal that were cut short (SIGKILL, a crash): end their injections
         session.runfile = recovery.open_runfile(j)
         if session.runfile is not None:
+            fw.id_source = session.runfile.reserve_ids
             try:
                 session.restart = recovery.recover(fw, j.path, session.runfile)
             except OSError as exc:
