@@ -204,6 +204,8 @@ class FirmwareSession(Protocol):
 
     board: Board
     via: str
+    # the target's flags (targets.Cap) where this process holds it; a daemon's: none of them
+    caps: frozenset[str]
 
     def inject(self, req: InjectRequest, *, on_final: OnFinal | None = None,
                progress: Progress | None = None) -> InjectResult: ...
@@ -239,6 +241,7 @@ class LocalSession:
                                      sei_settle=settle, sim=dict(options.sim) if options.sim else None,
                                      url=options.url)
         self.board = self._session.board
+        self.caps = self._session.target.capabilities()
 
     def inject(self, req: InjectRequest, *, on_final: OnFinal | None = None,
                progress: Progress | None = None) -> InjectResult:
@@ -282,6 +285,7 @@ class RemoteSession:
     def __init__(self, board: Board, client: Any):
         self.board, self._client = board, client
         self.path = client.path
+        self.caps: frozenset[str] = frozenset()
 
     def inject(self, req: InjectRequest, *, on_final: OnFinal | None = None,
                progress: Progress | None = None) -> InjectResult:

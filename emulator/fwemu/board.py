@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .errors import BoardError, UsageError
+from .notification import HEST_TYPES, NEEDS_VECTOR
 from .safe_io import read_capped
 
 __all__ = [
@@ -42,12 +43,9 @@ BOARD_ENV = "FWEMU_BOARD"
 
 U8, U16, U32, U64 = 0xFF, 0xFFFF, 0xFFFF_FFFF, 0xFFFF_FFFF_FFFF_FFFF
 
-# HEST Hardware Error Notification types (ACPI 6.x, cper-layouts.md §11).
-NOTIFY_TYPES: Mapping[str, int] = MappingProxyType({
-    "polled": 0, "external": 1, "local": 2, "sci": 3, "nmi": 4, "cmci": 5, "mce": 6,
-    "gpio": 7, "sea": 8, "sei": 9, "gsiv": 10, "sdei": 11,
-})
-NOTIFY_NEEDS_VECTOR = ("external", "gsiv", "sdei")
+# HEST Hardware Error Notification types (ACPI 6.x, cper-layouts.md §11): notification.py's table
+NOTIFY_TYPES: Mapping[str, int] = HEST_TYPES
+NOTIFY_NEEDS_VECTOR = NEEDS_VECTOR
 
 # HEST entry types.
 SOURCE_TYPES: Mapping[str, int] = MappingProxyType({"ghes": 9, "ghesv2": 10})

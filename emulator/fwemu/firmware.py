@@ -38,7 +38,7 @@ from .board import Board, Source
 from .errors import BlockBusyError, FwemuError, OutcomeUnknown, RefusedError, UnreachableError, UsageError
 from .journal import Journal
 from .records import check
-from .targets.base import Target
+from .targets.base import Cap, Target
 
 log = logging.getLogger("fwemu.firmware")
 _jstr = json.encoder.encode_basestring_ascii   # a JSON string literal, as json.dumps writes it
@@ -252,7 +252,8 @@ class FirmwareModel:
         # injection ids: from `id_source(n)` (the journal's run file hands out blocks, so
         # every run on one journal, daemon or in-process, has its own ids), else 1, 2, ...
         self.id_source: Callable[[int], int] | None = None
-        self._next_id, self._id_end, self._ids_taken = 1, None, 0
+        self._next_id, self._ids_taken = 1, 0
+        self._id_end: int | None = None
         # One run: its id marks every journal line; every wall time in them is this
         # anchor plus monotonic elapsed time, so no line's times shift by a wait.
         self.run = new_run_id()
@@ -263,7 +264,7 @@ class FirmwareModel:
         self.run_started = False    # the run's line is written before its first other line
         # a target whose machine can be replaced under it (a qemu guest's down/up) is
         # checked at each submit and, while waiting, every FOLLOW_S
-        self._follows = type(target).replaced is not Target.replaced
+        self._follows = Cap.FOLLOWS_MACHINE in target.capabilities()
         self._next_follow = 0.0
         self._resetting = False
 
@@ -272,6 +273,7 @@ class FirmwareModel:
         others (the clock, the wall anchor, the SEI settle time, whether the SEI rule is on)."""
         return {"event": "run", "run": self.run, "board": self.board.name, "pid": os.getpid(),
                 "target": self.board.target.kind, "clock": "CLOCK_MONOTONIC", "boot_id": boot_id(),
+                "machine_per_run": Cap.MACHINE_PER_SESSION in self.target.capabilities(),
                 "format": JOURNAL_FORMAT,
                 "m_start": round(self.mono0, 6), "wall_start": round(self.wall0, 6),
                 "sei_settle_ms": self.sei_settle * 1000, "unsafe_concurrent_sei": self.unsafe_concurrent_sei}

@@ -155,7 +155,9 @@ def check_lines(lines: Iterable[Event]) -> Report:
         if f.get("m_posted") is None:
             continue
         meta = runs.get(inj.run, {})
-        dom = inj.run if meta.get("target", "sim") == "sim" else ("board", meta.get("board"), meta.get("boot_id"))
+        # a machine that lives with its run (the sim) is its own domain; else the board's
+        per_run = meta.get("machine_per_run", meta.get("target", "sim") == "sim")
+        dom = inj.run if per_run else ("board", meta.get("board"), meta.get("boot_id"))
         domains.setdefault(dom, []).append(inj)
 
     for members in domains.values():

@@ -36,6 +36,7 @@ from pathlib import Path
 from .errors import FwemuError, UsageError
 from .firmware import FINAL, boot_id
 from .safe_io import open_state
+from .targets.base import Cap
 
 log = logging.getLogger("fwemu.recovery")
 
@@ -154,9 +155,7 @@ def _open_injections(journal_path: Path, dead: list[dict]) -> dict[str, dict[int
 def _memory_gone(fw) -> bool:
     """The sim board's memory and OS live in the process that ran it (in-process, or the
     agent process a `sim-agent:` URL spawns for each session)."""
-    if fw.board.target.kind == "sim":
-        return True
-    return str(getattr(fw.target, "url", "") or "").startswith("sim-agent:")
+    return Cap.MACHINE_PER_SESSION in fw.target.capabilities()
 
 
 def _resolve_one(fw, entry: dict, acc: dict, now_wall: float) -> tuple[str, str, dict | None]:

@@ -208,9 +208,8 @@ class Session:
         if not isinstance(req, InjectRequest):     # a map (tests, benchmarks): the wire's keys
             req = InjectRequest.from_wire(req)
         fw = self.firmware
-        kind_refusal = getattr(self.target, "notify_kind_refusal", None)
-        if req.notify and kind_refusal is not None and req.source is None:
-            why = kind_refusal(req.notify)   # the target's reason (qemu: which QEMU could)
+        if req.notify and req.source is None:
+            why = self.target.notify_kind_refusal(req.notify)   # the target's reason (qemu: which QEMU could)
             if why:
                 raise UsageError("--notify", why)
         _lines, mark = self.target.os_log(0)

@@ -147,8 +147,8 @@ def test_the_scan_sees_the_package():
     assert len(MODULES) > 40
     assert "fwemu.firmware" in edges["fwemu.session"]
     assert "fwemu.channel.protocol" in edges["fwemu.channel.client"]
-    # a function-level import counts (open_target imports its backend on use)
-    assert "fwemu.targets.sim" in edges["fwemu.targets"]
+    # a function-level import counts (LocalSession imports the session on use)
+    assert "fwemu.session" in edges["fwemu.api"]
     # importing fwemu.channel.hostagent runs fwemu.channel's __init__ too
     assert "fwemu.channel" in edges["fwemu.targets.simagent"]
 

@@ -52,8 +52,10 @@ def os_model_options_given(args) -> list[str]:
 
 def check_os_model_options(board, args) -> None:
     """What needs the board: OS model options only on sim, --mask-pe a PE the board has."""
+    from ..targets import Cap, backend_for
+
     given = os_model_options_given(args)
-    if board.target.kind != "sim" and given:
+    if given and Cap.OS_MODEL not in backend_for(board).caps:
         raise UsageError(given[0], f"OS model options only apply to the sim board, not {board.name!r}")
     in_range("--os-delay", args.os_delay, 0, MAX_OS_DELAY, " seconds")
     if args.os_kernel is not None:

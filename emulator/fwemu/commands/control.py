@@ -7,6 +7,7 @@ simulated OS booted for this command, so `reset` has nothing to reset and refuse
 from __future__ import annotations
 
 from ..board import load_board
+from ..targets import Cap
 from ..errors import EXIT_OK, UsageError
 from ._target import add_no_daemon_option, add_url_option, target_url
 
@@ -31,7 +32,7 @@ def _with_session(board, fn, args):
     options = api.SessionOptions(daemon=False if args.no_daemon else None, url=target_url(board, args),
                                  local_journal="none")
     with api.open_session(board, options) as session:
-        if fn == "reset" and board.target.kind == "sim" and session.via == "in-process":
+        if fn == "reset" and Cap.MACHINE_PER_SESSION in session.caps:
             raise UsageError("reset", f"no daemon serves board {board.name!r}: every in-process command boots "
                                       "its own simulated OS, so there is nothing to reset (start `fwemu daemon` "
                                       "to keep one across commands)")

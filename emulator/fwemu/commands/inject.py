@@ -17,6 +17,7 @@ from .. import api
 from ..api import latency_summary
 from ..errors import UnreachableError, UsageError
 from ..sweep import Injections
+from ..targets import Cap
 from ._simopts import (add_os_model_options, check_os_model_options, os_model_options)
 from ._stop import stop_on_signals, stopped_error
 from ._target import add_journal_option, add_no_daemon_option, add_url_option, finite, in_range, target_url
@@ -146,6 +147,7 @@ def cmd_inject(args, out) -> int:
         if args.jsonl and session.via == "daemon" and request.count > api.MAX_FULL_REPORT:
             raise UsageError("--jsonl", f"a daemon replies once, at the end, with at most "
                              f"{api.MAX_FULL_REPORT:,} injections: for more, stream in-process (--no-daemon)")
+        own_machine = Cap.MACHINE_PER_SESSION in session.caps    # the OS ends with this command
         with stop_on_signals(session, stopped):
             try:
                 with _progress_bar(request.count if session.via == "in-process" else 0) as progress:
@@ -155,7 +157,7 @@ def cmd_inject(args, out) -> int:
                     raise stopped_error(stopped[0], "before any injection was submitted") from None
                 raise
     wall = time.perf_counter() - t0
-    _report(out, board, result, args.jsonl, wall)
+    _report(out, board, result, args.jsonl, wall, own_machine)
     if result.journal_error:
         # the report above is what happened; the run stopped submitting at the failure
         left = result.not_submitted
@@ -169,7 +171,7 @@ def cmd_inject(args, out) -> int:
     return result.exit_code
 
 
-def _report(out, board, result, jsonl: bool, wall: float) -> None:
+def _report(out, board, result, jsonl: bool, wall: float, own_machine: bool) -> None:
     """The envelope's fields and the human report of one request's result."""
     injs = [dict(o.raw) for o in result.injections]
     summary = result.summary.to_json() if result.summarised else latency_summary(injs)
@@ -180,9 +182,9 @@ def _report(out, board, result, jsonl: bool, wall: float) -> None:
         out.set(os_log=list(result.os_log)[-50:])
     raw = result.raw
     if result.summarised:
-        _print_summary(out, board, summary, raw)
+        _print_summary(out, board, summary, raw, own_machine)
     else:
-        _print_human(out, board, injs, raw, result.via)
+        _print_human(out, board, injs, raw, own_machine)
 
 
 @contextlib.contextmanager
@@ -208,17 +210,17 @@ def _progress_bar(count: int):
         yield progress
 
 
-def _print_summary(out, board, s: dict, result) -> None:
+def _print_summary(out, board, s: dict, result, own_machine: bool) -> None:
     """The report of a run the daemon summarised (a count above its full-report limit)."""
     out.line(f"{s['count']} injections: " + ", ".join(f"{v} {k}" for k, v in s["states"].items()) +
              (f"; latency p50 {s['p50_ms']:.3f} ms, p99 {s['p99_ms']:.3f} ms" if s.get("p50_ms") is not None else ""))
     for r in s.get("reasons", []):
         ids = f"#{r['first']}" if r["count"] == 1 else f"#{r['first']} .. #{r['last']}"
         out.line(f"   {r['count']} {r['state']} ({ids}): {r['reason']}")
-    _print_os(out, board, result, result["os_log"], result["via"])
+    _print_os(out, board, result, result["os_log"], own_machine)
 
 
-def _print_human(out, board, injs, result, via: str) -> None:
+def _print_human(out, board, injs, result, own_machine: bool) -> None:
     if not injs:
         return
     if len(injs) <= 10:
@@ -251,10 +253,10 @@ def _print_human(out, board, injs, result, via: str) -> None:
         for (state, reason), (n, first, last) in reasons.items():
             ids = f"#{first}" if n == 1 else f"#{first} .. #{last}"
             out.line(f"   {n} {state} ({ids}): {reason}")
-    _print_os(out, board, result, result["os_log"], via)
+    _print_os(out, board, result, result["os_log"], own_machine)
 
 
-def _print_os(out, board, result, log, via: str) -> None:
+def _print_os(out, board, result, log, own_machine: bool) -> None:
     if log:
         out.line(f"OS log ({board.name}):")
         if len(log) > OS_LOG_LINES:
@@ -264,7 +266,7 @@ def _print_os(out, board, result, log, via: str) -> None:
     os_state = result.get("os") or {}
     if os_state.get("panic") or os_state.get("up") is False:
         why = os_state.get("panic") or os_state.get("down") or "the target gave no reason"
-        if via == "in-process" and board.target.kind == "sim":
+        if own_machine:
             # this command's own simulated OS: it ends with the command; the next one boots afresh
             out.line(f"OS is down: {why} (this command's own simulated OS; the next command "
                      "boots a fresh one, and `fwemu daemon` keeps one across commands)")

@@ -1,35 +1,69 @@
 """Target backends: where the firmware model's memory writes and notifications land.
 
-`open_target(board, sim=..., url=...)` picks the backend named by the board's `target.kind`
-and hands it the options that are its own, so callers above this package never name a
-backend's internals (the sim OS model's knobs are built in sim.py, not by the session).
+Backends are registered by the `target.kind` a board names (`register_backend`, as
+python-can registers interfaces): each entry says where its class lives, imported on use
+(each pulls in its own stack: the OS model, the channel, QEMU's launcher; a command loads
+only the one its board needs), and its capability flags (`Cap`), which callers test
+instead of naming a backend. `open_target(board, sim=..., url=...)` is the one place that
+maps a board to a backend.
 """
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
 from ..board import Board
 from ..errors import UsageError
-from .base import Target
+from .base import Cap, Target
 
 
-def open_target(board: Board, sim: dict | None = None, url: str | None = None) -> Target:
-    """sim: the sim OS model's options (sim boards only); url: an agent board's channel
-    instead of target.url (agent boards only). Each is ignored by the other backends."""
+@dataclass(frozen=True)
+class Backend:
+    kind: str            # the board's target.kind
+    module: str          # where the Target subclass lives (imported on use)
+    cls: str
+    summary: str
+
+    def load(self) -> type[Target]:
+        cls: type[Target] = getattr(importlib.import_module(self.module), self.cls)
+        return cls
+
+    @property
+    def caps(self) -> frozenset[str]:
+        """What every target of this backend can do (its class's flags; an instance may add)."""
+        return self.load().caps
+
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(backend: Backend) -> None:
+    BACKENDS[backend.kind] = backend
+
+
+register_backend(Backend("sim", f"{__name__}.sim", "SimTarget",
+                         "the simulated platform and Linux OS model, in this process"))
+register_backend(Backend("qemu", f"{__name__}.qemu", "QemuTarget",
+                         "QEMU virt running a real Linux kernel, its RAM mapped into this process"))
+register_backend(Backend("agent", f"{__name__}.agent", "AgentTarget",
+                         "a board, an FVP, TF-A or the sim-agent, through the target agent's debug channel"))
+
+
+def backend_for(board: Board) -> Backend:
     kind = board.target.kind
-    # Imported on use, not at the top: each backend pulls in its own stack (the OS model,
-    # the channel, QEMU's launcher) and a command loads only the one its board needs
-    # (start-up time is part of `fwemu inject`'s wall time).
-    if kind == "sim":
-        from .sim import SimTarget
-        return SimTarget.from_options(board, sim or {})
-    if kind == "qemu":
-        from .qemu import QemuTarget
-        return QemuTarget(board)
-    if kind == "agent":
-        from .agent import AgentTarget
-        return AgentTarget(board, url=url)
-    raise UsageError("target.kind", f"board {board.name!r} needs the {kind!r} backend, "
-                     "which this fwemu does not have yet")
+    try:
+        return BACKENDS[kind]
+    except KeyError:
+        raise UsageError("target.kind", f"board {board.name!r} needs the {kind!r} backend, which this fwemu "
+                         f"does not have (it has: {', '.join(sorted(BACKENDS))})") from None
 
 
-__all__ = ["Target", "open_target"]
+def open_target(board: Board, sim: dict[str, Any] | None = None, url: str | None = None) -> Target:
+    """sim: the sim OS model's options (Cap.OS_MODEL backends); url: an agent board's channel
+    instead of target.url. Each backend ignores what is not its own."""
+    return backend_for(board).load().open(board, sim=sim, url=url)
+
+
+__all__ = ["Backend", "BACKENDS", "Cap", "Target", "backend_for", "open_target", "register_backend"]

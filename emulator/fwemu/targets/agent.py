@@ -38,13 +38,12 @@ from ..channel import protocol as P
 from ..channel.protocol import ChannelTimeout
 from ..errors import BlockBusyError, OutcomeUnknown, RefusedError, UnreachableError, UsageError
 from ..memory import AccessError, ack_reg
-from .base import Target
+from ..notification import KINDS, platform_refusal
+from .base import Cap, Target
 
 log = logging.getLogger("fwemu.target.agent")
 
 SIM_SCHEME = "sim-agent:"
-NOTIFY_CAP = {"sei": "sei", "sea": "sea", "sdei": "sdei", "external": "irq", "gsiv": "irq",
-              "gpio": "irq", "sci": "irq"}
 
 
 def _file_size(path: str) -> int:
@@ -114,6 +113,16 @@ class SimAgentProcess:
 
 class AgentTarget(Target):
     """Target backend for `target.kind = "agent"`."""
+
+    @classmethod
+    def open(cls, board: Board, *, sim: dict | None = None, url: str | None = None) -> AgentTarget:
+        return cls(board, url=url)
+
+    caps = frozenset({Cap.OS_LOG, Cap.RESET})
+
+    def capabilities(self) -> frozenset[str]:
+        # a sim-agent: URL runs the sim behind the agent in a process of this session's own
+        return self.caps | {Cap.MACHINE_PER_SESSION} if str(self.url).startswith(SIM_SCHEME) else self.caps
 
     def __init__(self, board: Board, *, url: str | None = None, baudrate: int = 115200,
                  retries: int = 8, base_timeout: float = 0.05, max_chunk: int | None = None,
@@ -270,12 +279,11 @@ class AgentTarget(Target):
 
     # ---- notifications ----------------------------------------------------------------------------
     def notify_refusal(self, source: Source, pe: int) -> str | None:
-        if not 0 <= pe < self.board.pes.count:
-            return f"no PE {pe} (the board has {self.board.pes.count})"
         kind = source.notify
-        if kind in ("local", "nmi", "cmci", "mce"):
-            return f"notification type {kind} cannot be raised on arm64"
-        cap = NOTIFY_CAP.get(kind)
+        reason = platform_refusal(kind, pe, self.board.pes.count)
+        if reason:
+            return reason
+        cap = KINDS[kind].agent_hook
         if cap and not self.info.has(cap):
             return f"the agent at {self.url} cannot raise {kind.upper()} (its platform has no hook for it)"
         if kind == "sdei" and self.info.has("sdei_state"):
@@ -298,7 +306,7 @@ class AgentTarget(Target):
         if kind == "polled":
             return
         reason = None
-        if kind in ("local", "nmi", "cmci", "mce") or not 0 <= pe < self.board.pes.count:
+        if platform_refusal(kind, pe, self.board.pes.count):
             reason = self.notify_refusal(source, pe)
         if reason:
             raise RefusedError(reason)

@@ -15,14 +15,38 @@ from ..errors import RefusedError
 from ..memory import ack_reg
 
 
+class Cap:
+    """What a backend can do or is, as flags callers test instead of naming a backend."""
+
+    MACHINE_PER_SESSION = "machine-per-session"   # its memory and OS live and die with the session
+    OS_MODEL = "os-model"              # takes the sim OS model's options (SessionOptions.sim)
+    FOLLOWS_MACHINE = "follows-machine"  # the machine can be replaced under the session (replaced())
+    SEES_DROPS = "sees-drops"          # knows when the OS threw a record away (dropped())
+    OS_LOG = "os-log"                  # reports the OS's log lines (os_log())
+    RESET = "reset"                    # can reboot the OS (reset())
+
+
 class Target(abc.ABC):
     board: Board
+    # the backend's flags (Cap); an instance may add some (capabilities())
+    caps: frozenset[str] = frozenset()
+
+    def capabilities(self) -> frozenset[str]:
+        """This target's flags: the backend's, and any its options add."""
+        return self.caps
     # Seconds the firmware waits after an SEI record's ack before raising the next SEI
     # (firmware.SEI_SETTLE explains why). A target whose OS cannot be interrupted in the
     # middle of a handler by firmware writes (the sim) needs none.
     sei_settle_default: float = 0.001
 
     ## @name lifecycle
+    @classmethod
+    @abc.abstractmethod
+    def open(cls, board: Board, *, sim: dict[str, Any] | None = None, url: str | None = None) -> Target:
+        """The backend for `board`. sim: the sim OS model's options (backends with
+        Cap.OS_MODEL); url: an agent board's channel instead of target.url. A backend
+        ignores what is not its own."""
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the target (stop a simulation, close a channel)."""
@@ -46,6 +70,11 @@ class Target(abc.ABC):
         """Attach to the machine as it is now (UnreachableError when there is none). Only
         called after replaced() gave a reason, which a target that overrides neither never does."""
         raise NotImplementedError
+
+    def notify_kind_refusal(self, kind: str) -> str | None:
+        """Why this target can never raise notifications of `kind` (a --notify naming a kind
+        the board has no source for), when it knows better than "no such source"; else None."""
+        return None
 
     def down_reason(self) -> str | None:
         """Why no notification can reach the OS now, when the target can see it without

@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 
 from ..board import Board, Source
+from ..notification import HED_KINDS
 from ..records import codec
 from ..records import kernel_text as kt
 from ..records import model as m
@@ -45,7 +46,6 @@ CACHE_MAX_AGE = 10.0          # GHES_ESTATUS_IN_CACHE_MAX_NSEC
 RATELIMIT_INTERVAL, RATELIMIT_BURST = 5.0, 2
 GHES_SEV_NO, GHES_SEV_CORRECTED, GHES_SEV_RECOVERABLE, GHES_SEV_PANIC = 0, 1, 2, 3
 NMI_LIKE = ("sea", "sdei", "sei")
-HED_KINDS = ("sci", "gpio", "gsiv")
 PAGE = 4096
 SECTION = 1 << 27             # arm64 SECTION_SIZE_BITS (4K pages): pfn_valid is per section
 # (first byte, last byte, state) as /proc/iomem shows them on QEMU virt -m 1G with Debian's

@@ -40,11 +40,11 @@ from ..qemu import acpi
 from ..qemu.console import Console, kernel_lines
 from ..qemu.launcher import RAM_BASE, Guest
 from ..qemu.qmp import Qmp, QmpError
-from .base import Target
+from ..notification import HED_KINDS, platform_refusal
+from .base import Cap, Target
 
 DEFAULT_ABORT_ADDRESS = 0x0B000000   # unassigned in the virt memory map (between the
                                      # virtio-mmio transports and the platform bus)
-HED_KINDS = ("gpio", "sci", "gsiv")
 SETTLE_QUIET = 0.5                   # console quiet this long = the kernel finished printing
 ABORT_WINDOW = 1.5                   # a typed devmem loads within this (guest time) or never
 ABORT_GRACE = 1.0                    # + the fork/exec between the guard and the load, + the
@@ -177,6 +177,11 @@ class QemuTarget(Target):
             self.guest.stop()
 
     keeps_memory_on_reset = False      # reset() boots a new QEMU on a fresh RAM file
+    caps = frozenset({Cap.FOLLOWS_MACHINE, Cap.OS_LOG, Cap.RESET})
+
+    @classmethod
+    def open(cls, board: Board, *, sim: dict | None = None, url: str | None = None) -> QemuTarget:
+        return cls(board)
 
     def replaced(self) -> str | None:
         """Another guest runs in this run directory than the one this target attached to
@@ -291,8 +296,9 @@ class QemuTarget(Target):
         return None
 
     def notify_refusal(self, source: Source, pe: int) -> str | None:
-        if not 0 <= pe < self.board.pes.count:
-            return f"no PE {pe} (the guest has {self.board.pes.count})"
+        reason = platform_refusal(source.notify, pe, self.board.pes.count, "the guest")
+        if reason:
+            return reason
         down = self.down_reason()
         if down:
             return down

@@ -16,7 +16,8 @@ from ..errors import RefusedError
 from ..memory import LocalMemory, ack_reg  # noqa: F401 - ack_reg re-exported for older imports
 from ..records import kernel_profile
 from ..sdei import SdeiDispatcher, SdeiError
-from .base import Target
+from ..notification import platform_refusal
+from .base import Cap, Target
 from .linux_model import LinuxModel, OsKnobs
 
 
@@ -73,6 +74,7 @@ class SimTarget(Target):
     """Target backend for boards with `target.kind = "sim"`."""
 
     sei_settle_default = 0.0   # posts never land inside an OS handler (see post())
+    caps = frozenset({Cap.MACHINE_PER_SESSION, Cap.OS_MODEL, Cap.SEES_DROPS, Cap.OS_LOG, Cap.RESET})
 
     def __init__(self, board: Board, knobs: OsKnobs | None = None, masked_pes=()):
         self.board = board
@@ -85,6 +87,10 @@ class SimTarget(Target):
         # the firmware reads registers several times per injection: no wrapper frame
         self.read, self.read_reg, self.write_reg = (  # type: ignore[method-assign]
             self.platform.read, self.platform.read_reg, self.platform.write_reg)
+
+    @classmethod
+    def open(cls, board: Board, *, sim: dict | None = None, url: str | None = None) -> SimTarget:
+        return cls.from_options(board, sim or {})
 
     @classmethod
     def from_options(cls, board: Board, sim: dict) -> SimTarget:
@@ -137,11 +143,7 @@ class SimTarget(Target):
 
     # -- notifications ------------------------------------------------------------------
     def _platform_refusal(self, source: Source, pe: int) -> str | None:
-        if not 0 <= pe < self.board.pes.count:
-            return f"no PE {pe} (the board has {self.board.pes.count})"
-        if source.notify in ("local", "nmi", "cmci", "mce"):
-            return f"notification type {source.notify} cannot be raised on arm64"
-        return None
+        return platform_refusal(source.notify, pe, self.board.pes.count)
 
     def notify_refusal(self, source: Source, pe: int) -> str | None:
         reason = self._platform_refusal(source, pe)
