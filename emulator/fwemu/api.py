@@ -276,9 +276,10 @@ class LocalSession:
 
 
 class RemoteSession:
-    """The firmware in the `fwemu daemon` serving the board, over its control socket. The
-    daemon replies once per request, at the end: `on_final` is called for each injection
-    then, and `stop` cannot reach a request already sent (it returns False)."""
+    """The firmware in the `fwemu daemon` serving the board, over its control socket. With
+    `on_final` or `progress` the request is streamed (each injection's frame as it ends,
+    the summary last: bounded for any count); `stop` cannot reach a request already sent
+    (it returns False)."""
 
     via = "daemon"
 
@@ -294,13 +295,22 @@ class RemoteSession:
         byte_opts = {o.flag for o in scenarios.OPTIONS if o.parse is scenarios.parse_bytes}
         fields = {k: scenarios.parse_bytes(k, v).hex() if k in byte_opts and v.startswith("@") else v
                   for k, v in req.fields.items()}
-        res = InjectResult.from_json(self._client.request("inject", req.replace(fields=fields).to_wire()),
-                                     self.via)
+        wire = req.replace(fields=fields).to_wire()
+        on_event = None
+        if on_final is not None or progress is not None:
+            # streamed: each injection's frame as it ends (the reply holds the summary)
+            wire["stream"] = True
+            done = [0]
+
+            def on_event(frame: Mapping[str, Any]) -> None:
+                done[0] += 1
+                if on_final is not None:
+                    on_final(Outcome.from_json(frame["injection"]))
+                if progress is not None and done[0] % 64 == 0:
+                    progress(done[0])
+        res = InjectResult.from_json(self._client.request("inject", wire, on_event=on_event), self.via)
         if progress is not None:
             progress(req.count - res.not_submitted)
-        if on_final is not None:
-            for o in res.injections:
-                on_final(o)
         return res
 
     def status(self) -> dict[str, Any]:

@@ -53,7 +53,7 @@ from .sweep import Injections
 
 MAX_FILE = 1 << 20
 MAX_STEPS = 10_000
-MAX_COUNT = 10_000_000
+MAX_COUNT = 1_000_000_000
 MAX_SECONDS = 30 * 86400.0
 WHEN_OS_DOWN = ("stop", "reset", "skip")
 FINAL_STATES = ("consumed", "dropped", "refused", "timed-out", "interrupted")

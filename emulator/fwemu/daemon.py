@@ -66,7 +66,7 @@ log = logging.getLogger("fwemu.daemon")
 MAX_REQUEST = 1 << 20          # bytes of one request payload
 MAX_REPLY = 256 << 20          # what a client accepts (a full report of a big count is large)
 MAX_CLIENTS = 32               # concurrent connections; more get the "busy" error reply
-MAX_COUNT = 10_000_000         # injections in one request
+MAX_COUNT = 1_000_000_000      # injections in one request (a summarised or streamed request holds none of them)
 MAX_TIMEOUT = 7 * 86400.0      # seconds one injection may wait
 MAX_RECORD = 1 << 16           # bytes of a raw record (a GHES block is far smaller)
 MAX_FIELD_TEXT = 1 << 18       # characters of one field option's text
@@ -242,7 +242,7 @@ def _int(v) -> bool:
 
 
 _INJECT_KEYS = {"scenario", "fields", "source", "notify", "pe", "count", "rate", "timeout",
-                "record", "unique", "report", "seed", "mix"}
+                "record", "unique", "report", "seed", "mix", "stream"}
 _VARIANT_KEYS = {"scenario", "weight", "fields", "source", "notify", "pe"}
 
 
@@ -328,7 +328,8 @@ def validate_request(msg) -> tuple[str, dict]:
     check("unique", lambda v: isinstance(v, bool), "true or false")
     check("report", lambda v: v in ("all", "summary"), "'all' or 'summary'")
     check("seed", lambda v: _int(v) and 0 <= v < 1 << 64, "an integer 0 .. 2^64-1")
-    if (req.get("count") or 1) > MAX_FULL_REPORT and req.get("report") != "summary":
+    check("stream", lambda v: isinstance(v, bool), "true or false")
+    if (req.get("count") or 1) > MAX_FULL_REPORT and req.get("report") != "summary" and not req.get("stream"):
         raise BadRequest(f"inject: a count above {MAX_FULL_REPORT} needs report='summary' (one record "
                          "per injection would make the reply, and the daemon, grow with the count)")
     _check_fields(req.get("fields"), "inject")
@@ -605,7 +606,7 @@ class Daemon:
                     payload = _recv_exact(conn, length, deadline)
                 except (_Closed, OSError):
                     return
-                reply, close = self._handle(payload)
+                reply, close = self._handle(payload, conn)
                 if not self._reply(conn, reply) or close:
                     return
         finally:
@@ -626,7 +627,7 @@ class Daemon:
             log.warning("could not send a reply: %s", exc)
             return False
 
-    def _handle(self, payload: bytes) -> tuple[dict, bool]:
+    def _handle(self, payload: bytes, conn: socket.socket | None = None) -> tuple[dict, bool]:
         """Decode, validate, run. Returns (reply, close the connection afterwards)."""
         self.requests += 1
         try:
@@ -637,18 +638,25 @@ class Daemon:
             return error_reply(exc), False
         log.debug("request %s", op)
         try:
-            return {"ok": True, "result": _plain(self._run(op, req))}, op == "shutdown"
+            return {"ok": True, "result": _plain(self._run(op, req, conn))}, op == "shutdown"
         except FwemuError as exc:
             return error_reply(exc), False
         except Exception as exc:   # a bug of ours: report it, keep serving
             log.exception("request %s failed", op)
             return error_reply(exc), False
 
-    def _run(self, op: str, req: dict):
+    def _run(self, op: str, req: dict, conn: socket.socket | None = None):
         if self._stop.is_set() and op in ("inject", "reset"):
             raise UnreachableError("the daemon is stopping")
         if op == "inject":
-            return self.session.inject(InjectRequest.from_wire(req), pump=False, wake=self._wake.set)
+            send, lost = None, [0]
+            if req.pop("stream", False) and conn is not None:
+                send, lost = self._streamer(conn)
+            res = self.session.inject(InjectRequest.from_wire(req), pump=False, wake=self._wake.set,
+                                      on_final=send)
+            if lost[0]:
+                res["stream_lost"] = lost[0]
+            return res
         if op == "status":
             st = self.session.status()
             st["daemon"] = self.info()
@@ -664,6 +672,18 @@ class Daemon:
             self._stop.set()
             return {"stopping": True, "pid": os.getpid()}
         raise BadRequest(f"unknown op {op!r}")
+
+    def _streamer(self, conn: socket.socket):
+        """A streamed inject's per-injection frames, sent as each injection ends (the reply
+        comes last, with the summary): the request holds nothing per injection, whatever
+        its count. A client that stops reading loses its frames, not the run: every
+        injection still ends and is journalled, and the reply says how many were not sent."""
+        lost = [0]
+
+        def send(inj) -> None:
+            if lost[0] or not self._reply(conn, {"event": "injection", "injection": _plain(inj.to_json())}):
+                lost[0] += 1
+        return send, lost
 
     def info(self) -> dict:
         return {"pid": os.getpid(), "board": self.board_name, "socket": str(self.path),
@@ -770,8 +790,26 @@ class Client:
         rate = float(req.get("rate") or 0)
         return float(req.get("timeout") or 5.0) * count + (count / rate if rate > 0 else 0) + REQUEST_MARGIN
 
-    def request(self, op: str, req: dict | None = None, timeout: float | None = None):
-        """Send one request; return its result or raise the FwemuError the daemon reported."""
+    def _frame(self, send_error: BaseException | None):
+        """One frame from the daemon, decoded."""
+        try:
+            (length,) = _HDR.unpack(_recv_exact(self.sock, 4))
+        except (_Closed, OSError):
+            if send_error is not None:
+                raise send_error from None
+            raise
+        if length > MAX_REPLY:
+            raise UnreachableError(f"daemon at {self.path} sent a {length}-byte reply (limit {MAX_REPLY})")
+        body = _recv_exact(self.sock, length)
+        try:
+            return msgpack.unpackb(body, raw=False, strict_map_key=True)
+        except Exception as exc:
+            raise UnreachableError(f"daemon at {self.path} sent an undecodable reply: {exc}") from None
+
+    def request(self, op: str, req: dict | None = None, timeout: float | None = None, on_event=None):
+        """Send one request; return its result or raise the FwemuError the daemon reported.
+        With on_event, a streamed inject: each injection's frame is handed to on_event as
+        it comes, the reply last (the timeout is then per frame)."""
         if self.sock is None:
             raise UnreachableError("client is closed")
         msg = {"op": op, "req": req}
@@ -789,25 +827,17 @@ class Client:
                 # The daemon closed first; its answer (e.g. "daemon busy") may be waiting
                 # unread: report that rather than the broken pipe.
                 send_error = exc
-            try:
-                (length,) = _HDR.unpack(_recv_exact(self.sock, 4))
-            except (_Closed, OSError):
-                if send_error is not None:
-                    raise send_error from None
-                raise
-            if length > MAX_REPLY:
-                raise UnreachableError(f"daemon at {self.path} sent a {length}-byte reply (limit {MAX_REPLY})")
-            body = _recv_exact(self.sock, length)
+            while True:
+                reply = self._frame(send_error)
+                if on_event is None or not isinstance(reply, dict) or "event" not in reply:
+                    break
+                on_event(reply)
         except TimeoutError:
             raise UnreachableError(f"daemon at {self.path} did not answer {op} in time") from None
         except (_Closed, OSError) as exc:
             raise UnreachableError(f"daemon at {self.path}: {exc}") from None
         finally:
             self._idle_since = time.monotonic()
-        try:
-            reply = msgpack.unpackb(body, raw=False, strict_map_key=True)
-        except Exception as exc:
-            raise UnreachableError(f"daemon at {self.path} sent an undecodable reply: {exc}") from None
         if not isinstance(reply, dict) or "ok" not in reply:
             raise UnreachableError(f"daemon at {self.path} sent a malformed reply")
         if reply["ok"]:

@@ -46,7 +46,7 @@ def final_lines(path) -> list[dict]:
      "does not apply to memory-ce"),
     ('[[step]]\nscenario = "memory-ce"\ncount = 2\nduration = "1s"\n', "step 1 (memory-ce)", "count or duration, not both"),
     ('[[step]]\nscenario = "memory-ce"\nduration = "soon"\n', "step 1 (memory-ce): duration", "is not a duration"),
-    ('[[step]]\nscenario = "memory-ce"\ncount = 0\n', "step 1 (memory-ce): count", "0 is outside 1 .. 10000000"),
+    ('[[step]]\nscenario = "memory-ce"\ncount = 0\n', "step 1 (memory-ce): count", "0 is outside 1 .. 1000000000"),
     ('[[step]]\nscenario = "memory-ce"\nfields = { address = "0x7:0x1:0x1" }\n', "step 1 (memory-ce): address",
      "STOP must be above START"),
     ('[[step]]\nname = "x"\nwait = 1\nscenario = "memory-ce"\n', "step 1 (x)", "exactly one of"),
