@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -32,3 +38,24 @@ def cli_run(capsys):
         out, err = capsys.readouterr()
         return rc, out, err
     return run
+
+
+@pytest.fixture
+def sim_daemon(tmp_path, cli_isolated):
+    """`fwemu daemon` for the sim board in a process of its own, journalling to the path
+    this yields; stopped with SIGTERM afterwards."""
+    j = tmp_path / "daemon.jsonl"
+    d = subprocess.Popen([sys.executable, "-m", "fwemu", "daemon", "--journal", str(j)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        p = subprocess.run([sys.executable, "-m", "fwemu", "--json", "status"], capture_output=True, text=True)
+        if p.returncode == 0 and json.loads(p.stdout)["via"] == "daemon":
+            break
+        if d.poll() is not None:
+            raise AssertionError(f"the daemon exited: {d.stderr.read()}")
+        time.sleep(0.1)
+    yield j
+    d.send_signal(signal.SIGTERM)
+    d.wait(30)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -204,7 +203,7 @@ def test_unmet_expectations_give_the_documented_codes(tmp_path, cli_run):
     assert rc == 4 and "refused (expected consumed)" in out
 
 
-def test_a_campaign_through_a_daemon_is_the_same_campaign(tmp_path, cli_run):
+def test_a_campaign_through_a_daemon_is_the_same_campaign(tmp_path, cli_run, sim_daemon):
     f = write(tmp_path, """
         seed = 9
         [[step]]
@@ -214,28 +213,14 @@ def test_a_campaign_through_a_daemon_is_the_same_campaign(tmp_path, cli_run):
         [[step]]
         wait = 0.1
         """)
-    j = tmp_path / "daemon.jsonl"
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    d = subprocess.Popen([sys.executable, "-m", "fwemu", "daemon", "--journal", str(j)], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            rc, out, _ = cli_run("--json", "status")
-            if rc == 0 and json.loads(out)["via"] == "daemon":
-                break
-            time.sleep(0.1)
-        rc, out, err = cli_run("--json", "campaign", "run", f)
-        assert rc == 0, err
-        got = json.loads(out)
-        assert got["via"] == "daemon" and got["totals"]["states"] == {"consumed": 20}
-        assert [int(ln["fields"]["--address"], 16) for ln in final_lines(j)] == \
-            [0x60000000 + k * 0x1000 for k in range(20)]
-        rc, out, err = cli_run("campaign", "run", f, "--journal", str(tmp_path / "x.jsonl"))
-        assert rc == 2 and "--journal is fixed when the daemon starts" in err
-    finally:
-        d.send_signal(signal.SIGTERM)
-        d.wait(20)
+    rc, out, err = cli_run("--json", "campaign", "run", f)
+    assert rc == 0, err
+    got = json.loads(out)
+    assert got["via"] == "daemon" and got["totals"]["states"] == {"consumed": 20}
+    assert [int(ln["fields"]["--address"], 16) for ln in final_lines(sim_daemon)] == \
+        [0x60000000 + k * 0x1000 for k in range(20)]
+    rc, out, err = cli_run("campaign", "run", f, "--journal", str(tmp_path / "x.jsonl"))
+    assert rc == 2 and "--journal is fixed when the daemon starts" in err
 
 
 def test_sim_agent_runs_the_same_file(tmp_path, cli_run):

@@ -4,11 +4,8 @@ request of any count holds nothing per injection, in the daemon or the client.""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -21,20 +18,8 @@ def isolated(cli_isolated):
 
 
 @pytest.fixture
-def daemon(tmp_path, cli_run):
-    j = tmp_path / "daemon.jsonl"
-    d = subprocess.Popen([sys.executable, "-m", "fwemu", "daemon", "--journal", str(j)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        rc, out, _ = cli_run("--json", "status")
-        if rc == 0 and json.loads(out)["via"] == "daemon":
-            break
-        time.sleep(0.1)
-    yield j
-    d.send_signal(signal.SIGTERM)
-    d.wait(30)
+def daemon(sim_daemon):
+    return sim_daemon
 
 
 def test_jsonl_through_a_daemon_streams_every_injection_past_the_full_report_limit(daemon, tmp_path):

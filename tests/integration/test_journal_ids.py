@@ -3,13 +3,10 @@ in-process commands sharing it take their ids from the journal's run file in blo
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -26,33 +23,24 @@ def fwemu(*argv, **kw):
                           env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"), timeout=120, **kw)
 
 
-def test_a_daemon_and_in_process_runs_on_one_journal_never_share_an_id(tmp_path):
-    j = tmp_path / "j.jsonl"
-    d = subprocess.Popen([sys.executable, "-m", "fwemu", "daemon", "--journal", str(j)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and json.loads(fwemu("--json", "status").stdout or "{}").get("via") != "daemon":
-            time.sleep(0.1)
-        errors = []
+def test_a_daemon_and_in_process_runs_on_one_journal_never_share_an_id(tmp_path, sim_daemon):
+    j = sim_daemon
+    errors = []
 
-        def run(*argv):
-            p = fwemu(*argv)
-            if p.returncode != 0:
-                errors.append(p.stderr)
+    def run(*argv):
+        p = fwemu(*argv)
+        if p.returncode != 0:
+            errors.append(p.stderr)
 
-        # concurrently: two clients of the daemon and two in-process runs on the same journal
-        jobs = [threading.Thread(target=run, args=("inject", "memory-ce", "--count", "300")) for _ in range(2)]
-        jobs += [threading.Thread(target=run, args=("inject", "memory-ce", "--count", "300", "--no-daemon",
-                                                    "--journal", str(j))) for _ in range(2)]
-        for t in jobs:
-            t.start()
-        for t in jobs:
-            t.join()
-        assert not errors
-    finally:
-        d.send_signal(signal.SIGTERM)
-        d.wait(30)
+    # concurrently: two clients of the daemon and two in-process runs on the same journal
+    jobs = [threading.Thread(target=run, args=("inject", "memory-ce", "--count", "300")) for _ in range(2)]
+    jobs += [threading.Thread(target=run, args=("inject", "memory-ce", "--count", "300", "--no-daemon",
+                                                "--journal", str(j))) for _ in range(2)]
+    for t in jobs:
+        t.start()
+    for t in jobs:
+        t.join()
+    assert not errors
     lines = journal.read(j)
     accepted = [ln for ln in lines if ln.get("event") == "accepted"]
     assert len(accepted) == 1200
