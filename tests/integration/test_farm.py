@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import farmlab  # noqa: E402
+import farmlab   # tests/farmlab.py (tests/conftest.py puts tests/ on sys.path)
 
 COUNT = 200
 WORKLOAD = ["inject", "memory-ue", "--count", str(COUNT), "--address", "0x60000000:0x70000000:0x1000"]
@@ -158,3 +157,34 @@ def test_ctrl_c_stops_the_boards_and_releases_the_places(lab, tmp_path):
         assert 0 < len(accepted) < 100000
         assert place["count"] == len(accepted)
     assert_released(lab)
+
+
+DRIVER_SCRIPT = """
+import json, sys
+from labgrid import Environment
+target = Environment(sys.argv[1]).get_target("main")
+drv = target.get_driver("FwemuAgentDriver")
+res = drv.run("inject", "memory-ue", "--count", "3", "--address", "0x60000000:0x70000000:0x1000")
+print(json.dumps({"url": drv.url, "rc": res.returncode, "error": res.error,
+                  "states": [i["state"] for i in (res.envelope or {}).get("injections", [])]}))
+"""
+
+
+@pytest.mark.parametrize("place, scheme", [("fwemu-0", "rfc2217://"), ("fwemu-1", "socket://")])
+def test_the_example_environment_drives_a_board(lab, tmp_path, place, scheme):
+    """examples/labgrid/env.yaml as a labgrid user runs it: RemotePlace, the driver loaded
+    by `imports:`, its URL and run()."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "labgrid" / "env.yaml"
+    env_file = tmp_path / "env.yaml"
+    env_file.write_text(example.read_text().replace("name: board-a", f"name: {place}"))
+    lab.client("-p", place, "acquire")
+    try:
+        r = subprocess.run([sys.executable, "-c", DRIVER_SCRIPT, str(env_file)], capture_output=True, text=True,
+                           timeout=120, env=dict(os.environ, LG_COORDINATOR=lab.coordinator,
+                                                 XDG_STATE_HOME=str(tmp_path / "state")))
+    finally:
+        lab.client("-p", place, "release")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout.splitlines()[-1])
+    assert got["url"].startswith(scheme + "127.0.0.1:") and got["rc"] == 0 and got["error"] is None
+    assert got["states"] == ["consumed"] * 3
