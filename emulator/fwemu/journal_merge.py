@@ -102,22 +102,17 @@ class Summary:
                 "p50_ms": self.latencies.quantile(0.50), "p99_ms": self.latencies.quantile(0.99)}
 
 
-def summarize(path: str) -> Summary:
+def summarize(path: str, total: Summary | None = None) -> Summary:
+    """The summary of one journal; its final lines also go into `total` when given (one
+    read of the journal for both)."""
     s = Summary()
     for line in _lines(path):
         s.take(line)
+        if total is not None:
+            total.take(line)
+    if total is not None and s.rate is not None:
+        total.rate_sum += s.rate        # boards inject in parallel: their rates add up
     return s
-
-
-def total(parts: list[Summary], paths: list[str]) -> Summary:
-    """The summary of all journals: counts summed, rates summed (boards inject in
-    parallel), latencies sampled over every journal (read again, one line at a time)."""
-    t = Summary()
-    for path in paths:
-        for line in _lines(path):
-            t.take(line)
-    t.rate_sum = sum(s.rate or 0.0 for s in parts)
-    return t
 
 
 def _wall_key(lines: Iterator[dict[str, Any]], tag: dict[str, str]) -> Iterator[tuple[float, dict[str, Any]]]:

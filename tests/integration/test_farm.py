@@ -188,3 +188,20 @@ def test_the_example_environment_drives_a_board(lab, tmp_path, place, scheme):
     got = json.loads(r.stdout.splitlines()[-1])
     assert got["url"].startswith(scheme + "127.0.0.1:") and got["rc"] == 0 and got["error"] is None
     assert got["states"] == ["consumed"] * 3
+
+
+def test_busy_places_are_waited_for_then_left_alone(lab, tmp_path):
+    """A place someone else holds is waited for (--wait), the farm gives up in one line, and
+    it never releases what it did not acquire."""
+    lab.client("-p", "fwemu-0", "acquire")
+    try:
+        t0 = time.monotonic()
+        r = farm(lab, tmp_path / "run", "--wait", "2")
+        assert r.returncode == 5, r.stderr
+        assert time.monotonic() - t0 >= 2
+        assert len(r.stderr.strip().splitlines()) == 1 and "1 of 2 places tagged ras=ghes allocated" in r.stderr
+        assert lab.acquired() == ["fwemu-0"]            # still the other holder's
+        assert "Reservation" not in lab.client("reservations")
+    finally:
+        lab.client("-p", "fwemu-0", "release")
+    assert_released(lab)

@@ -64,11 +64,12 @@ def test_summaries_and_merge(tmp_path):
     a = _journal(tmp_path / "a.jsonl", "ra", [(1, "consumed", 1.0, 100.0, 100.5), (2, "consumed", 3.0, 100.5, 101.0),
                                               (3, "refused", None, 101.0, 102.0)])
     b = _journal(tmp_path / "b.jsonl", "rb", [(1, "timed-out", None, 100.2, 100.3), (2, "consumed", 2.0, 100.4, 100.6)])
-    sa, sb = journal_merge.summarize(a), journal_merge.summarize(b)
+    total = journal_merge.Summary()
+    sa, sb = journal_merge.summarize(a, total), journal_merge.summarize(b, total)
     assert sa.to_json() == {"count": 3, "states": {"consumed": 2, "refused": 1}, "rate": 1.5, "p50_ms": 3.0,
                             "p99_ms": 3.0}
     assert sb.to_json()["rate"] == 5.0 and sb.states == {"timed-out": 1, "consumed": 1}
-    t = journal_merge.total([sa, sb], [a, b]).to_json(total=True)
+    t = total.to_json(total=True)
     assert t == {"count": 5, "states": {"consumed": 3, "refused": 1, "timed-out": 1}, "rate": 6.5, "p50_ms": 2.0,
                  "p99_ms": 3.0}
     out = io.StringIO()

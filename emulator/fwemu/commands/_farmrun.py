@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import journal_merge
-from ..errors import UnreachableError, UsageError
+from ..errors import Terminated, UnreachableError, UsageError
 from ..labgrid.coordinator import Coordinator
+from ..labgrid.driver import url_for
 
 RESOURCE_WAIT_S = 15.0    # an exporter starts ser2net when the place is acquired
 DRAIN_S = 15.0            # after Ctrl-C: how long the boards get to end what is in flight
@@ -37,31 +38,6 @@ class BoardRun:
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
-
-
-def _url_for(place: str, params: dict[str, Any], board_spec: str) -> str:
-    """The channel URL through the labgrid driver, as an environment file would build it:
-    a target with the place's NetworkSerialPort and FwemuAgentDriver bound to it."""
-    from labgrid import Target
-    from labgrid.resource import NetworkSerialPort
-
-    from ..labgrid.driver import FwemuAgentDriver
-
-    target = Target(place)
-    try:
-        res = NetworkSerialPort(target, name=None, host=str(params["host"]), port=int(params["port"]),
-                                speed=int(params.get("speed", 115200)),
-                                protocol=str(params.get("protocol", "rfc2217")))
-        res.extra = params.get("extra") or {}      # the exporter's proxy information
-        # labgrid's Driver is untyped, so mypy's attrs plugin sees only this class's own fields
-        driver_cls: Any = FwemuAgentDriver
-        drv = driver_cls(target, name=None, board=board_spec)
-        target.activate(drv)
-        return drv.url
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UnreachableError(f"place {place}: its serial resource is not usable ({exc})") from None
-    finally:
-        target.cleanup()
 
 
 class Farm:
@@ -114,7 +90,7 @@ class Farm:
             self.boards.append(BoardRun(place, token))
         for b in self.boards:
             port = c.wait_serial(b.place, self.resource, RESOURCE_WAIT_S)
-            b.url = _url_for(b.place, port.params, self.board_spec)
+            b.url = url_for(b.place, port.params, self.board_spec)
             b.extra["resource"] = port.path
 
     # ---- boards ------------------------------------------------------------------------------
@@ -137,7 +113,7 @@ class Farm:
             self._wait_all(None)
             return 0
         except KeyboardInterrupt as exc:
-            signum = signal.SIGTERM if type(exc).__name__ == "Terminated" else signal.SIGINT
+            signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
             self._signal_all(signum)
             self._wait_all(DRAIN_S)       # a second Ctrl-C here ends the wait (cleanup kills)
             return signum
@@ -193,18 +169,16 @@ class Farm:
     # ---- the merge ---------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
         ran = [b for b in self.boards if b.journal and os.path.exists(b.journal)]
-        parts: list[journal_merge.Summary] = []
+        total = journal_merge.Summary()
         places = []
         for b in self.boards:
-            s = journal_merge.summarize(b.journal) if b in ran else journal_merge.Summary()
-            parts.append(s)
+            s = journal_merge.summarize(b.journal, total) if b in ran else journal_merge.Summary()
             places.append({"place": b.place, "url": b.url, "resource": b.extra.get("resource"),
                            "exit": b.exit if b.exit is not None else 1, "error": self._error(b),
                            "journal": b.journal or None, **s.to_json()})
         merged = os.path.join(self.outdir, "farm.jsonl")
         with open(merged, "w", encoding="utf-8") as f:
             journal_merge.merge([({"place": b.place}, b.journal) for b in ran], f)
-        total = journal_merge.total(parts, [b.journal for b in ran])
         return {"places": places, "total": {**total.to_json(total=True),
                                              "exit": max((p["exit"] for p in places), default=0)},
                 "journal": merged, "wall_s": round(max(0.0, self.t1 - self.t0), 3)}

@@ -30,11 +30,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import attr
+from labgrid import Target
 from labgrid.driver.common import Driver
 from labgrid.factory import target_factory
 from labgrid.resource import NetworkSerialPort
 from labgrid.util.proxy import proxymanager
 
+from ..errors import UnreachableError
 from . import channel_url
 
 
@@ -103,3 +105,24 @@ class FwemuAgentDriver(Driver):
     @Driver.check_bound
     def get_export_vars(self) -> dict[str, str]:
         return {"url": self.get_url(), "board": self.board}
+
+
+def url_for(place: str, params: dict[str, Any], board: str = "") -> str:
+    """The channel URL of a serial port the coordinator described (a NetworkSerialPort's
+    host, port, speed, protocol and extra), built as an environment file would: a target
+    with that resource and FwemuAgentDriver bound to it (`fwemu farm run`)."""
+    target = Target(place)
+    try:
+        res = NetworkSerialPort(target, name=None, host=str(params["host"]), port=int(params["port"]),
+                                speed=int(params.get("speed", 115200)),
+                                protocol=str(params.get("protocol", "rfc2217")))
+        res.extra = params.get("extra") or {}      # the exporter's proxy information
+        # labgrid's Driver is untyped, so mypy's attrs plugin sees only this class's own fields
+        driver_cls: Any = FwemuAgentDriver
+        drv = driver_cls(target, name=None, board=board)
+        target.activate(drv)
+        return str(drv.url)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnreachableError(f"place {place}: its serial resource is not usable ({exc})") from None
+    finally:
+        target.cleanup()
