@@ -1,7 +1,7 @@
 """A labgrid lab on 127.0.0.1 for the farm test and benchmark: a labgrid-coordinator, sim-agent
 boards (python -m fwemu.targets.simagent, each serving the C agent on a pty of its own), one
-ser2net giving each pty a TCP port on 127.0.0.1 (RFC 2217, or raw TCP for every board at an
-odd index), a labgrid-exporter exporting those ports as NetworkSerialPort resources, and one
+ser2net giving each pty a TCP port on 127.0.0.1 (RFC 2217, raw TCP, or by default RFC 2217
+for boards at an even index and raw TCP at an odd one), a labgrid-exporter exporting those ports as NetworkSerialPort resources, and one
 place per board (created with labgrid-client: match, tags).
 
 The exporter's RawSerialPort would start ser2net itself, but listening on every interface;
@@ -60,9 +60,10 @@ def _wait_listening(port: int, what: str, proc: subprocess.Popen, timeout: float
 
 class FarmLab:
     def __init__(self, tmp: Path, boards: int = 2, tags: str = "ras=ghes", board: str = "sim-agent",
-                 raw_odd: bool = True, prefix: str = "fwemu"):
+                 protocol: str = "mixed", prefix: str = "fwemu", chardelay: bool = True):
         self.tmp, self.n, self.tags, self.board = Path(tmp), boards, tags, board
-        self.raw_odd, self.prefix = raw_odd, prefix
+        self.proto, self.prefix = protocol, prefix     # mixed: raw TCP for every board at an odd index
+        self.chardelay = chardelay     # ser2net's default: wait >= 1 ms after the last byte before sending
         self.procs: list[subprocess.Popen] = []
         self.ptys: list[str] = []
         self.ports: list[int] = []
@@ -115,6 +116,8 @@ class FarmLab:
                         else f"telnet(rfc2217),tcp,127.0.0.1,{port}")
             conf += [f"connection: &board{i}", f"    accepter: {accepter}", "    enable: on",
                      f"    connector: serialdev,{pty},115200n81,local", "    options:", "      kickolduser: true"]
+            if not self.chardelay:
+                conf.append("      chardelay: false")
         (self.tmp / "ser2net.yaml").write_text("\n".join(conf) + "\n")
         s2n = self._spawn([shutil.which("ser2net") or "/usr/sbin/ser2net", "-n", "-d", "-c",
                            str(self.tmp / "ser2net.yaml"), "-P", str(self.tmp / "ser2net.pid")], "ser2net.log")
@@ -139,7 +142,9 @@ class FarmLab:
         self.wait_resources()
 
     def protocol(self, i: int) -> str:
-        return "raw" if self.raw_odd and i % 2 else "rfc2217"
+        if self.proto == "mixed":
+            return "raw" if i % 2 else "rfc2217"
+        return self.proto
 
     def wait_resources(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
