@@ -134,7 +134,8 @@ def test_no_coordinator_is_one_line(lab, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and "labgrid coordinator 127.0.0.1:" in r.stderr, r.stderr
 
 
-def test_ctrl_c_stops_the_boards_and_releases_the_places(lab, tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_boards_and_releases_the_places(lab, tmp_path, signum, code):
     out = tmp_path / "run"
     argv = [sys.executable, "-m", "fwemu", "farm", "run", "--coordinator", lab.coordinator, "--tag", "ras=ghes",
             "--places", "2", "--board", "sim-agent", "--dir", str(out), "--json", "--",
@@ -146,11 +147,11 @@ def test_ctrl_c_stops_the_boards_and_releases_the_places(lab, tmp_path):
                   for i in range(2)):
         assert time.monotonic() < deadline and p.poll() is None, p.communicate()
         time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(signum)
     stdout, stderr = p.communicate(timeout=60)
-    assert p.returncode == 130, stderr
+    assert p.returncode == code, stderr
     env = json.loads(stdout)
-    assert "interrupted by SIGINT" in env["error"] and sorted(env["released"]) == ["fwemu-0", "fwemu-1"]
+    assert f"interrupted by {signum.name}" in env["error"] and sorted(env["released"]) == ["fwemu-0", "fwemu-1"]
     for place in env["places"]:      # each board stopped submitting and ended what it had accepted
         own = lines(Path(place["journal"]))
         accepted = {x["id"] for x in own if x.get("event") == "accepted"}
@@ -204,4 +205,27 @@ def test_busy_places_are_waited_for_then_left_alone(lab, tmp_path):
         assert "Reservation" not in lab.client("reservations")
     finally:
         lab.client("-p", "fwemu-0", "release")
+    assert_released(lab)
+
+
+def test_ctrl_c_while_waiting_for_places_cancels_the_reservations(lab, tmp_path):
+    lab.client("-p", "fwemu-1", "acquire")
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "fwemu", "farm", "run", "--coordinator", lab.coordinator,
+                              "--tag", "ras=ghes", "--places", "2", "--board", "sim-agent", "--dir",
+                              str(tmp_path / "run"), "--wait", "120", "--", *WORKLOAD],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state")))
+        deadline = time.monotonic() + 60
+        while lab.client("reservations").count("Reservation") < 2:       # both made, one waiting
+            assert time.monotonic() < deadline and p.poll() is None, p.communicate()
+            time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        _, stderr = p.communicate(timeout=60)
+        assert p.returncode == 130, stderr
+        assert stderr.strip().splitlines() == ["fwemu: error: interrupted"]
+        assert lab.acquired() == ["fwemu-1"]             # the other holder's, untouched
+        assert "Reservation" not in lab.client("reservations")
+    finally:
+        lab.client("-p", "fwemu-1", "release")
     assert_released(lab)

@@ -66,9 +66,15 @@ class Coordinator:
     default; LG_PROXY applies as in labgrid-client)."""
 
     def __init__(self, address: str, verbose: bool = False):
-        import grpc
-        from labgrid.remote.client import ClientSession, ensure_event_loop
-        from labgrid.util.proxy import proxymanager
+        try:
+            import grpc
+            from labgrid.remote.client import ClientSession, ensure_event_loop
+            from labgrid.remote.common import Reservation  # noqa: F401 - used by poll()
+            from labgrid.remote.generated import labgrid_coordinator_pb2  # noqa: F401 - the RPCs
+            from labgrid.util.proxy import proxymanager
+        except ImportError as exc:
+            raise UsageError("farm", f"this labgrid has no gRPC client session fwemu can use ({exc}); "
+                             "fwemu's farm needs labgrid 26 or later") from None
 
         self._grpc = grpc
         self.address = address
