@@ -110,3 +110,62 @@ def test_farm_run_refuses_bad_input_in_one_line(capsys, tmp_path, argv, words):
     assert rc == 2 and len(err) == 1, err
     for w in words:
         assert w in err[0]
+
+
+class _Entry:
+    def __init__(self, cls, params, avail=True):
+        self.data = {"cls": cls, "params": params, "avail": avail}
+        self.cls, self.params, self.avail = cls, params, avail
+
+
+class _Place:
+    def __init__(self, paths):
+        self.acquired_resources = paths
+
+
+def _coordinator(places, resources, on_sync=None):
+    """A Coordinator over a stand-in session: serial_resources/wait_serial read only the
+    session's places and resources, refreshed by sync()."""
+    pytest.importorskip("labgrid")
+    from fwemu.labgrid.coordinator import Coordinator
+
+    c = Coordinator.__new__(Coordinator)
+    c.session = type("S", (), {"places": places, "resources": resources})()
+    c.sync = on_sync or (lambda: None)
+    return c
+
+
+def test_wait_serial_waits_for_the_exporters_port():
+    """An exporter's RawSerialPort has no port until its ser2net runs (after the acquire)."""
+    entry = _Entry("NetworkSerialPort", {"host": "h", "port": None, "extra": {"path": "/dev/pts/3"}}, avail=False)
+    syncs = []
+
+    def sync():
+        syncs.append(1)
+        if len(syncs) == 3:
+            entry.params["port"], entry.data["avail"], entry.avail = 40123, True, True
+    c = _coordinator({"p": _Place([["ex", "g", "NetworkSerialPort", "NetworkSerialPort"],
+                                   ["ex", "g", "NetworkService", "NetworkService"]])},
+                     {"ex": {"g": {"NetworkSerialPort": entry, "NetworkService": _Entry("NetworkService", {})}}},
+                     sync)
+    port = c.wait_serial("p", None, 5.0)
+    assert port.params["port"] == 40123 and len(syncs) == 3 and port.path == "ex/g/NetworkSerialPort/NetworkSerialPort"
+    from fwemu.errors import UnreachableError
+
+    with pytest.raises(UnreachableError, match="is not available"):
+        entry.avail = False
+        c.wait_serial("p", None, 0.0)
+
+
+def test_wait_serial_without_or_with_several_serial_resources():
+    from fwemu.errors import UnreachableError
+
+    c = _coordinator({"p": _Place([["ex", "g", "NetworkService", "svc"]])}, {"ex": {"g": {"svc": _Entry("NetworkService", {})}}})
+    with pytest.raises(UnreachableError, match="place p: has no serial resource"):
+        c.wait_serial("p", None, 1.0)
+    two = {"a": _Entry("NetworkSerialPort", {"host": "h", "port": 1}), "b": _Entry("NetworkSerialPort", {"host": "h", "port": 2})}
+    c = _coordinator({"p": _Place([["ex", "g", "NetworkSerialPort", "a"], ["ex", "g", "NetworkSerialPort", "b"]])},
+                     {"ex": {"g": two}})
+    with pytest.raises(UsageError, match="--resource: place p has 2 serial resources"):
+        c.wait_serial("p", None, 1.0)
+    assert c.wait_serial("p", "b", 1.0).params["port"] == 2
