@@ -101,11 +101,14 @@ class Farm:
             b.journal, b.stdout_path, b.stderr_path = stem + ".jsonl", stem + ".out.json", stem + ".err"
             cmd = [sys.executable, "-m", "fwemu", *work, "--board", self.board_spec, "--url", b.url,
                    "--journal", b.journal, "--json"]
-            with open(b.stdout_path, "wb") as so, open(b.stderr_path, "wb") as se:
-                # a session of its own: a terminal's Ctrl-C reaches the farm only, which
-                # passes one signal to each board (a second would stop a board at once)
-                b.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=so, stderr=se,
-                                          start_new_session=True)
+            try:
+                with open(b.stdout_path, "wb") as so, open(b.stderr_path, "wb") as se:
+                    # a session of its own: a terminal's Ctrl-C reaches the farm only, which
+                    # passes one signal to each board (a second would stop a board at once)
+                    b.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=so, stderr=se,
+                                              start_new_session=True)
+            except OSError as exc:     # the caller's cleanup stops the boards already started
+                raise UnreachableError(f"place {b.place}: cannot start its fwemu: {exc.strerror or exc}") from None
 
     def wait(self) -> int:
         """Waits for every board; returns the signal that stopped the farm (0: none)."""
@@ -177,8 +180,12 @@ class Farm:
                            "exit": b.exit if b.exit is not None else 1, "error": self._error(b),
                            "journal": b.journal or None, **s.to_json()})
         merged = os.path.join(self.outdir, "farm.jsonl")
-        with open(merged, "w", encoding="utf-8") as f:
-            journal_merge.merge([({"place": b.place}, b.journal) for b in ran], f)
+        try:
+            with open(merged, "w", encoding="utf-8") as f:
+                journal_merge.merge([({"place": b.place}, b.journal) for b in ran], f)
+        except OSError as exc:      # a full disk: the boards' own journals are still there
+            raise UnreachableError(f"--dir: writing {merged}: {exc.strerror or exc} (each board's "
+                                   f"journal is in {self.outdir})") from None
         return {"places": places, "total": {**total.to_json(total=True),
                                              "exit": max((p["exit"] for p in places), default=0)},
                 "journal": merged, "wall_s": round(max(0.0, self.t1 - self.t0), 3)}
