@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from fwemu import journal_check
+
 import farmlab   # tests/farmlab.py (tests/conftest.py puts tests/ on sys.path)
 
 COUNT = 200
@@ -82,6 +84,9 @@ def test_farm_runs_the_workload_on_every_board_and_merges(lab, tmp_path):
         assert accepted == set(range(1, COUNT + 1))
         assert sorted(x["id"] for x in finals) == sorted(accepted)      # every injection ended, once
         assert all(x["event"] == "consumed" for x in finals)
+        # the firmware rules held on the board (journal_check reads one board's journal)
+        rep = journal_check.check_file(places[name]["journal"])
+        assert rep.ok, rep.text()
         # the board's OS consumed each record (its own ledger, not the host's word)
         ledger = Path(lab.ledgers[i]).read_text().splitlines()
         assert {x["digest"] for x in finals} <= {line.split()[3] for line in ledger if line.startswith("consumed")}
