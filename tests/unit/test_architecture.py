@@ -17,6 +17,7 @@ Rules:
 4. Layers: docs/architecture.md's layer table puts every module in one layer; a module
    imports only from its own layer or a lower one. The test reads the table from the doc,
    so the doc and the code cannot drift apart.
+5. labgrid (an optional extra) is imported only inside `fwemu.labgrid`.
 
 A failure names the cycle (a → b → a) or the offending import (file:line).
 """
@@ -240,3 +241,19 @@ def test_backends_do_not_import_each_other():
     bad = [f"{MODULES[m][0].relative_to(ROOT)}:{line}: {m} imports {d}"
            for m in sorted(backends) for d, line in sorted(edges[m].items()) if d in backends]
     assert not bad, "a backend imports another:\n  " + "\n  ".join(bad)
+
+
+def test_only_the_labgrid_package_imports_labgrid():
+    bad = []
+    for mod, (path, _) in MODULES.items():
+        if mod == "fwemu.labgrid" or mod.startswith("fwemu.labgrid."):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            bad += [f"{path.relative_to(ROOT)}:{node.lineno} imports {n}" for n in names
+                    if n == "labgrid" or n.startswith("labgrid.")]
+    assert not bad, "; ".join(bad)

@@ -6,10 +6,10 @@ only the module a command needs (start-up time is part of `fwemu inject`'s wall 
 
 import importlib
 
-MODULE_ORDER = ("inject", "campaign", "control", "daemon", "record", "boards", "hest", "qemu", "tfa")
+MODULE_ORDER = ("inject", "campaign", "control", "daemon", "record", "boards", "hest", "qemu", "tfa", "farm")
 COMMANDS = {"inject": "inject", "campaign": "campaign", "status": "control", "reset": "control", "daemon": "daemon",
             "record": "record", "boards": "boards", "board": "boards", "hest": "hest",
-            "qemu": "qemu", "tfa": "tfa"}
+            "qemu": "qemu", "tfa": "tfa", "farm": "farm"}
 
 
 def modules(command: str | None = None):
