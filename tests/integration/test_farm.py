@@ -234,3 +234,21 @@ def test_ctrl_c_while_waiting_for_places_cancels_the_reservations(lab, tmp_path)
     finally:
         lab.client("-p", "fwemu-1", "release")
     assert_released(lab)
+
+
+def test_a_campaign_runs_across_the_farm(lab, tmp_path):
+    """`fwemu farm run -- campaign run FILE`: the same campaign file on every board."""
+    camp = Path(__file__).resolve().parents[2] / "examples" / "campaigns" / "memory-soak.toml"
+    r = farm(lab, tmp_path / "run", "--json", work=["campaign", "run", str(camp)])
+    assert r.returncode == 0, r.stderr
+    env = json.loads(r.stdout)
+    for p in env["places"]:
+        own = lines(Path(p["journal"]))
+        finals = [x for x in own if x.get("event") in ("consumed", "dropped", "refused", "timed-out", "interrupted")]
+        assert len(finals) == 300 and {x["event"] for x in finals} == {"consumed"}
+        assert p["states"] == {"consumed": 300} and p["exit"] == 0
+        # the campaign's sweep, on each board
+        ce = [int(x["fields"]["--address"], 16) for x in finals if x["scenario"] == "memory-ce"]
+        assert sorted(ce) == [0x60000000 + k * 0x1000 for k in range(200)]
+    assert env["total"]["count"] == 600
+    assert_released(lab)
