@@ -482,7 +482,7 @@ def test_a_live_run_is_running(tmp_path):
     env = fwj("journal", "list", "--journal", str(path))
     assert env["runs"][0]["end"] == "running"
     rc, out, _ = fw("journal", "list", "--journal", str(path))
-    assert f"running (pid 111)" in out      # the run line's pid
+    assert "running (pid 111)" in out      # the run line's pid
     # the same entry with another process's start time: a reused pid, not the run
     (tmp_path / "j.jsonl.runs").write_text(json.dumps(
         {"v": 1, "runs": [{"run": RUN_A, "pid": os.getpid(), "start": "1", "boot_id": boot, "offset": 0}]}))
