@@ -63,6 +63,7 @@ PANICS_KEPT = 100
 
 _REL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$")
 _UNIT = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_AGO = 100 * 366 * 86400
 
 
 def parse_time(text: str, what: str, now: float | None = None) -> float:
@@ -71,13 +72,16 @@ def parse_time(text: str, what: str, now: float | None = None) -> float:
     now = time.time() if now is None else now
     m = _REL.match(text)
     if m:
-        return now - float(m.group(1)) * _UNIT[m.group(2)]
+        ago = float(m.group(1)) * _UNIT[m.group(2)]
+        if ago > MAX_AGO:
+            raise UsageError(what, f"{text!r} is more than 100 years ago")
+        return now - ago
     try:
         when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return when.timestamp()       # naive: local time
+    except (ValueError, OverflowError, OSError):
         raise UsageError(what, f"{text!r} is not a time: give an ISO time (2026-12-02T05:45, "
                                "local unless it has an offset) or a time ago (90s, 10m, 2h, 1d, 1w)") from None
-    return when.timestamp()       # naive: local time
 
 
 def _words(values: Iterable[str] | None) -> list[str]:
@@ -1346,7 +1350,10 @@ def local_time(t: float | None, ms: bool = False) -> str | None:
     """Epoch seconds as local time, `2026-12-02 05:45:26` (with ms: `.123`)."""
     if t is None:
         return None
-    d = dt.datetime.fromtimestamp(t)
+    try:
+        d = dt.datetime.fromtimestamp(t)
+    except (ValueError, OverflowError, OSError):
+        return f"{t!r} (epoch s)"
     return d.strftime("%Y-%m-%d %H:%M:%S") + (f".{d.microsecond // 1000:03d}" if ms else "")
 
 

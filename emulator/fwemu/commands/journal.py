@@ -48,7 +48,7 @@ CSV_COLUMNS = ("run", "id", "scenario", "source", "notify", "pe", "state", "reas
 def add_journal_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--journal", metavar="FILE", default=argparse.SUPPRESS,
                    help="the journal to read (default: the board's, "
-                        "${XDG_STATE_HOME:-~/.local/state}/fwemu/journal-BOARD.jsonl)")
+                        "~/.local/state/fwemu/journal-BOARD.jsonl, under $XDG_STATE_HOME if set)")
 
 
 def add_filter_options(p: argparse.ArgumentParser, runs: bool = True) -> None:
@@ -500,6 +500,7 @@ def cmd_export(args, out) -> int:
         stream = sys.stdout
     n = 0
     counts: dict[str, int] = {}
+    failed: OSError | None = None
     try:
         w = csv.writer(stream, lineterminator="\n")
         w.writerow([*CSV_COLUMNS, *(("record",) if args.record else ())])
@@ -509,10 +510,18 @@ def cmd_export(args, out) -> int:
             counts[inj.state] = counts.get(inj.state, 0) + 1
         stream.flush()
     except OSError as exc:
-        raise UsageError("--output", f"cannot write {args.output or 'standard output'}: {exc.strerror or exc}") from None
+        failed = exc
     finally:
         if fd is not None:
-            stream.close()
+            try:
+                stream.close()
+            except OSError as exc:
+                failed = failed or exc
+    if failed is not None:
+        if isinstance(failed, BrokenPipeError) and fd is None:
+            raise failed            # `| head`: cli's quiet exit
+        raise UsageError("--output", f"cannot write {args.output or 'standard output'}: "
+                                     f"{failed.strerror or failed}")
     out.set(journal=reader.path, output=args.output, rows=n, states=counts, filter=flt.to_json(),
             columns=[*CSV_COLUMNS, *(("record",) if args.record else ())])
     warn(reader, out)
