@@ -371,7 +371,8 @@ class Injection:
     # -- building from lines
     @classmethod
     def from_accepted(cls, ev: Event, line: int) -> Injection:
-        inj = cls(run=ev.get("run"), id=int(ev["id"]), line_accepted=line)
+        run = ev.get("run")
+        inj = cls(run=run if isinstance(run, str) else None, id=int(ev["id"]), line_accepted=line)
         inj._take(ev, ("scenario", "source", "pe", "digest", "accepted", "m_accepted", "length", "bs"))
         return inj
 
@@ -397,10 +398,28 @@ class Injection:
         self.unsafe_concurrent_sei = bool(ev.get("unsafe_concurrent_sei"))
 
     def _take(self, ev: Event, keys: tuple[str, ...]) -> None:
+        """Copy the keys the line has, each only when of its type (a hand-edited line with a
+        string for a number is read as if the key were absent, never crashes a report)."""
         for k in keys:
-            v = ev.get(k)
+            v = _typed(k, ev.get(k))
             if v is not None:
                 setattr(self, k, v)
+
+
+_INT_KEYS = frozenset(("id", "source", "pe", "block", "length", "bs"))
+_STR_KEYS = frozenset(("scenario", "notify", "digest", "reason", "resolved_by", "state"))
+
+
+def _typed(key: str, v: Any) -> Any:
+    if v is None:
+        return None
+    if key in _INT_KEYS:
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+    if key in _STR_KEYS:
+        return v if isinstance(v, str) else None
+    if key == "left_in_memory":
+        return v if isinstance(v, dict) else None
+    return _f(v)      # the times and latency_ms
 
 
 @dataclass(slots=True)
@@ -704,6 +723,14 @@ def _str(b: bytes) -> str | None:
     return v
 
 
+def _fb(b: bytes) -> float | None:
+    """A number's bytes as a finite float (null, NaN, Infinity: None)."""
+    if b == b"null":
+        return None
+    v = float(b)
+    return v if math.isfinite(v) else None
+
+
 class _Light(NamedTuple):
     """The fields the aggregates need from an accepted or final line."""
 
@@ -734,8 +761,7 @@ def _light(body: bytes) -> _Light | None:
             state = st.decode()
             return _Light(state, _str(b'"' + run + b'"'), int(iid), _str(sc),
                           None if src == b"null" else int(src), _str(nt), state,
-                          None if rs == b"null" else _str(rs), None if acc == b"null" else float(acc),
-                          None if lat == b"null" else float(lat), None if mend == b"null" else float(mend))
+                          None if rs == b"null" else _str(rs), _fb(acc), _fb(lat), _fb(mend))
         except (ValueError, UnicodeDecodeError):
             return None
     if body.startswith(b'{"event":"accepted",'):
@@ -745,20 +771,25 @@ def _light(body: bytes) -> _Light | None:
         iid, sc, src, _pe, acc, run, macc = m.groups()
         try:
             return _Light("accepted", _str(b'"' + run + b'"'), int(iid), _str(sc),
-                          None if src == b"null" else int(src), None, OPEN, None,
-                          None if acc == b"null" else float(acc), None,
-                          None if macc == b"null" else float(macc))
+                          None if src == b"null" else int(src), None, OPEN, None, _fb(acc), None, _fb(macc))
         except (ValueError, UnicodeDecodeError):
             return None
     return None
 
 
 def _light_of(ev: Event) -> _Light:
+    """The same fields from a parsed line (any line fwemu did not write in its own layout);
+    a value of the wrong type is read as absent."""
     kind = str(ev.get("event"))
     final = kind != "accepted"
-    return _Light(kind, ev.get("run"), int(ev["id"]), ev.get("scenario"), ev.get("source"),
-                  ev.get("notify"), str(ev.get("state") or kind) if final else OPEN,
-                  ev.get("reason"), _f(ev.get("accepted")), _f(ev.get("latency_ms")),
+    iid = ev["id"]
+    if not isinstance(iid, int) or isinstance(iid, bool):
+        raise ValueError("id")
+    state = _typed("state", ev.get("state")) or kind
+    return _Light(kind, ev.get("run") if isinstance(ev.get("run"), str) else None, iid,
+                  _typed("scenario", ev.get("scenario")), _typed("source", ev.get("source")),
+                  _typed("notify", ev.get("notify")), state if final else OPEN,
+                  _typed("reason", ev.get("reason")), _f(ev.get("accepted")), _f(ev.get("latency_ms")),
                   _f(ev.get("m_end") if final else ev.get("m_accepted")))
 
 
@@ -838,6 +869,14 @@ class JournalReader:
         if not isinstance(ev, dict):
             raise UsageError(self.what, f"{self.path}:{n}: a JSON {type(ev).__name__}, not a journal line")
         return ev
+
+    def _id(self, n: int, ev: Event) -> int:
+        """An injection line's id; UsageError naming the line when it is not a number."""
+        v = ev.get("id")
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise UsageError(self.what, f"{self.path}:{n}: an injection line ({ev.get('event')}) without a "
+                                        "numeric id")
+        return v
 
     def events(self, needles: tuple[bytes, ...] | None = None) -> Iterator[tuple[int, Event]]:
         """(line number, event) of each line; with needles, only lines containing one of
@@ -948,8 +987,8 @@ class JournalReader:
                     try:
                         li = _light_of(ev)
                     except (TypeError, ValueError):
-                        raise UsageError(self.what, f"{self.path}:{n}: a {kind} line without a "
-                                                    "numeric id") from None
+                        raise UsageError(self.what, f"{self.path}:{n}: an injection line ({kind}) "
+                                                    "without a numeric id") from None
             if li is not None:
                 rid = li.run if isinstance(li.run, str) else None
                 r = run_of(rid)
@@ -1034,7 +1073,7 @@ class JournalReader:
                               "shown with their injections")
                 break
             kept += 1
-            out.setdefault((rid, int(ev["id"])), []).append(dict(ev, line=n))
+            out.setdefault((rid, self._id(n, ev)), []).append(dict(ev, line=n))
         return out
 
     def stream(self, flt: Filter | None = None, *, late: bool = True) -> Iterator[Run | Injection | OsLog]:
@@ -1085,6 +1124,7 @@ class JournalReader:
             if r is not None:
                 _seen(r, ev)
             if kind == "accepted" and "id" in ev:
+                self._id(n, ev)
                 inj = Injection.from_accepted(ev, n)
                 inj.run = rid
                 pending[(rid, inj.id)] = inj
@@ -1093,7 +1133,7 @@ class JournalReader:
                 if r is not None:
                     r.accepted += 1
             elif kind in FINAL and "id" in ev:
-                iid = int(ev["id"])
+                iid = self._id(n, ev)
                 got = pending.pop((rid, iid), None)
                 inj = got if got is not None else Injection(run=rid, id=iid)
                 inj.merge_final(ev, n)
@@ -1178,7 +1218,7 @@ class JournalReader:
                     log = _oslog(ev, n, meta, [since[0], since[1], 1])
                 since = None
             elif kind in FINAL and "id" in ev:
-                j = int(ev["id"])
+                j = self._id(n, ev)
                 since = [j, j, 1] if since is None else [min(since[0], j), max(since[1], j), 1]
                 if meta is not None:
                     meta.finals += 1
@@ -1240,7 +1280,10 @@ def _run_needles(runs: frozenset[str] | None) -> tuple[bytes, ...]:
 
 
 def _f(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    """A finite number from a line, else None."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+        return float(v)
+    return None
 
 
 def _r6(v: float | None) -> float | None:

@@ -529,6 +529,25 @@ def test_a_damaged_line_is_an_error_naming_it(tmp_path):
     assert env["status"] == 2 and "a JSON list" in env["error"]
 
 
+def test_values_of_the_wrong_type_never_crash(tmp_path):
+    odd = {**_final(RUN_A, 1, W0, 100.0), "accepted": "yesterday", "latency_ms": "fast", "notify": 7,
+           "scenario": ["x"], "source": "2", "block": "0x10", "fields": "none", "record": "zz"}
+    nan = {**_final(RUN_A, 2, W0, 100.0), "latency_ms": float("nan"), "accepted": float("inf")}
+    path = _write(tmp_path / "j.jsonl", [_run(RUN_A, W0), odd, nan])
+    for argv in (["list"], ["show", "last"], ["summary"], ["export", "--csv"], ["show", f"{RUN_A}:1"]):
+        rc, out, err = fw("journal", *argv, "--journal", str(path))
+        assert rc == 0 and "Traceback" not in err, (argv, err)
+    rc, out, err = _main(["report", "--journal", str(path), "-o", str(tmp_path / "r.html"), "--no-plots"])
+    assert rc == 0, err
+    env = fwj("journal", "show", RUN_A, "--journal", str(path))
+    assert [(i["id"], i["latency_ms"], i["accepted"], i["source"]) for i in env["injections"]] == \
+        [(1, None, None, None), (2, None, None, 2)]
+    bad = _write(tmp_path / "k.jsonl", [_run(RUN_A, W0), {**_acc(RUN_A, 1, W0, 100.0), "id": "one"}])
+    for argv in (["list"], ["show", "last"], ["export", "--csv"]):
+        rc, out, err = fw("journal", *argv, "--journal", str(bad))
+        assert rc == 2 and err == f"fwemu: error: --journal: {bad}:2: an injection line (accepted) without a numeric id\n", argv
+
+
 def test_missing_or_unreadable_journals(tmp_path):
     for path, expect in [(tmp_path / "none.jsonl", "none.jsonl: no such file"),
                          (tmp_path, "is a directory, not a journal"),

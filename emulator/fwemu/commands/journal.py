@@ -195,7 +195,8 @@ def late_text(ev: dict[str, Any]) -> str:
         after = ev.get("after_ms")
         return "consumed late" + (f", {after} ms after the notification" if after is not None else "") + \
             f" (line {ev.get('line')})"
-    return f"resolved: found {ev.get('found')}: {ev.get('reason') or ''} (line {ev.get('line')})".replace(": ( ", " (")
+    why = f": {ev['reason']}" if ev.get("reason") else ""
+    return f"resolved: found {ev.get('found')}{why} (line {ev.get('line')})"
 
 
 # ---- list -----------------------------------------------------------------------------
