@@ -596,6 +596,18 @@ def test_late_lines_are_merged_and_finals_come_in_id_order(tmp_path):
     assert rows[0]["late"].startswith("consumed late, 5012.5 ms")
 
 
+def test_control_characters_from_the_journal_are_escaped_on_the_terminal(tmp_path):
+    path = _write(tmp_path / "j.jsonl", [
+        _run(RUN_A, W0), _acc(RUN_A, 1, W0, 100.0),
+        _final(RUN_A, 1, W0, 100.0, state="refused", reason="bad\x1b[2Jthing\nsecond line"),
+        {"event": "os-log", "run": RUN_A, "m_at": 100.3, "count": 1, "lines": ["\x1b]0;owned\x07tail"], "os": {}}])
+    rc, out, _ = fw("journal", "show", RUN_A, "--journal", str(path))
+    assert "\x1b" not in out and "\x07" not in out
+    assert "refused: bad\\x1b[2Jthing\\nsecond line" in out and "     \\x1b]0;owned\\x07tail" in out
+    env = fwj("journal", "show", RUN_A, "--journal", str(path))
+    assert env["injections"][0]["reason"] == "bad\x1b[2Jthing\nsecond line"     # JSON: as journalled
+
+
 def test_run_selectors(tmp_path):
     path = _write(tmp_path / "j.jsonl", [_run(RUN_A, W0), _run(RUN_B, W0 + 20), _run(RUN_C, W0 + 10)])
     reader = JournalReader(path)

@@ -125,6 +125,15 @@ def register(sub, common) -> None:
 
 # ---- shared --------------------------------------------------------------------------
 
+# text from the journal (an OS console's lines, reasons) is shown with control characters
+# escaped: a guest's console must not drive the user's terminal
+_CONTROL = {c: repr(chr(c))[1:-1] for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)}
+
+
+def _say(out, text: str = "") -> None:
+    out.line(text.translate(_CONTROL))
+
+
 def journal_path(args) -> str:
     """--journal, else the board's default journal."""
     path = getattr(args, "journal", None)
@@ -209,7 +218,7 @@ def cmd_list(args, out) -> int:
     out.set(journal=reader.path, lines=scan.lines, runs=[r.to_json() for r in runs], filter=flt.to_json())
     warn(reader, out)
     if not runs:
-        out.line(f"no run{' matches' if flt != Filter() else ''} in {reader.path} ({scan.lines} lines)")
+        _say(out, f"no run{' matches' if flt != Filter() else ''} in {reader.path} ({scan.lines} lines)")
         return EXIT_OK
     rows = [(r.run, r.board or "-", local_time(r.started) or "?", duration_text(r.duration),
              states_text(r.states) + (f", {r.open} open" if r.open and r.end != "running" else ""),
@@ -217,12 +226,12 @@ def cmd_list(args, out) -> int:
     head = ("RUN", "BOARD", "STARTED", "DURATION", "INJECTIONS", "END")
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
-    out.line(fmt.format(*head))
+    _say(out, fmt.format(*head))
     for row in rows:
-        out.line(fmt.format(*row))
+        _say(out, fmt.format(*row))
     total = sum(r.finals + r.open for r in runs)
     shown = f"; {sum(r.matched for r in runs)} match the filters" if flt.by_injection or flt.since or flt.until else ""
-    out.line(f"{len(runs)} run{'s' if len(runs) != 1 else ''}, {total} injection{'s' if total != 1 else ''}"
+    _say(out, f"{len(runs)} run{'s' if len(runs) != 1 else ''}, {total} injection{'s' if total != 1 else ''}"
              f"{shown}; journal {reader.path}")
     return EXIT_OK
 
@@ -251,24 +260,24 @@ def cmd_show(args, out) -> int:
     for item in reader.stream(flt):
         if isinstance(item, Run):
             meta = item
-            out.line(_run_head(item))
+            _say(out, _run_head(item))
         elif isinstance(item, Injection):
             counts[item.state] = counts.get(item.state, 0) + 1
             if out.as_json:
                 injs.append(item.to_json())
-            out.line("  " + injection_line(item))
+            _say(out, "  " + injection_line(item))
         elif isinstance(item, OsLog) and not args.no_os_log:
             if out.as_json:
                 logs.append(item.to_json())
             for line in _os_log_lines(item):
-                out.line("  " + line)
+                _say(out, "  " + line)
     n = sum(counts.values())
     if meta is None:
         meta = Run(run)
-        out.line(f"run {run} (its run line is not in this journal)")
+        _say(out, f"run {run} (its run line is not in this journal)")
     out.set(journal=reader.path, run=meta.to_json(), injections=injs, os_log=logs, filter=flt.to_json())
     filtered = " matching the filters" if flt.by_injection or flt.since or flt.until else ""
-    out.line(f"{n} injection{'s' if n != 1 else ''}{filtered} ({states_text(counts)}); run {_run_tail(meta)}")
+    _say(out, f"{n} injection{'s' if n != 1 else ''}{filtered} ({states_text(counts)}); run {_run_tail(meta)}")
     warn(reader, out)
     return EXIT_OK
 
@@ -327,64 +336,64 @@ def _show_injection(reader: JournalReader, run: str, iid: int, args, out) -> int
         if args.kernel is not None:
             raise
         profile = kernel_profile.DEFAULT
-    out.line(f"injection {inj.key}")
-    out.line(f"  {inj.scenario or '?'} -> {how_text(inj)}" +
+    _say(out, f"injection {inj.key}")
+    _say(out, f"  {inj.scenario or '?'} -> {how_text(inj)}" +
              (f", block {inj.block:#x}" if isinstance(inj.block, int) else "") +
              (f", {inj.length} bytes" if inj.length is not None else "") +
              (f", digest {inj.digest}" if inj.digest else ""))
-    out.line(f"  state: {inj.state}" + (f" (written by run {inj.resolved_by} after a restart)" if inj.resolved_by else ""))
+    _say(out, f"  state: {inj.state}" + (f" (written by run {inj.resolved_by} after a restart)" if inj.resolved_by else ""))
     if inj.reason:
-        out.line(f"  reason: {inj.reason}")
+        _say(out, f"  reason: {inj.reason}")
     if inj.left_in_memory:
-        out.line("  left in memory: " + ", ".join(f"{k} {v:#x}" if isinstance(v, int) else f"{k} {v}"
+        _say(out, "  left in memory: " + ", ".join(f"{k} {v:#x}" if isinstance(v, int) else f"{k} {v}"
                                                   for k, v in inj.left_in_memory.items()))
     for w in inj.warnings:
-        out.line(f"  warning: {w}")
+        _say(out, f"  warning: {w}")
     if inj.forged:
-        out.line("  forged: a record posted verbatim (raw FILE), not checked to be valid")
-    out.line("  fields: " + (fields_text(inj.fields) if inj.fields else "none (the scenario's defaults)"))
-    out.line("  times:")
+        _say(out, "  forged: a record posted verbatim (raw FILE), not checked to be valid")
+    _say(out, "  fields: " + (fields_text(inj.fields) if inj.fields else "none (the scenario's defaults)"))
+    _say(out, "  times:")
     for line in _timings(inj):
-        out.line("    " + line)
+        _say(out, "    " + line)
     for ev in inj.late:
-        out.line(f"  then: {late_text(ev)}")
-    out.line("  journal lines:")
+        _say(out, f"  then: {late_text(ev)}")
+    _say(out, "  journal lines:")
     shown_lines = []
     for n, ev in lines:
         shown = dict(ev)
         if isinstance(shown.get("record"), str):
             shown["record"] = f"<{len(shown['record']) // 2} bytes, decoded below>"
         shown_lines.append({"line": n, "event": ev})
-        out.line(f"    {n}: {json.dumps(shown, separators=(',', ':'))}")
+        _say(out, f"    {n}: {json.dumps(shown, separators=(',', ':'))}")
     decoded: dict[str, Any] | None = None
     if inj.record is None:
         why = ("its final line was written by a later run after a restart, from the accepted line "
                "(which has the digest, not the bytes)" if inj.resolved_by else
                "it has no final line" if not inj.final else "a format-1 line (before records were journalled)")
-        out.line(f"  record: not in the journal: {why}")
+        _say(out, f"  record: not in the journal: {why}")
     else:
         verdict = check(inj.record)
         decoded = {"kernel": profile.name, "verdict": verdict.to_json(), "lines": []}
-        out.line(f"  record ({len(inj.record)} bytes), as Linux {profile.name} prints it:")
+        _say(out, f"  record ({len(inj.record)} bytes), as Linux {profile.name} prints it:")
         if not verdict.valid:
-            out.line(f"    kernel verdict: {verdict.explain()}")
+            _say(out, f"    kernel verdict: {verdict.explain()}")
         try:
             block = decode(inj.record)
             text = format_estatus(block, inj.source if isinstance(inj.source, int) else 0, profile=profile)
             decoded["lines"] = text
             decoded["record"] = block.to_json()
             for t in text:
-                out.line(f"    {t}")
+                _say(out, f"    {t}")
         except FwemuError as exc:
             decoded["error"] = str(exc)
-            out.line(f"    does not decode: {exc}")
+            _say(out, f"    does not decode: {exc}")
     out.set(journal=reader.path, injection=inj.to_json(), lines=shown_lines, decoded=decoded,
             os_log=log.to_json() if log is not None else None, run=meta.to_json() if meta else None)
     if log is not None and not args.no_os_log:
         for line in _os_log_lines(log):
-            out.line("  " + line)
+            _say(out, "  " + line)
     if meta is not None:
-        out.line(f"  run {meta.run}: board {meta.board}, started {local_time(meta.started) or '?'}, {_run_tail(meta)}")
+        _say(out, f"  run {meta.run}: board {meta.board}, started {local_time(meta.started) or '?'}, {_run_tail(meta)}")
     warn(reader, out)
     return EXIT_OK
 
@@ -420,39 +429,39 @@ def cmd_summary(args, out) -> int:
             runs=[{"run": r.to_json()["run"], "board": r.board, "started": r.started, "end": r.end,
                    "matched": r.matched} for r in runs])
     warn(reader, out)
-    out.line(f"{s.count} injection{'s' if s.count != 1 else ''} in {len(runs)} run{'s' if len(runs) != 1 else ''}"
+    _say(out, f"{s.count} injection{'s' if s.count != 1 else ''} in {len(runs)} run{'s' if len(runs) != 1 else ''}"
              f" ({states_text(dict(s.states))}); journal {reader.path}")
     if s.first is not None and s.last is not None:
-        out.line(f"accepted from {local_time(s.first)} to {local_time(s.last)}")
+        _say(out, f"accepted from {local_time(s.first)} to {local_time(s.last)}")
     if not s.count:
         return EXIT_OK
-    out.line("")
+    _say(out, "")
     rows: list[tuple[str, ...]] = [(st, nt, sc, str(v)) for (st, nt, sc), v in sorted(s.cells.items(), key=lambda kv: (
         STATES.index(kv[0][0]) if kv[0][0] in STATES else 99, kv[0][1], kv[0][2]))]
     _table(out, ("STATE", "NOTIFY", "SCENARIO", "COUNT"), rows, right=(3,))
     if s.latency:
-        out.line("")
+        _say(out, "")
         rows = []
         for k, lat in sorted(s.latency.items()):
             p = lat.percentiles()
             rows.append((k, str(lat.n), *(_ms(p[q]) for q in ("p50", "p90", "p99")), _ms(lat.max)))
         _table(out, ("LATENCY (ms)", "N", "P50", "P90", "P99", "MAX"), rows, right=(1, 2, 3, 4, 5))
         if any(lat.sampled for lat in s.latency.values()):
-            out.line(f"(percentiles from a uniform sample of {s.latency[next(iter(s.latency))].SAMPLES:,} "
+            _say(out, f"(percentiles from a uniform sample of {s.latency[next(iter(s.latency))].SAMPLES:,} "
                      "per notification; counts and max exact)")
     reasons = s.reason_rows()
     if reasons:
-        out.line("")
-        out.line("not consumed, by reason:")
+        _say(out, "")
+        _say(out, "not consumed, by reason:")
         for r in reasons:
             ids = r["first"] if r["count"] == 1 else f"{r['first']} .. {r['last']}"
-            out.line(f"  {r['count']} {r['state']} ({ids}): {r['reason']}")
+            _say(out, f"  {r['count']} {r['state']} ({ids}): {r['reason']}")
     if s.consumed_late or s.resolved:
-        out.line("")
+        _say(out, "")
         if s.consumed_late:
-            out.line(f"consumed late (after their timeout): {s.consumed_late}")
+            _say(out, f"consumed late (after their timeout): {s.consumed_late}")
         for found, n in sorted(s.resolved.items()):
-            out.line(f"resolved later, found {found}: {n}")
+            _say(out, f"resolved later, found {found}: {n}")
     return EXIT_OK
 
 
@@ -465,9 +474,9 @@ def _table(out, head: tuple[str, ...], rows: list[tuple[str, ...]], right: tuple
 
     def fmt(row: tuple[str, ...]) -> str:
         return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-    out.line(fmt(head))
+    _say(out, fmt(head))
     for r in rows:
-        out.line(fmt(r))
+        _say(out, fmt(r))
 
 
 # ---- export -----------------------------------------------------------------------------
@@ -527,5 +536,5 @@ def cmd_export(args, out) -> int:
             columns=[*CSV_COLUMNS, *(("record",) if args.record else ())])
     warn(reader, out)
     if fd is not None:
-        out.line(f"wrote {n} row{'s' if n != 1 else ''} ({states_text(counts)}) to {args.output}")
+        _say(out, f"wrote {n} row{'s' if n != 1 else ''} ({states_text(counts)}) to {args.output}")
     return EXIT_OK
