@@ -322,9 +322,9 @@ def build(reader: JournalReader, flt: Filter, *, title: str | None = None, plots
     src_rows = [[k, v] for k, v in sorted(os_.records_by_source.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0)]
     panic_rows = [[p["run"] or "", p["at"] and local_time(p["at"]) or "", p["panic"],
                    f"#{p['ids'][0]}..#{p['ids'][1]}" if p["ids"][0] is not None else ""] for p in os_.panics]
-    note = (f'<p class="note">from {os_.lines_journalled:,} journalled lines of the {os_.lines_printed:,} the OS '
-            f"printed during {os_.requests:,} request(s)"
-            + (" (each request journals its last 1,000 lines, so counts here are lower bounds)"
+    note = (f'<p class="note">counted in the {os_.lines_journalled:,} journalled lines of the {os_.lines_printed:,} '
+            f"lines the OS log gave for {os_.requests:,} request(s)"
+            + (" (a request journals its last 1,000 lines, so these counts are lower bounds)"
                if os_.lines_printed > os_.lines_journalled else "") + "</p>")
     add("<section><h2>OS reactions</h2>" + note
         + _table(["lines", "count"], cat_rows, (1,))
