@@ -9,8 +9,9 @@ A journal (journal.py) is JSON lines, appended by every run on a board: a `run` 
 per injection an `accepted` line and one final line (its `state`), sometimes a
 `consumed-late` or `resolved` line after that, an `os-log` line per request and a
 `run-end`. Lines from before runs were journalled (format 1) have no `run`: they are read
-as the pseudo-run NO_RUN, never addressed by RUN:ID. An injection is addressed as RUN:ID
-(ids restart at 1 in each run); a run by any unique prefix of its id, or `last`.
+as the pseudo-run NO_RUN, never addressed by RUN:ID. An injection is addressed as RUN:ID, or
+`:ID` when one run holds that id (format 3 hands out ids unique among a journal's runs;
+in older journals each run counted from 1); a run by any unique prefix of its id, or `last`.
 
 Nothing here holds the file: every pass reads it line by line. What is kept is per run
 (Run: its line's metadata and counts), per summary (counts by state × notification ×
@@ -923,6 +924,19 @@ class JournalReader:
         raise UsageError(what, f"no run {sel!r} in {self.path} ({len(ids)} run{'s' if len(ids) != 1 else ''}; "
                                f"newest {self.resolve_run('last', what, runs)}; `fwemu journal list` lists them)")
 
+    def runs_with_id(self, iid: int) -> list[str]:
+        """The runs (file order) with an accepted or final line for injection `iid`: one in a
+        format-3 journal (ids unique among its runs), possibly several in older ones."""
+        out: list[str] = []
+        needles = (b'"id":%d,' % iid, b'"id": %d,' % iid)
+        for _n, ev in self.events(needles):
+            rid = ev.get("run")
+            kind = ev.get("event")
+            if ev.get("id") == iid and isinstance(rid, str) and rid not in out and \
+                    (kind == "accepted" or kind in FINAL):
+                out.append(rid)
+        return out
+
     def filter(self, *, runs: Iterable[str] | None = None, **options: Any) -> Filter:
         """Filter.parse with run selectors resolved against this journal."""
         sel = _words(runs)
@@ -1415,14 +1429,15 @@ def duration_text(s: float | None) -> str:
 
 
 def split_key(text: str) -> tuple[str, int | None]:
-    """RUN or RUN:ID → (run selector, id or None); UsageError for a bad id."""
+    """RUN or RUN:ID → (run selector, id or None); `:ID` gives an empty run selector (the
+    run that holds the id: JournalReader.runs_with_id). UsageError for a bad id."""
     if ":" not in text:
         return text, None
     run, _, iid = text.rpartition(":")
     try:
         n = int(iid, 10)
     except ValueError:
-        raise UsageError("RUN:ID", f"{iid!r} is not an injection id (RUN:ID, e.g. last:3)") from None
+        raise UsageError("RUN:ID", f"{iid!r} is not an injection id (RUN:ID, e.g. last:17, or :17)") from None
     if n < 1:
         raise UsageError("RUN:ID", "injection ids start at 1")
     return run, n

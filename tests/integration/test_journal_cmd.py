@@ -21,7 +21,7 @@ import tracemalloc
 
 import pytest
 
-from fwemu import cli, journal, journal_read
+from fwemu import cli, firmware, journal, journal_read
 from fwemu.journal_read import Filter, JournalReader
 from fwemu.records import decode
 from fwemu.records.kernel_text import format_estatus
@@ -102,7 +102,7 @@ def test_list_has_one_row_per_run_with_its_counts(real):
         for i in injs:
             want[i["state"]] = want.get(i["state"], 0) + 1
         assert row["states"] == want, name
-        assert row["board"] == "sim" and row["target"] == "sim" and row["format"] == 2
+        assert row["board"] == "sim" and row["target"] == "sim" and row["format"] == firmware.JOURNAL_FORMAT
         assert row["end"] == "ended" and row["open"] == 0
         assert row["accepted"] == len(injs)
         assert abs(row["started"] - injs[0]["accepted"]) < 5
@@ -147,22 +147,23 @@ def test_show_run_lists_its_injections_and_the_os_log(real):
     assert env["run"]["run"] == run
     got = env["injections"]
     want = res["sweep"]["injections"]
-    assert [i["id"] for i in got] == [1, 2, 3, 4, 5]
+    ids = [i["id"] for i in want]
+    assert [i["id"] for i in got] == ids == sorted(ids)
     for g, w in zip(got, want, strict=True):
         for k in ("id", "scenario", "source", "notify", "pe", "state", "latency_ms", "digest", "fields",
                   "record", "length", "block"):
             assert g[k] == w[k], k
         assert g["run"] == run
-    assert [log["first_id"] for log in env["os_log"]] == [1] and env["os_log"][0]["last_id"] == 5
+    assert [log["first_id"] for log in env["os_log"]] == [ids[0]] and env["os_log"][0]["last_id"] == ids[-1]
     assert env["os_log"][0]["lines"] == res["sweep"]["os_log"]
 
     rc, out, err = fw("journal", "show", run, "--journal", str(path))
     assert rc == 0
     lines = out.splitlines()
     assert lines[0].startswith(f"run {run}: board sim, pid ")
-    assert lines[1].startswith("  #1 memory-ue -> source 2 (SEA on PE 0): consumed ")
+    assert lines[1].startswith(f"  #{ids[0]} memory-ue -> source 2 (SEA on PE 0): consumed ")
     assert lines[1].endswith("[--address 0x60000000]")
-    assert "  OS log of request #1..#5 (19 lines):" in lines
+    assert f"  OS log of request #{ids[0]}..#{ids[-1]} (19 lines):" in lines
     assert "     Memory failure: 0x60004: recovery action for free buddy page: Recovered" in lines
     assert lines[-1].startswith("5 injections (5 consumed); run ended after ")
 
@@ -179,7 +180,8 @@ def test_show_run_honours_filters(real):
     assert env["injections"] == [] and env["os_log"] == []
     run = _runs(path)[[n for n, _ in RUNS].index("dropped")]
     rc, out, _ = fw("journal", "show", run, "--journal", str(path), "--state", "dropped")
-    assert "#1 " not in out and "#2 memory-ue" in out and "#3 memory-ue" in out
+    first, second, third = (i["id"] for i in res["dropped"]["injections"])
+    assert f"#{first} " not in out and f"#{second} memory-ue" in out and f"#{third} memory-ue" in out
     assert "2 injections matching the filters (2 dropped)" in out
 
 
@@ -187,23 +189,27 @@ def test_show_one_injection_decodes_its_record_in_the_kernels_words(real):
     path, res = real
     run = _runs(path)[0]
     want = res["sweep"]["injections"][2]
-    env = fwj("journal", "show", f"{run}:3", "--journal", str(path))
+    ids = [i["id"] for i in res["sweep"]["injections"]]
+    env = fwj("journal", "show", f"{run}:{want['id']}", "--journal", str(path))
     inj = env["injection"]
-    assert inj["id"] == 3 and inj["record"] == want["record"] and inj["fields"] == {"--address": "0x60002000"}
+    assert inj["id"] == want["id"] and inj["record"] == want["record"] and inj["fields"] == {"--address": "0x60002000"}
     assert [ln["event"]["event"] for ln in env["lines"]] == ["accepted", "consumed"]
     assert env["decoded"]["kernel"] == "6.1"
     text = format_estatus(decode(bytes.fromhex(want["record"])), 2)
     assert env["decoded"]["lines"] == text
     assert "physical_address: 0x0000000060002000" in "\n".join(text)
-    assert env["os_log"]["first_id"] == 1 and env["os_log"]["last_id"] == 5
+    assert env["os_log"]["first_id"] == ids[0] and env["os_log"]["last_id"] == ids[-1]
     assert env["run"]["run"] == run
 
-    rc, out, err = fw("journal", "show", "last:2", "--journal", str(path))
-    assert rc == 0 and out.startswith(f"injection {_runs(path)[-1]}:2\n")
+    second = res["sei"]["injections"][1]["id"]
+    rc, out, err = fw("journal", "show", f"last:{second}", "--journal", str(path))
+    assert rc == 0 and out.startswith(f"injection {_runs(path)[-1]}:{second}\n")
+    rc, same, err = fw("journal", "show", f":{second}", "--journal", str(path))      # the run that has it
+    assert rc == 0 and same == out
     assert "  fields: --address 0x63001000" in out
     assert "    {1}[Hardware Error]: It has been corrected by h/w and requires no further action" in out
     assert "record (172 bytes), as Linux 6.1 prints it:" in out
-    rc, out, err = fw("journal", "show", f"{run}:3", "--journal", str(path))
+    rc, out, err = fw("journal", "show", f"{run}:{want['id']}", "--journal", str(path))
     for label in ("accepted  ", "posted    +", "notified  +", "consumed  +", "latency   "):
         assert f"    {label}" in out, label
     assert out.count(": {") == 2      # its two journal lines, the record bytes elided
@@ -211,27 +217,30 @@ def test_show_one_injection_decodes_its_record_in_the_kernels_words(real):
 
 
 def test_show_fatal_injection_has_the_panic(real):
-    path, _res = real
+    path, res = real
     run = _runs(path)[[n for n, _ in RUNS].index("fatal")]
-    rc, out, _ = fw("journal", "show", f"{run}:1", "--journal", str(path))
+    iid = res["fatal"]["injections"][0]["id"]
+    rc, out, _ = fw("journal", "show", f"{run}:{iid}", "--journal", str(path))
     assert "Kernel panic - not syncing: GHES: Fatal hardware error" in out
     assert "OS down after it: GHES: Fatal hardware error" in out
-    env = fwj("journal", "show", f"{run}:1", "--journal", str(path), "--kernel", "mainline")
+    env = fwj("journal", "show", f"{run}:{iid}", "--journal", str(path), "--kernel", "mainline")
     assert env["decoded"]["kernel"] == "6.14"
 
 
 def test_show_errors_are_one_line_exit_2(real):
-    path, _res = real
+    path, res = real
     runs = _runs(path)
+    last = res["sei"]["injections"][0]["id"]
     for argv, expect in [
         (["journal", "show", "nosuchrun"], "RUN: no run 'nosuchrun' in "),
         (["journal", "show", runs[0][:4]], f"RUN: '{runs[0][:4]}' names {len(RUNS)} runs ("),
-        (["journal", "show", f"{runs[0]}:99"], f"RUN:ID: run {runs[0]} has no injection #99 in "),
+        (["journal", "show", f"{runs[0]}:9999"], f"RUN:ID: run {runs[0]} has no injection #9999 in "),
+        (["journal", "show", ":9999"], "RUN:ID: no run in "),
         (["journal", "show", "last:x"], "RUN:ID: 'x' is not an injection id"),
         (["journal", "show", "last:0"], "RUN:ID: injection ids start at 1"),
-        (["journal", "show", "last:1", "--state", "consumed"], "RUN:ID: names one injection"),
+        (["journal", "show", f"last:{last}", "--state", "consumed"], "RUN:ID: names one injection"),
         (["journal", "show", "last", "--kernel", "6.1"], "--kernel: applies to one injection"),
-        (["journal", "show", "last:1", "--kernel", "5.4"], "--kernel: unknown kernel profile '5.4'"),
+        (["journal", "show", f"last:{last}", "--kernel", "5.4"], "--kernel: unknown kernel profile '5.4'"),
         (["journal", "list", "--state", "eaten"], "--state: unknown state 'eaten'"),
         (["journal", "list", "--notify", "smoke"], "--notify: unknown notification 'smoke'"),
         (["journal", "list", "--scenario", "memory-xx"], "--scenario: unknown scenario 'memory-xx'"),
@@ -271,9 +280,9 @@ def test_summary_counts_latency_and_reasons(real):
         assert got["p50_ms"] == lat[int(0.5 * len(lat))]
     reasons = {(r["state"], r["reason"]): r for r in s["reasons"]}
     refusal = reasons[("refused", "PE 0 is masked (the client has not called SDEI_PE_UNMASK)")]
-    assert refusal["count"] == 1 and refusal["first"].endswith(":1")
+    assert refusal["count"] == 1 and refusal["first"].endswith(f":{res['refused']['injections'][0]['id']}")
     dropped = [r for (st, _), r in reasons.items() if st == "dropped"]
-    assert len(dropped) == 1 and dropped[0]["count"] == 2 and dropped[0]["last"].endswith(":3")
+    assert len(dropped) == 1 and dropped[0]["count"] == 2 and dropped[0]["last"].endswith(f":{res['dropped']['injections'][2]['id']}")
 
     rc, out, _ = fw("journal", "summary", "--journal", str(path))
     assert rc == 0
@@ -348,7 +357,7 @@ def test_replayable_gives_fields_and_record_bytes(real):
     reader = JournalReader(path)
     flt = reader.filter(runs=[_runs(path)[0][:-2]])
     items = list(journal_read.replayable(reader, flt))
-    assert [i.id for i in items] == [1, 2, 3, 4, 5]
+    assert [i.id for i in items] == [w["id"] for w in res["sweep"]["injections"]]
     for i, w in zip(items, res["sweep"]["injections"], strict=True):
         assert i.record == bytes.fromhex(w["record"]) and i.fields == w["fields"]
         assert (i.scenario, i.source, i.notify, i.pe) == ("memory-ue", 2, "sea", 0)
@@ -608,6 +617,20 @@ def test_control_characters_from_the_journal_are_escaped_on_the_terminal(tmp_pat
     assert env["injections"][0]["reason"] == "bad\x1b[2Jthing\nsecond line"     # JSON: as journalled
 
 
+def test_an_id_alone_names_the_run_that_has_it(tmp_path):
+    # format 2: each run counted from 1, so :1 is ambiguous; :2 is not
+    path = _write(tmp_path / "j.jsonl", [
+        _run(RUN_A, W0), _acc(RUN_A, 1, W0, 100.0), _final(RUN_A, 1, W0, 100.0),
+        _acc(RUN_A, 2, W0, 100.1), _final(RUN_A, 2, W0, 100.1),
+        _run(RUN_B, W0 + 10, m=110.0), _acc(RUN_B, 1, W0 + 10, 110.0), _final(RUN_B, 1, W0 + 10, 110.0)])
+    env = fwj("journal", "show", ":2", "--journal", str(path))
+    assert env["injection"]["run"] == RUN_A and env["injection"]["id"] == 2
+    rc, out, err = fw("journal", "show", ":1", "--journal", str(path))
+    assert rc == 2 and err == (f"fwemu: error: RUN:ID: 2 runs have an injection #1 (ids of journals before format 3 "
+                               f"restart in each run): {RUN_A}, {RUN_B}; give RUN:ID\n")
+    assert JournalReader(path).runs_with_id(1) == [RUN_A, RUN_B]
+
+
 def test_run_selectors(tmp_path):
     path = _write(tmp_path / "j.jsonl", [_run(RUN_A, W0), _run(RUN_B, W0 + 20), _run(RUN_C, W0 + 10)])
     reader = JournalReader(path)
@@ -617,6 +640,7 @@ def test_run_selectors(tmp_path):
     with pytest.raises(Exception, match="names 3 runs"):
         reader.resolve_run("2026")
     assert journal_read.split_key("last:12") == ("last", 12)
+    assert journal_read.split_key(":12") == ("", 12)
     assert journal_read.split_key(RUN_A) == (RUN_A, None)
 
 

@@ -19,15 +19,18 @@ examples:
   fwemu journal list --since 2h --state refused   runs of the last 2 hours with a refusal
   fwemu journal show last                         the newest run: its injections and the OS log
   fwemu journal show 20261202T0545 --notify sdei  a run by a unique prefix, its SDEI injections
-  fwemu journal show last:3                       one injection: its lines, times, the record
+  fwemu journal show :17                          injection 17: its lines, times, the record
                                                   decoded in the kernel's words, its OS log
+  fwemu journal show last:17                      the same, in the newest run
   fwemu journal summary --since 2026-12-02        counts by state x notification x scenario,
                                                   latency percentiles, refusal reasons
   fwemu journal export --csv -o inj.csv last      one CSV row per injection of the newest run
   fwemu journal list --journal /tmp/x.jsonl --json
 
 RUN is a run id, any unique prefix of one, or `last` (the newest run); RUN:ID names one
-injection (ids restart at 1 in each run). Filters (repeatable, or comma lists):
+injection, and :ID the one run that has that id (a format-3 journal gives every injection
+an id no other run on it has; in older journals each run counted from 1). Filters
+(repeatable, or comma lists):
 --run, --state (consumed, dropped, refused, timed-out, interrupted, open), --notify,
 --scenario, --source, --since/--until (an ISO time, local unless it has an offset, or a
 time ago: 90s, 10m, 2h, 1d, 1w; compared with when an injection was accepted).
@@ -88,7 +91,7 @@ def register(sub, common) -> None:
                                      "its journal lines, fields, timings, the record decoded in the "
                                      "Linux kernel's wording, and the OS log of its request.",
                          epilog=EXAMPLES, formatter_class=fmt)
-    sh.add_argument("what", metavar="RUN|RUN:ID")
+    sh.add_argument("what", metavar="RUN|RUN:ID|:ID")
     add_journal_option(sh)
     add_filter_options(sh, runs=False)
     sh.add_argument("--kernel", metavar="VERSION", default=None,
@@ -245,6 +248,16 @@ def cmd_show(args, out) -> int:
     reader = open_reader(args)
     sel, iid = split_key(args.what)
     what = "RUN:ID" if iid is not None else "RUN"
+    if iid is not None and sel == "":
+        holders = reader.runs_with_id(iid)
+        if not holders:
+            raise UsageError("RUN:ID", f"no run in {reader.path} has injection #{iid}")
+        if len(holders) > 1:
+            more = f", … ({len(holders)} in all)" if len(holders) > 5 else ""
+            raise UsageError("RUN:ID", f"{len(holders)} runs have an injection #{iid} (ids of journals before "
+                                       f"format 3 restart in each run): {', '.join(holders[:5])}{more}; "
+                                       "give RUN:ID")
+        sel = holders[0]
     run = reader.resolve_run(sel, what)
     if iid is not None:
         if args.state or args.notify or args.scenario or args.source or args.since or args.until:
