@@ -219,7 +219,7 @@ def _plot_rate(scan: Scan) -> str:
 
 # ---- the page -----------------------------------------------------------------------------
 
-def selection_text(flt: Filter, reader: JournalReader) -> str:
+def selection_text(flt: Filter) -> str:
     bits = []
     if flt.runs:
         bits.append(f"runs {', '.join(sorted(flt.runs))}")
@@ -248,7 +248,7 @@ def build(reader: JournalReader, flt: Filter, *, title: str | None = None, plots
 
     add(f"<header><h1>{_e(title)}</h1>"
         f"<p>journal <span class=\"mono\">{_e(reader.path)}</span> ({scan.lines:,} lines) · selection: "
-        f"{_e(selection_text(flt, reader))}</p>"
+        f"{_e(selection_text(flt))}</p>"
         f"<p>generated {_e(local_time(time.time()))} by fwemu {_e(__version__)}"
         + (f" · injections accepted {_e(local_time(s.first))} … {_e(local_time(s.last))}" if s.first else "")
         + "</p></header><main>")
