@@ -121,7 +121,9 @@ def test_list_has_one_row_per_run_with_its_counts(real):
             [x for x in path.read_text().splitlines() if run in x and '"event":"run"' in x][0])["wall_start"]))
         assert started in line
     assert "5 consumed" in lines[1] and "1 refused" in lines[5] and "2 timed-out" in lines[6]
-    assert "1 consumed, 2 dropped" in lines[7]
+    # the OS's duplicate cache drops the repeats it has cached when they come (usually both)
+    drops = [i for i in res["dropped"]["injections"] if i["state"] == "dropped"]
+    assert drops and f"{3 - len(drops)} consumed, {len(drops)} dropped" in lines[7]
     assert lines[-1].startswith(f"{len(RUNS)} runs, 20 injections; journal ")
 
 
@@ -180,9 +182,10 @@ def test_show_run_honours_filters(real):
     assert env["injections"] == [] and env["os_log"] == []
     run = _runs(path)[[n for n, _ in RUNS].index("dropped")]
     rc, out, _ = fw("journal", "show", run, "--journal", str(path), "--state", "dropped")
-    first, second, third = (i["id"] for i in res["dropped"]["injections"])
-    assert f"#{first} " not in out and f"#{second} memory-ue" in out and f"#{third} memory-ue" in out
-    assert "2 injections matching the filters (2 dropped)" in out
+    for i in res["dropped"]["injections"]:
+        assert (f"#{i['id']} memory-ue" in out) == (i["state"] == "dropped")
+    n = sum(i["state"] == "dropped" for i in res["dropped"]["injections"])
+    assert f"{n} injection{'s' if n != 1 else ''} matching the filters ({n} dropped)" in out
 
 
 def test_show_one_injection_decodes_its_record_in_the_kernels_words(real):
@@ -271,8 +274,10 @@ def test_summary_counts_latency_and_reasons(real):
         states[i["state"]] = states.get(i["state"], 0) + 1
     assert s["states"] == states
     cells = {(c["state"], c["notify"], c["scenario"]): c["count"] for c in s["by_state_notify_scenario"]}
-    assert cells[("consumed", "sea", "memory-ue")] == 5 + 1 and cells[("refused", "sdei", "memory-ue")] == 1
-    assert cells[("consumed", "gsiv", "pcie-ue")] == 1 and cells[("dropped", "sea", "memory-ue")] == 2
+    drops = [i for i in all_injs if i["state"] == "dropped"]
+    assert cells[("consumed", "sea", "memory-ue")] == 5 + 3 - len(drops)
+    assert cells[("refused", "sdei", "memory-ue")] == 1
+    assert cells[("consumed", "gsiv", "pcie-ue")] == 1 and cells[("dropped", "sea", "memory-ue")] == len(drops) > 0
     for kind in ("sea", "sdei", "sei", "gsiv"):
         lat = sorted(i["latency_ms"] for i in all_injs if i["notify"] == kind and i["latency_ms"] is not None)
         got = s["latency"][kind]
@@ -282,7 +287,7 @@ def test_summary_counts_latency_and_reasons(real):
     refusal = reasons[("refused", "PE 0 is masked (the client has not called SDEI_PE_UNMASK)")]
     assert refusal["count"] == 1 and refusal["first"].endswith(f":{res['refused']['injections'][0]['id']}")
     dropped = [r for (st, _), r in reasons.items() if st == "dropped"]
-    assert len(dropped) == 1 and dropped[0]["count"] == 2 and dropped[0]["last"].endswith(f":{res['dropped']['injections'][2]['id']}")
+    assert len(dropped) == 1 and dropped[0]["count"] == len(drops) and dropped[0]["last"].endswith(f":{drops[-1]['id']}")
 
     rc, out, _ = fw("journal", "summary", "--journal", str(path))
     assert rc == 0

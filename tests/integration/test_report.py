@@ -54,20 +54,30 @@ def real(tmp_path_factory):
     run_dir = base / "run"
     run_dir.mkdir(mode=0o700)
     path = base / "j.jsonl"
+    results = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_RUNTIME_DIR", str(run_dir))
         mp.setenv("XDG_STATE_HOME", str(base / "state"))
         mp.delenv("FWEMU_BOARD", raising=False)
         for argv in RUNS:
             rc, out, err = _main(["inject", *argv, "--journal", str(path), "--json"])
-            assert json.loads(out)["error"] is None
-    return path
+            env = json.loads(out)
+            assert env["error"] is None
+            results.append(env["injections"])
+    return path, results
+
+
+def _states(injs) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i in injs:
+        out[i["state"]] = out.get(i["state"], 0) + 1
+    return out
 
 
 @pytest.fixture(scope="module")
 def report(real, tmp_path_factory):
     out_file = tmp_path_factory.mktemp("report-out") / "report.html"
-    rc, out, err = _main(["report", "--journal", str(real), "-o", str(out_file)])
+    rc, out, err = _main(["report", "--journal", str(real[0]), "-o", str(out_file)])
     assert rc == 0, err
     assert out.startswith(f"wrote {out_file}: 54 injections (")
     return out_file
@@ -79,8 +89,9 @@ def isolated(cli_isolated):
 
 
 def test_the_report_has_every_section_and_the_numbers(real, report):
+    path, results = real
     page = report.read_text()
-    os_lines = [x for ln in real.read_text().splitlines() if '"os-log"' in ln for x in json.loads(ln)["lines"]]
+    os_lines = [x for ln in path.read_text().splitlines() if '"os-log"' in ln for x in json.loads(ln)["lines"]]
     recovered = sum(1 for x in os_lines if x.startswith("Memory failure: ") and x.endswith("free buddy page: Recovered"))
     assert recovered >= 40
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
@@ -90,7 +101,9 @@ def test_the_report_has_every_section_and_the_numbers(real, report):
                   "memory_failure outcomes", "Hardware error records by source", "Panics (1)"):
         assert f"<h2>{title}</h2>" in page, title
     assert "<b>54</b>injections" in page and "<b>7</b>runs" in page
-    assert "<b>2</b>dropped" in page and "<b>1</b>refused" in page and "<b>2</b>timed-out" in page
+    for state, n in _states([i for injs in results for i in injs]).items():
+        assert f"<b>{n:,}</b>{state}</div>" in page, state
+    assert "<b>1</b>refused" in page and "<b>2</b>timed-out" in page
     assert "PE 0 is masked (the client has not called SDEI_PE_UNMASK)" in page
     assert "GHES: Fatal hardware error" in page
     assert f"recovery action for free buddy page: Recovered</td><td class=\"n\">{recovered}</td>" in page
@@ -108,13 +121,15 @@ def test_the_report_is_self_contained(report):
 
 
 def test_runs_and_filters_select_what_is_reported(real, tmp_path):
+    real, results = real
     out_file = tmp_path / "r.html"
     env = json.loads(_main(["report", "last", "--journal", str(real), "-o", str(out_file), "--json"])[1])
     assert env["error"] is None and env["runs"] == 1 and env["injections"] == 3
-    assert env["states"] == {"consumed": 1, "dropped": 2}
+    assert env["states"] == _states(results[-1])
     env = json.loads(_main(["report", "--journal", str(real), "--notify", "sdei", "--state", "consumed",
                             "-o", str(out_file), "--json"])[1])
-    assert env["injections"] == 7 and env["runs"] == 2
+    sdei = [i for injs in results for i in injs if i["notify"] == "sdei" and i["state"] == "consumed"]
+    assert env["injections"] == len(sdei) == 7 and env["runs"] == 2
     page = out_file.read_text()
     assert "selection: state consumed; notification sdei" in page
     rc, out, err = _main(["report", "--journal", str(real), "--state", "bogus", "-o", str(out_file)])
@@ -124,11 +139,12 @@ def test_runs_and_filters_select_what_is_reported(real, tmp_path):
 
 
 def test_no_plots_and_stdout(real):
-    rc, out, err = _main(["report", "--journal", str(real), "--no-plots", "-o", "-"])
+    rc, out, err = _main(["report", "--journal", str(real[0]), "--no-plots", "-o", "-"])
     assert rc == 0 and out.startswith("<!DOCTYPE html>") and "<img" not in out and "OS reactions" in out
 
 
 def test_missing_matplotlib_is_exit_5_with_the_install_hint(real, tmp_path, monkeypatch):
+    real = real[0]
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     rc, out, err = _main(["report", "--journal", str(real), "-o", str(tmp_path / "r.html")])
     assert rc == 5 and "pip install 'fwemu[report]'" in err and not (tmp_path / "r.html").exists()
