@@ -10,6 +10,7 @@ pkgs=(
   gcc-aarch64-linux-gnu     # `make -C csrc freestanding`: the target agent built for aarch64, no libc
   clang libclang-rt-14-dev # libFuzzer harnesses (the fuzzer runtime is only a Recommends of clang) for the agent's frame parser and the record decoder (csrc/fuzz)
   ser2net socat            # the RFC 2217 test and the labgrid farm test (ser2net on 127.0.0.1), pty pairs for the channel tests
+  chromium                 # tests/integration/test_report.py renders `fwemu report`'s HTML headless (screenshot, console)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,6 +1,7 @@
 """Property test (issue 15): every option of `fwemu inject`, `record build|decode|check`,
-`status`, `hest build|import|lint` and `daemon`, given generated bad values, ends in a
-documented exit code with no traceback, and a usage error is exactly one line.
+`status`, `hest build|import|lint`, `daemon`, `journal list|show|summary|export` and
+`report`, given generated bad values, ends in a documented exit code with no traceback,
+and a usage error is exactly one line.
 
 Runs fwemu.cli.main in-process (tens of examples a second); values that would be valid
 and slow (a large --count, a long --os-delay) are filtered out, not the bad ones.
@@ -36,6 +37,12 @@ COMMANDS = {
     "hest-build": (["hest", "build", "-o", "h.dat"], ("hest", "build")),
     "hest-import": (["hest", "import", "h.dat"], ("hest", "import")),
     "hest-lint": (["hest", "lint", "h.dat"], ("hest", "lint")),
+    "journal-list": (["journal", "list", "--journal", "j.jsonl"], ("journal", "list")),
+    "journal-show": (["journal", "show", "last", "--journal", "j.jsonl"], ("journal", "show")),
+    "journal-show-one": (["journal", "show", "last:1", "--journal", "j.jsonl"], ("journal", "show")),
+    "journal-summary": (["journal", "summary", "--journal", "j.jsonl"], ("journal", "summary")),
+    "journal-export": (["journal", "export", "--csv", "-o", "x.csv", "--journal", "j.jsonl"], ("journal", "export")),
+    "report": (["report", "--no-plots", "-o", "r.html", "--journal", "j.jsonl"], ("report",)),
 }
 SKIP = {"-h", "--help", "--version", "--json", "-v", "--verbose"}
 # values that are valid but make a run long: filtered out for these options
@@ -76,6 +83,10 @@ def workdir():
     os.chdir(d)
     assert cli.main(["record", "build", "memory-ue", "-o", "rec.bin"]) == 0
     assert cli.main(["hest", "build", "-o", "h.dat"]) == 0
+    with pytest.MonkeyPatch.context() as mp:   # a journal for `journal` and `report` to read
+        mp.setenv("XDG_RUNTIME_DIR", os.path.join(d, "run"))
+        mp.setenv("XDG_STATE_HOME", os.path.join(d, "state"))
+        assert cli.main(["inject", "memory-ue", "--count", "2", "--journal", "j.jsonl"]) == 0
     yield d
     os.chdir(old)
     shutil.rmtree(d, ignore_errors=True)

@@ -6,10 +6,11 @@ only the module a command needs (start-up time is part of `fwemu inject`'s wall 
 
 import importlib
 
-MODULE_ORDER = ("inject", "campaign", "control", "daemon", "record", "boards", "hest", "qemu", "tfa", "farm")
+MODULE_ORDER = ("inject", "campaign", "control", "daemon", "record", "journal", "report", "boards", "hest",
+                "qemu", "tfa", "farm")
 COMMANDS = {"inject": "inject", "campaign": "campaign", "status": "control", "reset": "control", "daemon": "daemon",
             "record": "record", "boards": "boards", "board": "boards", "hest": "hest",
-            "qemu": "qemu", "tfa": "tfa", "farm": "farm"}
+            "journal": "journal", "report": "report", "qemu": "qemu", "tfa": "tfa", "farm": "farm"}
 
 
 def modules(command: str | None = None):
