@@ -146,7 +146,7 @@ BAD = [
      "fwemu: error: --bdf: does not apply to memory-ue (applies to: pcie-ue, pcie-ce)"),
     (["inject", "memory-ue", "--severity", "sometimes"], "fwemu: error: --severity: ..."),
     (["inject", "memory-ue", "--bogus"], "fwemu: error: unrecognized arguments: --bogus"),
-    (["inject", "memory-ue", "--pe", "one"], "fwemu: error: argument --pe: invalid int value: 'one'"),
+    (["inject", "memory-ue", "--pe", "one"], "fwemu: error: --pe: 'one' is not a PE index or a spec (START:STOP:STEP, a list, random:LOW:HIGH)"),
     (["inject", "memory-ue", "--notify", "smoke"], "fwemu: error: argument --notify: invalid choice: 'smoke' ..."),
     (["--board", "fvp", "inject", "memory-ue", "--os-deaf"],
      "fwemu: error: --os-deaf: OS model options only apply to the sim board, not 'fvp'"),
