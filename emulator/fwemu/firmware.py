@@ -211,12 +211,14 @@ class Injection:
     def accepted_line(self) -> str:
         """The injection's first line. `length` and `bs` (the record's block_status) let a
         later run recognise the record in the block after a crash: the OS clears only
-        block_status, so the block's bytes with `bs` put back hash to `digest`."""
-        return ('{"event":"accepted","id":%d,"scenario":%s,"source":%d,"pe":%d,"digest":"%s",'
-                '"accepted":%.6f,"run":"%s","m_accepted":%.6f,"length":%d,"bs":%d}' % (
-                    self.id, _jstr(self.scenario), self.source.id, self.pe, self.digest,
+        block_status, so the block's bytes with `bs` put back hash to `digest`. `notify` and
+        `fields` name what was asked for, so an injection a killed run left open can still
+        be shown and replayed."""
+        return ('{"event":"accepted","id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"digest":"%s",'
+                '"accepted":%.6f,"run":"%s","m_accepted":%.6f,"length":%d,"bs":%d,"fields":%s}' % (
+                    self.id, _jstr(self.scenario), self.source.id, self.source.notify, self.pe, self.digest,
                     self.accepted_wall, self.run, self.t_accepted, len(self.record),
-                    int.from_bytes(self.record[:4], "little")))
+                    int.from_bytes(self.record[:4], "little"), self._fields_json()))
 
 
 @dataclass

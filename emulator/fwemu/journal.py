@@ -42,6 +42,28 @@ class Journal:
             make_parent(self.path, "--journal")
             self._fd = open_output(self.path, "--journal", append=True, perms=0o644)
             self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
+            if self._regular:
+                self._end_torn_line()
+
+    def _end_torn_line(self) -> None:
+        """A journal whose last line was cut short (a run killed mid-write, a disk that
+        filled): end it, so this run's first line starts a line of its own."""
+        fd = self._fd
+        assert fd is not None
+        size = os.fstat(fd).st_size
+        if not size:
+            return
+        try:     # the same file, read-only (ours is opened for appending only)
+            rfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            last = os.pread(rfd, 1, size - 1)
+        finally:
+            os.close(rfd)
+        if last != b"\n":
+            self.write_line("")
+            self.lines -= 1
 
     @property
     def regular(self) -> bool:

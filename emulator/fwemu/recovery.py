@@ -253,7 +253,8 @@ def _final_line(fw, entry, acc, state, reason, left, boot) -> dict:
             "accepted": acc.get("accepted"), "posted": None, "notified": None,
             "consumed": None, "latency_ms": None, "run": entry["run"],
             "m_accepted": acc.get("m_accepted"), "m_posted": None, "m_notified": None,
-            "m_consumed": None, "m_end": round(fw.clock(), 6) if same_boot else None}
+            "m_consumed": None, "m_end": round(fw.clock(), 6) if same_boot else None,
+            "fields": acc.get("fields") or {}}
     if left is not None:
         line["left_in_memory"] = left
     line.update(resolved_by=fw.run, restart=True, event=state)

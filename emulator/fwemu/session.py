@@ -222,6 +222,7 @@ class Session:
         tally = _Tally(on_final) if req.report == "summary" or on_final is not None else None
         injs = []          # every injection; with a tally, only those not yet final
         submitted = 0
+        ids = [None, None]   # this request's first and last injection (its os-log line says)
         t0 = time.monotonic()
         for k in range(count):
             if rate > 0:
@@ -236,6 +237,8 @@ class Session:
                 break
             submitted += 1
             injs.append(inj)
+            ids[0] = inj.id if ids[0] is None else ids[0]
+            ids[1] = inj.id
             if wake is not None and not inj.final:   # something for the pumper to watch
                 wake()
             if pump and k % 64 == 63:
@@ -267,7 +270,7 @@ class Session:
             progress(submitted)
         lines, _ = self.target.os_log(mark)
         os_state = self.target.os_state()
-        self._journal_os(lines, os_state)
+        self._journal_os(lines, os_state, ids)
         result = {"via": "in-process", "os": os_state}
         if tally is None:
             result.update(injections=[i.to_json() for i in injs], os_log=lines)
@@ -285,14 +288,16 @@ class Session:
 
     OS_LOG_JOURNALLED = 1000    # an os-log line keeps the request's last lines, and their count
 
-    def _journal_os(self, lines: list[str], os_state: dict) -> None:
+    def _journal_os(self, lines: list[str], os_state: dict, ids: list) -> None:
         """What the OS printed while a request ran, and its state after: one `os-log` line, so
         a report or a replay shows the OS's reactions (memory_failure, SIGBUS, AER, panic)
-        from the journal alone."""
+        from the journal alone. `ids`: the request's first and last injection (requests of
+        a daemon's clients may overlap: the lines are those printed while this one ran)."""
         fw = self.firmware
         if not fw.run_started:
             return
         self.journal.write({"event": "os-log", "run": fw.run, "m_at": round(fw.clock(), 6),
+                            "first_id": ids[0], "last_id": ids[1],
                             "count": len(lines), "lines": lines[-self.OS_LOG_JOURNALLED:],
                             "os": os_state})
 

@@ -66,9 +66,10 @@ def test_the_common_line_formatted_in_one_operation_is_the_same(inj, ts, event):
 def test_accepted_line(inj):
     got = json.loads(inj.accepted_line())
     assert got == {"event": "accepted", "id": inj.id, "scenario": inj.scenario, "source": inj.source.id,
-                   "pe": inj.pe, "digest": inj.digest, "accepted": round(inj.accepted_wall, 6),
-                   "run": inj.run, "m_accepted": round(inj.t_accepted, 6), "length": len(inj.record),
-                   "bs": int.from_bytes(inj.record[:4], "little")}
+                   "notify": inj.source.notify, "pe": inj.pe, "digest": inj.digest,
+                   "accepted": round(inj.accepted_wall, 6), "run": inj.run,
+                   "m_accepted": round(inj.t_accepted, 6), "length": len(inj.record),
+                   "bs": int.from_bytes(inj.record[:4], "little"), "fields": inj.fields or {}}
 
 
 def test_lines_are_in_the_file_when_write_returns(tmp_path):

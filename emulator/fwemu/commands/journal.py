@@ -43,6 +43,18 @@ exit codes: 0 success (also when nothing matches); 2 usage error: a bad option o
   number is given; a torn last line of a killed run is skipped with a warning instead).
 """
 
+REPLAY_EXAMPLES = """\
+examples:
+  fwemu journal replay last                       the newest run's injections, again, same board
+  fwemu journal replay last:17 --to qemu-virt     one injection's record on a real kernel
+  fwemu journal replay last --state timed-out --rebuild --to sim-agent
+  fwemu journal replay 20261202T0545 --notify sdei --route --journal lab.jsonl --into replay.jsonl
+
+exit codes: as `fwemu inject`'s, the worst replay's: 0 every one consumed; 2 usage error
+  (a selection with nothing journalled to replay names it); 3 timed out; 4 refused;
+  5 target or daemon unreachable; 6 consumed and the OS down after.
+"""
+
 CSV_COLUMNS = ("run", "id", "scenario", "source", "notify", "pe", "state", "reason", "accepted",
                "accepted_local", "posted", "notified", "consumed", "latency_ms", "block", "length",
                "digest", "fields", "late", "resolved_by")
@@ -122,6 +134,20 @@ def register(sub, common) -> None:
     add_journal_option(ex)
     add_filter_options(ex)
     ex.set_defaults(func=cmd_export)
+
+    from . import _replay
+    rp = jsub.add_parser("replay", parents=[common], help="post journalled injections again, on any board",
+                         description="Post the selected injections again (those with a final line, by run "
+                                     "and id): the journalled status block byte for byte, or --rebuild "
+                                     "from its fields with a fresh timestamp; on the journal's board or "
+                                     "--to another, to the same notification kind's source (--same-source, "
+                                     "--route); the original PE. What each replay ended as is printed "
+                                     "beside the original and journalled in the target's journal.",
+                         epilog=REPLAY_EXAMPLES, formatter_class=fmt)
+    _replay.add_arguments(rp)
+    add_journal_option(rp)
+    add_filter_options(rp)
+    rp.set_defaults(func=cmd_replay)
 
     p.set_defaults(func=lambda args, out: (p.print_help(sys.stderr), EXIT_USAGE)[1])
 
@@ -551,3 +577,14 @@ def cmd_export(args, out) -> int:
     if fd is not None:
         _say(out, f"wrote {n} row{'s' if n != 1 else ''} ({states_text(counts)}) to {args.output}")
     return EXIT_OK
+
+
+def cmd_replay(args, out) -> int:
+    from . import _replay
+
+    reader = open_reader(args)
+    runs, ids = _replay.selection(reader, args.runs)
+    flt = make_filter(reader, args, runs)
+    rc = _replay.run(args, out, reader, flt, ids)
+    warn(reader, out)
+    return rc
