@@ -37,6 +37,7 @@ from . import scenarios
 from .board import Board, Source
 from .errors import BlockBusyError, FwemuError, OutcomeUnknown, RefusedError, UnreachableError, UsageError
 from .journal import Journal
+from .procs import boot_id
 from .records import check
 from .targets.base import Cap, Target
 
@@ -67,15 +68,6 @@ RESOLVE_MIN_S, RESOLVE_MAX_S = 5.0, 30.0
 
 def _r6(t):
     return None if t is None else round(t, 6)
-
-
-def boot_id() -> str | None:
-    """Monotonic instants of two runs compare only within one boot of the machine."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 def new_run_id() -> str:

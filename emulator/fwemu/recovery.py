@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 
 from .errors import FwemuError, UsageError
-from .firmware import FINAL, boot_id
+from .firmware import FINAL
+from .procs import alive, boot_id, start_time
 from .safe_io import open_state
 from .targets.base import Cap
 
@@ -43,33 +44,13 @@ log = logging.getLogger("fwemu.recovery")
 MAX_REPORTED = 1000     # resolutions kept for `status` (the counts cover all)
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (/proc/PID/stat field 22): with
-    the pid it names one process, even after the pid is reused."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    return data[data.rfind(b")") + 2:].split()[19].decode()
-
-
 def _alive(entry: dict, boot: str | None) -> bool:
     if entry.get("boot_id") != boot:
         return False
     pid = entry.get("pid")
     if not isinstance(pid, int):
         return False
-    if pid == os.getpid():
-        return entry.get("start") == _start_time(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    st = _start_time(pid)
-    return st is None or st == entry.get("start")
+    return alive(pid, entry.get("start"))
 
 
 class RunFile:
@@ -198,7 +179,7 @@ def recover(fw, journal_path: Path, runfile: RunFile) -> dict | None:
     """Register fw's run in the run file and end the injections of every dead run listed
     there. Returns what was resolved ({"runs", "states", "injections"}), or None."""
     boot = boot_id()
-    me = {"run": fw.run, "pid": os.getpid(), "start": _start_time(os.getpid()), "boot_id": boot,
+    me = {"run": fw.run, "pid": os.getpid(), "start": start_time(os.getpid()), "boot_id": boot,
           "board": fw.board.name, "offset": os.path.getsize(journal_path)}
     result = {"runs": [], "states": {}, "injections": [], "count": 0}
 
