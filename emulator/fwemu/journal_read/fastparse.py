@@ -20,9 +20,10 @@ _FINAL_RX = re.compile(
     rb',"accepted":([^,]*),"posted":[^,]*,"notified":[^,]*,"consumed":[^,]*,"latency_ms":([^,]*),'
     rb'"run":"([^"\\]*)","m_accepted":([^,]*),"m_posted":[^,]*,"m_notified":[^,]*,"m_consumed":[^,]*,'
     rb'"m_end":([^,}]*)[,}]')
-_ACC_RX = re.compile(
-    rb'\{"event":"accepted","id":(\d+),"scenario":' + _S + rb',"source":(-?\d+|null),"pe":(-?\d+|null),'
-    rb'"digest":[^,]*,"accepted":([^,]*),"run":"([^"\\]*)","m_accepted":([^,]*),"length":\d+,"bs":\d+\}$')
+_ACC_RX = re.compile(       # notify and fields: since accepted lines name what was asked for
+    rb'\{"event":"accepted","id":(\d+),"scenario":' + _S + rb',"source":(-?\d+|null),(?:"notify":' + _S +
+    rb',)?"pe":(-?\d+|null),"digest":[^,]*,"accepted":([^,]*),"run":"([^"\\]*)","m_accepted":([^,]*),'
+    rb'"length":\d+,"bs":\d+(?:,"fields":\{[^{}]*\})?\}$')
 
 
 _STR_CACHE: dict[bytes, str | None] = {}
@@ -91,10 +92,11 @@ def _light(body: bytes) -> _Light | None:
         m = _ACC_RX.match(body)
         if m is None:
             return None
-        iid, sc, src, _pe, acc, run, macc = m.groups()
+        iid, sc, src, nt, _pe, acc, run, macc = m.groups()
         try:
             return _Light("accepted", _str(b'"' + run + b'"'), int(iid), _str(sc),
-                          None if src == b"null" else int(src), None, OPEN, None, _fb(acc), None, _fb(macc))
+                          None if src == b"null" else int(src), None if nt is None else _str(nt), OPEN, None,
+                          _fb(acc), None, _fb(macc))
         except (ValueError, UnicodeDecodeError):
             return None
     return None
