@@ -350,7 +350,7 @@ FIELD_GROUPS = {"common": "record fields, every scenario (raw: the block header 
                 "memory": f"memory error section ({', '.join(MEMORY)})",
                 "arm": f"ARM processor error section ({', '.join(ARM)})",
                 "pcie": f"PCIe error section ({', '.join(PCIE)})",
-                "newer": f"CXL, PCI/PCI-X and IA32/X64 sections ({', '.join(NEWER)})",
+                "newer": f"CXL, PCI/PCI-X, IA32/X64 and NVIDIA sections ({', '.join(NEWER)})",
                 "raw": "vendor section (raw --guid G --data HEX)"}
 
 
