@@ -68,6 +68,17 @@ SCENARIO_MIN_BLOCK_LENGTH: Mapping[str, int] = MappingProxyType({
     "pcie-ce": GHES_HEADER + GDE_HEADER + 208,
     "generic-cpu": GHES_HEADER + GDE_HEADER + 192,
     "raw": GHES_HEADER + GDE_HEADER,
+    # records/sections/: CXL protocol 116 + the 88-byte RAS capability error log; CXL
+    # component events 144; PCI bus 72; PCI device 40 (no register pairs); IA32/X64 64 +
+    # one 64-byte error-information structure; NVIDIA 32 (no registers)
+    "cxl-protocol": GHES_HEADER + GDE_HEADER + 116 + 88,
+    "cxl-general-media": GHES_HEADER + GDE_HEADER + 144,
+    "cxl-dram": GHES_HEADER + GDE_HEADER + 144,
+    "cxl-memory-module": GHES_HEADER + GDE_HEADER + 144,
+    "pci-bus": GHES_HEADER + GDE_HEADER + 72,
+    "pci-device": GHES_HEADER + GDE_HEADER + 40,
+    "x86-proc": GHES_HEADER + GDE_HEADER + 64 + 64,
+    "nvidia": GHES_HEADER + GDE_HEADER + 32,
 })
 SCENARIOS = tuple(SCENARIO_MIN_BLOCK_LENGTH)
 

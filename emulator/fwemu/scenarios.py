@@ -18,11 +18,16 @@ from dataclasses import dataclass
 from .board import SCENARIO_MIN_BLOCK_LENGTH
 from .errors import UsageError
 from .records import model as m
+from .records import sections as sec
 
 MEMORY = ("memory-ue", "memory-ce", "memory-fatal")
 ARM = ("arm-cache-ue", "arm-tlb")
 PCIE = ("pcie-ue", "pcie-ce")
-ALL = MEMORY + ARM + PCIE + ("generic-cpu", "raw")
+# the newer section kinds (records/sections/)
+CXL_EVENTS = ("cxl-general-media", "cxl-dram", "cxl-memory-module")
+CXL = ("cxl-protocol",) + CXL_EVENTS
+NEWER = CXL + ("pci-bus", "pci-device", "x86-proc", "nvidia")
+ALL = MEMORY + ARM + PCIE + ("generic-cpu", "raw") + NEWER
 SCENARIOS = ALL
 
 # Scenario addresses default to a page that is free RAM on the sim board and on a 1 GiB
@@ -129,14 +134,15 @@ class Option:
     help: str
     parse: object = None  # callable(name, text) -> value; default: u64
     maximum: int = 0xFFFF_FFFF_FFFF_FFFF
+    limits: tuple[tuple[str, int], ...] = ()   # (scenario, maximum) where it is below `maximum`
 
     @property
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
 
-    def convert(self, text: str):
+    def convert(self, text: str, kind: str | None = None):
         if self.parse is None:
-            return parse_int(self.flag, text, self.maximum)
+            return parse_int(self.flag, text, dict(self.limits).get(kind, self.maximum))
         return self.parse(self.flag, text)
 
 
@@ -156,11 +162,62 @@ def _fru_text(name, text):
 
 
 U8, U16, U32 = 0xFF, 0xFFFF, 0xFFFF_FFFF
+U24 = 0xFF_FFFF
 NO_RAW = tuple(k for k in ALL if k != "raw")
+ADDRESS = MEMORY + ARM + PCIE + ("generic-cpu", "pci-bus", "x86-proc")
+DEVICE_ID = PCIE + CXL + ("pci-device",)      # --bdf / --vendor-id / --device-id
+
+
+def _per_kind(kinds: tuple[str, ...], maximum: int) -> tuple[tuple[str, int], ...]:
+    return tuple((k, maximum) for k in kinds)
+
+
+def parse_agent_type(name: str, text: str) -> int:
+    key = text.strip().lower()
+    if key in sec.cxl_protocol.AGENT_NAMES:
+        return sec.cxl_protocol.AGENT_NAMES[key]
+    try:
+        return parse_int(name, key, U8)
+    except UsageError:
+        raise UsageError(name, f"unknown agent type {text!r} ({', '.join(sec.cxl_protocol.AGENT_NAMES)}, "
+                         "or a number)") from None
+
+
+def parse_regs(name: str, text: str) -> list[tuple[int, int]]:
+    """ADDR=VALUE[,ADDR=VALUE...] register data pairs."""
+    pairs = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in part:
+            raise UsageError(name, f"{part!r} is not ADDR=VALUE")
+        a, val = part.split("=", 1)
+        pairs.append((parse_int(name, a, 0xFFFF_FFFF_FFFF_FFFF), parse_int(name, val, 0xFFFF_FFFF_FFFF_FFFF)))
+    return pairs
+
+
+def parse_check_type(name: str, text: str):
+    key = text.strip().lower()
+    if key in sec.x86_processor.CHECK_TYPES:
+        return sec.x86_processor.CHECK_TYPES[key]
+    try:
+        return m.parse_guid(name, text)
+    except UsageError:
+        raise UsageError(name, f"{text!r}: one of {', '.join(sec.x86_processor.CHECK_TYPES)} or a GUID") from None
+
+
+def _signature(name: str, text: str) -> bytes:
+    try:
+        raw = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise UsageError(name, "must be ASCII text") from None
+    if len(raw) > 16:
+        raise UsageError(name, f"is {len(raw)} characters; the signature holds 16")
+    return raw
+
+
 OPTIONS = (
     # common
-    Option("--address", NO_RAW, "physical address (memory PA, ARM fault PA, CPU target address); "
-           f"default {DEFAULT_ADDRESS:#x}"),
+    Option("--address", ADDRESS, "physical address (memory PA, ARM fault PA, CPU target address, "
+           f"PCI bus address); default {DEFAULT_ADDRESS:#x}"),
     Option("--severity", ALL, "recoverable | fatal | corrected | info | number (block and section)", _sev),
     Option("--section-severity", ALL, "section severity when it should differ from the block's", _sev),
     Option("--flags", ALL, "entry flags: primary,reset,threshold-exceeded,latent,… or a number", parse_flags),
@@ -169,18 +226,27 @@ OPTIONS = (
     Option("--timestamp", ALL, "entry timestamp: now (default), none, or YYYY-MM-DDThh:mm:ss", parse_timestamp),
     Option("--raw-data", ALL, "raw-data area after the entries: hex or @FILE", parse_bytes),
     # memory
-    Option("--error-type", MEMORY, "memory error type 0..15 (2 single-bit ECC, 3 multi-bit ECC, …)",
-           maximum=15),
+    Option("--error-type", MEMORY + ("pci-bus",), "memory error type 0..15 (2 single-bit ECC, "
+           "3 multi-bit ECC, …); pci-bus: 0 unknown, 1 data parity, 2 system, 3 master abort, "
+           "4 bus timeout, 5 master data parity, 6 address parity, 7 command parity",
+           maximum=U16, limits=_per_kind(MEMORY, 15)),
     Option("--pa-mask", MEMORY, "physical address mask"),
-    Option("--error-status", MEMORY, "error status value"),
+    Option("--error-status", MEMORY + ("pci-bus", "pci-device"), "error status value"),
     *(Option(f"--{n}", MEMORY, f"memory {n.replace('-', ' ')}", maximum=U16)
-      for n in ("node", "card", "module", "bank", "device", "column", "bit-position", "rank",
-                "card-handle", "module-handle")),
-    Option("--row", MEMORY, "row (up to 18 bits: sets ROW_EXT above 0xffff)", maximum=(1 << 18) - 1),
-    Option("--bank-group", MEMORY, "bank group (with --bank-address instead of --bank)", maximum=U8),
+      for n in ("node", "card", "module", "device", "bit-position", "card-handle", "module-handle")),
+    Option("--bank", MEMORY + ("cxl-dram",), "memory bank (cxl-dram: 8 bits)", maximum=U16,
+           limits=(("cxl-dram", U8),)),
+    Option("--column", MEMORY + ("cxl-dram",), "memory column", maximum=U16),
+    Option("--rank", MEMORY + CXL_EVENTS[:2], "memory rank (cxl: 8 bits)", maximum=U16,
+           limits=_per_kind(CXL_EVENTS[:2], U8)),
+    Option("--row", MEMORY + ("cxl-dram",), "row (up to 18 bits: sets ROW_EXT above 0xffff; "
+           "cxl-dram: 24 bits)", maximum=U24, limits=_per_kind(MEMORY, (1 << 18) - 1)),
+    Option("--bank-group", MEMORY + ("cxl-dram",), "bank group (with --bank-address instead of --bank)",
+           maximum=U8),
     Option("--bank-address", MEMORY, "bank address", maximum=U8),
     Option("--chip-id", MEMORY, "chip id 0..7", maximum=7),
-    *(Option(f"--{n}-id", MEMORY, f"{n} id") for n in ("requestor", "responder", "target")),
+    *(Option(f"--{n}-id", MEMORY + ("pci-bus", "x86-proc"), f"{n} id")
+      for n in ("requestor", "responder", "target")),
     # ARM
     Option("--arm-type", ARM, "error-info type: cache,tlb,bus,micro-arch (UEFI 2.9A bitmap) or a number",
            parse_arm_type),
@@ -193,14 +259,75 @@ OPTIONS = (
     Option("--psci-state", ARM, "PSCI state", maximum=U32),
     Option("--multiple-error", ARM, "multiple-error count field", maximum=U16),
     Option("--vendor", ARM, "vendor-specific bytes: hex or @FILE", parse_bytes),
-    # PCIe
-    Option("--bdf", PCIE, "[SEGMENT:]BUS:DEVICE.FUNCTION (default 0000:01:00.0)", parse_bdf),
-    Option("--vendor-id", PCIE, "PCI vendor id", maximum=U16),
-    Option("--device-id", PCIE, "PCI device id", maximum=U16),
+    # PCIe (and the device id of the CXL and PCI device sections)
+    Option("--bdf", DEVICE_ID, "[SEGMENT:]BUS:DEVICE.FUNCTION (default 0000:01:00.0; pci-device: "
+           "segment up to 0xff)", parse_bdf),
+    Option("--vendor-id", DEVICE_ID, "PCI vendor id", maximum=U16),
+    Option("--device-id", DEVICE_ID, "PCI device id", maximum=U16),
     Option("--port-type", PCIE, "port type (0 endpoint, 4 root port, …)", maximum=U32),
     Option("--aer-uncor-status", PCIE, "AER uncorrectable error status", maximum=U32),
     Option("--aer-cor-status", PCIE, "AER correctable error status", maximum=U32),
-    Option("--serial", PCIE, "device serial number"),
+    Option("--serial", PCIE + CXL, "device serial number"),
+    # CXL protocol error
+    Option("--agent-type", ("cxl-protocol",), "CXL agent: rcd, rch-dp, device (default), ld, fmld, "
+           "rp, dsp, usp, or a number", parse_agent_type),
+    Option("--rcrb", ("cxl-protocol",), "RCRB base address (the agent address of an rch-dp agent)"),
+    Option("--ras-uncor-status", ("cxl-protocol",), "CXL RAS uncorrectable error status "
+           "(default 0x80, Mem_Data_ECC; 0 when --severity is corrected)", maximum=U32),
+    Option("--ras-cor-status", ("cxl-protocol",), "CXL RAS correctable error status "
+           "(default 0x2, Mem_Data_ECC, when --severity is corrected)", maximum=U32),
+    Option("--header-log", ("cxl-protocol",), "CXL RAS header log (up to 64 bytes): hex or @FILE",
+           parse_bytes),
+    Option("--dvsec", ("cxl-protocol",), "CXL DVSEC bytes: hex or @FILE", parse_bytes),
+    Option("--capability", ("cxl-protocol",), "PCIe capability structure (up to 60 bytes): hex or @FILE",
+           parse_bytes),
+    # CXL component events
+    Option("--dpa", CXL_EVENTS[:2], "device physical address of the event (default 0x1000)"),
+    Option("--event-type", CXL_EVENTS, "memory event type (general media: 0 ECC error, 1 invalid "
+           "address, 2 data path error; DRAM: 0 media ECC, 1 scrub media ECC, 2 invalid address, "
+           "3 data path error) / device event type (memory module: 0 health status change, ...)",
+           maximum=U8),
+    Option("--descriptor", CXL_EVENTS[:2], "memory event descriptor (bit 0 uncorrectable, 1 threshold, "
+           "2 poison list overflow)", maximum=U8),
+    Option("--transaction-type", CXL_EVENTS[:2], "transaction type (1 host read, 2 host write, "
+           "3 host scan media, 4 host inject poison, 5 internal media scrub, ...)", maximum=U8),
+    Option("--channel", CXL_EVENTS[:2], "memory channel", maximum=U8),
+    Option("--nibble-mask", ("cxl-dram",), "nibble mask (24 bits)", maximum=U24),
+    Option("--component-id", CXL_EVENTS, "component id (up to 16 bytes): hex or @FILE", parse_bytes),
+    Option("--validity-flags", CXL_EVENTS, "the event's validity flags (default: those of the "
+           "fields the scenario fills)", maximum=U16),
+    Option("--record-flags", CXL_EVENTS, "event record flags (bits 1:0 severity: 0 info, 1 warning, "
+           "2 failure, 3 fatal; 2 permanent, 3 maintenance needed, ...)", maximum=U24),
+    Option("--handle", CXL_EVENTS, "event record handle", maximum=U16),
+    Option("--event-timestamp", CXL_EVENTS, "the event record's timestamp (ns)"),
+    Option("--health-status", ("cxl-memory-module",), "health status", maximum=U8),
+    Option("--media-status", ("cxl-memory-module",), "media status", maximum=U8),
+    Option("--life-used", ("cxl-memory-module",), "life used (percent)", maximum=U8),
+    Option("--temperature", ("cxl-memory-module",), "device temperature (u16, two's complement degC)",
+           maximum=U16),
+    Option("--dirty-shutdowns", ("cxl-memory-module",), "dirty shutdown count", maximum=U32),
+    # PCI/PCI-X bus and device
+    Option("--bus", ("pci-bus",), "bus number (default 1)", maximum=U8),
+    Option("--segment", ("pci-bus",), "segment number (default 0)", maximum=U8),
+    Option("--bus-data", ("pci-bus",), "bus data"),
+    Option("--bus-command", ("pci-bus",), "bus command (bit 56: PCI-X; default 0x6, memory read)"),
+    Option("--class-code", ("pci-device",), "class code (24 bits, default 0x020000)", maximum=U24),
+    Option("--mem-regs", ("pci-device",), "memory-mapped register pairs ADDR=VALUE[,ADDR=VALUE...]",
+           parse_regs),
+    Option("--io-regs", ("pci-device",), "IO register pairs ADDR=VALUE[,ADDR=VALUE...]", parse_regs),
+    # IA32/X64 processor
+    Option("--apic-id", ("x86-proc",), "local APIC id (default 0)"),
+    Option("--cpuid", ("x86-proc",), "CPUID info (up to 48 bytes): hex or @FILE", parse_bytes),
+    Option("--check-type", ("x86-proc",), "error information type: cache (default), tlb, bus, ms "
+           "or a GUID", parse_check_type),
+    Option("--check-info", ("x86-proc",), "check information (default: a data-read L1 cache check, "
+           "uncorrected unless --severity corrected)"),
+    Option("--ip", ("x86-proc",), "instruction pointer"),
+    # NVIDIA
+    Option("--signature", ("nvidia",), "error signature (ASCII, up to 16 characters; default "
+           "PCIe-DPC)", _signature),
+    Option("--socket", ("nvidia",), "socket (default 0)", maximum=U8),
+    Option("--regs", ("nvidia",), "register pairs ADDR=VALUE[,ADDR=VALUE...]", parse_regs),
     # raw / vendor section
     Option("--guid", ("raw",), "section type GUID of the raw section", _guid),
     Option("--data", ("raw",), "section body: hex or @FILE", parse_bytes),
@@ -223,13 +350,18 @@ FIELD_GROUPS = {"common": "record fields, every scenario (raw: the block header 
                 "memory": f"memory error section ({', '.join(MEMORY)})",
                 "arm": f"ARM processor error section ({', '.join(ARM)})",
                 "pcie": f"PCIe error section ({', '.join(PCIE)})",
+                "newer": f"CXL, PCI/PCI-X, IA32/X64 and NVIDIA sections ({', '.join(NEWER)})",
                 "raw": "vendor section (raw --guid G --data HEX)"}
 
 
 def _group_of(opt: Option) -> str:
-    if opt.kinds in (ALL, NO_RAW):
+    if opt.kinds in (ALL, NO_RAW, ADDRESS):
         return "common"
-    return {MEMORY: "memory", ARM: "arm", PCIE: "pcie", ("raw",): "raw"}[opt.kinds]
+    if opt.kinds[0] in MEMORY:
+        return "memory"
+    if opt.kinds[0] in PCIE:
+        return "pcie"
+    return {ARM: "arm", ("raw",): "raw"}.get(opt.kinds, "newer")
 
 
 def fields_from_args(args: argparse.Namespace) -> dict[str, str]:
@@ -261,12 +393,14 @@ def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None 
             raise UsageError(flag, "unknown field option")
         if kind not in opt.kinds:
             raise UsageError(flag, f"does not apply to {kind} (applies to: {', '.join(opt.kinds)})")
-        v[opt.dest] = opt.convert(text)
-    if "bank" in v and ("bank_group" in v or "bank_address" in v):
+        v[opt.dest] = opt.convert(text, kind)
+    if kind in MEMORY and "bank" in v and ("bank_group" in v or "bank_address" in v):
         raise UsageError("--bank", "conflicts with --bank-group/--bank-address (they share one field)")
 
     default_sev = {"memory-ue": 0, "memory-ce": 2, "memory-fatal": 1, "arm-cache-ue": 0,
-                   "arm-tlb": 2, "pcie-ue": 0, "pcie-ce": 2, "generic-cpu": 2, "raw": 0}[kind]
+                   "arm-tlb": 2, "pcie-ue": 0, "pcie-ce": 2, "generic-cpu": 2, "raw": 0,
+                   "cxl-protocol": 0, "cxl-general-media": 0, "cxl-dram": 2, "cxl-memory-module": 3,
+                   "pci-bus": 0, "pci-device": 0, "x86-proc": 0, "nvidia": 0}[kind]
     severity = v.get("severity", default_sev)
     section = _section(kind, v, int(severity), mpidr)
     ts = v.get("timestamp", "now")
@@ -282,6 +416,8 @@ def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None 
 
 def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
     addr = v.get("address", DEFAULT_ADDRESS)
+    if kind in NEWER:
+        return _newer_section(kind, v, severity, addr)
     if kind in MEMORY:
         names = ("pa_mask", "error_status", "node", "card", "module", "bank", "device", "column",
                  "bit_position", "rank", "card_handle", "module_handle", "row", "bank_group",
@@ -325,6 +461,93 @@ def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
     if "guid" not in v:
         raise UsageError("--guid", "the raw scenario needs the section type GUID")
     return m.RawSection(guid=v["guid"], data=v.get("data", b""))
+
+
+DEFAULT_DPA = 0x1000
+
+
+def _newer_section(kind: str, v: dict, severity: int, addr: int) -> m.Section:
+    """The sections of records/sections/ with the scenario's defaults and field options."""
+    corrected = severity == m.Severity.CORRECTED
+    seg, bus, dev, fn = v.get("bdf", (0, 1, 0, 0))
+    if kind == "cxl-protocol":
+        agent = v.get("agent_type", sec.cxl_protocol.DEVICE)
+        uncor = v.get("ras_uncor_status", 0 if corrected else 0x80)
+        cor = v.get("ras_cor_status", 0x2 if corrected else 0)
+        header = v.get("header_log", b"")
+        if len(header) > 64:
+            raise UsageError("--header-log", f"is {len(header)} bytes; the header log holds 64")
+        ras = sec.RasCapability(uncor_status=uncor, cor_status=cor, header_log=header.ljust(64, b"\0"),
+                                # First Error Pointer (bits 5:0): the lowest uncorrectable bit
+                                cap_control=(uncor & -uncor).bit_length() - 1 if uncor else 0)
+        where = ({"rcrb_base_address": v.get("rcrb", 0)} if agent == sec.cxl_protocol.RCH_DP else
+                 {"agent_segment": seg, "agent_bus": bus, "agent_device": dev, "agent_function": fn})
+        if "rcrb" in v and agent != sec.cxl_protocol.RCH_DP:
+            raise UsageError("--rcrb", "only an rch-dp agent (--agent-type rch-dp) has an RCRB address")
+        device = agent in sec.cxl_protocol.DEVICE_AGENTS
+        return sec.CxlProtocolSection(
+            agent_type=agent, **where, vendor_id=v.get("vendor_id", 0x8086),
+            device_id=v.get("device_id", 0x0D93), class_code=0x0502,
+            serial_number=v.get("serial", 1) if device or "serial" in v else None,
+            capability=v.get("capability"), dvsec=v.get("dvsec"), error_log=ras.to_bytes())
+    if kind in CXL_EVENTS:
+        common = dict(vendor_id=v.get("vendor_id", 0x8086), device_id=v.get("device_id", 0x0D93),
+                      segment=seg, bus=bus, device=dev, function=fn, slot=0,
+                      serial_number=v.get("serial", 1), record_flags=v.get("record_flags", 0),
+                      handle=v.get("handle", 1), event_timestamp=v.get("event_timestamp", 0))
+        comp = v.get("component_id")
+        if comp is not None and len(comp) > 16:
+            raise UsageError("--component-id", f"is {len(comp)} bytes; the component id holds 16")
+        if kind == "cxl-general-media":
+            flags = 0x3 | (0x8 if comp is not None else 0)          # channel, rank (, component id)
+            return sec.CxlGeneralMediaSection(
+                **common, dpa=v.get("dpa", DEFAULT_DPA), descriptor=v.get("descriptor", 0 if corrected else 1),
+                event_type=v.get("event_type", 0), transaction_type=v.get("transaction_type", 1),
+                validity_flags=v.get("validity_flags", flags), channel=v.get("channel", 0),
+                rank=v.get("rank", 0), component_id=comp or bytes(16))
+        if kind == "cxl-dram":
+            flags = 0x7B | (0x4 if "nibble_mask" in v else 0) | (0x100 if comp is not None else 0)
+            return sec.CxlDramSection(
+                **common, dpa=v.get("dpa", DEFAULT_DPA), descriptor=v.get("descriptor", 0 if corrected else 1),
+                event_type=v.get("event_type", 0), transaction_type=v.get("transaction_type", 1),
+                validity_flags=v.get("validity_flags", flags), channel=v.get("channel", 0),
+                rank=v.get("rank", 0), nibble_mask=v.get("nibble_mask", 0),
+                bank_group=v.get("bank_group", 0), bank=v.get("bank", 0), row=v.get("row", 0),
+                column=v.get("column", 0), component_id=comp or bytes(16))
+        return sec.CxlMemoryModuleSection(
+            **common, event_type=v.get("event_type", 0), health_status=v.get("health_status", 0),
+            media_status=v.get("media_status", 0), life_used=v.get("life_used", 0),
+            device_temp=v.get("temperature", 40), dirty_shutdown_count=v.get("dirty_shutdowns", 0),
+            validity_flags=v.get("validity_flags", 0x1 if comp is not None else 0),
+            component_id=comp or bytes(16))
+    if kind == "pci-bus":
+        return sec.PciBusSection(
+            error_status=v.get("error_status"), error_type=v.get("error_type", 1),
+            segment=v.get("segment", 0), bus=v.get("bus", 1), bus_address=addr,
+            bus_data=v.get("bus_data"), bus_command=v.get("bus_command", 0x6),
+            requestor_id=v.get("requestor_id"), completer_id=v.get("responder_id"),
+            target_id=v.get("target_id"))
+    if kind == "pci-device":
+        if seg > U8:
+            raise UsageError("--bdf", f"segment {seg:#x} does not fit the PCI device section's 8 bits")
+        mem, io = v.get("mem_regs", []), v.get("io_regs", [])
+        regs = bool(mem or io)
+        return sec.PciDeviceSection(
+            error_status=v.get("error_status"), vendor_id=v.get("vendor_id", 0x13B5),
+            device_id=v.get("device_id", 0x0100), class_code=v.get("class_code", 0x020000),
+            segment=seg, bus=bus, device=dev, function=fn,
+            memory_number=len(mem) if regs else None, io_number=len(io) if regs else None,
+            registers=mem + io if regs else None)
+    if kind == "nvidia":
+        return sec.NvidiaSection(signature=v.get("signature", b"PCIe-DPC"), socket=v.get("socket", 0),
+                                 registers=v.get("regs", []))
+    # x86-proc: one error information structure (a data-read level-1 check, corrected or not)
+    check = v.get("check_info", 0x17 | 1 << 16 | 3 << 18 | 1 << 22 | (0 if corrected else 1 << 26))
+    info = sec.X86ErrorInfo(type=v.get("check_type", sec.x86_processor.CHECK_TYPES["cache"]),
+                            check_info=check, target_id=addr, requestor_id=v.get("requestor_id"),
+                            responder_id=v.get("responder_id"), ip=v.get("ip"))
+    return sec.X86ProcessorSection(apic_id=v.get("apic_id", 0), cpuid_info=v.get("cpuid"),
+                                   error_info=[info])
 
 
 class RecordFactory:

@@ -602,3 +602,14 @@ def test_field_sweeps_and_the_seed_reach_the_daemon(start_daemon, fwemu):
         return [ln.split("physical_address:")[1].strip() for ln in o["os_log"] if "physical_address:" in ln]
     first = pages(5)
     assert len(first) == 4 and pages(5) == first and pages(6) != first
+
+
+def test_a_newer_section_scenario_through_the_daemon_with_a_kernel_profile(start_daemon, fwemu):
+    """A records/sections kind: the daemon builds it from the text fields (cxl-dram, with a
+    DRAM row), its OS model follows the daemon's --os-kernel (6.12: GHES hands CXL events
+    to the CXL driver's kfifo)."""
+    start_daemon("--os-kernel", "6.12")
+    out = _json(fwemu("--json", "inject", "cxl-dram", "--row", "0x12345"))
+    assert out["via"] == "daemon" and out["injections"][0]["state"] == "consumed"
+    assert any("section type: unknown, 601dcbb3-9c06-4eab-b8af-4e9bfb5c9624" in ln for ln in out["os_log"])
+    assert any(ln.startswith("[sim] GHES: CXL CPER DRAM event for the CXL driver's kfifo") for ln in out["os_log"])

@@ -129,7 +129,8 @@ BAD = [
      "fwemu: error: --address: 0x1ffffffffffffffff is outside 0 .. 0xffffffffffffffff"),
     (["inject", "memory-oops"],
      "fwemu: error: scenario: unknown scenario 'memory-oops' (one of: memory-ue, memory-ce, "
-     "memory-fatal, arm-cache-ue, arm-tlb, pcie-ue, pcie-ce, generic-cpu, raw)"),
+     "memory-fatal, arm-cache-ue, arm-tlb, pcie-ue, pcie-ce, generic-cpu, raw, cxl-protocol, "
+     "cxl-general-media, cxl-dram, cxl-memory-module, pci-bus, pci-device, x86-proc, nvidia)"),
     (["inject", "memory-ue", "--count", "0"], "fwemu: error: --count: must be at least 1"),
     (["inject", "memory-ue", "--timeout", "0"], "fwemu: error: --timeout: must be positive"),
     (["inject", "raw"], "fwemu: error: FILE: raw needs a FILE with a whole status block, or "
@@ -143,7 +144,8 @@ BAD = [
     (["inject", "memory-ue", "--source", "2", "--notify", "sdei"],
      "fwemu: error: --notify: source 2 is notified by sea, not sdei"),
     (["inject", "memory-ue", "--bdf", "00:01.0"],
-     "fwemu: error: --bdf: does not apply to memory-ue (applies to: pcie-ue, pcie-ce)"),
+     "fwemu: error: --bdf: does not apply to memory-ue (applies to: pcie-ue, pcie-ce, cxl-protocol, "
+     "cxl-general-media, cxl-dram, cxl-memory-module, pci-device)"),
     (["inject", "memory-ue", "--severity", "sometimes"], "fwemu: error: --severity: ..."),
     (["inject", "memory-ue", "--bogus"], "fwemu: error: unrecognized arguments: --bogus"),
     (["inject", "memory-ue", "--pe", "one"], "fwemu: error: --pe: 'one' is not a PE index or a spec (START:STOP:STEP, a list, random:LOW:HIGH)"),

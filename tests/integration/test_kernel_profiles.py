@@ -60,7 +60,7 @@ def test_record_decode_prints_as_the_kernel_version(fwemu, record, kernel, secon
 def test_unknown_kernel_is_a_one_line_usage_error(fwemu, record):
     rc, out, err = fwemu("inject", "raw", record, "--os-kernel", "5.4", "--journal", "none")
     assert rc == 2 and "Traceback" not in err
-    assert "--os-kernel: unknown kernel profile '5.4' (one of: 6.1, 6.14, mainline)" in err
+    assert "--os-kernel: unknown kernel profile '5.4' (one of: 6.1, 6.6, 6.12, 6.14, mainline)" in err
     rc, out, err = fwemu("record", "decode", record, "--kernel", "7")
     assert rc == 2 and "--kernel: unknown kernel profile '7'" in err and "Traceback" not in err
 

@@ -269,6 +269,35 @@ def test_pcie_ue_decoded(real, qemu_target, pacer):
 
 
 # ---------------------------------------------------------------------------------------
+# the newer section kinds (records/sections/): Debian's 6.1 knows none of them, so it prints
+# each as an unknown section with a hex dump, and the sim's OS model (profile 6.1) the same;
+# over SEA no memory_failure is queued, so both SIGBUS the task (docs/kernel-profiles.md)
+
+_NEWER_LEN = {"cxl-protocol": "0xcc", "cxl-general-media": "0x90", "cxl-dram": "0x90",
+              "cxl-memory-module": "0x90", "pci-bus": "0x48", "pci-device": "0x28", "x86-proc": "0x80",
+              "nvidia": "0x20"}
+
+
+@pytest.mark.parametrize("scenario", list(_NEWER_LEN))
+def test_newer_section_kinds_are_unknown_to_6_1(real, qemu_target, pacer, scenario):
+    from fwemu.records import sections
+
+    sev = {"cxl-dram": "corrected", "cxl-memory-module": "info"}.get(scenario, "recoverable")
+    pacer.before(corrected=sev != "recoverable")
+    r, s, pairs = both(real, qemu_target, scenario, dict(FIELDS_TS))
+    inj = r["injection"]
+    assert inj["state"] == "consumed"
+    hw = hw_lines(r["os_log"])
+    guid = sections.CLASSES[scenario].GUID
+    i = hw.index(f"  section type: unknown, {guid}")
+    assert hw[i - 1] == f" Error 0, type: {sev}" and hw[i + 1] == f"  section length: {_NEWER_LEN[scenario]}"
+    assert re.fullmatch(r"  00000000: [0-9a-f]{8}( [0-9a-f]{8}){3}  .{16}", hw[i + 2]), hw[i + 2]
+    assert any("synchronous unrecoverable error (SIGBUS)" in ln for ln in r["os_log"])
+    assert_acked(qemu_target, qemu_target.board.source(inj["source"]))
+    check_same_as_sim(scenario, pairs)
+
+
+# ---------------------------------------------------------------------------------------
 # fault injection against the OS
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from .._corelib import ffi, lib
 from ..errors import CoreError, RecordError, UsageError
 from . import model as m
+from . import sections
 
 _BUF = 1 << 17  # an encoded block is at most 64 KiB + raw data; bigger is refused below
 
@@ -96,6 +97,8 @@ def _encode_body(s: m.Section) -> bytes:
             "trailing": trailing, "trailing_len": len(s.trailing)}), out, _BUF)
     elif isinstance(s, m.RawSection):
         return bytes(s.data)
+    elif sections.is_section(s):     # the newer kinds encode themselves (records/sections/)
+        return sections.encode(s)
     else:
         raise UsageError("section", f"unsupported section type {type(s).__name__}")
     body = bytes(ffi.buffer(out, _rc(n, f"{s.KIND} section")))
@@ -353,12 +356,14 @@ _DECODERS = {1: _decode_mem, 2: _decode_arm, 3: _decode_pcie, 4: _decode_proc, 5
 def decode_section(kind: int, guid: uuid.UUID, body: bytes) -> m.Section:
     """Typed section when the model re-encodes the bytes exactly (every section of a known
     kind whose structure holds together: fixed-size sections of their size, an ARM section
-    whose counts and section_length account for its bytes), else raw."""
+    whose counts and section_length account for its bytes; the newer kinds of
+    records/sections/ likewise), else raw."""
     dec = _DECODERS.get(kind)
     sec = dec(body) if dec else None
     if sec is not None and _encode_body(sec) == body:
         return sec
-    return m.RawSection(guid=guid, data=bytes(body))
+    newer = sections.decode(guid, body) if kind == lib.FW_SEC_RAW else None
+    return newer if newer is not None else m.RawSection(guid=guid, data=bytes(body))
 
 
 def decode(buf: bytes, error_block_length: int = 0) -> m.StatusBlock:

@@ -16,9 +16,13 @@ import uuid
 from collections.abc import Mapping
 
 from . import model as m
+from . import sections
 from .codec import _encode_body
 from .kernel_profile import DEFAULT as DEFAULT_PROFILE
 from .kernel_profile import KernelProfile
+from .printk import get as _get
+from .printk import hash_x as _hash_x
+from .printk import hexdump as _hexdump
 
 # ---- string tables (cper.c, cper-arm.c) ---------------------------------------------------
 
@@ -82,7 +86,6 @@ ARM_ERR_TYPE_MASK = 0x1E  # CPER_ARM_ERR_TYPE_MASK = GENMASK(4, 1): UEFI 2.9A bi
 ARM_BUS_ERROR = 0x08      # CPER_ARM_BUS_ERROR
 KERN_LEVEL_LEN = 2     # the "\001<n>" log-level bytes inside the prefix (cper_print_bits wraps on them)
 FW_WARN = "[Firmware Warn]: "
-_MAX_READ = 1 << 16    # reads past the section are zero-filled; one read is capped at 64 KiB
 
 
 def severity_name(sev: int) -> str:
@@ -106,43 +109,14 @@ def _s32(v: int) -> int:  # a value as C's int sees it (%d)
     return (v & 0xFFFF_FFFF) - ((v & 0x8000_0000) << 1)
 
 
-def _hash_x(v: int) -> str:  # C's %#x prints 0 without the 0x
-    return f"{v:#x}" if v else "0"
-
-
 def _name(table, i: int) -> str:
     return table[i] if i < len(table) else "unknown"
-
-
-def _get(b: bytes, off: int, n: int) -> bytes:
-    """n bytes at off, zero-filled past the end (the kernel would read whatever follows)."""
-    n = max(0, min(n, _MAX_READ))
-    return b[off:off + n].ljust(n, b"\0")
 
 
 def _cstr(b: bytes, limit: int) -> str:
     """%.<limit>s of a byte buffer; non-printable bytes shown as dmesg escapes them."""
     b = b[:limit].split(b"\0", 1)[0]
     return "".join(chr(c) if 0x20 <= c < 0x7F else f"\\x{c:02x}" for c in b)
-
-
-def _hexdump(pfx: str, data: bytes, ascii: bool) -> list[str]:
-    """print_hex_dump(pfx, "", DUMP_PREFIX_OFFSET, 16, 4, data, len, ascii): a short last row
-    whose length is not a multiple of 4 falls back to single bytes (hex_dump_to_buffer)."""
-    out = []
-    for off in range(0, len(data), 16):
-        row = data[off:off + 16]
-        group = 4 if len(row) % 4 == 0 else 1
-        if group == 4:
-            text = " ".join(f"{int.from_bytes(row[i:i + 4], 'little'):08x}"
-                            for i in range(0, len(row), 4))
-        else:
-            text = " ".join(f"{c:02x}" for c in row)
-        if ascii:
-            text = text.ljust(16 * 2 + 16 // group + 1)
-            text += "".join(chr(c) if 0x20 <= c < 0x7F else "." for c in row)
-        out.append(f"{pfx}{off:08x}: {text}")
-    return out
 
 
 def _print_bits(pfx: str, bits: int, strs) -> list[str]:
@@ -411,6 +385,9 @@ def format_entry(pfx: str, index: int, entry: m.Entry,
     body = section_bytes(entry.section)
     length = len(body) if entry.error_data_length is None else entry.error_data_length
     known = _KNOWN.get(guid)
+    newer = None if known else sections.print_section(npfx, guid, body, length, profile)
+    if newer is not None:       # a newer kind this kernel version decodes (records/sections/)
+        return out + newer
     if known is None:
         return out + [f"{npfx}section type: unknown, {guid}",
                       f"{npfx}section length: {_hash_x(length)}"] + _hexdump(

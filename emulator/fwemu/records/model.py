@@ -566,6 +566,12 @@ SECTION_CLASSES: dict[str, type[Section]] = {
 }
 
 
+def register_section(cls: type[Section]) -> None:
+    """Make a section kind known to section_from_json (records/sections/ registers its
+    kinds; a class with a `from_json(dict)` classmethod builds itself from its JSON form)."""
+    SECTION_CLASSES[cls.KIND] = cls
+
+
 def parse_guid(name: str, value) -> uuid.UUID:
     try:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
@@ -713,6 +719,8 @@ def section_from_json(d: dict) -> Section:
     cls = SECTION_CLASSES.get(kind)
     if cls is None:
         raise UsageError("section.kind", f"unknown section kind {kind!r} ({', '.join(SECTION_CLASSES)})")
+    if hasattr(cls, "from_json"):
+        return cls.from_json(d)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(d) - names
     if unknown:

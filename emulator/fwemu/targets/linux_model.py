@@ -36,6 +36,7 @@ from ..notification import HED_KINDS
 from ..records import codec
 from ..records import kernel_text as kt
 from ..records import model as m
+from ..records import sections
 from ..records.kernel_profile import DEFAULT as DEFAULT_KERNEL
 from ..records.kernel_profile import KernelProfile
 
@@ -551,6 +552,10 @@ class LinuxModel:
                     # aer_recover_queue → aer_recover_work_func: the sim has no PCI devices
                     self.deferred.append((self.log, (f"AER: no pci_dev for "
                                                      f"{seg:04x}:{bus:02x}:{dev:02x}.{fn:x}",)))
+            elif guid in sections.BY_GUID_LE:   # the newer kinds: per kernel profile
+                for line in sections.ghes_proc(guid, buf[body:body + length], length, cper_sev,
+                                               self.knobs.kernel) or ():
+                    self.log(line)
         if sync and not queued:
             self.log(f"GHES: sim-task:{1000 + pe}: synchronous unrecoverable error (SIGBUS)")
 

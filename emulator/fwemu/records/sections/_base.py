@@ -1,0 +1,261 @@
+"""What every section module in this package shares: a fixed-layout table that encodes
+and decodes a section's fixed part byte for byte, the model semantics of the older
+section kinds (records/model.py) applied to it, and the kernel's printing of a section
+it does not know.
+
+A section module describes its fixed part as a `Layout`: the validation-bits word, one
+`F` per field (offset, size, the validation bit that covers it) and the reserved spans.
+The layout must account for every byte of the fixed part exactly once (checked when the
+module is imported), so decoding keeps every byte and encoding writes them back.
+
+Model semantics (as records/model.py):
+  * a field with a validation bit is `None` when its bit is clear and its bytes are zero;
+    a decoded field whose bit is clear but whose bytes are not zero keeps them (and the
+    section's `explicit_validation_bits` then carries the wire bits);
+  * fields sharing one validation bit are set together (one given: the others become 0);
+  * by default the validation bits are derived from which fields are set;
+  * `reserved`: the bytes of the reserved spans, in order (b"" when they are all zero).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
+
+from ...errors import UsageError
+from .. import model as m
+
+
+@dataclass(frozen=True)
+class F:
+    """One field of a fixed layout: little-endian unsigned int of `size` bytes, or raw
+    bytes (`raw=True`). `bit`: the validation bit covering it (None: always present).
+    `computed`: a wire field the section computes (a length) rather than a model field."""
+
+    name: str
+    off: int
+    size: int
+    bit: int | None = None
+    raw: bool = False
+    computed: bool = False
+
+    @property
+    def maximum(self) -> int:
+        return (1 << (8 * self.size)) - 1
+
+
+class Layout:
+    """The fixed part of a section: `size` bytes = the validation word (if any) + fields +
+    reserved spans, each byte covered once."""
+
+    def __init__(self, size: int, fields: tuple[F, ...], reserved: tuple[tuple[int, int], ...] = (),
+                 valid: tuple[int, int] | None = (0, 8)):
+        self.size, self.fields, self.reserved, self.valid = size, fields, reserved, valid
+        cover = [0] * size
+        spans = [(f.off, f.size) for f in fields] + list(reserved) + ([valid] if valid else [])
+        for off, n in spans:
+            for i in range(off, off + n):
+                cover[i] += 1
+        if cover != [1] * size:
+            bad = [i for i, c in enumerate(cover) if c != 1]
+            raise AssertionError(f"layout does not cover each byte once: offsets {bad[:8]}")
+        self.by_name = {f.name: f for f in fields}
+        groups: dict[int, list[str]] = {}
+        for f in fields:
+            if f.bit is not None:
+                groups.setdefault(f.bit, []).append(f.name)
+        self.groups = {bit: tuple(names) for bit, names in groups.items()}
+        self.reserved_len = sum(n for _o, n in reserved)
+        self.valid_max = (1 << (8 * valid[1])) - 1 if valid else 0
+
+    def pack(self, values: dict[str, Any], valid_bits: int, reserved: bytes) -> bytearray:
+        out = bytearray(self.size)
+        if self.valid:
+            off, n = self.valid
+            out[off:off + n] = valid_bits.to_bytes(n, "little")
+        for f in self.fields:
+            v = values.get(f.name)
+            if v is None:
+                continue
+            out[f.off:f.off + f.size] = v if f.raw else v.to_bytes(f.size, "little")
+        res = reserved.ljust(self.reserved_len, b"\0")
+        pos = 0
+        for off, n in self.reserved:
+            out[off:off + n] = res[pos:pos + n]
+            pos += n
+        return out
+
+    def unpack(self, body: bytes) -> tuple[int, dict[str, Any], bytes]:
+        """(validation bits, every field's wire value, reserved bytes) of body[:size]."""
+        valid_bits = 0
+        if self.valid:
+            off, n = self.valid
+            valid_bits = int.from_bytes(body[off:off + n], "little")
+        values = {f.name: (bytes(body[f.off:f.off + f.size]) if f.raw
+                           else int.from_bytes(body[f.off:f.off + f.size], "little"))
+                  for f in self.fields}
+        reserved = b"".join(bytes(body[off:off + n]) for off, n in self.reserved)
+        return valid_bits, values, reserved
+
+
+def nonzero(v) -> bool:
+    return bool(any(v) if isinstance(v, (bytes, bytearray)) else v)
+
+
+def check_int(name: str, value, maximum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise UsageError(name, f"must be an integer, got {value!r}")
+    if value < 0 or value > maximum:
+        raise UsageError(name, f"{value:#x} does not fit (0 .. {maximum:#x})")
+    return value
+
+
+def check_bytes(name: str, value, maximum: int) -> bytes:
+    if isinstance(value, str):
+        try:
+            value = bytes.fromhex(value)
+        except ValueError:
+            raise UsageError(name, "must be hex text") from None
+    if not isinstance(value, (bytes, bytearray)):
+        raise UsageError(name, f"must be bytes, got {type(value).__name__}")
+    if len(value) > maximum:
+        raise UsageError(name, f"is {len(value)} bytes, more than {maximum}")
+    return bytes(value)
+
+
+def norm_reserved(value, size: int) -> bytes:
+    """The reserved bytes: b"" when all zero, else exactly `size` bytes."""
+    value = check_bytes("reserved", value, size)
+    return value.ljust(size, b"\0") if any(value) else b""
+
+
+class LayoutSection(m.Section):
+    """A section whose fixed part is a `Layout` (subclasses are dataclasses naming the
+    layout's fields, plus `explicit_validation_bits` and `reserved`). Subclasses with a
+    variable part after the fixed one override `_tail()` / `_decode_tail()`."""
+
+    LAYOUT: ClassVar[Layout]
+    TITLE: ClassVar[str]       # the UEFI section name, for help texts and errors
+    # the validation bits a section always claims (a part the model always carries)
+    ALWAYS_BITS: ClassVar[int] = 0
+
+    explicit_validation_bits: int | None = None
+    reserved: bytes = b""
+
+    def _check_layout(self) -> None:
+        lay = self.LAYOUT
+        for f in lay.fields:
+            if f.computed:
+                continue
+            v = getattr(self, f.name)
+            if v is None:
+                if f.bit is None:
+                    raise UsageError(f.name, "must be set (it has no validation bit)")
+                continue
+            if f.raw:
+                setattr(self, f.name, check_bytes(f.name, v, f.size).ljust(f.size, b"\0"))
+            else:
+                check_int(f.name, v, f.maximum)
+        for _bit, names in lay.groups.items():   # fields sharing a bit are set together
+            if any(getattr(self, n) is not None for n in names):
+                for n in names:
+                    if getattr(self, n) is None:
+                        f = lay.by_name[n]
+                        setattr(self, n, bytes(f.size) if f.raw else 0)
+        if self.explicit_validation_bits is not None:
+            check_int("explicit_validation_bits", self.explicit_validation_bits, lay.valid_max)
+        self.reserved = norm_reserved(self.reserved, lay.reserved_len)
+
+    def derived_validation_bits(self) -> int:
+        bits = self.ALWAYS_BITS
+        for bit, names in self.LAYOUT.groups.items():
+            if getattr(self, names[0]) is not None:
+                bits |= 1 << bit
+        return bits
+
+    # ---- bytes ----------------------------------------------------------------------
+    def _fixed(self) -> bytearray:
+        values = {f.name: getattr(self, f.name) for f in self.LAYOUT.fields if not f.computed}
+        values.update(self._computed())
+        return self.LAYOUT.pack(values, self.validation_bits, self.reserved)
+
+    def _computed(self) -> dict[str, int]:
+        """The wire values of the layout's computed fields."""
+        return {}
+
+    def _tail(self) -> bytes:
+        return b""
+
+    def encode(self) -> bytes:
+        """The section body's bytes."""
+        return bytes(self._fixed()) + self._tail()
+
+    @classmethod
+    def _fields_from(cls, body: bytes) -> tuple[int, dict[str, Any]]:
+        lay = cls.LAYOUT
+        valid_bits, values, reserved = lay.unpack(body)
+        kw: dict[str, Any] = {}
+        for bit, names in lay.groups.items():
+            there = valid_bits >> bit & 1 or any(nonzero(values[n]) for n in names)
+            for n in names:
+                kw[n] = values[n] if there else None
+        for f in lay.fields:
+            if f.bit is None and not f.computed:
+                kw[f.name] = values[f.name]
+        kw["reserved"] = reserved
+        return valid_bits, kw
+
+    @classmethod
+    def _decode_tail(cls, tail: bytes, kw: dict[str, Any]) -> bool:
+        """Fill the variable part's fields from the bytes after the fixed part; False when
+        they do not fit the model (the section then decodes raw)."""
+        return not tail
+
+    @classmethod
+    def decode(cls, body: bytes):
+        """The typed section for these bytes, or None when they do not fit the layout."""
+        if len(body) < cls.LAYOUT.size:
+            return None
+        valid_bits, kw = cls._fields_from(body)
+        if not cls._decode_tail(bytes(body[cls.LAYOUT.size:]), kw):
+            return None
+        try:
+            sec = cls(**kw)
+        except UsageError:
+            return None
+        if sec.validation_bits != valid_bits:
+            sec.explicit_validation_bits = valid_bits
+        return sec
+
+    # ---- JSON -------------------------------------------------------------------------
+    @classmethod
+    def from_json(cls, d: dict):
+        """The section from its to_json() form (bytes as hex text)."""
+        names = {f.name for f in dataclasses.fields(cast(Any, cls))}
+        unknown = set(d) - names
+        if unknown:
+            raise UsageError(f"section.{sorted(unknown)[0]}", f"not a field of a {cls.KIND} section")
+        return cls(**cls._json_values(dict(d)))
+
+    @classmethod
+    def _json_values(cls, d: dict) -> dict:
+        """Turn the JSON values of a dict into model values (hex text -> bytes)."""
+        for f in dataclasses.fields(cast(Any, cls)):
+            v = d.get(f.name)
+            if isinstance(v, str) and (f.type in ("bytes", "bytes | None") or f.name == "reserved"):
+                d[f.name] = check_bytes(f.name, v, m.FW_MAX_BLOCK)
+        return d
+
+
+# ---- what the kernel does with a section it does not know --------------------------------
+
+def non_standard(kind: str, guid: uuid.UUID) -> list[str]:
+    """ghes_do_proc()'s last branch, for a section GUID it has no handler for:
+    `log_non_standard_event()` (the ras:non_standard_event tracepoint) and
+    `ghes_defer_non_standard_event()` (the vendor record notifier chain, run from a
+    workqueue). Neither prints; the sim has no tracepoint consumer and no vendor driver, so
+    this is only a [sim] note of where the section went."""
+    return [f"[sim] GHES: {kind} section {guid}: not a standard section for this kernel: "
+            "ras:non_standard_event trace + vendor record notifier chain (no handler registered)"]
