@@ -9,6 +9,7 @@ model differs from Linux.
 
 from __future__ import annotations
 
+import collections
 import difflib
 import os
 import re
@@ -61,28 +62,27 @@ def relevant(lines: list[str]) -> list[str]:
 class Pacer:
     """Keeps injections under the kernel's print rate limit (ghes_print_estatus: 2 records
     per 5 s, counted separately for corrected/info and for uncorrected), so every record the
-    tests inject is printed, as it is on the sim (which boots a fresh OS per comparison)."""
+    tests inject is printed, as it is on the sim (which boots a fresh OS per comparison).
 
-    # The kernel's 5-s window starts at its first print, which comes after this call by the
-    # injection's own time (a typed devmem, seconds under a loaded CI machine): 5.3 s let a
-    # third record land in the old window and be suppressed (then "callbacks suppressed"
-    # on the next print). 7 s leaves 2 s for that.
-    INTERVAL = 7.0
+    The kernel's window starts at whichever print comes first after the last one expired,
+    which this side cannot see, so the rule kept is one no window alignment can break: any
+    three prints of a bucket span more than WINDOW. A print comes after before() returns by
+    the injection's own time (a typed devmem; over a second on a loaded CI machine): SLACK."""
+
+    WINDOW = 5.0
+    SLACK = 2.0
 
     def __init__(self):
-        self.windows = {}
+        self.times = {}
 
     def before(self, corrected: bool) -> float:
-        begin, printed = self.windows.get(corrected, (None, 0))
-        now = time.monotonic()
+        q = self.times.setdefault(corrected, collections.deque(maxlen=2))
         waited = 0.0
-        if begin is None or now - begin >= self.INTERVAL:
-            begin, printed = now, 0
-        elif printed >= 2:
-            waited = begin + self.INTERVAL - now
-            time.sleep(waited)
-            begin, printed = time.monotonic(), 0
-        self.windows[corrected] = (begin, printed + 1)
+        if len(q) == 2:
+            waited = max(0.0, q[0] + self.WINDOW + self.SLACK - time.monotonic())
+            if waited:
+                time.sleep(waited)
+        q.append(time.monotonic())
         return waited
 
 
