@@ -53,6 +53,7 @@ SEI_FIFO_DEPTH = 64
 # an os-log line after each request
 JOURNAL_FORMAT = 3
 ID_BLOCK = 1024     # ids a run takes from the journal's run file at a time
+BATCH_LINE_BYTES = 4096   # room asked per injection (its two lines less the record's hex) to batch lines
 FOLLOW_S = 0.25          # how often a waiting firmware looks whether the target's machine was replaced
 # Resolving an ambiguous request (a POST or notification whose reply never came): firmware
 # re-asks the target for at least RESOLVE_MIN_S, at most RESOLVE_MAX_S, in line (nothing
@@ -68,6 +69,24 @@ RESOLVE_MIN_S, RESOLVE_MAX_S = 5.0, 30.0
 
 def _r6(t):
     return None if t is None else round(t, 6)
+
+
+_last_fields: tuple[object, str] = (None, "{}")    # a request's constant fields: one dict, one text
+
+
+def _fields_json(fields: dict | None) -> str:
+    """json.dumps(fields, separators=(",", ":")), faster for the usual map of option to text."""
+    global _last_fields
+    if not fields:
+        return "{}"
+    if _last_fields[0] is fields:
+        return _last_fields[1]
+    try:
+        text = "{" + ",".join([_jstr(k) + ":" + _jstr(v) for k, v in fields.items()]) + "}"
+    except TypeError:     # a value that is not text (a caller's map): as json writes it
+        text = json.dumps(fields, separators=(",", ":"))
+    _last_fields = (fields, text)
+    return text
 
 
 def new_run_id() -> str:
@@ -105,6 +124,7 @@ class Injection:
     run: str = ""           # the run (firmware instance) that accepted it: (run, id) is unique
     t_end: float | None = None   # the instant it reached its final state
     fields: dict | None = None   # the field options asked for (text), for inspection and replay
+    fields_text: str | None = None   # their JSON, once made
     _done: threading.Event | None = None
 
     @property
@@ -196,9 +216,11 @@ class Injection:
         return line + ',"event":"%s"}' % event
 
     def _fields_json(self) -> str:
-        if not self.fields:
-            return "{}"
-        return json.dumps(self.fields, separators=(",", ":"))
+        """The fields as JSON, made once (both of the injection's lines carry them)."""
+        text = self.fields_text
+        if text is None:
+            text = self.fields_text = _fields_json(self.fields)
+        return text
 
     def accepted_line(self) -> str:
         """The injection's first line. `length` and `bs` (the record's block_status) let a
@@ -296,10 +318,64 @@ class FirmwareModel:
                record: bytes | None = None, unique: bool = True) -> Injection:
         """Accept one injection (or refuse it at once with RefusedError/UsageError)."""
         src = self.resolve_source(scenario, source_id, notify)
+        self._check_request(pe, timeout)
+        with self.lock:
+            inj = self._accept(scenario, fields, src, pe, timeout, record, unique)
+            if self.journal.writing:
+                self.journal.write_line(inj.accepted_line())
+            self._admit(inj)
+        return inj
+
+    def submit_many(self, choices, *, timeout: float = 5.0, unique: bool = True) -> list[Injection]:
+        """Accept several injections, each (scenario, fields, source id, notify, pe), and
+        admit them in order: what submit() does for each, under one hold of the lock. The
+        accepted lines go out in one write before the first is posted and the final lines
+        in one write after the last, while the journal's file system has room for them;
+        with less room, each line on its own (a disk that fills then leaves at most one
+        injection open, as with submit()). For targets whose OS consumes within notify()
+        (the sim), where each ends before the next starts; a choice that submit() would
+        refuse with an exception (UsageError, RefusedError) raises before anything is
+        accepted."""
+        resolved: dict[tuple, Source] = {}
+        plan = []
+        for scenario, fields, source_id, notify, pe in choices:
+            key = (scenario, source_id, notify)
+            src = resolved.get(key)
+            if src is None:
+                src = resolved[key] = self.resolve_source(scenario, source_id, notify)
+            plan.append((scenario, fields, src, pe))
+            self._check_request(pe, timeout)
+        journal = self.journal
+        with self.lock:
+            injs = [self._accept(scenario, fields, src, pe, timeout, None, unique)
+                    for scenario, fields, src, pe in plan]
+            if not journal.writing:
+                for inj in injs:
+                    self._admit(inj)
+            elif journal.room_for(sum(BATCH_LINE_BYTES + 4 * len(inj.record) for inj in injs)):
+                journal.write_lines([inj.accepted_line() for inj in injs])
+                journal.hold()
+                try:
+                    for inj in injs:
+                        self._admit(inj)
+                finally:
+                    journal.release()
+            else:    # little room left: each line on its own, as submit() writes them
+                for inj in injs:
+                    journal.write_line(inj.accepted_line())
+                    self._admit(inj)
+        return injs
+
+    def _check_request(self, pe: int, timeout: float) -> None:
         if not 0 <= pe < self.board.pes.count:
             raise UsageError("--pe", f"board {self.board.name!r} has PEs 0 .. {self.board.pes.count - 1}")
         if timeout <= 0:
             raise UsageError("--timeout", "must be positive")
+
+    def _accept(self, scenario: str, fields: dict | None, src: Source, pe: int, timeout: float,
+                record: bytes | None, unique: bool) -> Injection:
+        """Under the lock: the record made, the injection numbered and counted accepted (its
+        accepted line is the caller's to write, before _admit)."""
         warnings: list[str] = []
         record_given = record is not None
         if record is None:
@@ -313,45 +389,48 @@ class FirmwareModel:
         if len(record) < 20:
             raise UsageError("record", f"{len(record)} bytes is shorter than a status block header")
         digest = hashlib.sha256(record).hexdigest()[:16]
-        with self.lock:
-            if self._follows and not self._resetting:
-                self._follow_target()    # UnreachableError: no machine now, nothing accepted
-            now = self.clock()     # under the lock: the instant it was accepted, not before a wait
-            if not unique or record_given or "--timestamp" in (fields or {}):
-                self._warn_if_repeat(digest, now, src, warnings)
-            if self.id_source is not None and (self._id_end is None or self._next_id >= self._id_end):
-                # 16 ids first (a one-shot command leaves no wide gap), doubling to ID_BLOCK
-                n = min(ID_BLOCK, max(16, self._ids_taken))
-                self._next_id = self.id_source(n)
-                self._id_end = self._next_id + n
-                self._ids_taken += n
-            inj = Injection(id=self._next_id, scenario=scenario, source=src, pe=pe, record=record, fields=fields,
-                            timeout=timeout, accepted_wall=self.wall0 + (now - self.mono0), t_accepted=now,
-                            digest=digest, warnings=warnings, forged=forged, run=self.run,
-                            unsafe_sei=self.unsafe_concurrent_sei and src.notify == "sei")
-            self._next_id += 1
-            self.inflight[inj.id] = inj
-            self.counts["accepted"] += 1
-            if not self.run_started:
-                self.start_run()
-            self.journal.write_line(inj.accepted_line())
-            for w in warnings:
-                log.warning("injection #%d: %s", inj.id, w)
-            st = self.sources[src.id]
-            if st.current is not None or st.queue:
-                down = self.target.down_reason()
-                if down:     # waiting behind the held source would only time out
-                    self._finish(inj, "refused", down)
-                elif len(st.queue) >= src.queue_depth:
-                    busy = st.current.id if st.current else st.queue[0].id
-                    self._finish(inj, "refused", f"source {src.id} busy with injection #{busy} and its "
-                                 f"queue is full ({src.queue_depth})")
-                else:
-                    inj.state = "queued"
-                    st.queue.append(inj)
-            else:
-                self._start(inj)
+        if self._follows and not self._resetting:
+            self._follow_target()    # UnreachableError: no machine now, nothing accepted
+        now = self.clock()     # under the lock: the instant it was accepted, not before a wait
+        if not unique or record_given or "--timestamp" in (fields or {}):
+            self._warn_if_repeat(digest, now, src, warnings)
+        if self.id_source is not None and (self._id_end is None or self._next_id >= self._id_end):
+            # 16 ids first (a one-shot command leaves no wide gap), doubling to ID_BLOCK
+            n = min(ID_BLOCK, max(16, self._ids_taken))
+            self._next_id = self.id_source(n)
+            self._id_end = self._next_id + n
+            self._ids_taken += n
+        inj = Injection(id=self._next_id, scenario=scenario, source=src, pe=pe, record=record, fields=fields,
+                        timeout=timeout, accepted_wall=self.wall0 + (now - self.mono0), t_accepted=now,
+                        digest=digest, warnings=warnings, forged=forged, run=self.run,
+                        unsafe_sei=self.unsafe_concurrent_sei and src.notify == "sei")
+        self._next_id += 1
+        self.inflight[inj.id] = inj
+        self.counts["accepted"] += 1
+        if not self.run_started:
+            self.start_run()
+        for w in warnings:
+            log.warning("injection #%d: %s", inj.id, w)
         return inj
+
+    def _admit(self, inj: Injection) -> None:
+        """Under the lock, its accepted line written: start it, queue it behind its source's
+        record, or refuse it (a full queue, a target that is down)."""
+        src = inj.source
+        st = self.sources[src.id]
+        if st.current is not None or st.queue:
+            down = self.target.down_reason()
+            if down:     # waiting behind the held source would only time out
+                self._finish(inj, "refused", down)
+            elif len(st.queue) >= src.queue_depth:
+                busy = st.current.id if st.current else st.queue[0].id
+                self._finish(inj, "refused", f"source {src.id} busy with injection #{busy} and its "
+                             f"queue is full ({src.queue_depth})")
+            else:
+                inj.state = "queued"
+                st.queue.append(inj)
+        else:
+            self._start(inj)
 
     def _warn_if_repeat(self, digest, now, src, warnings) -> None:
         recent = self._recent_exact
@@ -769,7 +848,8 @@ class FirmwareModel:
             inj._done.set()
 
     def _journal(self, inj: Injection, event: str) -> None:
-        self.journal.write_line(inj.journal_line(event))
+        if self.journal.writing:     # formatted only when written
+            self.journal.write_line(inj.journal_line(event))
 
     # ---- driving --------------------------------------------------------------------------
     def wait_all(self, injections, deadline: float | None = None) -> None:

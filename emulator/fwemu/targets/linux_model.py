@@ -474,7 +474,7 @@ class LinuxModel:
             if ghes_severity(_u32(buf, 16)) >= GHES_SEV_PANIC:
                 self._ghes_panic(g, buf, paddr)
                 return True
-            dup = self._cached(buf)
+            dup = bool(self.cache) and self._cached(buf)
             self.dropped[g.source.id] = dup    # known before the ack the firmware watches for
             self._clear(g, paddr)
             if dup:
@@ -488,7 +488,7 @@ class LinuxModel:
                              f"{g.source.id} that firmware raised for CPU{owner}")
         for g, buf in queued:
             self._do_proc(buf, sync=g.source.notify == "sea", pe=pe)
-            if not self._cached(buf):
+            if not (self.cache and self._cached(buf)):
                 if self._print(g, buf):
                     self._cache_add(buf)
         self._run_deferred()
@@ -582,15 +582,17 @@ class LinuxModel:
     def _do_memory_failure(self, pa: int, soft: bool = False) -> bool:
         """ghes_do_memory_failure: the address check is immediate, the page work deferred.
         True when memory_failure was queued."""
-        if self.page_state(pa) == "invalid":   # !pfn_valid
+        state = self.page_state(pa)    # the page map changes only at boot: looked up once
+        if state == "invalid":   # !pfn_valid
             self.log(f"{FW_WARN}Invalid address in generic error data: {pa:#x}")
             return False
-        self.deferred.append((self._memory_failure, (pa, soft)))
+        self.deferred.append((self._memory_failure, (pa, soft, state)))
         return True
 
-    def _memory_failure(self, pa: int, soft: bool = False) -> None:
+    def _memory_failure(self, pa: int, soft: bool = False, state: str | None = None) -> None:
         pfn = pa // PAGE
-        state = self.page_state(pa)
+        if state is None:
+            state = self.page_state(pa)
         if state == "outside":        # pfn_to_online_page() is NULL: before any poisoning
             self.log(f"Memory failure: {pfn:#x}: memory outside kernel control")
             return
