@@ -18,9 +18,12 @@ def register(sub, common) -> None:
     rsub = rec.add_subparsers(dest="record_cmd", metavar="ACTION")
 
     b = rsub.add_parser("build", parents=[common], help="build a status block for a scenario")
-    b.add_argument("kind", metavar="KIND", help=f"one of: {', '.join(scenarios.SCENARIOS)}")
+    b.add_argument("kind", metavar="KIND", nargs="?",
+                   help=f"one of: {', '.join(scenarios.SCENARIOS)} (optional with --from-json: "
+                        "given, every section of the model must be of KIND's section kind)")
     b.add_argument("-o", "--output", metavar="FILE", help="write the binary block here ('-' = stdout)")
-    b.add_argument("--from-json", metavar="FILE", help="build from a JSON model (as printed by decode --json)")
+    b.add_argument("--from-json", metavar="FILE",
+                   help="build from a JSON model: `record decode --json`'s whole output, or its `record`")
     scenarios.add_field_options(b)
     b.set_defaults(func=cmd_build)
 
@@ -47,24 +50,59 @@ def register(sub, common) -> None:
 MAX_INPUT = 1 << 20     # bytes of a block to decode or check (hex text: twice that and more)
 
 
-def _read(path: str, as_hex: bool) -> bytes:
-    limit = MAX_INPUT * 4 if as_hex else MAX_INPUT
+def _read(path: str, as_hex: bool, limit: int | None = None) -> bytes:
+    limit = limit or (MAX_INPUT * 4 if as_hex else MAX_INPUT)
     if path == "-":
         data = sys.stdin.buffer.read(limit + 1)
         if len(data) > limit:
             raise UsageError("FILE", f"standard input holds more than {limit} bytes (the limit for a block)")
     else:
         data = scenarios.read_limited(path, "FILE", limit)
-    if as_hex:
-        try:
-            data = bytes.fromhex(data.decode("ascii", "replace").replace("\n", " "))
-        except ValueError:
-            raise UsageError("FILE", "--hex given but the input is not hex text") from None
-    return data
+    return _unhex(data) if as_hex else data
+
+
+def _unhex(data: bytes) -> bytes:
+    try:
+        return bytes.fromhex(data.decode("ascii", "replace").replace("\n", " "))
+    except ValueError:
+        raise UsageError("FILE", "--hex given but the input is not hex text") from None
 
 
 def _hexdump(data: bytes) -> list[str]:
     return [f"{i:04x}  {data[i:i + 16].hex(' ')}" for i in range(0, len(data), 16)]
+
+
+def _model_from_json(path: str):
+    """The block of a JSON model: a block's `to_json()`, or the envelope `record decode
+    --json` prints around it (its `record` member)."""
+    text = scenarios.read_limited(path, "--from-json", MAX_INPUT * 8)
+    try:
+        doc = json.loads(text)
+        if isinstance(doc, dict) and "fwemu_version" in doc:     # decode --json's envelope
+            if not isinstance(doc.get("record"), dict):
+                raise UsageError("--from-json", f"{path} is fwemu output without a `record` "
+                                 "(only `record decode --json` output holds one)")
+            doc = doc["record"]
+        return block_from_json(doc)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise UsageError("--from-json", f"{path} is not a record model: {exc}") from None
+
+
+def _section_kind(scenario: str) -> str:
+    if scenario not in scenarios.SCENARIOS:
+        raise UsageError("KIND", f"unknown scenario {scenario!r} (one of: {', '.join(scenarios.SCENARIOS)})")
+    if scenario == "raw":
+        return "raw"
+    return scenarios.build(scenario, {"--timestamp": "none"}).entries[0].section.KIND
+
+
+def _check_kind(scenario: str, block, path: str) -> None:
+    """KIND with --from-json is a claim about the model: every section must be of its kind."""
+    want = _section_kind(scenario)
+    for i, entry in enumerate(block.entries):
+        if entry.section.KIND != want:
+            raise UsageError("KIND", f"{scenario} makes {want} sections, but entry {i} of {path} "
+                             f"is a {entry.section.KIND} section (omit KIND to build any model)")
 
 
 def cmd_build(args, out) -> int:
@@ -72,11 +110,11 @@ def cmd_build(args, out) -> int:
         fields = scenarios.fields_from_args(args)
         if fields:
             raise UsageError(next(iter(fields)), "cannot be combined with --from-json")
-        text = scenarios.read_limited(args.from_json, "--from-json", MAX_INPUT * 8)
-        try:
-            block = block_from_json(json.loads(text))
-        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-            raise UsageError("--from-json", f"{args.from_json} is not a record model: {exc}") from None
+        block = _model_from_json(args.from_json)
+        if args.kind is not None:
+            _check_kind(args.kind, block, args.from_json)
+    elif args.kind is None:
+        raise UsageError("KIND", "missing: name a scenario, or give --from-json FILE")
     else:
         block = scenarios.build(args.kind, scenarios.fields_from_args(args))
     raw = encode(block)
@@ -123,3 +161,4 @@ def cmd_check(args, out) -> int:
     out.set(verdict=verdict.to_json())
     out.line(verdict.explain() if verdict.valid else f"invalid: {verdict.explain()}")
     return EXIT_OK if verdict.valid else EXIT_FAILED
+
