@@ -7,7 +7,7 @@ import sys
 
 from .. import scenarios
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
-from ..records import check, decode, encode, kernel_profile
+from ..records import check, convert, cper_record, decode, encode, kernel_profile
 from ..records.model import block_from_json
 from ..safe_io import write_output
 from ._target import in_range
@@ -44,6 +44,35 @@ def register(sub, common) -> None:
     c.add_argument("--error-block-length", type=int, default=0,
                    help="the source's block length, 0 .. 0xffffffff (0 = unknown)")
     c.set_defaults(func=cmd_check)
+
+    v = rsub.add_parser("convert", parents=[common], help="convert between a status block, a full CPER record and libcper JSON",
+                        epilog="exit codes: 0 converted, 2 bad input or a field the target form cannot carry")
+    v.add_argument("file", metavar="FILE", help="the input, or '-' for stdin")
+    v.add_argument("--from", dest="src", choices=("auto",) + convert.FORMS, default="auto",
+                   help="input form (default auto: \"CPER\" at 0 is a record, '{' JSON, else a block)")
+    v.add_argument("--to", dest="dst", choices=convert.FORMS, required=True, help="output form")
+    v.add_argument("--hex", action="store_true", help="a binary input is hex text")
+    v.add_argument("-o", "--output", metavar="FILE",
+                   help="write here ('-' = stdout); default: print (binary forms as hex text)")
+    h = v.add_argument_group("record header fields a status block lacks (block -> cper|libcper-json)")
+    h.add_argument("--record-id", default="1", metavar="N", help="record id, u64 (default 1)")
+    h.add_argument("--notification", metavar="NAME|GUID",
+                   help=f"notification type: {', '.join(cper_record.NOTIFY)} or a GUID "
+                        "(default cmc for a corrected/informational block, else mce)")
+    h.add_argument("--creator-id", metavar="GUID", help="creator id (default all zeros)")
+    h.add_argument("--platform-id", metavar="GUID", help="platform id (default none: its bit clear)")
+    h.add_argument("--partition-id", metavar="GUID", help="partition id (default none: its bit clear)")
+    h.add_argument("--record-flags", default="0", metavar="N",
+                   help="record flags, u32: 1 recovered, 2 previous boot, 4 simulated (default 0)")
+    h.add_argument("--persistence", default="0", metavar="N", help="persistence information, u64 (default 0)")
+    h.add_argument("--record-timestamp", choices=("entries", "none"), default="entries",
+                   help="entries (default): the entries' timestamp, with its bit; none: no timestamp")
+    h.add_argument("--section-revision", default="0x100", metavar="N",
+                   help="section descriptor revision, u16 (default 0x100)")
+    v.add_argument("--entry-revision", default="0x300", metavar="N",
+                   help="cper|libcper-json -> block: the entries' revision, u16 (default 0x300, "
+                        "with a timestamp; below 0x300: the 64-byte entry header, none)")
+    v.set_defaults(func=cmd_convert)
     rec.set_defaults(func=lambda args, out: (rec.print_help(sys.stderr), 2)[1])
 
 
@@ -162,3 +191,50 @@ def cmd_check(args, out) -> int:
     out.line(verdict.explain() if verdict.valid else f"invalid: {verdict.explain()}")
     return EXIT_OK if verdict.valid else EXIT_FAILED
 
+
+def _guid_opt(name: str, text: str | None):
+    import uuid
+
+    if text is None:
+        return None
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise UsageError(name, f"{text!r} is not a GUID (AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE)") from None
+
+
+def cmd_convert(args, out) -> int:
+    opts = cper_record.HeaderOptions(
+        record_id=scenarios.parse_int("--record-id", args.record_id, (1 << 64) - 1),
+        creator_id=_guid_opt("--creator-id", args.creator_id) or cper_record.ZERO,
+        platform_id=_guid_opt("--platform-id", args.platform_id),
+        partition_id=_guid_opt("--partition-id", args.partition_id),
+        notification=None if args.notification is None else cper_record.parse_notification(args.notification),
+        flags=scenarios.parse_int("--record-flags", args.record_flags, 0xFFFF_FFFF),
+        persistence=scenarios.parse_int("--persistence", args.persistence, (1 << 64) - 1),
+        timestamp="none" if args.record_timestamp == "none" else None,
+        section_revision=scenarios.parse_int("--section-revision", args.section_revision, 0xFFFF))
+    entry_rev = scenarios.parse_int("--entry-revision", args.entry_revision, 0xFFFF)
+    data = _read(args.file, False, MAX_INPUT * 4)      # JSON text is larger than the bytes
+    src = convert.detect(data) if args.src == "auto" else args.src
+    if args.hex and src != "libcper-json":
+        data = _unhex(data)
+        src = convert.detect(data) if args.src == "auto" else args.src
+    if src != "libcper-json" and len(data) > MAX_INPUT:
+        raise UsageError("FILE", f"holds more than {MAX_INPUT} bytes (the limit for a record)")
+    result = convert.convert(data, src, args.dst, opts, entry_rev)
+    out.set(source=src, to=args.dst, length=len(result))
+    if args.output == "-":
+        sys.stdout.buffer.write(result)
+        sys.stdout.flush()
+    elif args.output:
+        write_output(args.output, result, "--output")
+        out.line(f"wrote {src} -> {args.dst}, {len(result)} bytes to {args.output}")
+    elif args.dst == "libcper-json":
+        out.set(libcper_json=json.loads(result))
+        for line in result.decode().splitlines():
+            out.line(line)
+    else:
+        out.set(hex=result.hex())
+        out.line(result.hex())
+    return EXIT_OK

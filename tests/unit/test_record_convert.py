@@ -1,0 +1,164 @@
+"""`fwemu record convert`'s logic: status block <-> full CPER record <-> libcper JSON.
+
+Independent checks: tests/cper_wrap.py frames a block as a full record without fwemu's code,
+and PyPI `cper` (libcper's decoder) says what libcper's JSON of a record is."""
+
+from __future__ import annotations
+
+import json
+import struct
+import uuid
+
+import cper
+import pytest
+from cper_wrap import NOTIFY_CMC, NOTIFY_MCE, wrap_record
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fwemu import records, scenarios
+from fwemu.errors import UsageError
+from fwemu.records import convert as cv
+from fwemu.records import cper_record as cr
+from fwemu.records import model as m
+
+KINDS = [k for k in scenarios.SCENARIOS if k != "raw"]
+MEMORY_KINDS = [k for k in KINDS if k.startswith("memory")]
+VENDOR = uuid.UUID("12345678-9abc-4def-8123-456789abcdef")
+
+
+def _block(kind: str, **fields) -> bytes:
+    return records.encode(scenarios.build(kind, {f"--{k.replace('_', '-')}": v for k, v in fields.items()}))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_block_to_cper_matches_the_independent_wrapper(kind):
+    raw = _block(kind)
+    notify = NOTIFY_CMC if struct.unpack_from("<I", raw, 16)[0] == 2 else NOTIFY_MCE
+    got = cr.block_to_record(raw, cr.HeaderOptions(timestamp="none", notification=notify)).encode()
+    assert got == wrap_record(raw, notify)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_block_cper_block_is_byte_identical(kind):
+    raw = _block(kind)
+    rec = cv.convert(raw, "block", "cper")
+    assert rec[16:20] == struct.pack("<I", 2)             # the header's timestamp bit
+    assert rec[24:32] == raw[20 + 64:20 + 72]              # the entry's timestamp, as it is
+    assert cv.convert(rec, "cper", "block") == raw
+
+
+def test_cper_block_cper_keeps_the_header_given_its_options():
+    opts = cr.HeaderOptions(record_id=0x1122334455, creator_id=uuid.uuid4(), platform_id=uuid.uuid4(),
+                            partition_id=uuid.uuid4(), notification=cr.NOTIFY["sea"], flags=4, persistence=9)
+    rec = cv.convert(_block("arm-cache-ue"), "block", "cper", opts)
+    assert struct.unpack_from("<I", rec, 16)[0] == 7 and struct.unpack_from("<Q", rec, 96)[0] == 0x1122334455
+    assert rec[80:96] == cr.NOTIFY["sea"].bytes_le
+    assert cv.convert(cv.convert(rec, "cper", "block"), "block", "cper", opts) == rec
+
+
+@pytest.mark.parametrize("kind", MEMORY_KINDS)
+def test_block_libcper_json_block_and_json_equals_cper_parse(kind):
+    raw = _block(kind)
+    text = cv.convert(raw, "block", "libcper-json")
+    assert json.loads(text) == cper.parse(cv.convert(raw, "block", "cper"))
+    assert cv.convert(text, "libcper-json", "block") == raw
+    # libcper's own JSON converts back to the same record bytes
+    rec = cv.convert(raw, "block", "cper")
+    assert cv.convert(json.dumps(cper.parse(rec)).encode(), "libcper-json", "cper") == rec
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k not in MEMORY_KINDS])
+def test_sections_without_a_libcper_json_writer_are_one_clear_error(kind):
+    with pytest.raises(UsageError) as exc:
+        cv.convert(_block(kind), "block", "libcper-json")
+    assert str(exc.value).startswith("section 0 (") and "does not write libcper's" in str(exc.value)
+
+
+def test_vendor_and_firmware_sections_convert_through_libcper_json():
+    blk = m.StatusBlock([m.Entry(m.RawSection(guid=VENDOR, data=bytes(range(37))), fru_text=b"DIMM A1"),
+                         m.Entry(m.FirmwareRefSection(record_type=2, revision=1, record_identifier=77,
+                                                      record_identifier_guid=uuid.uuid4()),
+                                 fru_id=uuid.uuid4(), severity=0)])
+    raw = records.encode(blk)
+    rec = cv.convert(raw, "block", "cper")
+    doc = json.loads(cv.convert(raw, "block", "libcper-json"))
+    assert doc == cper.parse(rec)
+    assert doc["sections"][0] == {"Unknown": {"data": __import__("base64").b64encode(bytes(range(37))).decode()}}
+    assert cv.convert(json.dumps(doc).encode(), "libcper-json", "block") == raw
+
+
+MEM = st.one_of(st.none(), st.integers(1, 0xFFFF))
+# PyPI cper hands json-c's numbers to Python as int64: a u64 of 2**63 or more comes back as
+# 2**63 - 1 (test_cper_parse_saturates_u64), so the comparison stays below that
+I63 = (1 << 63) - 1
+U64 = st.one_of(st.none(), st.integers(0, I63))
+
+
+@settings(max_examples=60, deadline=None)
+@given(pa=U64, mask=U64, node=MEM, card=MEM, module=MEM, device=MEM, column=MEM, bitpos=MEM,
+       rank=MEM, req=U64, resp=U64, target=U64, etype=st.one_of(st.none(), st.integers(0, 255)),
+       bank=st.one_of(st.none(), st.tuples(st.integers(1, 255), st.integers(1, 255))),
+       row=st.one_of(st.none(), st.integers(0x10000, (1 << 18) - 1)),
+       handles=st.tuples(MEM, MEM), chip=st.one_of(st.none(), st.integers(0, 7)),
+       record_id=st.integers(0, I63), flags=st.integers(0, 7),
+       sev=st.sampled_from([0, 1, 2, 3]), plat=st.booleans())
+def test_random_memory_records_round_trip_through_libcper_json(pa, mask, node, card, module, device, column,
+                                                                bitpos, rank, req, resp, target, etype, bank,
+                                                                row, handles, chip, record_id, flags, sev, plat):
+    # chip id and the SMBIOS handles only show in libcper's JSON with ROW_EXT (row > 0xffff)
+    extra = {"card_handle": handles[0], "module_handle": handles[1], "chip_id": chip} if row else {}
+    sec = m.MemorySection(physical_address=pa, physical_address_mask=mask, node=node, card=card,
+                          module=module, device=device, column=column, bit_position=bitpos, rank=rank,
+                          requestor_id=req, responder_id=resp, target_id=target, error_type=etype,
+                          bank_group=bank and bank[0], bank_address=bank and bank[1], row=row, **extra)
+    raw = records.encode(m.StatusBlock([m.Entry(sec, severity=sev, timestamp=m.Timestamp(2025, 6, 7, 8, 9, 10))]))
+    opts = cr.HeaderOptions(record_id=record_id, flags=flags, platform_id=uuid.uuid4() if plat else None)
+    rec = cv.convert(raw, "block", "cper", opts)
+    text = cv.convert(raw, "block", "libcper-json", opts)
+    assert json.loads(text) == cper.parse(rec)
+    assert cv.convert(text, "libcper-json", "block") == raw
+    assert cv.convert(json.dumps(cper.parse(rec)).encode(), "libcper-json", "cper") == rec
+
+
+@pytest.mark.parametrize("make, field", [
+    (lambda: m.StatusBlock([m.Entry(m.MemorySection(physical_address=1))], raw_data=b"xy"), "raw_data"),
+    (lambda: m.StatusBlock([m.Entry(m.MemorySection(physical_address=1), timestamp=m.Timestamp(second=1)),
+                            m.Entry(m.MemorySection(physical_address=2), timestamp=m.Timestamp(second=2))]),
+     "timestamp"),
+    (lambda: m.StatusBlock([m.Entry(m.MemorySection(physical_address=1))], block_status=0x3), "block_status"),
+])
+def test_what_a_record_cannot_carry_is_refused_by_name(make, field):
+    with pytest.raises(UsageError) as exc:
+        cv.convert(records.encode(make()), "block", "cper")
+    assert exc.value.field == field
+
+
+def test_libcper_json_that_would_not_come_back_is_refused():
+    # bank group 0 with its bit set: libcper's JSON shows the same as no bank at all
+    raw = records.encode(m.StatusBlock([m.Entry(m.MemorySection(physical_address=1, bank_group=0))]))
+    with pytest.raises(UsageError) as exc:
+        cv.convert(raw, "block", "libcper-json")
+    assert exc.value.field == "section 0 (Platform Memory)" and "cannot carry" in str(exc.value)
+
+
+def test_libcper_json_of_an_unconverted_kind_is_refused_by_name():
+    rec = cv.convert(_block("pci-bus"), "block", "cper")
+    with pytest.raises(UsageError) as exc:
+        cv.convert(json.dumps(cper.parse(rec)).encode(), "libcper-json", "block")
+    assert exc.value.field == "sections[0].PciBus"
+
+
+def test_detect():
+    raw = _block("memory-ue")
+    assert cv.detect(raw) == "block"
+    assert cv.detect(cv.convert(raw, "block", "cper")) == "cper"
+    assert cv.detect(b'  {"header": {}}') == "libcper-json"
+
+
+def test_cper_parse_saturates_u64_where_fwemu_keeps_the_value():
+    raw = _block("memory-ue")
+    rec = cv.convert(raw, "block", "cper", cr.HeaderOptions(record_id=(1 << 64) - 2))
+    assert cper.parse(rec)["header"]["recordID"] == I63           # PyPI cper's conversion
+    doc = json.loads(cv.convert(rec, "cper", "libcper-json"))
+    assert doc["header"]["recordID"] == (1 << 64) - 2              # what the bytes hold
+    assert cv.convert(json.dumps(doc).encode(), "libcper-json", "cper") == rec
