@@ -26,10 +26,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FWEMU_LIBCPER_CACHE", Path.home() / ".cache" / "fwemu-libcper"))
 
 
-def build_generator() -> Path:
-    """The cper-generate binary; RuntimeError saying what is missing when it cannot be built."""
+def build_generator(all_valid: bool = False) -> Path:
+    """The cper-generate binary (all_valid: tests/libcper_all_valid.c, the generator with
+    every optional field valid); RuntimeError saying what is missing when it cannot be built."""
     out = cache_dir() / VERSION
-    exe = out / "cper-generate"
+    exe = out / ("libcper-all-valid" if all_valid else "cper-generate")
     if exe.exists():
         return exe
     out.mkdir(parents=True, exist_ok=True)
@@ -51,13 +52,15 @@ def build_generator() -> Path:
     sources = [str(p) for pat in ("sections/*.c", "generator/sections/*.c") for p in glob.glob(str(src / pat))]
     sources += [str(src / f) for f in ("Cper.c", "base64.c", "common-utils.c", "cper-parse.c", "cper-utils.c",
                                        "ir-parse.c", "log.c", "generator/cper-generate.c",
-                                       "generator/gen-utils.c", "generator/cper-generate-cli.c")]
-    tmp = out / "cper-generate.tmp"
+                                       "generator/gen-utils.c")]
+    sources.append(str(Path(__file__).with_name("libcper_all_valid.c")) if all_valid
+                   else str(src / "generator" / "cper-generate-cli.c"))
+    tmp = exe.with_suffix(".tmp")
     r = subprocess.run(["gcc", "-O1", "-w", "-std=gnu18", "-D_POSIX_C_SOURCE=200809L", f"-I{src}/include",
                         *sources, "-o", str(tmp), *flags.stdout.split()], capture_output=True, text=True,
                        timeout=600)
     if r.returncode:
-        raise RuntimeError(f"building cper-generate failed: {r.stderr[-400:]}")
+        raise RuntimeError(f"building {exe.name} failed: {r.stderr[-400:]}")
     tmp.replace(exe)
     return exe
 
@@ -65,8 +68,8 @@ def build_generator() -> Path:
 def generate(exe: Path, sections: list[str], path: Path) -> bytes:
     """A full record with these sections (the generator's names: memory, arm, pcie, ...).
     The generator never seeds its random numbers, so the same call makes the same record."""
-    subprocess.run([str(exe), "--out", str(path), "--sections", *sections], check=True,
-                   capture_output=True, timeout=60)
+    argv = [str(path), *sections] if exe.name == "libcper-all-valid" else ["--out", str(path), "--sections", *sections]
+    subprocess.run([str(exe), *argv], check=True, capture_output=True, timeout=60)
     return path.read_bytes()
 
 

@@ -5,8 +5,10 @@ Without gcc/json-c or the registry these tests skip, unless FWEMU_REQUIRE_LIBCPE
 
 from __future__ import annotations
 
+import json
 import os
 
+import cper
 import libcper_gen
 import pytest
 
@@ -26,14 +28,23 @@ TYPED = {"memory": m.MemorySection, "arm": m.ArmSection, "pcie": m.PcieSection,
 RAW = ("cxlcomponent-media", "cxlcomponent-dram", "cxlcomponent-memory")
 
 
-@pytest.fixture(scope="module")
-def generator():
+def _built(all_valid: bool):
     try:
-        return libcper_gen.build_generator()
+        return libcper_gen.build_generator(all_valid)
     except (RuntimeError, OSError) as exc:
         if os.environ.get("FWEMU_REQUIRE_LIBCPER") == "1":
             pytest.fail(f"FWEMU_REQUIRE_LIBCPER=1 but {exc}")
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return _built(False)
+
+
+@pytest.fixture(scope="module")
+def all_valid():
+    return _built(True)
 
 
 def _sections(generator, tmp_path, name: str):
@@ -64,3 +75,42 @@ def test_generated_cxl_component_sections_stay_raw_and_exact(generator, tmp_path
         decoded = records.decode(block)
         assert isinstance(decoded.entries[0].section, m.RawSection)
         assert records.encode(decoded) == block
+
+
+I63 = (1 << 63) - 1
+
+
+def _as_cper_parse(v):
+    """A JSON value as PyPI cper hands it to Python: integers saturate at 2**63 - 1."""
+    if isinstance(v, dict):
+        return {k: _as_cper_parse(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_as_cper_parse(x) for x in v]
+    return min(v, I63) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+# the generator's kinds fwemu writes libcper JSON for
+JSON_KINDS = ("memory", "generic", "firmware", "pcibus", "pcidev", "nvidia")
+
+
+@pytest.mark.parametrize("name", JSON_KINDS)
+def test_generated_records_libcper_json_matches_cper_parse(all_valid, tmp_path, name):
+    from fwemu.records import convert as cv
+
+    for k in range(4):
+        rec = libcper_gen.generate(all_valid, [name] * (k + 1), tmp_path / f"{name}{k}.cper")
+        text = cv.convert(rec, "cper", "libcper-json")
+        assert _as_cper_parse(json.loads(text)) == cper.parse(rec)
+        assert cv.convert(text, "libcper-json", "cper") == rec
+
+
+def test_random_validation_bits_are_refused_not_lost(generator, tmp_path):
+    """The generator's own CLI sets random validation bits and leaves random bytes in the
+    fields whose bit is clear: libcper's JSON drops those, so fwemu refuses to write it."""
+    from fwemu.errors import UsageError
+    from fwemu.records import convert as cv
+
+    rec = libcper_gen.generate(generator, ["memory"], tmp_path / "m.cper")
+    with pytest.raises(UsageError) as exc:
+        cv.convert(rec, "cper", "libcper-json")
+    assert exc.value.field == "section 0 (Platform Memory)" and "cannot carry" in exc.value.reason

@@ -23,6 +23,9 @@ from fwemu.records import model as m
 
 KINDS = [k for k in scenarios.SCENARIOS if k != "raw"]
 MEMORY_KINDS = [k for k in KINDS if k.startswith("memory")]
+JSON_KINDS = MEMORY_KINDS + ["generic-cpu", "pci-device", "nvidia"]      # libcper JSON both ways
+NO_JSON = ["arm-cache-ue", "arm-tlb", "pcie-ue", "pcie-ce", "cxl-protocol", "cxl-general-media",
+           "cxl-dram", "cxl-memory-module", "x86-proc"]
 VENDOR = uuid.UUID("12345678-9abc-4def-8123-456789abcdef")
 
 
@@ -56,7 +59,7 @@ def test_cper_block_cper_keeps_the_header_given_its_options():
     assert cv.convert(cv.convert(rec, "cper", "block"), "block", "cper", opts) == rec
 
 
-@pytest.mark.parametrize("kind", MEMORY_KINDS)
+@pytest.mark.parametrize("kind", JSON_KINDS)
 def test_block_libcper_json_block_and_json_equals_cper_parse(kind):
     raw = _block(kind)
     text = cv.convert(raw, "block", "libcper-json")
@@ -67,7 +70,21 @@ def test_block_libcper_json_block_and_json_equals_cper_parse(kind):
     assert cv.convert(json.dumps(cper.parse(rec)).encode(), "libcper-json", "cper") == rec
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if k not in MEMORY_KINDS])
+def test_every_scenario_is_either_converted_or_refused():
+    assert sorted(JSON_KINDS + NO_JSON + ["pci-bus"]) == sorted(KINDS)
+
+
+def test_pci_bus_command_bits_are_refused_not_lost():
+    # libcper's JSON keeps only bit 56 of the bus command (PCI or PCI-X), the scenario
+    # writes command 6 (memory read) in the low bits
+    with pytest.raises(UsageError) as exc:
+        cv.convert(_block("pci-bus"), "block", "libcper-json")
+    assert exc.value.field == "section 0 (PCI/PCI-X Bus)" and "from byte 40 on" in exc.value.reason
+    raw = _block("pci-bus", bus_command="0")
+    assert cv.convert(cv.convert(raw, "block", "libcper-json"), "libcper-json", "block") == raw
+
+
+@pytest.mark.parametrize("kind", NO_JSON)
 def test_sections_without_a_libcper_json_writer_are_one_clear_error(kind):
     with pytest.raises(UsageError) as exc:
         cv.convert(_block(kind), "block", "libcper-json")
@@ -142,10 +159,10 @@ def test_libcper_json_that_would_not_come_back_is_refused():
 
 
 def test_libcper_json_of_an_unconverted_kind_is_refused_by_name():
-    rec = cv.convert(_block("pci-bus"), "block", "cper")
+    rec = cv.convert(_block("x86-proc"), "block", "cper")
     with pytest.raises(UsageError) as exc:
         cv.convert(json.dumps(cper.parse(rec)).encode(), "libcper-json", "block")
-    assert exc.value.field == "sections[0].PciBus"
+    assert exc.value.field == "sections[0].Ia32x64Processor"
 
 
 def test_detect():

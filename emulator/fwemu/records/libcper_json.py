@@ -22,7 +22,9 @@ import uuid
 from ..errors import UsageError
 from . import libcper_sections as ls
 from .cper_record import HDR_PARTITION_ID, HDR_PLATFORM_ID, HDR_TIMESTAMP, NOTIFY, CperRecord, CperSection
-from .libcper_sections import SECTIONS, _get, _int
+from .libcper_base import SECTIONS
+from .libcper_base import get as _get
+from .libcper_base import int_ as _int
 
 SEVERITY_NAMES = ("Recoverable", "Fatal", "Corrected", "Informational")
 NOTIFY_NAMES = {NOTIFY["cmc"]: "CMC", NOTIFY["cpe"]: "CPE", NOTIFY["mce"]: "MCE", NOTIFY["pcie"]: "PCIe",
@@ -116,25 +118,27 @@ def record_to_json(rec: CperRecord) -> dict:
     doc = {"header": header_json(rec, len(raw)), "sectionDescriptors": descs, "sections": secs}
     back = json_to_record(doc).encode()
     if back != raw:
-        at = next(i for i, (a, b) in enumerate(zip(back, raw, strict=False)) if a != b) \
-            if len(back) == len(raw) else min(len(back), len(raw))
-        raise UsageError(_where(rec, at), "libcper's JSON cannot carry these bytes (the JSON would "
-                         f"convert back to different bytes from offset {at}: a field present "
-                         "without its validation bit, a timestamp's reserved bits, unprintable FRU text, ...)")
+        at = next((i for i, (a, b) in enumerate(zip(back, raw, strict=False)) if a != b),
+                  min(len(back), len(raw)))
+        where, rel = _where(rec, at)
+        raise UsageError(where, "libcper's JSON cannot carry these bytes: they would convert back "
+                         f"different from byte {rel} on (a field without its validation bit, "
+                         "reserved bits, a timestamp's reserved flag bits, unprintable text, ...)")
     return doc
 
 
-def _where(rec: CperRecord, at: int) -> str:
+def _where(rec: CperRecord, at: int) -> tuple[str, int]:
+    """What byte `at` of the record belongs to, and its offset there."""
     off = 128 + 72 * len(rec.sections)
     if at < 128:
-        return "record header"
+        return "record header", at
     if at < off:
-        return f"section {(at - 128) // 72} descriptor"
+        return f"section {(at - 128) // 72} descriptor", (at - 128) % 72
     for i, s in enumerate(rec.sections):
         if at < off + len(s.body):
-            return f"section {i} ({SECTIONS.get(s.section_type, ('raw', None))[0]})"
+            return f"section {i} ({SECTIONS.get(s.section_type, ('raw', None))[0]})", at - off
         off += len(s.body)
-    return "record"
+    return f"section {len(rec.sections) - 1}", at - off
 
 
 # ---- JSON -> record ------------------------------------------------------------------

@@ -1,0 +1,108 @@
+"""libcper's JSON of the sections that end in a list of register pairs: PCI/PCI-X device
+(UEFI N.2.9) and NVIDIA (libcper's cper-section-nvidia.c). Member names and order are
+libcper's; a body too short for its own counts is base64 in libcper (see
+libcper_sections.KINDS' minimum sizes and `fits`)."""
+
+from __future__ import annotations
+
+import struct
+
+from ..errors import UsageError
+from .libcper_base import int_, u
+from .libcper_flat import status_json, status_value
+
+U64 = (1 << 64) - 1
+ID_INFO = (("vendorID", 16, 2), ("deviceID", 18, 2), ("classCode", 20, 3), ("functionNumber", 23, 1),
+           ("deviceNumber", 24, 1), ("busNumber", 25, 1), ("segmentNumber", 26, 1))
+
+
+def _pairs(body: bytes, start: int, n: int, names: tuple[str, str]) -> list[dict]:
+    return [{names[0]: u(body, start + 16 * k, 8), names[1]: u(body, start + 16 * k + 8, 8)}
+            for k in range(n)]
+
+
+def _pairs_bytes(items, names: tuple[str, str], where: str) -> bytes:
+    if not isinstance(items, list):
+        raise UsageError(where, "must be a list")
+    return b"".join(struct.pack("<QQ", int_(p, names[0], f"{where}[{k}]", U64), int_(p, names[1], f"{where}[{k}]", U64))
+                    for k, p in enumerate(items))
+
+
+# ---- PCI/PCI-X device ------------------------------------------------------------------
+
+def pci_dev_fits(body: bytes) -> bool:
+    return len(body) >= 40 and len(body) >= 40 + 16 * (u(body, 32, 4) + u(body, 36, 4))
+
+
+def pci_dev_json(_i: int, body: bytes) -> dict:
+    v = u(body, 0, 8)
+    out: dict = {}
+    if v & 1:
+        out["errorStatus"] = status_json(u(body, 8, 8))
+    if v >> 1 & 1:
+        out["idInfo"] = {key: u(body, off, size) for key, off, size in ID_INFO}
+    if v >> 2 & 1:
+        out["memoryNumber"] = u(body, 32, 4)
+    if v >> 3 & 1:
+        out["ioNumber"] = u(body, 36, 4)
+    if v >> 4 & 1:
+        out["registerDataPairs"] = _pairs(body, 40, u(body, 32, 4) + u(body, 36, 4), ("firstHalf", "secondHalf"))
+    return out
+
+
+def pci_dev_bytes(i: int, d: dict) -> bytes:
+    where = f"sections[{i}].PciComponent"
+    buf = bytearray(40)
+    v = 0
+    if "errorStatus" in d:
+        struct.pack_into("<Q", buf, 8, status_value(d["errorStatus"], f"{where}.errorStatus"))
+        v |= 1
+    if "idInfo" in d:
+        for key, off, size in ID_INFO:
+            buf[off:off + size] = int_(d["idInfo"], key, f"{where}.idInfo", (1 << 8 * size) - 1).to_bytes(size, "little")
+        v |= 2
+    for key, off, bit in (("memoryNumber", 32, 2), ("ioNumber", 36, 3)):
+        if key in d:
+            struct.pack_into("<I", buf, off, int_(d, key, where, 0xFFFF_FFFF))
+            v |= 1 << bit
+    tail = b""
+    if "registerDataPairs" in d:
+        tail = _pairs_bytes(d["registerDataPairs"], ("firstHalf", "secondHalf"), f"{where}.registerDataPairs")
+        v |= 1 << 4
+    struct.pack_into("<Q", buf, 0, v)
+    return bytes(buf) + tail
+
+
+# ---- NVIDIA ------------------------------------------------------------------------------
+
+SEVERITY_NAMES = ("Recoverable", "Fatal", "Corrected", "Informational")
+
+
+def nvidia_fits(body: bytes) -> bool:
+    return len(body) >= 32 and len(body) >= 32 + 16 * body[22]
+
+
+def nvidia_json(_i: int, body: bytes) -> dict:
+    out: dict = {}
+    sig = body[0:16].split(b"\0", 1)[0]
+    if all(0x20 <= c < 0x7F for c in sig):    # libcper leaves out a signature it cannot print
+        out["signature"] = sig.decode("ascii")
+    sev = body[20]
+    out |= {"severity": {"code": sev, "name": SEVERITY_NAMES[sev] if sev < 4 else "Unknown"},
+            "errorType": u(body, 16, 2), "errorInstance": u(body, 18, 2), "socket": body[21],
+            "registerCount": body[22], "instanceBase": u(body, 24, 8),
+            "registers": _pairs(body, 32, body[22], ("address", "value"))}
+    return out
+
+
+def nvidia_bytes(i: int, d: dict) -> bytes:
+    where = f"sections[{i}].Nvidia"
+    sig = str(d.get("signature", "")).encode("ascii", "replace")
+    if len(sig) > 15:     # libcper keeps 15 characters and a NUL
+        raise UsageError(f"{where}.signature", f"is {len(sig)} characters; libcper keeps 15")
+    head = struct.pack("<16sHHBBBxQ", sig, int_(d, "errorType", where, 0xFFFF),
+                       int_(d, "errorInstance", where, 0xFFFF),
+                       int_(d.get("severity"), "code", f"{where}.severity", 0xFF),
+                       int_(d, "socket", where, 0xFF), int_(d, "registerCount", where, 0xFF),
+                       int_(d, "instanceBase", where, U64))
+    return head + _pairs_bytes(d.get("registers"), ("address", "value"), f"{where}.registers")
