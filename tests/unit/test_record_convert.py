@@ -23,9 +23,9 @@ from fwemu.records import model as m
 
 KINDS = [k for k in scenarios.SCENARIOS if k != "raw"]
 MEMORY_KINDS = [k for k in KINDS if k.startswith("memory")]
-JSON_KINDS = MEMORY_KINDS + ["generic-cpu", "pci-device", "nvidia"]      # libcper JSON both ways
-NO_JSON = ["arm-cache-ue", "arm-tlb", "pcie-ue", "pcie-ce", "cxl-protocol", "cxl-general-media",
-           "cxl-dram", "cxl-memory-module", "x86-proc"]
+JSON_KINDS = MEMORY_KINDS + ["generic-cpu", "pci-device", "nvidia", "cxl-general-media", "cxl-dram",
+                             "cxl-memory-module"]      # libcper JSON both ways
+NO_JSON = ["arm-cache-ue", "arm-tlb", "pcie-ue", "pcie-ce", "cxl-protocol", "x86-proc"]
 VENDOR = uuid.UUID("12345678-9abc-4def-8123-456789abcdef")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 
 from ..errors import UsageError
-from .libcper_base import int_, u
+from .libcper_base import b64, int_, u, unb64
 from .libcper_flat import status_json, status_value
 
 U64 = (1 << 64) - 1
@@ -106,3 +106,51 @@ def nvidia_bytes(i: int, d: dict) -> bytes:
                        int_(d, "socket", where, 0xFF), int_(d, "registerCount", where, 0xFF),
                        int_(d, "instanceBase", where, U64))
     return head + _pairs_bytes(d.get("registers"), ("address", "value"), f"{where}.registers")
+
+
+# ---- CXL component events (general media, DRAM, memory module, switches, MLD port) -------
+
+CXL_DEVICE = (("vendorID", 12, 0, 16), ("deviceID", 14, 0, 16), ("functionNumber", 16, 0, 8),
+              ("deviceNumber", 17, 0, 8), ("busNumber", 18, 0, 8), ("segmentNumber", 19, 0, 16),
+              ("slotNumber", 21, 3, 13))     # (member, byte offset, bit shift, bits)
+
+
+def cxl_component_fits(body: bytes) -> bool:
+    return len(body) >= 32 and 32 <= u(body, 0, 4) <= len(body)
+
+
+def cxl_component_json(_i: int, body: bytes) -> dict:
+    v = u(body, 4, 8)
+    length = u(body, 0, 4)
+    out: dict = {"length": length}
+    if v & 1:
+        out["deviceID"] = {key: u(body, off, 2 if bits > 8 else 1) >> shift & ((1 << bits) - 1)
+                           for key, off, shift, bits in CXL_DEVICE}
+    if v >> 1 & 1:
+        out["deviceSerial"] = u(body, 24, 8)
+    if v >> 2 & 1 and length > 32:
+        out["cxlComponentEventLog"] = {"data": b64(body[32:length])}
+    return out
+
+
+def cxl_component_bytes(i: int, d: dict) -> bytes:
+    where = f"sections[{i}].CxlComponent"
+    buf = bytearray(32)
+    v = 0
+    if "deviceID" in d:
+        for key, off, shift, bits in CXL_DEVICE:
+            size = 2 if bits > 8 else 1
+            cur = int.from_bytes(buf[off:off + size], "little")
+            cur |= int_(d["deviceID"], key, f"{where}.deviceID", (1 << bits) - 1) << shift
+            buf[off:off + size] = cur.to_bytes(size, "little")
+        v |= 1
+    if "deviceSerial" in d:
+        struct.pack_into("<Q", buf, 24, int_(d, "deviceSerial", where, U64))
+        v |= 2
+    log = b""
+    if "cxlComponentEventLog" in d:
+        e = d["cxlComponentEventLog"]
+        log = unb64(e.get("data") if isinstance(e, dict) else None, f"{where}.cxlComponentEventLog.data")
+        v |= 4
+    struct.pack_into("<IQ", buf, 0, int_(d, "length", where, 0xFFFF_FFFF), v)
+    return bytes(buf) + log

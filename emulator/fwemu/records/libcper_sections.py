@@ -15,7 +15,7 @@ import uuid
 from ..errors import UsageError
 from .libcper_base import SECTIONS, b64, int_, name, pair, u, unb64
 from .libcper_flat import GENERIC, PCI_BUS, status_json, status_value
-from .libcper_lists import nvidia_bytes, nvidia_fits, nvidia_json, pci_dev_bytes, pci_dev_fits, pci_dev_json
+from . import libcper_lists as ll
 
 MEMORY = uuid.UUID("a5bc1114-6f64-4ede-b863-3e83ed7c83b1")
 FIRMWARE = uuid.UUID("81212a96-09ed-4996-9471-8d729c8e69ed")
@@ -119,9 +119,14 @@ def firmware_bytes(i: int, d: dict) -> bytes:
 # GUID -> (JSON key, whether libcper decodes a body of this size (else base64), to JSON, from JSON)
 KINDS = {MEMORY: ("Memory", lambda b: len(b) >= 80, memory_json, memory_bytes),
          FIRMWARE: ("Firmware", lambda b: len(b) >= 32, firmware_json, firmware_bytes),
-         uuid.UUID("eb5e4685-ca66-4769-b6a2-26068b001326"): ("PciComponent", pci_dev_fits, pci_dev_json,
-                                                           pci_dev_bytes),
-         uuid.UUID("6d5244f2-2712-11ec-bea7-cb3fdb95c786"): ("Nvidia", nvidia_fits, nvidia_json, nvidia_bytes)}
+         uuid.UUID("eb5e4685-ca66-4769-b6a2-26068b001326"): ("PciComponent", ll.pci_dev_fits, ll.pci_dev_json,
+                                                           ll.pci_dev_bytes),
+         uuid.UUID("6d5244f2-2712-11ec-bea7-cb3fdb95c786"): ("Nvidia", ll.nvidia_fits, ll.nvidia_json, ll.nvidia_bytes)}
+for _guid in ("fbcd0a77-c260-417f-85a9-088b1621eba6", "601dcbb3-9c06-4eab-b8af-4e9bfb5c9624",
+              "fe927475-dd59-4339-a586-79bab113b774", "77cf9271-9c02-470b-9fe4-bc7b75f2da97",
+              "40d26425-3396-4c4d-a5da-3d47263af425", "8dc44363-0c96-4710-b7bf-04bb99534c3f"):
+    KINDS[uuid.UUID(_guid)] = ("CxlComponent", ll.cxl_component_fits, ll.cxl_component_json,
+                               ll.cxl_component_bytes)
 for _guid, _flat in (("9876ccad-47b4-4bdb-b65e-16f193c4f3db", GENERIC),
                      ("c5753963-3b84-4095-bf78-eddad3f9c9dd", PCI_BUS)):
     KINDS[uuid.UUID(_guid)] = (_flat.key, _flat.fits, _flat.to_json, _flat.to_bytes)
