@@ -154,3 +154,92 @@ def cxl_component_bytes(i: int, d: dict) -> bytes:
         v |= 4
     struct.pack_into("<IQ", buf, 0, int_(d, "length", where, 0xFFFF_FFFF), v)
     return bytes(buf) + log
+
+
+# ---- CXL protocol error (UEFI N.2.13) -------------------------------------------------------
+
+CXL_AGENTS = ("CXL 1.1 Device", "CXL 1.1 Host Downstream Port")
+CXL_PORT_ADDR = (("functionNumber", 16, 0, 8), ("deviceNumber", 17, 0, 8), ("busNumber", 18, 0, 8),
+                 ("segmentNumber", 19, 0, 16))
+CXL_DEV_ID = (("deviceID", 26, 0, 16), ("subsystemVendorID", 28, 0, 16), ("subsystemDeviceID", 30, 0, 16),
+              ("classCode", 32, 0, 16), ("slotNumber", 34, 3, 13))
+
+
+def _bits_get(body: bytes, fields) -> dict:
+    return {key: u(body, off, (bits + shift + 7) // 8) >> shift & ((1 << bits) - 1) for key, off, shift, bits in fields}
+
+
+def _bits_put(buf: bytearray, d, fields, where: str) -> None:
+    for key, off, shift, bits in fields:
+        size = (bits + shift + 7) // 8
+        cur = int.from_bytes(buf[off:off + size], "little") | int_(d, key, where, (1 << bits) - 1) << shift
+        buf[off:off + size] = cur.to_bytes(size, "little")
+
+
+def cxl_protocol_fits(body: bytes) -> bool:
+    return len(body) >= 116 and len(body) >= 116 + u(body, 108, 2) + u(body, 110, 2)
+
+
+def cxl_protocol_json(_i: int, body: bytes) -> dict:
+    v, agent = u(body, 0, 8), u(body, 8, 8)
+    dvsec, log = u(body, 108, 2), u(body, 110, 2)
+    out: dict = {}
+    if v & 1:
+        out["agentType"] = {"value": agent, "name": CXL_AGENTS[agent] if agent < 2 else "Unknown (Reserved)"}
+    if v >> 1 & 1 and agent < 2:
+        out["cxlAgentAddress"] = _bits_get(body, CXL_PORT_ADDR) if agent == 0 else {"value": u(body, 16, 8)}
+    out["deviceID"] = {"vendorID": u(body, 24, 2), **(_bits_get(body, CXL_DEV_ID) if v >> 2 & 1 else {})}
+    if v >> 3 & 1 and agent == 0:
+        out["deviceSerial"] = u(body, 40, 8)
+    if v >> 4 & 1:
+        out["capabilityStructure"] = b64(body[48:108])
+    if v >> 5 & 1:
+        out["dvsecLength"] = dvsec
+        out["cxlDVSEC"] = b64(body[116:116 + dvsec])
+    if v >> 6 & 1:
+        out["errorLogLength"] = log
+        out["cxlErrorLog"] = b64(body[116 + dvsec:116 + dvsec + log])
+    return out
+
+
+def cxl_protocol_bytes(i: int, d: dict) -> bytes:
+    """As libcper reads it, except that deviceID sets its bit only with more than a vendor
+    id in it (libcper writes the vendor id whether or not the bit is set)."""
+    where = f"sections[{i}].CxlProtocol"
+    buf = bytearray(116)
+    v = 0
+    agent = 0
+    if "agentType" in d:
+        agent = int_(d["agentType"], "value", f"{where}.agentType", U64)
+        struct.pack_into("<Q", buf, 8, agent)
+        v |= 1
+    if "cxlAgentAddress" in d:
+        a = d["cxlAgentAddress"]
+        if agent == 1:
+            struct.pack_into("<Q", buf, 16, int_(a, "value", f"{where}.cxlAgentAddress", U64))
+        else:
+            _bits_put(buf, a, CXL_PORT_ADDR, f"{where}.cxlAgentAddress")
+        v |= 2
+    dev = d.get("deviceID", {})
+    struct.pack_into("<H", buf, 24, int_(dev, "vendorID", f"{where}.deviceID", 0xFFFF))
+    if isinstance(dev, dict) and len(dev) > 1:
+        _bits_put(buf, dev, CXL_DEV_ID, f"{where}.deviceID")
+        v |= 4
+    if "deviceSerial" in d:
+        struct.pack_into("<Q", buf, 40, int_(d, "deviceSerial", where, U64))
+        v |= 8
+    if "capabilityStructure" in d:
+        cap = unb64(d["capabilityStructure"], f"{where}.capabilityStructure")
+        if len(cap) > 60:
+            raise UsageError(f"{where}.capabilityStructure", f"is {len(cap)} bytes; the field holds 60")
+        buf[48:48 + len(cap)] = cap
+        v |= 16
+    tail = b""
+    for key, data_key, off, bit in (("dvsecLength", "cxlDVSEC", 108, 32), ("errorLogLength", "cxlErrorLog", 110, 64)):
+        if key in d:
+            struct.pack_into("<H", buf, off, int_(d, key, where, 0xFFFF))
+        if data_key in d:
+            tail += unb64(d[data_key], f"{where}.{data_key}")
+            v |= bit
+    struct.pack_into("<Q", buf, 0, v)
+    return bytes(buf) + tail

@@ -122,6 +122,8 @@ KINDS = {MEMORY: ("Memory", lambda b: len(b) >= 80, memory_json, memory_bytes),
          uuid.UUID("eb5e4685-ca66-4769-b6a2-26068b001326"): ("PciComponent", ll.pci_dev_fits, ll.pci_dev_json,
                                                            ll.pci_dev_bytes),
          uuid.UUID("6d5244f2-2712-11ec-bea7-cb3fdb95c786"): ("Nvidia", ll.nvidia_fits, ll.nvidia_json, ll.nvidia_bytes)}
+KINDS[uuid.UUID("80b9efb4-52b5-4de3-a777-68784b771048")] = ("CxlProtocol", ll.cxl_protocol_fits,
+                                                           ll.cxl_protocol_json, ll.cxl_protocol_bytes)
 for _guid in ("fbcd0a77-c260-417f-85a9-088b1621eba6", "601dcbb3-9c06-4eab-b8af-4e9bfb5c9624",
               "fe927475-dd59-4339-a586-79bab113b774", "77cf9271-9c02-470b-9fe4-bc7b75f2da97",
               "40d26425-3396-4c4d-a5da-3d47263af425", "8dc44363-0c96-4710-b7bf-04bb99534c3f"):
