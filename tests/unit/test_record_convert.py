@@ -25,7 +25,7 @@ KINDS = [k for k in scenarios.SCENARIOS if k != "raw"]
 MEMORY_KINDS = [k for k in KINDS if k.startswith("memory")]
 JSON_KINDS = MEMORY_KINDS + ["generic-cpu", "pci-device", "nvidia", "cxl-general-media", "cxl-dram",
                              "cxl-memory-module"]      # libcper JSON both ways
-NO_JSON = ["arm-cache-ue", "arm-tlb", "pcie-ue", "pcie-ce", "x86-proc"]
+NO_JSON = ["arm-cache-ue", "arm-tlb", "pcie-ue", "pcie-ce", "x86-proc"]     # PCIe: JSON -> bytes only
 CARRY_REFUSED = ["pci-bus", "cxl-protocol"]       # scenario bytes libcper's JSON cannot hold
 VENDOR = uuid.UUID("12345678-9abc-4def-8123-456789abcdef")
 
@@ -176,6 +176,16 @@ def test_libcper_json_of_an_unconverted_kind_is_refused_by_name():
     with pytest.raises(UsageError) as exc:
         cv.convert(json.dumps(cper.parse(rec)).encode(), "libcper-json", "block")
     assert exc.value.field == "sections[0].Ia32x64Processor"
+
+
+@pytest.mark.parametrize("kind", ["pcie-ue", "pcie-ce"])
+def test_pcie_libcper_json_converts_to_bytes(kind):
+    raw = _block(kind, serial="0x1122334455667788", bdf="0002:03:04.5")
+    rec = cv.convert(raw, "block", "cper")
+    doc = cper.parse(rec)
+    assert doc["sections"][0]["Pcie"]["deviceID"]["segmentNumber"] == 2
+    assert cv.convert(json.dumps(doc).encode(), "libcper-json", "cper") == rec
+    assert cv.convert(json.dumps(doc).encode(), "libcper-json", "block") == raw
 
 
 def test_detect():

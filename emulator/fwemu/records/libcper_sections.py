@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import struct
 import uuid
+from collections.abc import Callable
 
 from ..errors import UsageError
 from .libcper_base import SECTIONS, b64, int_, name, pair, u, unb64
 from .libcper_flat import GENERIC, PCI_BUS, status_json, status_value
 from . import libcper_lists as ll
+from .libcper_pcie import pcie_bytes
 
 MEMORY = uuid.UUID("a5bc1114-6f64-4ede-b863-3e83ed7c83b1")
 FIRMWARE = uuid.UUID("81212a96-09ed-4996-9471-8d729c8e69ed")
@@ -117,11 +119,14 @@ def firmware_bytes(i: int, d: dict) -> bytes:
 
 
 # GUID -> (JSON key, whether libcper decodes a body of this size (else base64), to JSON, from JSON)
-KINDS = {MEMORY: ("Memory", lambda b: len(b) >= 80, memory_json, memory_bytes),
+Kind = tuple[str, Callable[[bytes], bool], Callable[[int, bytes], dict] | None, Callable[[int, dict], bytes]]
+KINDS: dict[uuid.UUID, Kind] = {MEMORY: ("Memory", lambda b: len(b) >= 80, memory_json, memory_bytes),
          FIRMWARE: ("Firmware", lambda b: len(b) >= 32, firmware_json, firmware_bytes),
          uuid.UUID("eb5e4685-ca66-4769-b6a2-26068b001326"): ("PciComponent", ll.pci_dev_fits, ll.pci_dev_json,
                                                            ll.pci_dev_bytes),
          uuid.UUID("6d5244f2-2712-11ec-bea7-cb3fdb95c786"): ("Nvidia", ll.nvidia_fits, ll.nvidia_json, ll.nvidia_bytes)}
+# read only: fwemu does not write libcper's PCIe JSON (see libcper_pcie.py)
+KINDS[uuid.UUID("d995e954-bbc1-430f-ad91-b44dcb3c6f35")] = ("Pcie", lambda b: len(b) >= 208, None, pcie_bytes)
 KINDS[uuid.UUID("80b9efb4-52b5-4de3-a777-68784b771048")] = ("CxlProtocol", ll.cxl_protocol_fits,
                                                            ll.cxl_protocol_json, ll.cxl_protocol_bytes)
 for _guid in ("fbcd0a77-c260-417f-85a9-088b1621eba6", "601dcbb3-9c06-4eab-b8af-4e9bfb5c9624",
@@ -140,7 +145,7 @@ def section_json(i: int, guid: uuid.UUID, body: bytes) -> dict:
     kind = KINDS.get(guid)
     if key is None or (kind is not None and not kind[1](body)):   # libcper: base64
         return {"Unknown": {"data": b64(body)}}
-    if kind is None:
+    if kind is None or kind[2] is None:
         raise UsageError(name(i, guid), f"fwemu does not write libcper's {key} JSON yet")
     return {key: kind[2](i, body)}
 
