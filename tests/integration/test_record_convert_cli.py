@@ -99,3 +99,32 @@ def test_build_from_other_fwemu_output_is_refused(fwemu, tmp_path):
     (tmp_path / "s.json").write_text(json.dumps({"fwemu_version": "0.1.0", "status": 0, "verdict": {}}))
     rc, _o, err = fwemu("record", "build", "--from-json", str(tmp_path / "s.json"))
     assert rc == 2 and "is fwemu output without a `record`" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["m.cper", "--to", "block", "--record-id", "5"],
+     "--record-id: applies to a block input only; this cper input has its own record header"),
+    (["m.bin", "--to", "cper", "--entry-revision", "0x200"], "--entry-revision: applies to --to block only"),
+    (["m.cper", "--to", "block", "--entry-revision", "0x200"],
+     "--entry-revision: 0x200 entries have no timestamp, and the record has one"),
+    (["m.json", "--to", "cper", "--hex"], "--hex: the input is JSON text, not hex"),
+])
+def test_options_that_do_not_apply_are_errors(fwemu, tmp_path, argv, message):
+    _build(fwemu, tmp_path / "m.bin", "memory-ue")
+    assert fwemu("record", "convert", str(tmp_path / "m.bin"), "--to", "cper", "-o", str(tmp_path / "m.cper"))[0] == 0
+    assert fwemu("record", "convert", str(tmp_path / "m.bin"), "--to", "libcper-json", "-o", str(tmp_path / "m.json"))[0] == 0
+    rc, _o, err = fwemu("record", "convert", str(tmp_path / argv[0]), *argv[1:])
+    assert rc == 2 and err.strip().startswith("fwemu: error: " + message), err
+
+
+def test_entry_revision_without_timestamps(fwemu, tmp_path):
+    blk = _build(fwemu, tmp_path / "m.bin", "memory-ce")
+    rc, _o, err = fwemu("record", "convert", str(tmp_path / "m.bin"), "--to", "cper", "--record-timestamp", "none",
+                        "-o", str(tmp_path / "m.cper"))
+    assert rc == 0, err
+    rc, out, err = fwemu("record", "convert", str(tmp_path / "m.cper"), "--to", "block", "--entry-revision", "0x201")
+    assert rc == 0, err
+    got = bytes.fromhex(out.strip())
+    # a 64-byte entry header of revision 0x201, then the same 80-byte memory body
+    assert struct.unpack_from("<H", got, 20 + 20)[0] == 0x201
+    assert len(got) == 20 + 64 + 80 and got[-80:] == blk[-80:]

@@ -55,21 +55,21 @@ def register(sub, common) -> None:
     v.add_argument("-o", "--output", metavar="FILE",
                    help="write here ('-' = stdout); default: print (binary forms as hex text)")
     h = v.add_argument_group("record header fields a status block lacks (block -> cper|libcper-json)")
-    h.add_argument("--record-id", default="1", metavar="N", help="record id, u64 (default 1)")
+    h.add_argument("--record-id", metavar="N", help="record id, u64 (default 1)")
     h.add_argument("--notification", metavar="NAME|GUID",
                    help=f"notification type: {', '.join(cper_record.NOTIFY)} or a GUID "
                         "(default cmc for a corrected/informational block, else mce)")
     h.add_argument("--creator-id", metavar="GUID", help="creator id (default all zeros)")
     h.add_argument("--platform-id", metavar="GUID", help="platform id (default none: its bit clear)")
     h.add_argument("--partition-id", metavar="GUID", help="partition id (default none: its bit clear)")
-    h.add_argument("--record-flags", default="0", metavar="N",
+    h.add_argument("--record-flags", metavar="N",
                    help="record flags, u32: 1 recovered, 2 previous boot, 4 simulated (default 0)")
-    h.add_argument("--persistence", default="0", metavar="N", help="persistence information, u64 (default 0)")
-    h.add_argument("--record-timestamp", choices=("entries", "none"), default="entries",
+    h.add_argument("--persistence", metavar="N", help="persistence information, u64 (default 0)")
+    h.add_argument("--record-timestamp", choices=("entries", "none"),
                    help="entries (default): the entries' timestamp, with its bit; none: no timestamp")
-    h.add_argument("--section-revision", default="0x100", metavar="N",
+    h.add_argument("--section-revision", metavar="N",
                    help="section descriptor revision, u16 (default 0x100)")
-    v.add_argument("--entry-revision", default="0x300", metavar="N",
+    v.add_argument("--entry-revision", metavar="N",
                    help="cper|libcper-json -> block: the entries' revision, u16 (default 0x300, "
                         "with a timestamp; below 0x300: the 64-byte entry header, none)")
     v.set_defaults(func=cmd_convert)
@@ -203,23 +203,44 @@ def _guid_opt(name: str, text: str | None):
         raise UsageError(name, f"{text!r} is not a GUID (AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE)") from None
 
 
-def cmd_convert(args, out) -> int:
-    opts = cper_record.HeaderOptions(
-        record_id=scenarios.parse_int("--record-id", args.record_id, (1 << 64) - 1),
+HEADER_OPTS = ("record_id", "notification", "creator_id", "platform_id", "partition_id", "record_flags",
+               "persistence", "record_timestamp", "section_revision")
+
+
+def _header_options(args) -> cper_record.HeaderOptions:
+    def num(name: str, text: str | None, default: int, maximum: int) -> int:
+        return default if text is None else scenarios.parse_int(name, text, maximum)
+
+    return cper_record.HeaderOptions(
+        record_id=num("--record-id", args.record_id, 1, (1 << 64) - 1),
         creator_id=_guid_opt("--creator-id", args.creator_id) or cper_record.ZERO,
         platform_id=_guid_opt("--platform-id", args.platform_id),
         partition_id=_guid_opt("--partition-id", args.partition_id),
         notification=None if args.notification is None else cper_record.parse_notification(args.notification),
-        flags=scenarios.parse_int("--record-flags", args.record_flags, 0xFFFF_FFFF),
-        persistence=scenarios.parse_int("--persistence", args.persistence, (1 << 64) - 1),
+        flags=num("--record-flags", args.record_flags, 0, 0xFFFF_FFFF),
+        persistence=num("--persistence", args.persistence, 0, (1 << 64) - 1),
         timestamp="none" if args.record_timestamp == "none" else None,
-        section_revision=scenarios.parse_int("--section-revision", args.section_revision, 0xFFFF))
-    entry_rev = scenarios.parse_int("--entry-revision", args.entry_revision, 0xFFFF)
+        section_revision=num("--section-revision", args.section_revision, 0x100, 0xFFFF))
+
+
+def cmd_convert(args, out) -> int:
+    opts = _header_options(args)
+    entry_rev = 0x300 if args.entry_revision is None else \
+        scenarios.parse_int("--entry-revision", args.entry_revision, 0xFFFF)
     data = _read(args.file, False, MAX_INPUT * 4)      # JSON text is larger than the bytes
     src = convert.detect(data) if args.src == "auto" else args.src
-    if args.hex and src != "libcper-json":
+    if args.hex:
+        if src == "libcper-json":
+            raise UsageError("--hex", "the input is JSON text, not hex")
         data = _unhex(data)
         src = convert.detect(data) if args.src == "auto" else args.src
+    # an option that does not apply to this conversion is an error, never ignored
+    given = [n for n in HEADER_OPTS if getattr(args, n) is not None]
+    if given and src != "block":
+        raise UsageError("--" + given[0].replace("_", "-"), f"applies to a block input only; this {src} "
+                         "input has its own record header")
+    if args.entry_revision is not None and args.dst != "block":
+        raise UsageError("--entry-revision", "applies to --to block only")
     if src != "libcper-json" and len(data) > MAX_INPUT:
         raise UsageError("FILE", f"holds more than {MAX_INPUT} bytes (the limit for a record)")
     result = convert.convert(data, src, args.dst, opts, entry_rev)

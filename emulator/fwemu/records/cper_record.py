@@ -241,9 +241,13 @@ def block_to_record(raw: bytes, opts: HeaderOptions | None = None) -> CperRecord
 
 def record_to_block(rec: CperRecord, entry_revision: int = 0x0300) -> bytes:
     """The status block holding a record's sections: one entry per section, of
-    `entry_revision`; the header's timestamp (when its bit is set) goes into every entry of
-    revision >= 0x300; block_status is what firmware derives from the entries."""
+    `entry_revision`; the header's timestamp (when its bit is set) goes into every entry
+    (refused for a revision below 0x300, which has no timestamp); block_status is what
+    firmware derives from the entries."""
     ts = rec.timestamp if rec.validation_bits & HDR_TIMESTAMP else None
+    if ts is not None and entry_revision >> 8 < 3:
+        raise UsageError("--entry-revision", f"{entry_revision:#x} entries have no timestamp, and the "
+                         "record has one (0x300 or above keeps it)")
     entries = []
     for i, s in enumerate(rec.sections):
         if s.flags > 0xFF:
