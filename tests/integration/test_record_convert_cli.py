@@ -11,42 +11,36 @@ import pytest
 from cper_wrap import NOTIFY_MCE, wrap_record
 
 
-@pytest.fixture(autouse=True)
-def isolated(cli_isolated):
-    return cli_isolated
+# each test's own state and runtime directories; `cli_run` is conftest's in-process CLI
+pytestmark = pytest.mark.usefixtures("cli_isolated")
 
 
-@pytest.fixture
-def fwemu(cli_run):
-    return cli_run
-
-
-def _build(fwemu, path, *argv):
-    rc, _o, err = fwemu("record", "build", *argv, "-o", str(path))
+def _build(cli_run, path, *argv):
+    rc, _o, err = cli_run("record", "build", *argv, "-o", str(path))
     assert rc == 0, err
     return path.read_bytes()
 
 
-def test_block_cper_json_block_through_files(fwemu, tmp_path):
-    blk = _build(fwemu, tmp_path / "m.bin", "memory-ue", "--address", "0x61234000")
-    rc, out, err = fwemu("record", "convert", str(tmp_path / "m.bin"), "--to", "cper", "-o", str(tmp_path / "m.cper"))
+def test_block_cper_json_block_through_files(cli_run, tmp_path):
+    blk = _build(cli_run, tmp_path / "m.bin", "memory-ue", "--address", "0x61234000")
+    rc, out, err = cli_run("record", "convert", str(tmp_path / "m.bin"), "--to", "cper", "-o", str(tmp_path / "m.cper"))
     assert rc == 0, err
     assert out.strip() == f"wrote block -> cper, {len(blk) + 108} bytes to {tmp_path / 'm.cper'}"
     rec = (tmp_path / "m.cper").read_bytes()
     assert rec[:4] == b"CPER" and rec[80:96] == NOTIFY_MCE.bytes_le
-    rc, out, err = fwemu("record", "convert", str(tmp_path / "m.cper"), "--to", "libcper-json")
+    rc, out, err = cli_run("record", "convert", str(tmp_path / "m.cper"), "--to", "libcper-json")
     assert rc == 0, err
     assert json.loads(out) == cper.parse(rec)
     (tmp_path / "m.json").write_text(out)
-    rc, _o, err = fwemu("record", "convert", str(tmp_path / "m.json"), "--to", "block", "-o", str(tmp_path / "b.bin"))
+    rc, _o, err = cli_run("record", "convert", str(tmp_path / "m.json"), "--to", "block", "-o", str(tmp_path / "b.bin"))
     assert rc == 0, err
     assert (tmp_path / "b.bin").read_bytes() == blk
 
 
-def test_hex_input_and_header_options(fwemu, tmp_path):
-    blk = _build(fwemu, tmp_path / "m.bin", "memory-ce", "--timestamp", "none")
+def test_hex_input_and_header_options(cli_run, tmp_path):
+    blk = _build(cli_run, tmp_path / "m.bin", "memory-ce", "--timestamp", "none")
     (tmp_path / "m.hex").write_text(blk.hex() + "\n")
-    rc, out, err = fwemu("record", "convert", str(tmp_path / "m.hex"), "--hex", "--to", "cper",
+    rc, out, err = cli_run("record", "convert", str(tmp_path / "m.hex"), "--hex", "--to", "cper",
                          "--record-id", "0x42", "--notification", "cmc", "--record-timestamp", "none")
     assert rc == 0, err
     rec = bytes.fromhex(out.strip())
@@ -61,43 +55,43 @@ def test_hex_input_and_header_options(fwemu, tmp_path):
     (["--to", "libcper-json"], "section 0 (ARM): fwemu does not write libcper's ArmProcessor JSON yet"),
     (["--to", "cper", "--hex"], "FILE: --hex given but the input is not hex text"),
 ])
-def test_bad_input_is_one_line_exit_2(fwemu, tmp_path, argv, message):
-    _build(fwemu, tmp_path / "a.bin", "arm-cache-ue")
-    rc, _o, err = fwemu("record", "convert", str(tmp_path / "a.bin"), *argv)
+def test_bad_input_is_one_line_exit_2(cli_run, tmp_path, argv, message):
+    _build(cli_run, tmp_path / "a.bin", "arm-cache-ue")
+    rc, _o, err = cli_run("record", "convert", str(tmp_path / "a.bin"), *argv)
     assert rc == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in err
 
 
-def test_bad_libcper_json_is_one_line(fwemu, tmp_path):
+def test_bad_libcper_json_is_one_line(cli_run, tmp_path):
     (tmp_path / "x.json").write_text('{"header": {"revision": {"major": 1, "minor": 0}}, '
                                      '"sectionDescriptors": [], "sections": []}')
-    rc, _o, err = fwemu("record", "convert", str(tmp_path / "x.json"), "--to", "block")
+    rc, _o, err = cli_run("record", "convert", str(tmp_path / "x.json"), "--to", "block")
     assert rc == 2 and err.strip() == "fwemu: error: header.severity: missing"
 
 
-def test_build_from_json_accepts_decode_json_envelope(fwemu, tmp_path):
-    blk = _build(fwemu, tmp_path / "m.bin", "pcie-ue")
-    rc, out, err = fwemu("record", "decode", str(tmp_path / "m.bin"), "--json")
+def test_build_from_json_accepts_decode_json_envelope(cli_run, tmp_path):
+    blk = _build(cli_run, tmp_path / "m.bin", "pcie-ue")
+    rc, out, err = cli_run("record", "decode", str(tmp_path / "m.bin"), "--json")
     assert rc == 0, err
     (tmp_path / "env.json").write_text(out)
-    assert _build(fwemu, tmp_path / "b.bin", "--from-json", str(tmp_path / "env.json")) == blk
+    assert _build(cli_run, tmp_path / "b.bin", "--from-json", str(tmp_path / "env.json")) == blk
     # KIND with --from-json is checked against the model, not ignored
-    assert _build(fwemu, tmp_path / "c.bin", "pcie-ce", "--from-json", str(tmp_path / "env.json")) == blk
-    rc, _o, err = fwemu("record", "build", "memory-ue", "--from-json", str(tmp_path / "env.json"))
+    assert _build(cli_run, tmp_path / "c.bin", "pcie-ce", "--from-json", str(tmp_path / "env.json")) == blk
+    rc, _o, err = cli_run("record", "build", "memory-ue", "--from-json", str(tmp_path / "env.json"))
     assert rc == 2
     assert err.strip() == (f"fwemu: error: KIND: memory-ue makes memory sections, but entry 0 of "
                            f"{tmp_path / 'env.json'} is a pcie section (omit KIND to build any model)")
 
 
-def test_build_needs_kind_or_from_json(fwemu):
-    rc, _o, err = fwemu("record", "build")
+def test_build_needs_kind_or_from_json(cli_run):
+    rc, _o, err = cli_run("record", "build")
     assert rc == 2 and err.strip() == "fwemu: error: KIND: missing: name a scenario, or give --from-json FILE"
 
 
-def test_build_from_other_fwemu_output_is_refused(fwemu, tmp_path):
+def test_build_from_other_fwemu_output_is_refused(cli_run, tmp_path):
     (tmp_path / "s.json").write_text(json.dumps({"fwemu_version": "0.1.0", "status": 0, "verdict": {}}))
-    rc, _o, err = fwemu("record", "build", "--from-json", str(tmp_path / "s.json"))
+    rc, _o, err = cli_run("record", "build", "--from-json", str(tmp_path / "s.json"))
     assert rc == 2 and "is fwemu output without a `record`" in err
 
 
@@ -109,20 +103,20 @@ def test_build_from_other_fwemu_output_is_refused(fwemu, tmp_path):
      "--entry-revision: 0x200 entries have no timestamp, and the record has one"),
     (["m.json", "--to", "cper", "--hex"], "--hex: the input is JSON text, not hex"),
 ])
-def test_options_that_do_not_apply_are_errors(fwemu, tmp_path, argv, message):
-    _build(fwemu, tmp_path / "m.bin", "memory-ue")
-    assert fwemu("record", "convert", str(tmp_path / "m.bin"), "--to", "cper", "-o", str(tmp_path / "m.cper"))[0] == 0
-    assert fwemu("record", "convert", str(tmp_path / "m.bin"), "--to", "libcper-json", "-o", str(tmp_path / "m.json"))[0] == 0
-    rc, _o, err = fwemu("record", "convert", str(tmp_path / argv[0]), *argv[1:])
+def test_options_that_do_not_apply_are_errors(cli_run, tmp_path, argv, message):
+    _build(cli_run, tmp_path / "m.bin", "memory-ue")
+    assert cli_run("record", "convert", str(tmp_path / "m.bin"), "--to", "cper", "-o", str(tmp_path / "m.cper"))[0] == 0
+    assert cli_run("record", "convert", str(tmp_path / "m.bin"), "--to", "libcper-json", "-o", str(tmp_path / "m.json"))[0] == 0
+    rc, _o, err = cli_run("record", "convert", str(tmp_path / argv[0]), *argv[1:])
     assert rc == 2 and err.strip().startswith("fwemu: error: " + message), err
 
 
-def test_entry_revision_without_timestamps(fwemu, tmp_path):
-    blk = _build(fwemu, tmp_path / "m.bin", "memory-ce")
-    rc, _o, err = fwemu("record", "convert", str(tmp_path / "m.bin"), "--to", "cper", "--record-timestamp", "none",
+def test_entry_revision_without_timestamps(cli_run, tmp_path):
+    blk = _build(cli_run, tmp_path / "m.bin", "memory-ce")
+    rc, _o, err = cli_run("record", "convert", str(tmp_path / "m.bin"), "--to", "cper", "--record-timestamp", "none",
                         "-o", str(tmp_path / "m.cper"))
     assert rc == 0, err
-    rc, out, err = fwemu("record", "convert", str(tmp_path / "m.cper"), "--to", "block", "--entry-revision", "0x201")
+    rc, out, err = cli_run("record", "convert", str(tmp_path / "m.cper"), "--to", "block", "--entry-revision", "0x201")
     assert rc == 0, err
     got = bytes.fromhex(out.strip())
     # a 64-byte entry header of revision 0x201, then the same 80-byte memory body

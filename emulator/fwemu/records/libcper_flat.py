@@ -53,6 +53,14 @@ def status_value(d, where: str) -> int:
     return t << 8 | sum(1 << (16 + i) for i, n in enumerate(STATUS_FLAGS) if d.get(n))
 
 
+def put_status(buf: bytearray, d: dict, where: str) -> int:
+    """Write `d`'s errorStatus (when there) at byte 8; the validation bit it sets (bit 0)."""
+    if "errorStatus" not in d:
+        return 0
+    buf[8:16] = status_value(d["errorStatus"], f"{where}.errorStatus").to_bytes(8, "little")
+    return 1
+
+
 @dataclass(frozen=True)
 class J:
     """One JSON member: the field at `off` of `size` bytes, under validation `bit` (None:

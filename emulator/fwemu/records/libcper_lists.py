@@ -9,7 +9,7 @@ import struct
 
 from ..errors import UsageError
 from .libcper_base import b64, int_, u, unb64
-from .libcper_flat import status_json, status_value
+from .libcper_flat import put_status, status_json
 
 U64 = (1 << 64) - 1
 ID_INFO = (("vendorID", 16, 2), ("deviceID", 18, 2), ("classCode", 20, 3), ("functionNumber", 23, 1),
@@ -53,10 +53,7 @@ def pci_dev_json(_i: int, body: bytes) -> dict:
 def pci_dev_bytes(i: int, d: dict) -> bytes:
     where = f"sections[{i}].PciComponent"
     buf = bytearray(40)
-    v = 0
-    if "errorStatus" in d:
-        struct.pack_into("<Q", buf, 8, status_value(d["errorStatus"], f"{where}.errorStatus"))
-        v |= 1
+    v = put_status(buf, d, where)
     if "idInfo" in d:
         for key, off, size in ID_INFO:
             buf[off:off + size] = int_(d["idInfo"], key, f"{where}.idInfo", (1 << 8 * size) - 1).to_bytes(size, "little")

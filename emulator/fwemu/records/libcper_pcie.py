@@ -29,6 +29,15 @@ def _blob(d, size: int, where: str) -> bytes:
     return data.ljust(size, b"\0")
 
 
+def _halves(buf: bytearray, off: int, d: dict, key: str, names: tuple[str, str], where: str) -> int:
+    """A u32 register pair libcper splits into two u16 members; 1 when `key` is there."""
+    if key not in d:
+        return 0
+    lo, hi = (int_(d[key], n, f"{where}.{key}", 0xFFFF) for n in names)
+    struct.pack_into("<HH", buf, off, lo, hi)
+    return 1
+
+
 def pcie_bytes(i: int, d: dict) -> bytes:
     """The 208-byte body; a member present sets its validation bit (libcper's reading)."""
     where = f"sections[{i}].Pcie"
@@ -42,11 +51,7 @@ def pcie_bytes(i: int, d: dict) -> bytes:
         buf[12] = _bcd(int_(ver, "minor", f"{where}.version", 99), f"{where}.version.minor")
         buf[13] = _bcd(int_(ver, "major", f"{where}.version", 99), f"{where}.version.major")
         v |= 2
-    if "commandStatus" in d:
-        cs = d["commandStatus"]
-        struct.pack_into("<HH", buf, 16, int_(cs, "commandRegister", f"{where}.commandStatus", 0xFFFF),
-                         int_(cs, "statusRegister", f"{where}.commandStatus", 0xFFFF))
-        v |= 4
+    v |= _halves(buf, 16, d, "commandStatus", ("commandRegister", "statusRegister"), where) << 2
     if "deviceID" in d:
         w = f"{where}.deviceID"
         dev = d["deviceID"]
@@ -60,11 +65,7 @@ def pcie_bytes(i: int, d: dict) -> bytes:
     if "deviceSerialNumber" in d:
         struct.pack_into("<Q", buf, 40, int_(d, "deviceSerialNumber", where, U64))
         v |= 16
-    if "bridgeControlStatus" in d:
-        b = d["bridgeControlStatus"]
-        struct.pack_into("<HH", buf, 48, int_(b, "secondaryStatusRegister", f"{where}.bridgeControlStatus", 0xFFFF),
-                         int_(b, "controlRegister", f"{where}.bridgeControlStatus", 0xFFFF))
-        v |= 32
+    v |= _halves(buf, 48, d, "bridgeControlStatus", ("secondaryStatusRegister", "controlRegister"), where) << 5
     if "capabilityStructure" in d:
         buf[52:112] = _blob(d["capabilityStructure"], 60, f"{where}.capabilityStructure")
         v |= 64

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from ..errors import UsageError
 from .libcper_base import SECTIONS, b64, int_, name, pair, u, unb64
-from .libcper_flat import GENERIC, PCI_BUS, status_json, status_value
+from .libcper_flat import GENERIC, PCI_BUS, put_status, status_json
 from . import libcper_lists as ll
 from .libcper_pcie import pcie_bytes
 
@@ -66,10 +66,7 @@ def memory_json(i: int, body: bytes) -> dict:
 def memory_bytes(i: int, d: dict) -> bytes:
     where = f"sections[{i}].Memory"
     buf = bytearray(80)
-    v = 0
-    if "errorStatus" in d:
-        struct.pack_into("<Q", buf, 8, status_value(d["errorStatus"], f"{where}.errorStatus"))
-        v |= 1
+    v = put_status(buf, d, where)
     bank = d.get("bank")
     if isinstance(bank, dict) and "value" in bank:
         struct.pack_into("<H", buf, 38, int_(bank, "value", f"{where}.bank", 0xFFFF))
