@@ -202,3 +202,63 @@ def test_cper_parse_saturates_u64_where_fwemu_keeps_the_value():
     doc = json.loads(cv.convert(rec, "cper", "libcper-json"))
     assert doc["header"]["recordID"] == (1 << 64) - 2              # what the bytes hold
     assert cv.convert(json.dumps(doc).encode(), "libcper-json", "cper") == rec
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2, 1 << 65) | st.text(max_size=8),
+                           lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=12), kids,
+                                                                                     max_size=4), max_leaves=12)
+
+
+def _mutated_json(draw_doc, path, value):
+    """libcper's JSON of a memory record with one member (by path) replaced."""
+    node = draw_doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return json.dumps(draw_doc).encode()
+
+
+@settings(max_examples=150, deadline=None)
+@given(path=st.sampled_from([("header",), ("header", "severity"), ("header", "timestamp"), ("header", "recordID"),
+                             ("header", "notificationType"), ("sectionDescriptors",), ("sectionDescriptors", 0),
+                             ("sectionDescriptors", 0, "flags"), ("sectionDescriptors", 0, "fruText"),
+                             ("sectionDescriptors", 0, "sectionType"), ("sections",), ("sections", 0),
+                             ("sections", 0, "Memory"), ("sections", 0, "Memory", "bank"),
+                             ("sections", 0, "Memory", "physicalAddress"), ("sections", 0, "Memory", "errorStatus"),
+                             ("sections", 0, "Memory", "extended")]),
+       value=JSON_VALUES)
+def test_bad_libcper_json_is_a_usage_error_or_converts(path, value):
+    """Whatever a member holds, converting gives bytes or one UsageError naming a field."""
+    doc = json.loads(cv.convert(_block("memory-ue", error_status="0x10400"), "block", "libcper-json"))
+    data = _mutated_json(doc, path, value)
+    try:
+        out = cv.convert(data, "libcper-json", "block")
+    except UsageError as exc:
+        assert exc.field and exc.reason
+    else:
+        assert records.check(out).valid
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=400), form=st.sampled_from(["block", "cper"]))
+def test_random_bytes_are_a_usage_error_or_convert(data, form):
+    src = cr.SIGNATURE + data if form == "cper" else data
+    try:
+        cv.convert(src, form, "libcper-json" if form == "cper" else "cper")
+    except UsageError as exc:
+        assert exc.field and exc.reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
+       to=st.sampled_from(["block", "libcper-json"]))
+def test_a_damaged_record_is_a_usage_error_or_converts(edits, to):
+    rec = bytearray(cv.convert(_block("memory-ce", error_status="0x10400"), "block", "cper"))
+    for pos, byte in edits:
+        rec[pos % len(rec)] = byte
+    try:
+        out = cv.convert(bytes(rec), "cper", to)
+    except UsageError as exc:
+        assert exc.field and exc.reason
+    else:
+        assert out

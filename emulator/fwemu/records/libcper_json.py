@@ -174,8 +174,12 @@ def json_to_record(doc: dict) -> CperRecord:
     h = _get(doc, "header", "json")
     descs = _get(doc, "sectionDescriptors", "json")
     secs = _get(doc, "sections", "json")
+    if not isinstance(h, dict):
+        raise UsageError("header", "must be an object")
     if not isinstance(descs, list) or not isinstance(secs, list) or len(descs) != len(secs):
         raise UsageError("sections", "sectionDescriptors and sections must be lists of one length")
+    if not all(isinstance(d, dict) for d in descs):
+        raise UsageError("sectionDescriptors", "must hold objects")
     vbits, ts = 0, 0
     if "timestamp" in h:
         vbits |= HDR_TIMESTAMP
