@@ -17,6 +17,7 @@ from ..errors import UsageError
 from .libcper_base import SECTIONS, b64, int_, name, pair, u, unb64
 from .libcper_flat import GENERIC, PCI_BUS, put_status, status_json
 from . import libcper_lists as ll
+from .libcper_arm import arm_bytes, arm_fits, arm_json
 from .libcper_pcie import pcie_bytes
 
 MEMORY = uuid.UUID("a5bc1114-6f64-4ede-b863-3e83ed7c83b1")
@@ -122,6 +123,7 @@ KINDS: dict[uuid.UUID, Kind] = {MEMORY: ("Memory", lambda b: len(b) >= 80, memor
          uuid.UUID("eb5e4685-ca66-4769-b6a2-26068b001326"): ("PciComponent", ll.pci_dev_fits, ll.pci_dev_json,
                                                            ll.pci_dev_bytes),
          uuid.UUID("6d5244f2-2712-11ec-bea7-cb3fdb95c786"): ("Nvidia", ll.nvidia_fits, ll.nvidia_json, ll.nvidia_bytes)}
+KINDS[uuid.UUID("e19e3d16-bc11-11e4-9caa-c2051d5d46b0")] = ("ArmProcessor", arm_fits, arm_json, arm_bytes)
 # read only: fwemu does not write libcper's PCIe JSON (see libcper_pcie.py)
 KINDS[uuid.UUID("d995e954-bbc1-430f-ad91-b44dcb3c6f35")] = ("Pcie", lambda b: len(b) >= 208, None, pcie_bytes)
 KINDS[uuid.UUID("80b9efb4-52b5-4de3-a777-68784b771048")] = ("CxlProtocol", ll.cxl_protocol_fits,
