@@ -52,7 +52,7 @@ def test_hex_input_and_header_options(cli_run, tmp_path):
     (["--to", "cper", "--notification", "nope"], "--notification: 'nope' is neither a GUID nor one of"),
     (["--to", "cper", "--record-id", "-1"], "--record-id: -1 is outside 0 .. 0xffffffffffffffff"),
     (["--to", "cper", "--platform-id", "xyz"], "--platform-id: 'xyz' is not a GUID"),
-    (["--to", "libcper-json"], "section 0 (ARM): fwemu does not write libcper's ArmProcessor JSON yet"),
+    (["--from", "cper", "--to", "block"], "record: no CPER signature"),
     (["--to", "cper", "--hex"], "FILE: --hex given but the input is not hex text"),
 ])
 def test_bad_input_is_one_line_exit_2(cli_run, tmp_path, argv, message):
@@ -122,3 +122,11 @@ def test_entry_revision_without_timestamps(cli_run, tmp_path):
     # a 64-byte entry header of revision 0x201, then the same 80-byte memory body
     assert struct.unpack_from("<H", got, 20 + 20)[0] == 0x201
     assert len(got) == 20 + 64 + 80 and got[-80:] == blk[-80:]
+
+
+def test_a_section_without_a_libcper_json_writer_is_one_line(cli_run, tmp_path):
+    _build(cli_run, tmp_path / "x.bin", "x86-proc")
+    rc, _o, err = cli_run("record", "convert", str(tmp_path / "x.bin"), "--to", "libcper-json")
+    assert rc == 2
+    assert err.strip() == ("fwemu: error: section 0 (IA32/X64): fwemu does not write libcper's "
+                           "Ia32x64Processor JSON yet")
