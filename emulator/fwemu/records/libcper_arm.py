@@ -1,5 +1,11 @@
 """libcper's JSON of an ARM processor error section (UEFI N.2.4.4), as libcper 0.0.4's
-cper-section-arm.c writes and reads it, context blocks excepted (refused by name).
+cper-section-arm.c writes and reads it: header, error information, context blocks (named
+registers per context type, base64 for a type it does not know), vendor bytes.
+
+libcper reads context blocks back to back (as Linux before v6.14), not padded to 16
+bytes as UEFI says and fwemu writes by default: it takes the padding for the next block's
+header, and when that block then does not fit, writes the whole section as base64 (so
+does fwemu, as `arm_fits` says); `context_align = 1` records convert field by field.
 
 libcper reads the error-information `type` byte as an enum (0 cache, 1 TLB, 2 bus, 3
 micro-architectural) and decodes the error-information word by it; fwemu writes UEFI
@@ -7,9 +13,10 @@ micro-architectural) and decodes the error-information word by it; fwemu writes 
 error. The JSON follows libcper: it is libcper's view that the JSON form carries. The
 cache and bus layouts share their first seven fields, so such a word still comes back.
 
-Where libcper's JSON is ambiguous, JSON -> bytes reads: `accessMode` (which libcper writes
-under validation bit 8, with `timedOut`) sets no bit of its own; a missing `psciState`
-(libcper leaves it out when running-state bit 31 is set) sets bit 31.
+libcper writes the bus access mode under validation bit 8 (with `timedOut`) and reads it
+back under bit 11, its own: a word with one of the two bits and not the other does not
+come back and is refused. A missing `psciState` (libcper leaves it out when running-state
+bit 31 is set) reads as bit 31 set.
 """
 
 from __future__ import annotations
@@ -40,6 +47,75 @@ WORD = (("transactionType", 0, 16, 2, (TRANSACTION, "Unknown (Reserved)")), ("op
         ("addressSpace", 9, 32, 2, (ADDRESS_SPACE, "Unknown")), ("memoryAttributes", 10, 34, 9, int))
 ACCESS_MODE_BIT = 43
 
+CTX_TYPES = ("AArch32 General Purpose Registers", "AArch32 EL1 Context Registers", "AArch32 EL2 Context Registers",
+             "AArch32 Secure Context Registers", "AArch64 General Purpose Registers", "AArch64 EL1 Context Registers",
+             "AArch64 EL2 Context Registers", "AArch64 EL3 Context Registers",
+             "Miscellaneous System Register Structure")
+# context type -> (register width in bytes, libcper's register names in array order)
+CTX_REGS = {
+    0: (4, tuple(f"r{n}" for n in range(13)) + ("r13_sp", "r14_lr", "r15_pc")),
+    1: (4, ("dfar", "dfsr", "ifar", "isr", "mair0", "mair1", "midr", "mpidr", "nmrr", "prrr", "sctlr_ns", "spsr",
+            "spsr_abt", "spsr_fiq", "spsr_irq", "spsr_svc", "spsr_und", "tpidrprw", "tpidruro", "tpidrurw",
+            "ttbcr", "ttbr0", "ttbr1", "dacr")),
+    2: (4, ("elr_hyp", "hamair0", "hamair1", "hcr", "hcr2", "hdfar", "hifar", "hpfar", "hsr", "htcr", "htpidr",
+            "httbr", "spsr_hyp", "vtcr", "vttbr", "dacr32_el2")),
+    3: (4, ("sctlr_s", "spsr_mon")),
+    4: (8, tuple(f"x{n}" for n in range(31)) + ("sp",)),
+    5: (8, ("elr_el1", "esr_el1", "far_el1", "isr_el1", "mair_el1", "midr_el1", "mpidr_el1", "sctlr_el1", "sp_el0",
+            "sp_el1", "spsr_el1", "tcr_el1", "tpidr_el0", "tpidr_el1", "tpidrro_el0", "ttbr0_el1", "ttbr1_el1")),
+    6: (8, ("elr_el2", "esr_el2", "far_el2", "hacr_el2", "hcr_el2", "hpfar_el2", "mair_el2", "sctlr_el2", "sp_el2",
+            "spsr_el2", "tcr_el2", "tpidr_el2", "ttbr0_el2", "vtcr_el2", "vttbr_el2")),
+    7: (8, ("elr_el3", "esr_el3", "far_el3", "mair_el3", "sctlr_el3", "sp_el3", "spsr_el3", "tcr_el3", "tpidr_el3",
+            "ttbr0_el3")),
+}
+# type 8 (UEFI N.2.4.4.3, 10 bytes): the MRS encoding (u16: these bit fields), then the u64 value
+MRS = (("op2", 0, 3), ("crm", 3, 4), ("crn", 7, 4), ("op1", 11, 3), ("o0", 14, 2))
+
+
+def _ctx_json(body: bytes, off: int) -> tuple[dict | None, int]:
+    """One context block at `off` as libcper writes it (None: libcper cannot read it) and
+    where the next one starts (libcper: right after this one's registers, no padding)."""
+    if off + 8 > len(body):
+        return None, off
+    ver, kind, size = struct.unpack_from("<HHI", body, off)
+    regs = body[off + 8:off + 8 + size]
+    if len(regs) < size:
+        return None, off
+    out: dict = {"version": ver, "registerContextType": pair(kind, CTX_TYPES, "Unknown (Reserved)"),
+                 "registerArraySize": size}
+    if kind in CTX_REGS:
+        width, names = CTX_REGS[kind]
+        if size < width * len(names):
+            return None, off
+        out["registerArray"] = {n: u(regs, width * k, width) for k, n in enumerate(names)}
+    elif kind == 8:
+        if size < 10:
+            return None, off
+        out["registerArray"] = {"mrsEncoding": {n: u(regs, 0, 2) >> first & ((1 << bits) - 1)
+                                                for n, first, bits in MRS}, "value": u(regs, 2, 8)}
+    else:
+        out["registerArray"] = {"data": b64(regs)}
+    return out, off + 8 + size
+
+
+def _ctx_bytes(c, where: str) -> bytes:
+    kind = int_(c.get("registerContextType") if isinstance(c, dict) else None, "value",
+                f"{where}.registerContextType", 0xFFFF)
+    regs = c.get("registerArray")
+    if kind in CTX_REGS:
+        width, names = CTX_REGS[kind]
+        data = b"".join(int_(regs, n, f"{where}.registerArray", (1 << 8 * width) - 1).to_bytes(width, "little")
+                        for n in names)
+    elif kind == 8:
+        mrs = regs.get("mrsEncoding") if isinstance(regs, dict) else None
+        enc = sum(int_(mrs, n, f"{where}.registerArray.mrsEncoding", (1 << bits) - 1) << first
+                  for n, first, bits in MRS)
+        data = struct.pack("<HQ", enc, int_(regs, "value", f"{where}.registerArray", U64))
+    else:
+        data = unb64(regs.get("data") if isinstance(regs, dict) else None, f"{where}.registerArray.data")
+    return struct.pack("<HHI", int_(c, "version", where, 0xFFFF), kind,
+                       int_(c, "registerArraySize", where, 0xFFFF_FFFF)) + data
+
 
 def _word_json(kind: int, w: int) -> dict:
     rows = WORD if kind == 2 else WORD[:7]
@@ -68,8 +144,8 @@ def _word_bytes(kind: int, d, where: str) -> int:
             else:
                 v = int_(v, "value", f"{where}.{key}", (1 << bits) - 1)
             w |= v << first | 1 << bit
-    if kind == 2 and isinstance(d, dict) and "accessMode" in d:
-        w |= int_(d["accessMode"], "value", f"{where}.accessMode", 1) << ACCESS_MODE_BIT
+    if kind == 2 and isinstance(d, dict) and "accessMode" in d:     # its own bit, 11 (libcper's reading)
+        w |= int_(d["accessMode"], "value", f"{where}.accessMode", 1) << ACCESS_MODE_BIT | 1 << 11
     return w
 
 
@@ -114,14 +190,23 @@ def _info_bytes(e, where: str) -> bytes:
 
 
 def arm_fits(body: bytes) -> bool:
-    return len(body) >= 40 and len(body) >= 40 + 32 * u(body, 4, 2)
+    """Whether libcper decodes the section (else it writes it as base64): the header, the
+    error information, every context block and the vendor bytes must be there."""
+    if len(body) < 40:
+        return False
+    v, n_info, n_ctx, length = struct.unpack_from("<IHHI", body)
+    end = 40 + 32 * n_info
+    if end > len(body):
+        return False
+    for _k in range(n_ctx):
+        ctx, end = _ctx_json(body, end)
+        if ctx is None:
+            return False
+    return not (v >> 3 & 1 and end < length and length > len(body))
 
 
 def arm_json(i: int, body: bytes) -> dict:
     v, n_info, n_ctx, length, level = struct.unpack_from("<IHHIB", body)
-    if n_ctx:
-        raise UsageError(f"section {i} (ARM)", f"{n_ctx} context blocks: fwemu does not write libcper's "
-                         "contextInfo JSON yet")
     mpidr, midr, running, psci = struct.unpack_from("<QQII", body, 16)
     out: dict = {"errorInfoNum": n_info, "contextInfoNum": n_ctx, "sectionLength": length}
     if v >> 1 & 1:
@@ -135,8 +220,13 @@ def arm_json(i: int, body: bytes) -> dict:
     if not running >> 31:
         out["psciState"] = psci
     out["errorInfo"] = [_info_json(body[40 + 32 * k:72 + 32 * k]) for k in range(n_info)]
-    out["contextInfo"] = []
     end = 40 + 32 * n_info
+    out["contextInfo"] = []
+    for k in range(n_ctx):
+        ctx, end = _ctx_json(body, end)
+        if ctx is None:     # libcper gives up on the section: it is base64 then (arm_fits)
+            raise UsageError(f"section {i} (ARM)", f"context block {k} is too short for its type")
+        out["contextInfo"].append(ctx)
     if v >> 3 & 1 and end < length:
         out["vendorSpecificInfo"] = {"data": b64(body[end:length])}
     return out
@@ -144,11 +234,9 @@ def arm_json(i: int, body: bytes) -> dict:
 
 def arm_bytes(i: int, d: dict) -> bytes:
     where = f"sections[{i}].ArmProcessor"
-    if d.get("contextInfo") or int_(d, "contextInfoNum", where, 0xFFFF):
-        raise UsageError(f"{where}.contextInfo", "fwemu does not read libcper's contextInfo JSON yet")
-    infos = d.get("errorInfo")
-    if not isinstance(infos, list):
-        raise UsageError(f"{where}.errorInfo", "must be a list")
+    infos, contexts = d.get("errorInfo"), d.get("contextInfo", [])
+    if not isinstance(infos, list) or not isinstance(contexts, list):
+        raise UsageError(f"{where}.errorInfo", "errorInfo and contextInfo must be lists")
     v = level = mpidr = running = psci = 0
     if "mpidrEl1" in d:
         mpidr, v = int_(d, "mpidrEl1", where, U64), v | 1
@@ -164,7 +252,9 @@ def arm_bytes(i: int, d: dict) -> bytes:
     if "vendorSpecificInfo" in d:
         vi = d["vendorSpecificInfo"]
         vendor, v = unb64(vi.get("data") if isinstance(vi, dict) else None, f"{where}.vendorSpecificInfo.data"), v | 8
-    head = struct.pack("<IHHIB3xQQII", v, int_(d, "errorInfoNum", where, 0xFFFF), 0,
+    head = struct.pack("<IHHIB3xQQII", v, int_(d, "errorInfoNum", where, 0xFFFF),
+                       int_(d, "contextInfoNum", where, 0xFFFF),
                        int_(d, "sectionLength", where, 0xFFFF_FFFF), level, mpidr,
                        int_(d, "midrEl1", where, U64), running, psci)
-    return head + b"".join(_info_bytes(e, f"{where}.errorInfo[{k}]") for k, e in enumerate(infos)) + vendor
+    return (head + b"".join(_info_bytes(e, f"{where}.errorInfo[{k}]") for k, e in enumerate(infos))
+            + b"".join(_ctx_bytes(c, f"{where}.contextInfo[{k}]") for k, c in enumerate(contexts)) + vendor)
