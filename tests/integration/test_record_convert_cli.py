@@ -125,8 +125,7 @@ def test_entry_revision_without_timestamps(cli_run, tmp_path):
 
 
 def test_a_section_without_a_libcper_json_writer_is_one_line(cli_run, tmp_path):
-    _build(cli_run, tmp_path / "x.bin", "x86-proc")
+    _build(cli_run, tmp_path / "x.bin", "pcie-ue")
     rc, _o, err = cli_run("record", "convert", str(tmp_path / "x.bin"), "--to", "libcper-json")
     assert rc == 2
-    assert err.strip() == ("fwemu: error: section 0 (IA32/X64): fwemu does not write libcper's "
-                           "Ia32x64Processor JSON yet")
+    assert err.strip() == "fwemu: error: section 0 (PCIe): fwemu does not write libcper's Pcie JSON yet"

@@ -24,8 +24,8 @@ from fwemu.records import model as m
 KINDS = [k for k in scenarios.SCENARIOS if k != "raw"]
 MEMORY_KINDS = [k for k in KINDS if k.startswith("memory")]
 JSON_KINDS = MEMORY_KINDS + ["generic-cpu", "pci-device", "nvidia", "cxl-general-media", "cxl-dram",
-                             "cxl-memory-module", "arm-cache-ue"]      # libcper JSON both ways
-NO_JSON = ["pcie-ue", "pcie-ce", "x86-proc"]     # PCIe: JSON -> bytes only
+                             "cxl-memory-module", "arm-cache-ue", "x86-proc"]      # libcper JSON both ways
+NO_JSON = ["pcie-ue", "pcie-ce"]     # PCIe: JSON -> bytes only
 # scenario bytes libcper's JSON cannot hold: the PCI bus command's low bits, a CXL 2.0
 # agent's address, and the ARM error-information type 0x04 (TLB in UEFI 2.9A's bitmap),
 # which libcper 0.0.4 reads as an enum and does not know, so it drops the word
@@ -174,11 +174,17 @@ def test_libcper_json_that_would_not_come_back_is_refused():
     assert exc.value.field == "section 0 (Platform Memory)" and "cannot carry" in str(exc.value)
 
 
-def test_libcper_json_of_an_unconverted_kind_is_refused_by_name():
-    rec = cv.convert(_block("x86-proc"), "block", "cper")
+def test_a_kind_fwemu_does_not_model_is_refused_by_name_both_ways():
+    # libcper decodes DMAr generic sections; fwemu neither models nor converts them
+    dmar = uuid.UUID("5b51fef7-c79d-4434-8f1b-aa62de3e2c64")
+    raw = records.encode(m.StatusBlock([m.Entry(m.RawSection(guid=dmar, data=bytes(64)))]))
+    with pytest.raises(UsageError) as exc:
+        cv.convert(raw, "block", "libcper-json")
+    assert str(exc.value) == "section 0 (DMAr Generic): fwemu does not write libcper's GenericDmar JSON yet"
+    rec = cv.convert(raw, "block", "cper")
     with pytest.raises(UsageError) as exc:
         cv.convert(json.dumps(cper.parse(rec)).encode(), "libcper-json", "block")
-    assert exc.value.field == "sections[0].Ia32x64Processor"
+    assert exc.value.field == "sections[0].GenericDmar"
 
 
 @pytest.mark.parametrize("kind", ["pcie-ue", "pcie-ce"])

@@ -19,6 +19,7 @@ from .libcper_flat import GENERIC, PCI_BUS, put_status, status_json
 from . import libcper_lists as ll
 from .libcper_arm import arm_bytes, arm_fits, arm_json
 from .libcper_pcie import pcie_bytes
+from .libcper_x86 import x86_bytes, x86_fits, x86_json
 
 MEMORY = uuid.UUID("a5bc1114-6f64-4ede-b863-3e83ed7c83b1")
 FIRMWARE = uuid.UUID("81212a96-09ed-4996-9471-8d729c8e69ed")
@@ -124,6 +125,7 @@ KINDS: dict[uuid.UUID, Kind] = {MEMORY: ("Memory", lambda b: len(b) >= 80, memor
                                                            ll.pci_dev_bytes),
          uuid.UUID("6d5244f2-2712-11ec-bea7-cb3fdb95c786"): ("Nvidia", ll.nvidia_fits, ll.nvidia_json, ll.nvidia_bytes)}
 KINDS[uuid.UUID("e19e3d16-bc11-11e4-9caa-c2051d5d46b0")] = ("ArmProcessor", arm_fits, arm_json, arm_bytes)
+KINDS[uuid.UUID("dc3ea0b0-a144-4797-b95b-53fa242b6e1d")] = ("Ia32x64Processor", x86_fits, x86_json, x86_bytes)
 # read only: fwemu does not write libcper's PCIe JSON (see libcper_pcie.py)
 KINDS[uuid.UUID("d995e954-bbc1-430f-ad91-b44dcb3c6f35")] = ("Pcie", lambda b: len(b) >= 208, None, pcie_bytes)
 KINDS[uuid.UUID("80b9efb4-52b5-4de3-a777-68784b771048")] = ("CxlProtocol", ll.cxl_protocol_fits,
@@ -161,6 +163,7 @@ def section_bytes(i: int, guid: uuid.UUID, d) -> bytes:
         known = SECTIONS.get(guid, ("Unknown", None))[1]
         if known == key:
             raise UsageError(f"sections[{i}].{key}", "fwemu does not read this libcper section kind yet; "
-                             f"only {', '.join(k[0] for k in KINDS.values())} and Unknown (base64) convert to bytes")
+                             f"only {', '.join(sorted({k[0] for k in KINDS.values()}))} and Unknown (base64) "
+                             "convert to bytes")
         raise UsageError(f"sections[{i}].{key}", f"does not match the descriptor's section type {guid}")
     return kind[3](i, value)
