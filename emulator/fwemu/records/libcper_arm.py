@@ -22,10 +22,9 @@ bit 31 is set) reads as bit 31 set.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from ..errors import UsageError
-from .libcper_base import b64, int_, pair, u, unb64
+from .libcper_base import b64, bits_json, bits_value, context_kind, int_, pair, u, unb64
 
 U64 = (1 << 64) - 1
 INFO_TYPES = ("Cache Error", "TLB Error", "Bus Error", "Micro-Architectural Error")
@@ -99,8 +98,7 @@ def _ctx_json(body: bytes, off: int) -> tuple[dict | None, int]:
 
 
 def _ctx_bytes(c, where: str) -> bytes:
-    kind = int_(c.get("registerContextType") if isinstance(c, dict) else None, "value",
-                f"{where}.registerContextType", 0xFFFF)
+    kind = context_kind(c, where)
     regs = c.get("registerArray")
     if kind in CTX_REGS:
         width, names = CTX_REGS[kind]
@@ -117,15 +115,15 @@ def _ctx_bytes(c, where: str) -> bytes:
                        int_(c, "registerArraySize", where, 0xFFFF_FFFF)) + data
 
 
-def _word_json(kind: int, w: int) -> dict:
-    rows = WORD if kind == 2 else WORD[:7]
+def _rows(kind: int) -> tuple:
+    """The error-information word's rows for libcper's type `kind` (0 cache, 1 TLB, 2 bus),
+    with the operation names of that type."""
     ops = {0: (CACHE_OPS, "Unknown (Reserved)"), 1: (TLB_OPS, "Unknown (Reserved)")}.get(kind, BUS_OPS)
-    out: dict = {}
-    for key, bit, first, bits, how in rows:
-        if w >> bit & 1:
-            v = w >> first & ((1 << bits) - 1)
-            spec: Any = ops if how is None else how
-            out[key] = bool(v) if spec is bool else v if spec is int else pair(v, spec[0], spec[1])
+    return tuple(r if r[4] is not None else r[:4] + (ops,) for r in (WORD if kind == 2 else WORD[:7]))
+
+
+def _word_json(kind: int, w: int) -> dict:
+    out = bits_json(_rows(kind), w)
     if kind == 2 and w >> 8 & 1:
         mode = w >> ACCESS_MODE_BIT & 1
         out["accessMode"] = {"value": mode, "name": "Normal" if mode else "Secure"}
@@ -133,17 +131,7 @@ def _word_json(kind: int, w: int) -> dict:
 
 
 def _word_bytes(kind: int, d, where: str) -> int:
-    w = 0
-    for key, bit, first, bits, how in (WORD if kind == 2 else WORD[:7]):
-        if isinstance(d, dict) and key in d:
-            v = d[key]
-            if how is bool:
-                v = int(bool(v))
-            elif how is int:
-                v = int_(d, key, where, (1 << bits) - 1)
-            else:
-                v = int_(v, "value", f"{where}.{key}", (1 << bits) - 1)
-            w |= v << first | 1 << bit
+    w = bits_value(_rows(kind), d, where)
     if kind == 2 and isinstance(d, dict) and "accessMode" in d:     # its own bit, 11 (libcper's reading)
         w |= int_(d["accessMode"], "value", f"{where}.accessMode", 1) << ACCESS_MODE_BIT | 1 << 11
     return w

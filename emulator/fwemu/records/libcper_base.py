@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from typing import Any
 
 from ..errors import UsageError
 
@@ -74,3 +75,33 @@ def pair(value: int, names: tuple[str, ...] | dict[int, str], default: str = "Un
     """libcper's `{value, name}` of an enumerated field (names: by value, or value -> name)."""
     table = dict(enumerate(names)) if isinstance(names, tuple) else names
     return {"value": value, "name": table.get(value, default)}
+
+
+def bits_json(rows, w: int) -> dict:
+    """A word of bit fields as libcper writes it. rows: (member, validation bit, first bit,
+    bits, how), how: int, bool or (names, default) for a `{value, name}` pair; a member is
+    written when its validation bit is set."""
+    out: dict = {}
+    for key, bit, first, bits, how in rows:
+        if w >> bit & 1:
+            v = w >> first & ((1 << bits) - 1)
+            spec: Any = how
+            out[key] = bool(v) if spec is bool else v if spec is int else pair(v, spec[0], spec[1])
+    return out
+
+
+def bits_value(rows, d, where: str) -> int:
+    """bits_json's word back from its JSON: a member present sets its validation bit."""
+    w = 0
+    for key, bit, first, bits, how in rows:
+        if isinstance(d, dict) and key in d:
+            v = int(bool(d[key])) if how is bool else int_(d, key, where, (1 << bits) - 1) if how is int \
+                else int_(d[key], "value", f"{where}.{key}", (1 << bits) - 1)
+            w |= v << first | 1 << bit
+    return w
+
+
+def context_kind(c, where: str) -> int:
+    """A context block's `registerContextType.value` (ARM and IA32/X64 both name it so)."""
+    return int_(c.get("registerContextType") if isinstance(c, dict) else None, "value",
+                f"{where}.registerContextType", 0xFFFF)

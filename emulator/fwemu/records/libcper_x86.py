@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import struct
 import uuid
-from typing import Any
 
 from ..errors import UsageError
-from .libcper_base import b64, int_, pair, u, unb64
+from .libcper_base import b64, bits_json, bits_value, context_kind, int_, pair, u, unb64
 
 U64 = (1 << 64) - 1
 CHECKS = {uuid.UUID("a55701f5-e3ef-43de-ac72-249b573fad2c"): ("Cache Check Error", "cache"),
@@ -63,33 +62,13 @@ X64_REGS = tuple((n, 8 * k, 8) for k, n in enumerate(("rax", "rbx", "rcx", "rdx"
 REGS = {2: (92, IA32_REGS), 3: (244, X64_REGS)}
 
 
-def _word_json(rows, w: int) -> dict:
-    out: dict = {}
-    for key, bit, first, bits, how in rows:
-        if w >> bit & 1:
-            v = w >> first & ((1 << bits) - 1)
-            spec: Any = how
-            out[key] = bool(v) if spec is bool else v if spec is int else pair(v, spec[0], spec[1])
-    return out
-
-
-def _word_bytes(rows, d, where: str) -> int:
-    w = 0
-    for key, bit, first, bits, how in rows:
-        if isinstance(d, dict) and key in d:
-            v = int(bool(d[key])) if how is bool else int_(d, key, where, (1 << bits) - 1) if how is int \
-                else int_(d[key], "value", f"{where}.{key}", (1 << bits) - 1)
-            w |= v << first | 1 << bit
-    return w
-
-
 def _info_json(e: bytes) -> dict:
     guid = uuid.UUID(bytes_le=e[:16])
     valid, word, target, req, resp, ip = struct.unpack_from("<6Q", e, 16)
     name, kind = CHECKS.get(guid, ("Unknown", None))
     out: dict = {"type": {"guid": str(guid), "name": name}}
     if valid & 1 and kind is not None:
-        out["checkInfo"] = _word_json(WORDS[kind], word)
+        out["checkInfo"] = bits_json(WORDS[kind], word)
     for bit, key, v in ((1, "targetAddressID", target), (2, "requestorID", req), (3, "responderID", resp),
                         (4, "instructionPointer", ip)):
         if valid >> bit & 1:
@@ -106,7 +85,7 @@ def _info_bytes(e, where: str) -> bytes:
     valid = word = 0
     if "checkInfo" in e:
         kind = CHECKS.get(guid, ("", None))[1]
-        word = 0 if kind is None else _word_bytes(WORDS[kind], e["checkInfo"], f"{where}.checkInfo")
+        word = 0 if kind is None else bits_value(WORDS[kind], e["checkInfo"], f"{where}.checkInfo")
         valid |= 1
     vals = []
     for bit, key in ((1, "targetAddressID"), (2, "requestorID"), (3, "responderID"), (4, "instructionPointer")):
@@ -133,8 +112,7 @@ def _ctx_json(i: int, k: int, body: bytes, off: int) -> tuple[dict, int]:
 
 
 def _ctx_bytes(c, where: str) -> bytes:
-    kind = int_(c.get("registerContextType") if isinstance(c, dict) else None, "value",
-                f"{where}.registerContextType", 0xFFFF)
+    kind = context_kind(c, where)
     head = struct.pack("<HHIQ", kind, int_(c, "registerArraySize", where, 0xFFFF), int_(c, "msrAddress", where,
                        0xFFFF_FFFF), int_(c, "mmRegisterAddress", where, U64))
     regs = c.get("registerArray")
