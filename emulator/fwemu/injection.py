@@ -62,7 +62,7 @@ class Injection:
     t_posted: float | None = None
     t_notified: float | None = None
     t_consumed: float | None = None
-    left_in_memory: dict[str, int] | None = None
+    left_in_memory: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     unsafe_sei: bool = False
     forged: bool = False
