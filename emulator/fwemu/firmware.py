@@ -29,6 +29,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 
 from . import scenarios
@@ -669,7 +670,7 @@ class FirmwareModel:
             self._finish(inj, "timed-out", f"the OS did not consume it within {inj.timeout:g} s; the "
                          f"target's memory could not be read ({exc}); the source stays held")
             return
-        left = {k: mem[k] for k in ("block_status", "read_ack") if k in mem}
+        left: dict[str, Any] = {k: mem[k] for k in ("block_status", "read_ack") if k in mem}
         inj.left_in_memory = left
         if mem["ours"] and not mem["pending"] and not inj.unobservable:   # consumed since the last look
             self._check_source(self.sources[src.id])
