@@ -372,6 +372,8 @@ OPTIONS = (
         ("status", " (default AV|V|UE|UET=UER 0xe0300000; AV|V|CE 0xc2000000 when corrected)"),
         ("misc0", ""), ("misc1", ""), ("misc2", ""), ("misc3", ""))),
     Option("--aux-data", ("arm-ras",), "auxiliary data bytes (tables 22-26): hex or @FILE", parse_bytes),
+    Option("--mpam-partid", ("arm-ras",), "auxiliary data of one key-value pair: the MPAM PARTID",
+           maximum=U16),
     # raw / vendor section
     Option("--guid", ("raw",), "section type GUID of the raw section", _guid),
     Option("--data", ("raw",), "section body: hex or @FILE", parse_bytes),
@@ -614,6 +616,11 @@ def _arm_ras_section(v: dict, corrected: bool, addr: int, mpidr: int | None) -> 
         if len(v.get(name, b"")) > size:
             raise UsageError(flag, f"is {len(v[name])} bytes; the field holds {size}")
     pe = v.get("mpidr", 0x80000000 if mpidr is None else mpidr | 0x80000000)
+    aux = v.get("aux_data")
+    if "mpam_partid" in v:
+        if aux is not None:
+            raise UsageError("--mpam-partid", "conflicts with --aux-data (both are the auxiliary data)")
+        aux = sec.AuxData(pairs=[sec.AuxPair(sec.MPAM_PARTID, v["mpam_partid"])])
     status = 0xC2000000 if corrected else 0xE0300000     # AV, V, CE=0b10 / UE, UET=0b11 (UER)
     record = sec.ErrorSyndrome(
         index=v.get("record_index", 0), ras_revision=v.get("ras_revision", 0x10),
@@ -625,7 +632,7 @@ def _arm_ras_section(v: dict, corrected: bool, addr: int, mpidr: int | None) -> 
         ip_type_format=v.get("ip_type_format", 0),
         ip_instance=v.get("ip_instance", pe.to_bytes(8, "little")),
         ip_type=v.get("ip_type", v.get("midr", 0x410FD490).to_bytes(8, "little")),
-        user_data=v.get("user_data", b""), error_syndromes=[record], auxiliary_data=v.get("aux_data"))
+        user_data=v.get("user_data", b""), error_syndromes=[record], auxiliary_data=aux)
 
 
 class RecordFactory:

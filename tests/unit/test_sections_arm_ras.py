@@ -72,6 +72,34 @@ def test_auxiliary_data_follows_the_records():
     assert_both_ways(sec, header(count=1, aux_off=80 + 72) + entry(index=1) + aux)
 
 
+MPAM_KEY = bytes.fromhex("8251b4eb03fbf94b9aca8613709fd789")   # EBB45182-FB03-4BF9-9ACA-8613709FD789, on the wire
+
+
+def test_typed_auxiliary_data():
+    aux = S.AuxData(contexts=[S.AuxContext(local=True, address_space_id=0x33ED,
+                                           registers=[(0x2A000000, 0x5), (0x2A000008, 0x6)]),
+                              S.AuxContext(registers=[(0x10, 0x11)])],
+                    pairs=[S.AuxPair(S.MPAM_PARTID, 7)])
+    expected = (struct.pack("<BBHIIHH", 1, 0, 2, 16 + 48 + 32 + 24, 16 + 48 + 32, 1, 0)
+                + struct.pack("<IBBHH6x", 48, 1, 0, 2, 0x33ED) + struct.pack("<QQQQ", 0x2A000000, 5, 0x2A000008, 6)
+                + struct.pack("<IBBHH6x", 32, 0, 0, 1, 0) + struct.pack("<QQ", 0x10, 0x11)
+                + MPAM_KEY + struct.pack("<Q", 7))
+    sec = S.ArmRasSection(error_syndromes=[S.ErrorSyndrome()], auxiliary_data=aux)
+    assert_both_ways(sec, header(count=1, aux_off=152) + entry() + expected)
+    assert S.ArmRasSection(auxiliary_data=expected).auxiliary_data == aux     # bytes in that layout
+
+
+@pytest.mark.parametrize("aux", [
+    struct.pack("<BBHIIHH", 1, 0, 0, 20, 16, 0, 0) + bytes(4),     # padding after the block
+    struct.pack("<BBHIIHH", 1, 0, 0, 16, 16, 0, 7),                 # a reserved field set
+    struct.pack("<BBHIIHH", 1, 0, 1, 16, 16, 0, 0),                 # a context that is not there
+], ids=["padding", "reserved", "missing-context"])
+def test_other_auxiliary_data_stays_bytes(aux):
+    sec = S.ArmRasSection(auxiliary_data=aux)
+    assert sec.auxiliary_data == aux
+    assert_both_ways(sec, header(aux_off=80) + aux)
+
+
 def test_reserved_bytes_and_trailing_are_kept():
     body = header(count=1, res1=b"\x01\x02\x03", res2=b"\x04" * 6) + entry(res=b"\x05\x06\x07") + b"\xee\xff"
     sec = S.ArmRasSection.decode(body)
@@ -164,6 +192,12 @@ def test_scenario_is_a_processor_node_of_the_target_pe():
     assert section_of({"--severity": "corrected"}).error_syndromes[0].err_status == 0xC200_0000
 
 
+def test_scenario_mpam_partid():
+    sec = section_of({"--mpam-partid": "0x2a"})
+    assert sec.auxiliary_data == S.AuxData(pairs=[S.AuxPair(S.MPAM_PARTID, 0x2A)])
+    assert sec.encode()[152:] == struct.pack("<BBHIIHH", 1, 0, 0, 40, 16, 1, 0) + MPAM_KEY + struct.pack("<Q", 0x2A)
+
+
 def test_scenario_options():
     sec = section_of({"--component-type": "gic", "--user-data": "GICD", "--record-index": "7",
                       "--err-misc2": "0x22", "--address": "0x1000", "--midr": "0x410fd8e0",
@@ -171,7 +205,8 @@ def test_scenario_options():
     rec = sec.error_syndromes[0]
     assert (sec.component_type, sec.user_data, rec.index, rec.err_misc2, rec.err_addr) == \
         (4, b"GICD" + bytes(12), 7, 0x22, 0x1000)
-    assert sec.ip_type[:8] == struct.pack("<Q", 0x410FD8E0) and len(sec.auxiliary_data or b"") == 16
+    assert sec.ip_type[:8] == struct.pack("<Q", 0x410FD8E0)
+    assert sec.auxiliary_data == S.AuxData()        # the bytes are the canonical empty block
     assert sec.encode()[14:16] == struct.pack("<H", 80 + 72)
 
 
@@ -181,6 +216,7 @@ def test_scenario_options():
     ({"--ip-instance": "00" * 17}, "--ip-instance: is 17 bytes; the field holds 16"),
     ({"--ras-revision": "256"}, "--ras-revision: 256 is outside 0 .. 0xff"),
     ({"--status": "1"}, "--status: does not apply to arm-ras"),
+    ({"--mpam-partid": "1", "--aux-data": "00"}, "--mpam-partid: conflicts with --aux-data"),
 ])
 def test_scenario_refuses_bad_values(fields, message):
     with pytest.raises(UsageError) as exc:

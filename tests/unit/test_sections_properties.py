@@ -117,6 +117,12 @@ syndromes = st.builds(S.ErrorSyndrome, index=st.integers(0, 0xFFFF_FFFF), ras_re
                       reserved=st.binary(min_size=3, max_size=3))
 
 
+aux_data = st.builds(S.AuxData, contexts=st.lists(st.builds(
+    S.AuxContext, local=st.booleans(), address_space_id=st.integers(0, 0xFFFF),
+    registers=st.lists(st.tuples(u64, u64), max_size=2)), max_size=2),
+    pairs=st.lists(st.builds(S.AuxPair, key=st.uuids(), value=u64), max_size=2), version=st.integers(0, 255))
+
+
 @st.composite
 def arm_ras(draw):
     kw = {f.name: draw(st.binary(min_size=f.size, max_size=f.size) if f.raw else st.integers(0, f.maximum))
@@ -124,7 +130,7 @@ def arm_ras(draw):
     kw["reserved"] = draw(st.binary(min_size=9, max_size=9) | st.just(b""))
     kw["error_syndromes"] = draw(st.lists(syndromes, max_size=3))
     if draw(st.booleans()):
-        kw["auxiliary_data"] = draw(st.binary(max_size=40))
+        kw["auxiliary_data"] = draw(st.binary(max_size=40) | aux_data)
     else:
         kw["trailing"] = draw(st.binary(max_size=8))
     return S.ArmRasSection(**kw)

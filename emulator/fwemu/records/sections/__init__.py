@@ -25,6 +25,7 @@ from ..kernel_profile import KernelProfile
 from . import cxl_dram, cxl_general_media, cxl_memory_module, cxl_protocol, nvidia, pci_bus
 from . import arm_ras, memory2, pci_device, x86_processor
 from ._base import LayoutSection
+from ._arm_ras_aux import MPAM_PARTID, AuxContext, AuxData, AuxPair
 from .arm_ras import ArmRasSection, ErrorSyndrome
 from .cxl_dram import CxlDramSection
 from .cxl_general_media import CxlGeneralMediaSection
@@ -47,10 +48,11 @@ for _cls in SECTION_TYPES:          # `record build --from-json` and block_from_
     m.register_section(_cls)
 
 __all__ = [
-    "ArmRasSection", "BY_GUID", "CLASSES", "ErrorSyndrome", "Memory2Section", "CxlDramSection", "CxlGeneralMediaSection", "CxlMemoryModuleSection",
-    "CxlProtocolSection", "LayoutSection", "MODULES", "NvidiaSection", "PciBusSection", "PciDeviceSection",
-    "RasCapability", "X86Context", "X86ErrorInfo", "X86ProcessorSection", "decode", "encode", "ghes_proc",
-    "is_section", "print_section",
+    "ArmRasSection", "AuxContext", "AuxData", "AuxPair", "BY_GUID", "CLASSES", "CxlDramSection",
+    "CxlGeneralMediaSection", "CxlMemoryModuleSection", "CxlProtocolSection", "ErrorSyndrome",
+    "LayoutSection", "MODULES", "MPAM_PARTID", "Memory2Section", "NvidiaSection", "PciBusSection",
+    "PciDeviceSection", "RasCapability", "X86Context", "X86ErrorInfo", "X86ProcessorSection",
+    "decode", "encode", "ghes_proc", "is_section", "print_section",
 ]
 
 

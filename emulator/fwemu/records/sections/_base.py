@@ -125,6 +125,17 @@ def check_bytes(name: str, value, maximum: int) -> bytes:
     return bytes(value)
 
 
+def check_registers(name: str, pairs) -> list[tuple[int, int]]:
+    """(address, value) register pairs of u64s, as tuples."""
+    regs = []
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise UsageError(f"{name}[{i}]", "must be an (address, value) pair")
+        regs.append((check_int(f"{name}[{i}].address", pair[0], (1 << 64) - 1),
+                     check_int(f"{name}[{i}].value", pair[1], (1 << 64) - 1)))
+    return regs
+
+
 def norm_reserved(value, size: int) -> bytes:
     """The reserved bytes: b"" when all zero, else exactly `size` bytes."""
     value = check_bytes("reserved", value, size)

@@ -28,8 +28,9 @@ Error syndrome entry (72 bytes each; table 21):
 | 5 | 3 | reserved |
 | 8 | 8 each | ERR<n>FR, ERR<n>CTLR, ERR<n>STATUS, ERR<n>ADDR, ERR<n>MISC0..3 (MISC2/3 meaningful only when the revision byte is not 0) |
 
-Auxiliary data (tables 22-26: a 16-byte header, address-space contexts of memory-mapped
-registers, key-value pairs such as the MPAM PARTID) is kept as bytes, not field by field.
+Auxiliary data (tables 22-26: a 16-byte header, address space contexts of memory-mapped
+registers, key-value pairs such as the MPAM PARTID) is typed in _arm_ras_aux.py when it is in
+the canonical layout, else kept as bytes.
 libcper (e1cba52, 2025-09) names IP type formats 0 PE, 1 SMMU_IIDR, 2 GIC_IIDR, 3 PIDR but
 decodes format 1 as an IIDR/AIDR pair and 2 as PIDR bytes (its switch is one off from its
 own names); fwemu keeps the 24 bytes as written, whatever the format.
@@ -51,6 +52,7 @@ from typing import ClassVar
 from ...errors import UsageError
 from ..kernel_profile import KernelProfile
 from . import _base as b
+from ._arm_ras_aux import AuxData
 from ._base import F
 
 GUID = uuid.UUID("BF32D4D5-B427-4025-8495-8A9E5D4030E4")
@@ -111,8 +113,8 @@ class ErrorSyndrome:
 class ArmRasSection(b.LayoutSection):
     """Arm RAS node error. `ip_instance`/`ip_type`/`user_data`: the raw union bytes (up to
     16/24/16, zero-padded; text user data is encoded as ASCII). `error_syndromes`: the
-    error records. `auxiliary_data`: the auxiliary data bytes (None: no auxiliary data,
-    offset 0). `trailing`: bytes after the records when there is no auxiliary data."""
+    error records. `auxiliary_data`: an `AuxData`, or bytes (bytes in AuxData's canonical
+    layout become one), or None (no auxiliary data: offset 0). `trailing`: bytes after the records when there is no auxiliary data."""
 
     KIND: ClassVar[str] = KIND
     GUID: ClassVar[uuid.UUID] = GUID
@@ -127,7 +129,7 @@ class ArmRasSection(b.LayoutSection):
     ip_type: bytes = b""
     user_data: bytes = b""
     error_syndromes: list[ErrorSyndrome] = field(default_factory=list)
-    auxiliary_data: bytes | None = None
+    auxiliary_data: AuxData | bytes | None = None
     trailing: bytes = b""
     explicit_validation_bits: int | None = None
     reserved: bytes = b""
@@ -151,8 +153,15 @@ class ArmRasSection(b.LayoutSection):
             raise UsageError("error_syndromes", f"at most {MAX_ENTRIES} (the offsets are 16 bits)")
         if self.explicit_validation_bits is not None:
             raise UsageError("explicit_validation_bits", "the Arm RAS node section has no validation bits")
-        if self.auxiliary_data is not None:
-            self.auxiliary_data = b.check_bytes("auxiliary_data", self.auxiliary_data, 0xFFFF)
+        aux = self.auxiliary_data
+        if isinstance(aux, dict):             # the JSON form of an AuxData
+            aux = AuxData(**aux)
+        elif aux is not None and not isinstance(aux, AuxData):
+            aux = b.check_bytes("auxiliary_data", aux, 0xFFFF)
+            aux = AuxData.from_bytes(aux) or aux      # one model per byte string
+        if isinstance(aux, AuxData) and len(aux.to_bytes()) > 0xFFFF:
+            raise UsageError("auxiliary_data", "is more than 65535 bytes")
+        self.auxiliary_data = aux
         self.trailing = b.check_bytes("trailing", self.trailing, 0xFFFF)
         if self.auxiliary_data is not None and self.trailing:
             raise UsageError("trailing", "with auxiliary data, the bytes after the records are the auxiliary data")
@@ -167,9 +176,13 @@ class ArmRasSection(b.LayoutSection):
         return {"entry_count": n, "entry_offset": HEADER,
                 "aux_offset": 0 if self.auxiliary_data is None else HEADER + ENTRY * n}
 
+    def aux_bytes(self) -> bytes | None:
+        aux = self.auxiliary_data
+        return aux.to_bytes() if isinstance(aux, AuxData) else aux
+
     def _tail(self) -> bytes:
-        return b"".join(e.to_bytes() for e in self.error_syndromes) + (
-            self.trailing if self.auxiliary_data is None else self.auxiliary_data)
+        aux = self.aux_bytes()
+        return b"".join(e.to_bytes() for e in self.error_syndromes) + (self.trailing if aux is None else aux)
 
     @classmethod
     def decode(cls, body: bytes):
