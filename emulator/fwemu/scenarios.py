@@ -353,6 +353,7 @@ OPTIONS = (
     Option("--socket", ("nvidia",), "socket (default 0)", maximum=U8),
     Option("--regs", ("nvidia",), "register pairs ADDR=VALUE[,ADDR=VALUE...]", parse_regs),
     # Arm RAS node
+    Option("--node-revision", ("arm-ras",), "the node header's revision (default 1)", maximum=U32),
     Option("--component-type", ("arm-ras",), "node type: processor (default), memory, smmu, vendor, "
            "gic, pcie, proxy, or a number", parse_component_type),
     Option("--ip-instance-format", ("arm-ras",), "IP instance format (0 PE MPIDR, default; 1 system "
@@ -612,24 +613,27 @@ def _newer_section(kind: str, v: dict, severity: int, addr: int, mpidr: int | No
 
 def _arm_ras_section(v: dict, corrected: bool, addr: int, mpidr: int | None) -> m.Section:
     """A processor node (the target PE's MPIDR and a Neoverse N2 MIDR) with one error record."""
-    for flag, name, size in (("--ip-instance", "ip_instance", 16), ("--ip-type", "ip_type", 24)):
+    for flag, name, size, other in (("--ip-instance", "ip_instance", 16, "mpidr"),
+                                    ("--ip-type", "ip_type", 24, "midr")):
         if len(v.get(name, b"")) > size:
             raise UsageError(flag, f"is {len(v[name])} bytes; the field holds {size}")
+        if name in v and other in v:      # the MPIDR / MIDR go into these bytes
+            raise UsageError(flag, f"conflicts with --{other} (both fill the {name.replace('_', ' ')})")
     pe = v.get("mpidr", 0x80000000 if mpidr is None else mpidr | 0x80000000)
     aux = v.get("aux_data")
     if "mpam_partid" in v:
         if aux is not None:
             raise UsageError("--mpam-partid", "conflicts with --aux-data (both are the auxiliary data)")
         aux = sec.AuxData(pairs=[sec.AuxPair(sec.MPAM_PARTID, v["mpam_partid"])])
-    status = 0xC2000000 if corrected else 0xE0300000     # AV, V, CE=0b10 / UE, UET=0b11 (UER)
+    status = 0xC2000000 if corrected else 0xE0300000     # AV|V + CE=0b10, or AV|V|UE + UET=0b11 (UER)
     record = sec.ErrorSyndrome(
         index=v.get("record_index", 0), ras_revision=v.get("ras_revision", 0x10),
         err_fr=v.get("err_fr", 1), err_ctlr=v.get("err_ctlr", 1), err_status=v.get("err_status", status),
         err_addr=addr, err_misc0=v.get("err_misc0", 0), err_misc1=v.get("err_misc1", 0),
         err_misc2=v.get("err_misc2", 0), err_misc3=v.get("err_misc3", 0))
     return sec.ArmRasSection(
-        component_type=v.get("component_type", 0), ip_instance_format=v.get("ip_instance_format", 0),
-        ip_type_format=v.get("ip_type_format", 0),
+        revision=v.get("node_revision", 1), component_type=v.get("component_type", 0),
+        ip_instance_format=v.get("ip_instance_format", 0), ip_type_format=v.get("ip_type_format", 0),
         ip_instance=v.get("ip_instance", pe.to_bytes(8, "little")),
         ip_type=v.get("ip_type", v.get("midr", 0x410FD490).to_bytes(8, "little")),
         user_data=v.get("user_data", b""), error_syndromes=[record], auxiliary_data=aux)

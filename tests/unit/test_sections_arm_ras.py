@@ -199,13 +199,13 @@ def test_scenario_mpam_partid():
 
 
 def test_scenario_options():
-    sec = section_of({"--component-type": "gic", "--user-data": "GICD", "--record-index": "7",
+    sec = section_of({"--component-type": "gic", "--user-data": "GICD", "--node-revision": "2", "--record-index": "7",
                       "--err-misc2": "0x22", "--address": "0x1000", "--midr": "0x410fd8e0",
                       "--aux-data": "01 00 00 00 10 00 00 00 10 00 00 00 00 00 00 00"})
     rec = sec.error_syndromes[0]
     assert (sec.component_type, sec.user_data, rec.index, rec.err_misc2, rec.err_addr) == \
         (4, b"GICD" + bytes(12), 7, 0x22, 0x1000)
-    assert sec.ip_type[:8] == struct.pack("<Q", 0x410FD8E0)
+    assert sec.ip_type[:8] == struct.pack("<Q", 0x410FD8E0) and sec.encode()[:4] == struct.pack("<I", 2)
     assert sec.auxiliary_data == S.AuxData()        # the bytes are the canonical empty block
     assert sec.encode()[14:16] == struct.pack("<H", 80 + 72)
 
@@ -217,6 +217,8 @@ def test_scenario_options():
     ({"--ras-revision": "256"}, "--ras-revision: 256 is outside 0 .. 0xff"),
     ({"--status": "1"}, "--status: does not apply to arm-ras"),
     ({"--mpam-partid": "1", "--aux-data": "00"}, "--mpam-partid: conflicts with --aux-data"),
+    ({"--ip-instance": "01", "--mpidr": "1"}, "--ip-instance: conflicts with --mpidr"),
+    ({"--ip-type": "01", "--midr": "1"}, "--ip-type: conflicts with --midr"),
 ])
 def test_scenario_refuses_bad_values(fields, message):
     with pytest.raises(UsageError) as exc:
