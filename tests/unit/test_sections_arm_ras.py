@@ -62,6 +62,17 @@ def test_two_error_records():
     assert_both_ways(TWO, TWO_BYTES)
 
 
+def test_header_fields_in_their_places():
+    """Every header field a distinct value: a local-address instance (format 2: address space
+    id, base) of an SMMU (component 2, IP type format 1: IIDR, AIDR)."""
+    inst = struct.pack("<QQ", 0x7, 0x2B400000)
+    iptype = struct.pack("<II16x", 0x0487143B, 0x2)
+    sec = S.ArmRasSection(revision=0x01020304, component_type=2, ip_instance_format=2, ip_type_format=1,
+                          ip_instance=inst, ip_type=iptype, user_data=b"smmu0-tcu")
+    assert_both_ways(sec, header(revision=0x01020304, comp=2, inst_fmt=2, type_fmt=1, inst=inst,
+                                 iptype=iptype, user=b"smmu0-tcu"))
+
+
 def test_header_only():
     assert_both_ways(S.ArmRasSection(), header())
 
