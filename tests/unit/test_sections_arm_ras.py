@@ -140,6 +140,26 @@ def test_bad_values_name_the_field():
         S.ArmRasSection(auxiliary_data=b"", trailing=b"\x01")
 
 
+@pytest.mark.parametrize("change, field", [
+    ({"error_syndromes": [5]}, "error_syndromes[0]"),
+    ({"error_syndromes": [{"idx": 1}]}, "error_syndromes[0]"),
+    ({"auxiliary_data": {"contexts": [{"scope": 1}]}}, "contexts[0]"),
+    ({"auxiliary_data": {"pairs": [{"key": "zz", "value": 1}]}}, "pairs.key"),
+])
+def test_a_bad_json_model_names_the_part(change, field):
+    model = {**TWO.to_json(), **change}
+    model.pop("kind")
+    with pytest.raises(UsageError) as exc:
+        S.ArmRasSection.from_json(model)
+    assert str(exc.value).startswith(field + ": ")
+
+
+def test_json_model_roundtrip():
+    model = TWO.to_json()
+    model.pop("kind")
+    assert S.ArmRasSection.from_json(model) == TWO
+
+
 # ---- the kernel ---------------------------------------------------------------------------------
 
 P = "{1}[Hardware Error]:   "

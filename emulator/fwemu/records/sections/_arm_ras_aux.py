@@ -80,9 +80,8 @@ class AuxData:
     version: int = 1
 
     def __post_init__(self):
-        self.contexts = [c if isinstance(c, AuxContext) else AuxContext(**c) for c in self.contexts]
-        self.pairs = [p if isinstance(p, AuxPair) else AuxPair(**p) if isinstance(p, dict) else AuxPair(*p)
-                      for p in self.pairs]
+        self.contexts = [b.make_part(AuxContext, f"contexts[{i}]", c) for i, c in enumerate(self.contexts)]
+        self.pairs = [b.make_part(AuxPair, f"pairs[{i}]", p) for i, p in enumerate(self.pairs)]
         b.check_int("version", self.version, 0xFF)
         if len(self.contexts) > 0xFFFF or len(self.pairs) > 0xFFFF:
             raise UsageError("auxiliary_data", "at most 65535 contexts and 65535 pairs")

@@ -125,6 +125,18 @@ def check_bytes(name: str, value, maximum: int) -> bytes:
     return bytes(value)
 
 
+def make_part(cls, name: str, value):
+    """A part of a section (a dataclass) from itself, its JSON dict or its positional
+    values; a value of another shape is a UsageError naming `name`."""
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls(**value) if isinstance(value, dict) else cls(*value)
+    except TypeError:
+        fields = ", ".join(f.name for f in dataclasses.fields(cls))
+        raise UsageError(name, f"must be an object with the fields {fields}") from None
+
+
 def check_registers(name: str, pairs) -> list[tuple[int, int]]:
     """(address, value) register pairs of u64s, as tuples."""
     regs = []

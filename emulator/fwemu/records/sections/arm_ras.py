@@ -97,7 +97,7 @@ class ErrorSyndrome:
     def __post_init__(self):
         for f in ENTRY_LAYOUT.fields:
             b.check_int(f.name, getattr(self, f.name), f.maximum)
-        self.reserved = b.norm_reserved(self.reserved, ENTRY_LAYOUT.reserved_len)
+        self.reserved = b.norm_reserved(self.reserved, ENTRY_LAYOUT.reserved_len)   # JSON: hex text
 
     def to_bytes(self) -> bytes:
         values = {f.name: getattr(self, f.name) for f in ENTRY_LAYOUT.fields}
@@ -140,22 +140,15 @@ class ArmRasSection(b.LayoutSection):
                 self.user_data = self.user_data.encode("ascii")
             except UnicodeEncodeError:
                 raise UsageError("user_data", "must be ASCII text") from None
-        syndromes = []
-        for i, e in enumerate(self.error_syndromes):
-            if isinstance(e, dict):
-                e = ErrorSyndrome(**{k: (bytes.fromhex(v) if k == "reserved" and isinstance(v, str) else v)
-                                     for k, v in e.items()})
-            if not isinstance(e, ErrorSyndrome):
-                raise UsageError(f"error_syndromes[{i}]", "must be an error syndrome entry")
-            syndromes.append(e)
-        self.error_syndromes = syndromes
+        self.error_syndromes = syndromes = [b.make_part(ErrorSyndrome, f"error_syndromes[{i}]", e)
+                                            for i, e in enumerate(self.error_syndromes)]
         if len(syndromes) > MAX_ENTRIES:
             raise UsageError("error_syndromes", f"at most {MAX_ENTRIES} (the offsets are 16 bits)")
         if self.explicit_validation_bits is not None:
             raise UsageError("explicit_validation_bits", "the Arm RAS node section has no validation bits")
         aux = self.auxiliary_data
         if isinstance(aux, dict):             # the JSON form of an AuxData
-            aux = AuxData(**aux)
+            aux = b.make_part(AuxData, "auxiliary_data", aux)
         elif aux is not None and not isinstance(aux, AuxData):
             aux = b.check_bytes("auxiliary_data", aux, 0xFFFF)
             aux = AuxData.from_bytes(aux) or aux      # one model per byte string
