@@ -145,6 +145,16 @@ def test_cper_reads_every_field():
     assert (m["cardSmbiosHandle"], m["moduleSmbiosHandle"]) == (0x1_0010, 0x1_0011)
 
 
+def test_cper_0_0_4_shows_the_physical_address_under_the_error_status_bit():
+    """libcper's memory2 decoder prints `physicalAddress` when validation bit 0 (error status)
+    is set, not bit 1 (physical address); `physicalAddressHex` is always there."""
+    cper = pytest.importorskip("cper", reason="pip install cper==0.0.4 (needs libjson-c-dev)")
+    from cper_wrap import wrap_record
+    sec = S.Memory2Section(physical_address=0x60000000)                 # bit 1 only
+    m = cper.parse(wrap_record(records.encode(StatusBlock([Entry(sec)]))))["sections"][0]["Memory2"]
+    assert "physicalAddress" not in m and m["physicalAddressHex"] == "0x0000000060000000"
+
+
 def test_cper_reads_the_bank_group_form():
     cper = pytest.importorskip("cper", reason="pip install cper==0.0.4 (needs libjson-c-dev)")
     from cper_wrap import wrap_record
