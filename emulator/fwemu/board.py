@@ -79,6 +79,9 @@ SCENARIO_MIN_BLOCK_LENGTH: Mapping[str, int] = MappingProxyType({
     "pci-device": GHES_HEADER + GDE_HEADER + 40,
     "x86-proc": GHES_HEADER + GDE_HEADER + 64 + 64,
     "nvidia": GHES_HEADER + GDE_HEADER + 32,
+    # memory error section 2: 96; Arm RAS node: the 80-byte header + one 72-byte record
+    "memory2": GHES_HEADER + GDE_HEADER + 96,
+    "arm-ras": GHES_HEADER + GDE_HEADER + 80 + 72,
 })
 SCENARIOS = tuple(SCENARIO_MIN_BLOCK_LENGTH)
 

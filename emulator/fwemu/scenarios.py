@@ -26,7 +26,9 @@ PCIE = ("pcie-ue", "pcie-ce")
 # the newer section kinds (records/sections/)
 CXL_EVENTS = ("cxl-general-media", "cxl-dram", "cxl-memory-module")
 CXL = ("cxl-protocol",) + CXL_EVENTS
-NEWER = CXL + ("pci-bus", "pci-device", "x86-proc", "nvidia")
+NEWER = CXL + ("pci-bus", "pci-device", "x86-proc", "nvidia", "memory2", "arm-ras")
+MEM_FIELDS = MEMORY + ("memory2",)      # the memory section's field options apply to section 2
+ARM_FIELDS = ARM + ("arm-ras",)         # --mpidr / --midr: the Arm RAS node's PE
 ALL = MEMORY + ARM + PCIE + ("generic-cpu", "raw") + NEWER
 SCENARIOS = ALL
 
@@ -164,7 +166,7 @@ def _fru_text(name, text):
 U8, U16, U32 = 0xFF, 0xFFFF, 0xFFFF_FFFF
 U24 = 0xFF_FFFF
 NO_RAW = tuple(k for k in ALL if k != "raw")
-ADDRESS = MEMORY + ARM + PCIE + ("generic-cpu", "pci-bus", "x86-proc")
+ADDRESS = MEMORY + ARM + PCIE + ("generic-cpu", "pci-bus", "x86-proc", "memory2", "arm-ras")
 DEVICE_ID = PCIE + CXL + ("pci-device",)      # --bdf / --vendor-id / --device-id
 
 
@@ -204,20 +206,37 @@ def parse_check_type(name: str, text: str):
         raise UsageError(name, f"{text!r}: one of {', '.join(sec.x86_processor.CHECK_TYPES)} or a GUID") from None
 
 
-def _signature(name: str, text: str) -> bytes:
+def _ascii16(what: str):
+    """A parser of ASCII text of at most 16 bytes (the NVIDIA signature, the Arm RAS user data)."""
+    def parse(name: str, text: str) -> bytes:
+        try:
+            raw = text.encode("ascii")
+        except UnicodeEncodeError:
+            raise UsageError(name, "must be ASCII text") from None
+        if len(raw) > 16:
+            raise UsageError(name, f"is {len(raw)} characters; the {what} holds 16")
+        return raw
+    return parse
+
+
+_signature, _user_data = _ascii16("signature"), _ascii16("user data")
+
+
+def parse_component_type(name: str, text: str) -> int:
+    key = text.strip().lower()
+    if key in sec.arm_ras.COMPONENT_TYPES:
+        return sec.arm_ras.COMPONENT_TYPES.index(key)
     try:
-        raw = text.encode("ascii")
-    except UnicodeEncodeError:
-        raise UsageError(name, "must be ASCII text") from None
-    if len(raw) > 16:
-        raise UsageError(name, f"is {len(raw)} characters; the signature holds 16")
-    return raw
+        return parse_int(name, key, U8)
+    except UsageError:
+        raise UsageError(name, f"unknown component type {text!r} ({', '.join(sec.arm_ras.COMPONENT_TYPES)}, "
+                         "or a number)") from None
 
 
 OPTIONS = (
     # common
     Option("--address", ADDRESS, "physical address (memory PA, ARM fault PA, CPU target address, "
-           f"PCI bus address); default {DEFAULT_ADDRESS:#x}"),
+           f"PCI bus address, Arm RAS ERR<n>ADDR); default {DEFAULT_ADDRESS:#x}"),
     Option("--severity", ALL, "recoverable | fatal | corrected | info | number (block and section)", _sev),
     Option("--section-severity", ALL, "section severity when it should differ from the block's", _sev),
     Option("--flags", ALL, "entry flags: primary,reset,threshold-exceeded,latent,… or a number", parse_flags),
@@ -226,34 +245,39 @@ OPTIONS = (
     Option("--timestamp", ALL, "entry timestamp: now (default), none, or YYYY-MM-DDThh:mm:ss", parse_timestamp),
     Option("--raw-data", ALL, "raw-data area after the entries: hex or @FILE", parse_bytes),
     # memory
-    Option("--error-type", MEMORY + ("pci-bus",), "memory error type 0..15 (2 single-bit ECC, "
+    Option("--error-type", MEM_FIELDS + ("pci-bus",), "memory error type 0..15 (memory2: 0..255; 2 single-bit ECC, "
            "3 multi-bit ECC, …); pci-bus: 0 unknown, 1 data parity, 2 system, 3 master abort, "
            "4 bus timeout, 5 master data parity, 6 address parity, 7 command parity",
-           maximum=U16, limits=_per_kind(MEMORY, 15)),
-    Option("--pa-mask", MEMORY, "physical address mask"),
-    Option("--error-status", MEMORY + ("pci-bus", "pci-device"), "error status value"),
-    *(Option(f"--{n}", MEMORY, f"memory {n.replace('-', ' ')}", maximum=U16)
-      for n in ("node", "card", "module", "device", "bit-position", "card-handle", "module-handle")),
-    Option("--bank", MEMORY + ("cxl-dram",), "memory bank (cxl-dram: 8 bits)", maximum=U16,
+           maximum=U16, limits=_per_kind(MEMORY, 15) + (("memory2", U8),)),
+    Option("--pa-mask", MEM_FIELDS, "physical address mask"),
+    Option("--error-status", MEM_FIELDS + ("pci-bus", "pci-device"), "error status value"),
+    *(Option(f"--{n}", MEM_FIELDS, f"memory {n.replace('-', ' ')}" + (" (memory2: 32 bits)" if mx == U32 else ""),
+             maximum=mx, limits=_per_kind(MEMORY, U16))
+      for n, mx in (("node", U16), ("card", U16), ("module", U16), ("device", U32), ("bit-position", U32),
+                    ("card-handle", U32), ("module-handle", U32))),
+    Option("--bank", MEM_FIELDS + ("cxl-dram",), "memory bank (cxl-dram: 8 bits)", maximum=U16,
            limits=(("cxl-dram", U8),)),
-    Option("--column", MEMORY + ("cxl-dram",), "memory column", maximum=U16),
-    Option("--rank", MEMORY + CXL_EVENTS[:2], "memory rank (cxl: 8 bits)", maximum=U16,
-           limits=_per_kind(CXL_EVENTS[:2], U8)),
-    Option("--row", MEMORY + ("cxl-dram",), "row (up to 18 bits: sets ROW_EXT above 0xffff; "
-           "cxl-dram: 24 bits)", maximum=U24, limits=_per_kind(MEMORY, (1 << 18) - 1)),
-    Option("--bank-group", MEMORY + ("cxl-dram",), "bank group (with --bank-address instead of --bank)",
+    Option("--column", MEM_FIELDS + ("cxl-dram",), "memory column (memory2: 32 bits)", maximum=U32,
+           limits=_per_kind(MEMORY + ("cxl-dram",), U16)),
+    Option("--rank", MEM_FIELDS + CXL_EVENTS[:2], "memory rank (cxl: 8 bits; memory2: 32 bits)", maximum=U32,
+           limits=_per_kind(MEMORY, U16) + _per_kind(CXL_EVENTS[:2], U8)),
+    Option("--row", MEM_FIELDS + ("cxl-dram",), "row (up to 18 bits: sets ROW_EXT above 0xffff; "
+           "cxl-dram: 24 bits; memory2: 32 bits)", maximum=U32,
+           limits=_per_kind(MEMORY, (1 << 18) - 1) + (("cxl-dram", U24),)),
+    Option("--bank-group", MEM_FIELDS + ("cxl-dram",), "bank group (with --bank-address instead of --bank)",
            maximum=U8),
-    Option("--bank-address", MEMORY, "bank address", maximum=U8),
-    Option("--chip-id", MEMORY, "chip id 0..7", maximum=7),
-    *(Option(f"--{n}-id", MEMORY + ("pci-bus", "x86-proc"), f"{n} id")
+    Option("--bank-address", MEM_FIELDS, "bank address", maximum=U8),
+    Option("--chip-id", MEM_FIELDS, "chip id 0..7 (memory2: 8 bits)", maximum=U8, limits=_per_kind(MEMORY, 7)),
+    *(Option(f"--{n}-id", MEM_FIELDS + ("pci-bus", "x86-proc"), f"{n} id")
       for n in ("requestor", "responder", "target")),
+    Option("--status", ("memory2",), "status byte (bit 0: uncorrected; default from --severity)", maximum=U8),
     # ARM
     Option("--arm-type", ARM, "error-info type: cache,tlb,bus,micro-arch (UEFI 2.9A bitmap) or a number",
            parse_arm_type),
     Option("--error-info", ARM, "error-info bitfield (default per scenario, e.g. 0x450017)"),
     Option("--virt-address", ARM, "virtual fault address"),
-    Option("--mpidr", ARM, "MPIDR of the failing PE (default: the target PE's)"),
-    Option("--midr", ARM, "MIDR (default 0x410fd490, Neoverse N2)"),
+    Option("--mpidr", ARM_FIELDS, "MPIDR of the failing PE (default: the target PE's)"),
+    Option("--midr", ARM_FIELDS, "MIDR (default 0x410fd490, Neoverse N2)"),
     Option("--affinity-level", ARM, "error affinity level", maximum=U8),
     Option("--running-state", ARM, "running state (bit0 = running)", maximum=U32),
     Option("--psci-state", ARM, "PSCI state", maximum=U32),
@@ -328,6 +352,29 @@ OPTIONS = (
            "PCIe-DPC)", _signature),
     Option("--socket", ("nvidia",), "socket (default 0)", maximum=U8),
     Option("--regs", ("nvidia",), "register pairs ADDR=VALUE[,ADDR=VALUE...]", parse_regs),
+    # Arm RAS node
+    Option("--node-revision", ("arm-ras",), "the node header's revision (default 1)", maximum=U32),
+    Option("--component-type", ("arm-ras",), "node type: processor (default), memory, smmu, vendor, "
+           "gic, pcie, proxy, or a number", parse_component_type),
+    Option("--ip-instance-format", ("arm-ras",), "IP instance format (0 PE MPIDR, default; 1 system "
+           "physical address; 2 local address; 3 SoC-specific)", maximum=U8),
+    Option("--ip-instance", ("arm-ras",), "IP instance bytes (up to 16; default: the MPIDR): hex or @FILE",
+           parse_bytes),
+    Option("--ip-type-format", ("arm-ras",), "IP type format (0 PE MIDR/REVIDR/AIDR, default; 1 SMMU "
+           "IIDR; 2 GIC IIDR; 3 PIDR)", maximum=U8),
+    Option("--ip-type", ("arm-ras",), "IP type bytes (up to 24; default: the MIDR): hex or @FILE",
+           parse_bytes),
+    Option("--user-data", ("arm-ras",), "user data (ASCII, up to 16 characters)", _user_data),
+    Option("--record-index", ("arm-ras",), "error record index (default 0)", maximum=U32),
+    Option("--ras-revision", ("arm-ras",), "RAS extension revision byte (REVISION:ARCHVER; default "
+           "0x10)", maximum=U8),
+    *(Option(f"--err-{r}", ("arm-ras",), f"ERR<n>{r.upper()}" + note) for r, note in (
+        ("fr", " (default 0x1: ED)"), ("ctlr", " (default 0x1: ED)"),
+        ("status", " (default AV|V|UE|UET=UER 0xe0300000; AV|V|CE 0xc2000000 when corrected)"),
+        ("misc0", ""), ("misc1", ""), ("misc2", ""), ("misc3", ""))),
+    Option("--aux-data", ("arm-ras",), "auxiliary data bytes (tables 22-26): hex or @FILE", parse_bytes),
+    Option("--mpam-partid", ("arm-ras",), "auxiliary data of one key-value pair: the MPAM PARTID",
+           maximum=U16),
     # raw / vendor section
     Option("--guid", ("raw",), "section type GUID of the raw section", _guid),
     Option("--data", ("raw",), "section body: hex or @FILE", parse_bytes),
@@ -340,17 +387,17 @@ def add_field_options(parser: argparse.ArgumentParser) -> None:
     for opt in OPTIONS:
         title = FIELD_GROUPS[_group_of(opt)]
         group = groups.get(title) or groups.setdefault(title, parser.add_argument_group(title))
-        kinds = "" if opt.kinds in (ALL, MEMORY, ARM, PCIE, ("raw",)) else \
+        kinds = "" if opt.kinds in (ALL, MEMORY, ARM, PCIE, ("raw",), MEM_FIELDS, ARM_FIELDS) else \
             (" [all but raw]" if opt.kinds == NO_RAW else f" [{', '.join(opt.kinds)}]")
         group.add_argument(opt.flag, dest=f"f_{opt.dest}", metavar="V", default=None,
                            help=f"{opt.help}{kinds}")
 
 
 FIELD_GROUPS = {"common": "record fields, every scenario (raw: the block header and entry only)",
-                "memory": f"memory error section ({', '.join(MEMORY)})",
-                "arm": f"ARM processor error section ({', '.join(ARM)})",
+                "memory": f"memory error section ({', '.join(MEMORY)}) and section 2 (memory2)",
+                "arm": f"ARM processor error section ({', '.join(ARM)}; --mpidr/--midr: arm-ras)",
                 "pcie": f"PCIe error section ({', '.join(PCIE)})",
-                "newer": f"CXL, PCI/PCI-X, IA32/X64 and NVIDIA sections ({', '.join(NEWER)})",
+                "newer": f"CXL, PCI/PCI-X, IA32/X64, NVIDIA, memory 2, Arm RAS sections ({', '.join(NEWER)})",
                 "raw": "vendor section (raw --guid G --data HEX)"}
 
 
@@ -361,6 +408,8 @@ def _group_of(opt: Option) -> str:
         return "memory"
     if opt.kinds[0] in PCIE:
         return "pcie"
+    if opt.kinds == ARM_FIELDS:
+        return "arm"
     return {ARM: "arm", ("raw",): "raw"}.get(opt.kinds, "newer")
 
 
@@ -394,13 +443,14 @@ def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None 
         if kind not in opt.kinds:
             raise UsageError(flag, f"does not apply to {kind} (applies to: {', '.join(opt.kinds)})")
         v[opt.dest] = opt.convert(text, kind)
-    if kind in MEMORY and "bank" in v and ("bank_group" in v or "bank_address" in v):
+    if kind in MEM_FIELDS and "bank" in v and ("bank_group" in v or "bank_address" in v):
         raise UsageError("--bank", "conflicts with --bank-group/--bank-address (they share one field)")
 
     default_sev = {"memory-ue": 0, "memory-ce": 2, "memory-fatal": 1, "arm-cache-ue": 0,
                    "arm-tlb": 2, "pcie-ue": 0, "pcie-ce": 2, "generic-cpu": 2, "raw": 0,
                    "cxl-protocol": 0, "cxl-general-media": 0, "cxl-dram": 2, "cxl-memory-module": 3,
-                   "pci-bus": 0, "pci-device": 0, "x86-proc": 0, "nvidia": 0}[kind]
+                   "pci-bus": 0, "pci-device": 0, "x86-proc": 0, "nvidia": 0, "memory2": 0,
+                   "arm-ras": 0}[kind]
     severity = v.get("severity", default_sev)
     section = _section(kind, v, int(severity), mpidr)
     ts = v.get("timestamp", "now")
@@ -417,7 +467,7 @@ def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None 
 def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
     addr = v.get("address", DEFAULT_ADDRESS)
     if kind in NEWER:
-        return _newer_section(kind, v, severity, addr)
+        return _newer_section(kind, v, severity, addr, mpidr)
     if kind in MEMORY:
         names = ("pa_mask", "error_status", "node", "card", "module", "bank", "device", "column",
                  "bit_position", "rank", "card_handle", "module_handle", "row", "bank_group",
@@ -466,7 +516,7 @@ def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
 DEFAULT_DPA = 0x1000
 
 
-def _newer_section(kind: str, v: dict, severity: int, addr: int) -> m.Section:
+def _newer_section(kind: str, v: dict, severity: int, addr: int, mpidr: int | None = None) -> m.Section:
     """The sections of records/sections/ with the scenario's defaults and field options."""
     corrected = severity == m.Severity.CORRECTED
     seg, bus, dev, fn = v.get("bdf", (0, 1, 0, 0))
@@ -538,6 +588,17 @@ def _newer_section(kind: str, v: dict, severity: int, addr: int) -> m.Section:
             segment=seg, bus=bus, device=dev, function=fn,
             memory_number=len(mem) if regs else None, io_number=len(io) if regs else None,
             registers=mem + io if regs else None)
+    if kind == "memory2":
+        names = ("error_status", "node", "card", "module", "bank", "device", "row", "column", "rank",
+                 "bit_position", "chip_id", "requestor_id", "responder_id", "target_id", "card_handle",
+                 "module_handle", "bank_group", "bank_address")
+        return sec.Memory2Section(
+            physical_address=addr, physical_address_mask=v.get("pa_mask"),
+            error_type=v.get("error_type", 2 if corrected else 3),
+            status=v.get("status", 0 if corrected else sec.memory2.STATUS_UNCORRECTED),
+            **{n: v[n] for n in names if n in v})
+    if kind == "arm-ras":
+        return _arm_ras_section(v, corrected, addr, mpidr)
     if kind == "nvidia":
         return sec.NvidiaSection(signature=v.get("signature", b"PCIe-DPC"), socket=v.get("socket", 0),
                                  registers=v.get("regs", []))
@@ -548,6 +609,34 @@ def _newer_section(kind: str, v: dict, severity: int, addr: int) -> m.Section:
                             responder_id=v.get("responder_id"), ip=v.get("ip"))
     return sec.X86ProcessorSection(apic_id=v.get("apic_id", 0), cpuid_info=v.get("cpuid"),
                                    error_info=[info])
+
+
+def _arm_ras_section(v: dict, corrected: bool, addr: int, mpidr: int | None) -> m.Section:
+    """A processor node (the target PE's MPIDR and a Neoverse N2 MIDR) with one error record."""
+    for flag, name, size, other in (("--ip-instance", "ip_instance", 16, "mpidr"),
+                                    ("--ip-type", "ip_type", 24, "midr")):
+        if len(v.get(name, b"")) > size:
+            raise UsageError(flag, f"is {len(v[name])} bytes; the field holds {size}")
+        if name in v and other in v:      # the MPIDR / MIDR go into these bytes
+            raise UsageError(flag, f"conflicts with --{other} (both fill the {name.replace('_', ' ')})")
+    pe = v.get("mpidr", 0x80000000 if mpidr is None else mpidr | 0x80000000)
+    aux = v.get("aux_data")
+    if "mpam_partid" in v:
+        if aux is not None:
+            raise UsageError("--mpam-partid", "conflicts with --aux-data (both are the auxiliary data)")
+        aux = sec.AuxData(pairs=[sec.AuxPair(sec.MPAM_PARTID, v["mpam_partid"])])
+    status = 0xC2000000 if corrected else 0xE0300000     # AV|V + CE=0b10, or AV|V|UE + UET=0b11 (UER)
+    record = sec.ErrorSyndrome(
+        index=v.get("record_index", 0), ras_revision=v.get("ras_revision", 0x10),
+        err_fr=v.get("err_fr", 1), err_ctlr=v.get("err_ctlr", 1), err_status=v.get("err_status", status),
+        err_addr=addr, err_misc0=v.get("err_misc0", 0), err_misc1=v.get("err_misc1", 0),
+        err_misc2=v.get("err_misc2", 0), err_misc3=v.get("err_misc3", 0))
+    return sec.ArmRasSection(
+        revision=v.get("node_revision", 1), component_type=v.get("component_type", 0),
+        ip_instance_format=v.get("ip_instance_format", 0), ip_type_format=v.get("ip_type_format", 0),
+        ip_instance=v.get("ip_instance", pe.to_bytes(8, "little")),
+        ip_type=v.get("ip_type", v.get("midr", 0x410FD490).to_bytes(8, "little")),
+        user_data=v.get("user_data", b""), error_syndromes=[record], auxiliary_data=aux)
 
 
 class RecordFactory:

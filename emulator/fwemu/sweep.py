@@ -26,6 +26,7 @@ from .request import InjectRequest, Variant
 from .scenarios import OPTIONS, parse_int
 
 _NUMERIC = {o.flag: o.maximum for o in OPTIONS if o.parse is None}
+_LIMITS = {o.flag: dict(o.limits) for o in OPTIONS if o.parse is None}    # per-scenario maxima
 MAX_LIST = 4096
 
 
@@ -104,11 +105,14 @@ def parse_spec(flag: str, text: str, top: int | None = None):
 class Plan:
     """The field values of each injection of one request, in order."""
 
-    def __init__(self, fields: dict[str, str], seed: int = 0, salt: str = ""):
+    def __init__(self, fields: dict[str, str], seed: int = 0, salt: str = "", scenario: str | None = None):
         # only numeric options take specs: others have ':' or ',' of their own (a BDF,
         # a timestamp, a flag list), which their own parsers read
         self.fixed = {k: v for k, v in fields.items() if k not in _NUMERIC or not is_spec(v)}
-        self.specs = {k: parse_spec(k, v) for k, v in fields.items() if k not in self.fixed}
+        # a scenario's own maximum for a shared option (--chip-id: 7 for memory-ue, 255 for
+        # memory2), so a sweep past it is refused before anything is posted
+        self.specs = {k: parse_spec(k, v, _LIMITS[k].get(scenario or "")) for k, v in fields.items()
+                      if k not in self.fixed}
         self.seed = seed
         # one generator per option, seeded by the seed and the option, so adding a random
         # field does not change another one's values
@@ -137,7 +141,7 @@ class _Pick:
     def __init__(self, scenario: str, fields: dict[str, str], source: int | None, notify: str | None,
                  pe: int | str, seed: int, salt: str, pes: int):
         self.scenario, self.source, self.notify = scenario, source, notify
-        self.plan = Plan(fields, seed, salt)
+        self.plan = Plan(fields, seed, salt, scenario)
         self.pe_spec = None
         self.pe = 0
         if isinstance(pe, str):

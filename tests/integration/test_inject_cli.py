@@ -130,7 +130,8 @@ BAD = [
     (["inject", "memory-oops"],
      "fwemu: error: scenario: unknown scenario 'memory-oops' (one of: memory-ue, memory-ce, "
      "memory-fatal, arm-cache-ue, arm-tlb, pcie-ue, pcie-ce, generic-cpu, raw, cxl-protocol, "
-     "cxl-general-media, cxl-dram, cxl-memory-module, pci-bus, pci-device, x86-proc, nvidia)"),
+     "cxl-general-media, cxl-dram, cxl-memory-module, pci-bus, pci-device, x86-proc, nvidia, "
+     "memory2, arm-ras)"),
     (["inject", "memory-ue", "--count", "0"], "fwemu: error: --count: must be at least 1"),
     (["inject", "memory-ue", "--timeout", "0"], "fwemu: error: --timeout: must be positive"),
     (["inject", "raw"], "fwemu: error: FILE: raw needs a FILE with a whole status block, or "

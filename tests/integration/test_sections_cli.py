@@ -130,6 +130,10 @@ def test_record_decode_json_gives_typed_fields_and_builds_back(fwemu, tmp_path):
     (["x86-proc", "--check-type", "cpu"], "--check-type: 'cpu': one of cache, tlb, bus, ms or a GUID"),
     (["pci-device", "--mem-regs", "0x10"], "--mem-regs: '0x10' is not ADDR=VALUE"),
     (["nvidia", "--signature", "A" * 17], "--signature: is 17 characters; the signature holds 16"),
+    (["memory2", "--rank", "0x100000000"], "--rank: 0x100000000 is outside 0 .. 0xffffffff"),
+    (["memory-ue", "--rank", "0x10000"], "--rank: 0x10000 is outside 0 .. 0xffff"),
+    (["arm-ras", "--component-type", "dram"], "--component-type: unknown component type 'dram'"),
+    (["arm-ras", "--pa-mask", "1"], "--pa-mask: does not apply to arm-ras"),
 ])
 def test_field_option_errors(fwemu, argv, message):
     rc, _o, err = fwemu("record", "build", *argv)
@@ -158,3 +162,41 @@ def test_nvidia_fields(fwemu, tmp_path):
     assert sec["socket"] == 3 and sec["registers"] == [[0x4F10008, 0x2019]]
     rc, o, err = fwemu("record", "decode", str(out), "--kernel", "mainline")
     assert rc == 0 and P + "section type: unknown, 6d5244f2-2712-11ec-bea7-cb3fdb95c786" in o.splitlines()
+
+
+def test_memory2_over_sea_is_not_a_memory_failure(fwemu):
+    """Linux knows only the memory error section's GUID: section 2 prints as unknown, never
+    reaches memory_failure(), and on SEA the task gets its SIGBUS."""
+    log = inject(fwemu, "memory2", "--address", "0x60002000")
+    assert P + "section type: unknown, 61ec04fc-48e6-d813-25c9-8daa44750b12" in log
+    assert P + "00000010: 60002000 00000000 00000000 00000000  . .`............" in log
+    assert not any(line.startswith("Memory failure") for line in log)
+    assert "GHES: sim-task:1000: synchronous unrecoverable error (SIGBUS)" in log
+
+
+def test_arm_ras_build_and_decode(fwemu, tmp_path):
+    out = tmp_path / "ras.bin"
+    rc, _o, err = fwemu("record", "build", "arm-ras", "--component-type", "memory", "--user-data", "DMC0",
+                        "--err-status", "0xc2000000", "-o", str(out))
+    assert rc == 0, err
+    rc, o, err = fwemu("record", "decode", str(out), "--json")
+    assert rc == 0, err
+    sec = json.loads(o)["record"]["entries"][0]["section"]
+    assert sec["kind"] == "arm-ras" and sec["component_type"] == 1
+    assert bytes.fromhex(sec["user_data"]).rstrip(b"\0") == b"DMC0"
+    assert sec["error_syndromes"][0]["err_status"] == 0xC2000000
+    rc, o, err = fwemu("record", "decode", str(out), "--kernel", "mainline")
+    assert rc == 0 and P + "section type: unknown, bf32d4d5-b427-4025-8495-8a9e5d4030e4" in o.splitlines()
+
+
+def test_a_sweep_is_held_to_the_scenarios_own_field_width(fwemu):
+    """--chip-id is 3 bits in the memory section and 8 in section 2: a sweep past the
+    scenario's width is refused before anything is posted."""
+    rc, out, err = fwemu("inject", "memory-ue", "--count", "3", "--chip-id", "0:9:1", "--journal", "none")
+    assert rc == 2 and "--chip-id: 9 is outside 0 .. 0x8" in err and "#1" not in out
+    rc, out, err = fwemu("inject", "memory2", "--count", "3", "--chip-id", "250:253:1", "--json",
+                         "--journal", "none")
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert [i["state"] for i in doc["injections"]] == ["consumed"] * 3
+    assert [i["fields"]["--chip-id"] for i in doc["injections"]] == ["0xfa", "0xfb", "0xfc"]

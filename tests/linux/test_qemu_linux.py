@@ -275,7 +275,7 @@ def test_pcie_ue_decoded(real, qemu_target, pacer):
 
 _NEWER_LEN = {"cxl-protocol": "0xcc", "cxl-general-media": "0x90", "cxl-dram": "0x90",
               "cxl-memory-module": "0x90", "pci-bus": "0x48", "pci-device": "0x28", "x86-proc": "0x80",
-              "nvidia": "0x20"}
+              "nvidia": "0x20", "memory2": "0x60", "arm-ras": "0x98"}
 
 
 @pytest.mark.parametrize("scenario", list(_NEWER_LEN))

@@ -22,10 +22,12 @@ from fwemu.records import cper_record as cr
 from fwemu.records import model as m
 
 KINDS = [k for k in scenarios.SCENARIOS if k != "raw"]
-MEMORY_KINDS = [k for k in KINDS if k.startswith("memory")]
+MEMORY_KINDS = list(scenarios.MEMORY)
+# libcper JSON both ways (arm-ras: libcper 0.0.4 predates its Arm RAS parser, so base64 both ways)
 JSON_KINDS = MEMORY_KINDS + ["generic-cpu", "pci-device", "nvidia", "cxl-general-media", "cxl-dram",
-                             "cxl-memory-module", "arm-cache-ue", "x86-proc"]      # libcper JSON both ways
+                             "cxl-memory-module", "arm-cache-ue", "x86-proc", "arm-ras"]
 NO_JSON = ["pcie-ue", "pcie-ce"]     # PCIe: JSON -> bytes only
+NOT_YET = ["memory2"]                # memory error section 2: neither way yet (a clear error)
 # scenario bytes libcper's JSON cannot hold: the PCI bus command's low bits, a CXL 2.0
 # agent's address, and the ARM error-information type 0x04 (TLB in UEFI 2.9A's bitmap),
 # which libcper 0.0.4 reads as an enum and does not know, so it drops the word
@@ -75,7 +77,7 @@ def test_block_libcper_json_block_and_json_equals_cper_parse(kind):
 
 
 def test_every_scenario_is_either_converted_or_refused():
-    assert sorted(JSON_KINDS + NO_JSON + CARRY_REFUSED) == sorted(KINDS)
+    assert sorted(JSON_KINDS + NO_JSON + NOT_YET + CARRY_REFUSED) == sorted(KINDS)
 
 
 def test_pci_bus_command_bits_are_refused_not_lost():
@@ -100,7 +102,7 @@ def test_cxl_protocol_agent_types_libcper_knows_convert():
         assert cv.convert(text, "libcper-json", "block") == raw
 
 
-@pytest.mark.parametrize("kind", NO_JSON)
+@pytest.mark.parametrize("kind", NO_JSON + NOT_YET)
 def test_sections_without_a_libcper_json_writer_are_one_clear_error(kind):
     with pytest.raises(UsageError) as exc:
         cv.convert(_block(kind), "block", "libcper-json")

@@ -99,8 +99,46 @@ nvidia = st.builds(S.NvidiaSection, signature=st.binary(max_size=16), error_type
                    registers=st.lists(st.tuples(u64, u64), max_size=3), trailing=st.binary(max_size=8),
                    reserved=st.binary(max_size=1))
 
+
+@st.composite
+def memory2(draw):
+    kw = layout_kwargs(draw, S.Memory2Section)
+    word = draw(opt(st.integers(0, 0xFFFF)))     # bank, or its group/address halves
+    if word is not None and draw(st.booleans()):
+        kw["bank"] = word
+    elif word is not None:
+        kw["bank_group"] = draw(opt(st.just(word >> 8)))
+        kw["bank_address"] = draw(opt(st.just(word & 0xFF)))
+    return S.Memory2Section(**kw)
+
+
+syndromes = st.builds(S.ErrorSyndrome, index=st.integers(0, 0xFFFF_FFFF), ras_revision=st.integers(0, 255),
+                      err_fr=u64, err_status=u64, err_addr=u64, err_misc3=u64,
+                      reserved=st.binary(min_size=3, max_size=3))
+
+
+aux_data = st.builds(S.AuxData, contexts=st.lists(st.builds(
+    S.AuxContext, local=st.booleans(), address_space_id=st.integers(0, 0xFFFF),
+    registers=st.lists(st.tuples(u64, u64), max_size=2)), max_size=2),
+    pairs=st.lists(st.builds(S.AuxPair, key=st.uuids(), value=u64), max_size=2), version=st.integers(0, 255))
+
+
+@st.composite
+def arm_ras(draw):
+    kw = {f.name: draw(st.binary(min_size=f.size, max_size=f.size) if f.raw else st.integers(0, f.maximum))
+          for f in S.ArmRasSection.LAYOUT.fields if not f.computed}
+    kw["reserved"] = draw(st.binary(min_size=9, max_size=9) | st.just(b""))
+    kw["error_syndromes"] = draw(st.lists(syndromes, max_size=3))
+    if draw(st.booleans()):
+        kw["auxiliary_data"] = draw(st.binary(max_size=40) | aux_data)
+    else:
+        kw["trailing"] = draw(st.binary(max_size=8))
+    return S.ArmRasSection(**kw)
+
+
 SECTIONS = (cxl_protocol() | cxl_event(S.CxlGeneralMediaSection) | cxl_event(S.CxlDramSection)
-            | cxl_event(S.CxlMemoryModuleSection) | pci_bus() | pci_device() | x86 | nvidia)
+            | cxl_event(S.CxlMemoryModuleSection) | pci_bus() | pci_device() | x86 | nvidia
+            | memory2() | arm_ras())
 severities = st.sampled_from([0, 2, 3])
 
 
@@ -136,6 +174,8 @@ def test_explicit_validation_bits_keep_the_bytes(sec, data):
         sec.explicit_validation_bits = (sec.derived_validation_bits() & 0x3FFC) | noise
     elif isinstance(sec, S.NvidiaSection):          # no validation bits: a count instead
         sec.number_regs = data.draw(st.integers(len(sec.registers), 255))
+    elif isinstance(sec, S.ArmRasSection):          # no validation bits, computed offsets
+        pass
     else:
         sec.explicit_validation_bits = data.draw(st.integers(0, sec.LAYOUT.valid_max))
     body = sec.encode()
@@ -147,7 +187,7 @@ def test_explicit_validation_bits_keep_the_bytes(sec, data):
 GUIDS = [mod.GUID for mod in S.MODULES]
 FIXED = {S.cxl_protocol.GUID: 116, S.cxl_general_media.GUID: 144, S.cxl_dram.GUID: 144,
          S.cxl_memory_module.GUID: 144, S.pci_bus.GUID: 72, S.pci_device.GUID: 40,
-         S.x86_processor.GUID: 64, S.nvidia.GUID: 32}
+         S.x86_processor.GUID: 64, S.nvidia.GUID: 32, S.memory2.GUID: 96, S.arm_ras.GUID: 80}
 
 
 @SETTINGS
@@ -159,9 +199,9 @@ def test_any_bytes_encode_back_unchanged(guid, data):
     blk = records.decode(raw)
     assert records.encode(blk) == raw
     sec = blk.entries[0].section
-    if len(body) < FIXED[guid] or (guid == S.pci_bus.GUID and len(body) != 72):
-        assert isinstance(sec, RawSection)  # PCI bus is fixed-size, as PCIe is (raw otherwise)
-    elif guid != S.x86_processor.GUID:      # x86: typed only when its counts fit the bytes
+    if len(body) < FIXED[guid] or (guid in (S.pci_bus.GUID, S.memory2.GUID) and len(body) != FIXED[guid]):
+        assert isinstance(sec, RawSection)  # PCI bus and memory 2 are fixed-size, as PCIe is
+    elif guid not in (S.x86_processor.GUID, S.arm_ras.GUID):   # typed only when counts/offsets fit
         assert not isinstance(sec, RawSection), type(sec)
 
 

@@ -57,7 +57,7 @@ def test_a_plain_value_does_not_vary():
     ("--address", "random:0x800:0x1000:0x1000", "not a multiple of ALIGN"),
     ("--address", "random:0x1000:0x1000", "HIGH must be above LOW"),
     ("--address", "random:0x1000", "random takes"),
-    ("--chip-id", "0:9:1", "chip-id"),                # 9 is above the field's 7
+    ("--chip-id", "0:0x101:1", "chip-id"),            # 0x100 is above the field's 0xff
     ("--error-status", "1,,2", "a list value is missing"),
 ])
 def test_a_bad_spec_names_the_option_and_the_reason(flag, text, why):
@@ -65,3 +65,10 @@ def test_a_bad_spec_names_the_option_and_the_reason(flag, text, why):
         Plan({flag: text})
     assert e.value.args[0] == flag or flag in str(e.value)
     assert why in str(e.value)
+
+
+def test_a_sweep_is_checked_against_the_scenarios_own_maximum():
+    with pytest.raises(UsageError) as e:
+        Plan({"--chip-id": "0:9:1"}, scenario="memory-ue")      # the memory section's 3 bits
+    assert str(e.value) == "--chip-id: 9 is outside 0 .. 0x8"        # STOP is exclusive
+    assert Plan({"--chip-id": "0:9:1"}, scenario="memory2").varies   # section 2's 8 bits

@@ -11,7 +11,7 @@ bodies are posted like any other section's (codec.encode puts them into entries 
 the C core).
 
 Kinds: CXL protocol error, CXL general media / DRAM / memory module events, PCI/PCI-X bus,
-PCI/PCI-X device, IA32/X64 processor, NVIDIA. The older kinds (memory, ARM, PCIe,
+PCI/PCI-X device, IA32/X64 processor, NVIDIA, memory error section 2, Arm RAS node. The older kinds (memory, ARM, PCIe,
 processor generic, firmware reference, raw) stay in records/model.py and the C core.
 """
 
@@ -23,19 +23,22 @@ from types import ModuleType
 from .. import model as m
 from ..kernel_profile import KernelProfile
 from . import cxl_dram, cxl_general_media, cxl_memory_module, cxl_protocol, nvidia, pci_bus
-from . import pci_device, x86_processor
+from . import arm_ras, memory2, pci_device, x86_processor
 from ._base import LayoutSection
+from ._arm_ras_aux import MPAM_PARTID, AuxContext, AuxData, AuxPair
+from .arm_ras import ArmRasSection, ErrorSyndrome
 from .cxl_dram import CxlDramSection
 from .cxl_general_media import CxlGeneralMediaSection
 from .cxl_memory_module import CxlMemoryModuleSection
 from .cxl_protocol import CxlProtocolSection, RasCapability
+from .memory2 import Memory2Section
 from .nvidia import NvidiaSection
 from .pci_bus import PciBusSection
 from .pci_device import PciDeviceSection
 from .x86_processor import X86Context, X86ErrorInfo, X86ProcessorSection
 
 MODULES: tuple[ModuleType, ...] = (cxl_protocol, cxl_general_media, cxl_dram, cxl_memory_module,
-                                   pci_bus, pci_device, x86_processor, nvidia)
+                                   pci_bus, pci_device, x86_processor, nvidia, memory2, arm_ras)
 BY_GUID: dict[uuid.UUID, ModuleType] = {mod.GUID: mod for mod in MODULES}
 BY_GUID_LE: dict[bytes, ModuleType] = {mod.GUID.bytes_le: mod for mod in MODULES}
 CLASSES: dict[str, type[m.Section]] = {mod.Section.KIND: mod.Section for mod in MODULES}
@@ -45,10 +48,11 @@ for _cls in SECTION_TYPES:          # `record build --from-json` and block_from_
     m.register_section(_cls)
 
 __all__ = [
-    "BY_GUID", "CLASSES", "CxlDramSection", "CxlGeneralMediaSection", "CxlMemoryModuleSection",
-    "CxlProtocolSection", "LayoutSection", "MODULES", "NvidiaSection", "PciBusSection", "PciDeviceSection",
-    "RasCapability", "X86Context", "X86ErrorInfo", "X86ProcessorSection", "decode", "encode", "ghes_proc",
-    "is_section", "print_section",
+    "ArmRasSection", "AuxContext", "AuxData", "AuxPair", "BY_GUID", "CLASSES", "CxlDramSection",
+    "CxlGeneralMediaSection", "CxlMemoryModuleSection", "CxlProtocolSection", "ErrorSyndrome",
+    "LayoutSection", "MODULES", "MPAM_PARTID", "Memory2Section", "NvidiaSection", "PciBusSection",
+    "PciDeviceSection", "RasCapability", "X86Context", "X86ErrorInfo", "X86ProcessorSection",
+    "decode", "encode", "ghes_proc", "is_section", "print_section",
 ]
 
 

@@ -125,6 +125,29 @@ def check_bytes(name: str, value, maximum: int) -> bytes:
     return bytes(value)
 
 
+def make_part(cls, name: str, value):
+    """A part of a section (a dataclass) from itself, its JSON dict or its positional
+    values; a value of another shape is a UsageError naming `name`."""
+    if isinstance(value, cls):
+        return value
+    try:
+        return cls(**value) if isinstance(value, dict) else cls(*value)
+    except TypeError:
+        fields = ", ".join(f.name for f in dataclasses.fields(cls))
+        raise UsageError(name, f"must be an object with the fields {fields}") from None
+
+
+def check_registers(name: str, pairs) -> list[tuple[int, int]]:
+    """(address, value) register pairs of u64s, as tuples."""
+    regs = []
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise UsageError(f"{name}[{i}]", "must be an (address, value) pair")
+        regs.append((check_int(f"{name}[{i}].address", pair[0], (1 << 64) - 1),
+                     check_int(f"{name}[{i}].value", pair[1], (1 << 64) - 1)))
+    return regs
+
+
 def norm_reserved(value, size: int) -> bytes:
     """The reserved bytes: b"" when all zero, else exactly `size` bytes."""
     value = check_bytes("reserved", value, size)

@@ -40,7 +40,6 @@ from ._base import F
 GUID = uuid.UUID("6D5244F2-2712-11EC-BEA7-CB3FDB95C786")
 KIND = "nvidia"
 FIXED = 32
-U64 = (1 << 64) - 1
 
 LAYOUT = b.Layout(FIXED, (
     F("signature", 0, 16, raw=True), F("error_type", 16, 2), F("error_instance", 18, 2),
@@ -79,13 +78,7 @@ class NvidiaSection(b.LayoutSection):
                 self.signature = self.signature.encode("ascii")
             except UnicodeEncodeError:
                 raise UsageError("signature", "must be ASCII text") from None
-        regs = []
-        for i, pair in enumerate(self.registers):
-            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                raise UsageError(f"registers[{i}]", "must be an (address, value) pair")
-            regs.append((b.check_int(f"registers[{i}].address", pair[0], U64),
-                         b.check_int(f"registers[{i}].value", pair[1], U64)))
-        self.registers = regs
+        self.registers = regs = b.check_registers("registers", self.registers)
         if len(regs) > 0xFF:
             raise UsageError("registers", "at most 255 (an 8-bit count)")
         if self.number_regs is not None:

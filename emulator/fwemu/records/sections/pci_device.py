@@ -21,7 +21,6 @@ import uuid
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ...errors import UsageError
 from ..kernel_profile import KernelProfile
 from . import _base as b
 from ._base import F
@@ -30,7 +29,6 @@ GUID = uuid.UUID("EB5E4685-CA66-4769-B6A2-26068B001326")
 KIND = "pci-device"
 FIXED = 40
 BIT_REGISTERS = 4
-U64 = (1 << 64) - 1
 
 LAYOUT = b.Layout(FIXED, (
     F("error_status", 8, 8, 0),
@@ -69,13 +67,7 @@ class PciDeviceSection(b.LayoutSection):
 
     def __post_init__(self):
         if self.registers is not None:
-            regs = []
-            for i, pair in enumerate(self.registers):
-                if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-                    raise UsageError(f"registers[{i}]", "must be an (address, value) pair")
-                regs.append((b.check_int(f"registers[{i}].address", pair[0], U64),
-                             b.check_int(f"registers[{i}].value", pair[1], U64)))
-            self.registers = regs
+            self.registers = b.check_registers("registers", self.registers)
         self.trailing = b.check_bytes("trailing", self.trailing, 15)
         self._check_layout()
 
