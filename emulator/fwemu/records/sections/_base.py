@@ -20,12 +20,17 @@ Model semantics (as records/model.py):
 from __future__ import annotations
 
 import dataclasses
+import struct
 import uuid
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, ClassVar, cast
 
 from ...errors import UsageError
 from .. import model as m
+
+
+_VALID, _INT, _ODD, _RAW, _RES = range(5)   # what each span of a compiled layout holds
 
 
 @dataclass(frozen=True)
@@ -67,25 +72,50 @@ class Layout:
             if f.bit is not None:
                 groups.setdefault(f.bit, []).append(f.name)
         self.groups = {bit: tuple(names) for bit, names in groups.items()}
+        self.shared = tuple(names for names in self.groups.values() if len(names) > 1)
+        self.model_fields = tuple(f for f in fields if not f.computed)
         self.reserved_len = sum(n for _o, n in reserved)
         self.valid_max = (1 << (8 * valid[1])) - 1 if valid else 0
+        self._compile()
 
-    def pack(self, values: dict[str, Any], valid_bits: int, reserved: bytes) -> bytearray:
-        out = bytearray(self.size)
+    def _compile(self) -> None:
+        """One struct.Struct for the whole fixed part (the cover check above makes the
+        spans, in offset order, add up to `size`), and the plan of its arguments: ints of
+        1/2/4/8 bytes as B/H/I/Q, any other field and each reserved span as raw bytes."""
+        native = {1: "B", 2: "H", 4: "I", 8: "Q"}
+        spans: list[tuple[int, int, int, Any]] = []   # (offset, size, what, detail)
         if self.valid:
-            off, n = self.valid
-            out[off:off + n] = valid_bits.to_bytes(n, "little")
+            spans.append((self.valid[0], self.valid[1], _VALID, None))
         for f in self.fields:
-            v = values.get(f.name)
-            if v is None:
-                continue
-            out[f.off:f.off + f.size] = v if f.raw else v.to_bytes(f.size, "little")
-        res = reserved.ljust(self.reserved_len, b"\0")
+            what = _RAW if f.raw else _INT if f.size in native else _ODD
+            spans.append((f.off, f.size, what, f.name))
         pos = 0
         for off, n in self.reserved:
-            out[off:off + n] = res[pos:pos + n]
+            spans.append((off, n, _RES, pos))
             pos += n
-        return out
+        spans.sort()
+        self.struct = struct.Struct("<" + "".join(
+            native[n] if what in (_VALID, _INT) else f"{n}s" for _o, n, what, _d in spans))
+        self.plan = tuple((what, n, detail) for _o, n, what, detail in spans)
+
+    def pack(self, values: dict[str, Any], valid_bits: int, reserved: bytes) -> bytearray:
+        res = reserved.ljust(self.reserved_len, b"\0") if self.reserved_len else b""
+        args: list[Any] = []
+        add = args.append
+        for what, n, detail in self.plan:
+            if what == _INT:
+                v = values.get(detail)
+                add(0 if v is None else v)
+            elif what == _VALID:
+                add(valid_bits)
+            elif what == _RES:
+                add(res[detail:detail + n])
+            elif what == _RAW:
+                add(values.get(detail) or b"")
+            else:
+                v = values.get(detail)
+                add(b"" if v is None else v.to_bytes(n, "little"))
+        return bytearray(self.struct.pack(*args))
 
     def unpack(self, body: bytes) -> tuple[int, dict[str, Any], bytes]:
         """(validation bits, every field's wire value, reserved bytes) of body[:size]."""
@@ -131,6 +161,9 @@ def norm_reserved(value, size: int) -> bytes:
     return value.ljust(size, b"\0") if any(value) else b""
 
 
+_GETTERS: dict[Layout, tuple[tuple[str, ...], Any]] = {}
+
+
 class LayoutSection(m.Section):
     """A section whose fixed part is a `Layout` (subclasses are dataclasses naming the
     layout's fields, plus `explicit_validation_bits` and `reserved`). Subclasses with a
@@ -146,22 +179,21 @@ class LayoutSection(m.Section):
 
     def _check_layout(self) -> None:
         lay = self.LAYOUT
-        for f in lay.fields:
-            if f.computed:
-                continue
-            v = getattr(self, f.name)
+        d = self.__dict__
+        for f in lay.model_fields:
+            v = d[f.name]
             if v is None:
                 if f.bit is None:
                     raise UsageError(f.name, "must be set (it has no validation bit)")
                 continue
             if f.raw:
                 setattr(self, f.name, check_bytes(f.name, v, f.size).ljust(f.size, b"\0"))
-            else:
+            elif v.__class__ is not int or v < 0 or v >> (8 * f.size):   # else: the message
                 check_int(f.name, v, f.maximum)
-        for _bit, names in lay.groups.items():   # fields sharing a bit are set together
-            if any(getattr(self, n) is not None for n in names):
+        for names in lay.shared:   # fields sharing a bit are set together
+            if any(d[n] is not None for n in names):
                 for n in names:
-                    if getattr(self, n) is None:
+                    if d[n] is None:
                         f = lay.by_name[n]
                         setattr(self, n, bytes(f.size) if f.raw else 0)
         if self.explicit_validation_bits is not None:
@@ -177,9 +209,15 @@ class LayoutSection(m.Section):
 
     # ---- bytes ----------------------------------------------------------------------
     def _fixed(self) -> bytearray:
-        values = {f.name: getattr(self, f.name) for f in self.LAYOUT.fields if not f.computed}
+        lay = self.LAYOUT
+        getter = _GETTERS.get(lay)
+        if getter is None:     # the model fields of a layout, read in one call
+            names = tuple(f.name for f in lay.fields if not f.computed)
+            get = attrgetter(*names) if len(names) > 1 else lambda o: tuple(getattr(o, n) for n in names)
+            getter = _GETTERS[lay] = (names, get)
+        values = dict(zip(getter[0], getter[1](self), strict=True))
         values.update(self._computed())
-        return self.LAYOUT.pack(values, self.validation_bits, self.reserved)
+        return lay.pack(values, self.validation_bits, self.reserved)
 
     def _computed(self) -> dict[str, int]:
         """The wire values of the layout's computed fields."""
