@@ -9,11 +9,13 @@ model object per record.
     raws = p.pack_many((pa,) for pa in addresses)
 
 Each value is checked as the model checks it (same limits, same one-line error), and each
-record is encoded in full by the same code as `records.encode` (records/packer.py): the
-block header, the entry header and every byte of the section, its validation bits derived
-from the values. What is skipped is building and checking the dataclasses of the parts
-that do not change. Not thread-safe: a Packer writes the values into a private copy of
-the template.
+record's section is encoded in full by the same code as `records.encode`
+(records/packer.py), its validation bits derived from the values. The block header and the
+entry header depend on the section only through its length, which integer fields do not
+change: they are packed once, with the template, and reused while the length is the same
+(else the whole block is packed again). What is skipped is building and checking the
+dataclasses of the parts that do not change. Not thread-safe: a Packer writes the values
+into a private copy of the template.
 """
 
 from __future__ import annotations
@@ -81,6 +83,13 @@ class Packer:
         self._values = self._section.__dict__
         self._checks = tuple((n, limits[n]) for n in self.fields)
         self._block = dataclasses.replace(template, entries=[dataclasses.replace(entry, section=self._section)])
+        fallback = codec._encode_body
+        body = packer.BODY.get(type(sec))
+        self._body = body if body is not None else lambda s: packer.body(s, fallback)
+        whole = packer.block(self._block, fallback)
+        start = 20 + self._block.entries[0].header_length
+        self._body_len = len(self._body(self._section))
+        self._prefix, self._suffix = whole[:start], whole[start + self._body_len:]
 
     def pack(self, *values: int) -> bytes:
         """The block's bytes with these values of `fields`, in order."""
@@ -91,7 +100,10 @@ class Packer:
             if v.__class__ is not int or v < 0 or v > maximum:
                 _check_range(name, v, maximum)
             d[name] = v
-        return packer.block(self._block, codec._encode_body)
+        data = self._body(self._section)
+        if len(data) != self._body_len:   # not for integer fields; kept exact all the same
+            return packer.block(self._block, codec._encode_body)
+        return self._prefix + data + self._suffix
 
     def pack_many(self, rows: Iterable[Sequence[int]]) -> list[bytes]:
         """pack(*row) of each row, in order."""

@@ -30,7 +30,7 @@ from ...errors import UsageError
 from .. import model as m
 
 
-_VALID, _INT, _ODD, _RAW, _RES = range(5)   # what each span of a compiled layout holds
+_VALID, _INT, _ODD, _RAW, _RES, _COMPUTED = range(6)   # what each span of a compiled layout holds
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,40 @@ class Layout:
         self.struct = struct.Struct("<" + "".join(
             native[n] if what in (_VALID, _INT) else f"{n}s" for _o, n, what, _d in spans))
         self.plan = tuple((what, n, detail) for _o, n, what, detail in spans)
+        # pack_section(): one attribute read per span (C speed), None -> 0 or b"", then the
+        # few spans that are not plain attributes are filled in (`fixups`)
+        computed = {f.name for f in self.fields if f.computed}
+        names, defaults, fixups = [], [], []
+        for i, (what, n, detail) in enumerate(self.plan):
+            if what == _VALID:
+                names.append("validation_bits")
+            elif what == _RES or detail in computed:
+                names.append("KIND")     # any attribute: the fixup replaces it
+                fixups.append((i, _COMPUTED if what != _RES else _RES, n, detail))
+            else:
+                names.append(detail)
+                if what == _ODD:
+                    fixups.append((i, _ODD, n, detail))
+            defaults.append(b"" if what == _RAW else 0)
+        self._get = attrgetter(*names) if len(names) > 1 else (lambda o: (getattr(o, names[0]),))
+        self._defaults = tuple(defaults)
+        self._fixups = tuple(fixups)
+
+    def pack_section(self, sec, computed: dict[str, int], reserved: bytes) -> bytearray:
+        """The fixed part of a section object whose attributes are this layout's fields
+        (`computed`: the values of the computed ones)."""
+        args = [d if v is None else v for v, d in zip(self._get(sec), self._defaults, strict=True)]
+        if self._fixups:
+            res = reserved.ljust(self.reserved_len, b"\0")
+            for i, what, n, detail in self._fixups:
+                if what == _RES:
+                    args[i] = res[detail:detail + n]
+                elif what == _COMPUTED:
+                    args[i] = computed[detail] if n in (1, 2, 4, 8) else computed[detail].to_bytes(n, "little")
+                else:
+                    v = args[i]
+                    args[i] = v.to_bytes(n, "little") if v.__class__ is int else b""
+        return bytearray(self.struct.pack(*args))
 
     def pack(self, values: dict[str, Any], valid_bits: int, reserved: bytes) -> bytearray:
         res = reserved.ljust(self.reserved_len, b"\0") if self.reserved_len else b""
@@ -161,9 +195,6 @@ def norm_reserved(value, size: int) -> bytes:
     return value.ljust(size, b"\0") if any(value) else b""
 
 
-_GETTERS: dict[Layout, tuple[tuple[str, ...], Any]] = {}
-
-
 class LayoutSection(m.Section):
     """A section whose fixed part is a `Layout` (subclasses are dataclasses naming the
     layout's fields, plus `explicit_validation_bits` and `reserved`). Subclasses with a
@@ -209,15 +240,7 @@ class LayoutSection(m.Section):
 
     # ---- bytes ----------------------------------------------------------------------
     def _fixed(self) -> bytearray:
-        lay = self.LAYOUT
-        getter = _GETTERS.get(lay)
-        if getter is None:     # the model fields of a layout, read in one call
-            names = tuple(f.name for f in lay.fields if not f.computed)
-            get = attrgetter(*names) if len(names) > 1 else lambda o: tuple(getattr(o, n) for n in names)
-            getter = _GETTERS[lay] = (names, get)
-        values = dict(zip(getter[0], getter[1](self), strict=True))
-        values.update(self._computed())
-        return lay.pack(values, self.validation_bits, self.reserved)
+        return self.LAYOUT.pack_section(self, self._computed(), self.reserved)
 
     def _computed(self) -> dict[str, int]:
         """The wire values of the layout's computed fields."""
