@@ -76,14 +76,17 @@ KINDS = {
 }
 
 
-def median_rate(fn, n: int, repeat: int) -> float:
-    """Records per second: the median over `repeat` runs of fn(n)."""
-    times = []
+def interleaved(rows: dict, repeat: int) -> dict[str, float]:
+    """Records per second of each row {name: (fn, n)}: the median over `repeat` rounds,
+    each round running every row once in turn, so a load that comes and goes on a shared
+    machine falls on all rows alike. fn(n) returns its own time (None: timed here)."""
+    times: dict[str, list[float]] = {name: [] for name in rows}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn(n)
-        times.append(time.perf_counter() - t0)
-    return n / statistics.median(times)
+        for name, (fn, n) in rows.items():
+            t0 = time.perf_counter()
+            took = fn(n)
+            times[name].append(took if took is not None else time.perf_counter() - t0)
+    return {name: rows[name][1] / statistics.median(t) for name, t in times.items()}
 
 
 def libcper_path(arg: str | None) -> str | None:
@@ -94,12 +97,12 @@ def libcper_path(arg: str | None) -> str | None:
     return cached if os.access(cached, os.X_OK) else None
 
 
-def libcper_rate(path: str, gen_type: str, n: int, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
+def libcper_run(path: str, gen_type: str):
+    """fn(n) for interleaved(): libcper's generator, timed by its driver (no process start)."""
+    def run(n: int) -> float:
         out = subprocess.run([path, gen_type, str(n)], capture_output=True, text=True, check=True).stdout
-        times.append(float(out.split()[2]))
-    return n / statistics.median(times)
+        return float(out.split()[2])
+    return run
 
 
 def kind_rows(kind: str, n: int, repeat: int, gen: str | None) -> dict[str, float]:
@@ -118,12 +121,11 @@ def kind_rows(kind: str, n: int, repeat: int, gen: str | None) -> dict[str, floa
         for i in range(k):
             pack(values[i])
 
-    rows = {"model+encode": median_rate(model_encode, n, repeat),
-            "Packer": median_rate(packed, n, repeat),
-            "model+encode_c": median_rate(lambda k: model_encode(k, records.encode_c), n, repeat)}
+    rows = {"model+encode": (model_encode, n), "Packer": (packed, n),
+            "model+encode_c": (lambda k: model_encode(k, records.encode_c), n)}
     if gen:
-        rows["libcper gen"] = libcper_rate(gen, gen_type, max(n, 100_000), repeat)
-    return rows
+        rows["libcper gen"] = (libcper_run(gen, gen_type), max(n, 100_000))
+    return interleaved(rows, repeat)
 
 
 MEM_GUID = m.MemorySection.GUID.bytes_le
@@ -180,40 +182,48 @@ def memory_rows(small: int, n: int, repeat: int, gen: str | None) -> dict[str, f
     def run_batch(k):
         assert lib.fw_batch_mem(st, gde, fields, k, pa_buf, ffi.NULL, ffi.NULL, batch_out, 172) == 172
 
-    rows = {"struct.pack (pure Python, one precompiled Struct)": median_rate(run_struct, small, repeat),
-            **{f"{k} (from fields)": v for k, v in kind_rows("memory", small, repeat, None).items()},
-            "encode_many of blocks built from fields": median_rate(run_many, small, repeat),
-            "Packer.pack_many (from fields)": median_rate(run_packer_many, small, repeat),
-            "C fw_encode_block from a field struct, a cffi call per record":
-                median_rate(run_fields, n, repeat),
-            "C fw_encode_mem_block (template + address), a cffi call per record":
-                median_rate(run_single, n, repeat),
-            "C template patch (fw_batch_mem: record 0 copied, 8 bytes patched)":
-                median_rate(run_batch, n, repeat)}
-    rows["ordered post into a shared-memory block"] = post_rate(batch_out, n, repeat)
-    if gen:
-        rows["libcper gen memory (C, full CPER record)"] = libcper_rate(gen, "memory", n, repeat)
-    return rows
+    build = KINDS["memory"][0]
 
+    def model_encode(k, enc=records.encode):
+        for i in range(k):
+            enc(m.StatusBlock([m.Entry(build(pas[i]), timestamp=TS)]))
 
-def post_rate(records_buf, n: int, repeat: int) -> float:
+    def packed(k):
+        pack = packer.pack
+        for i in range(k):
+            pack(pas[i])
+
+    run_batch(n)      # the records the post row writes
     fd, path = tempfile.mkstemp(prefix="fwemu-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     os.ftruncate(fd, 4096)
     shm = mmap.mmap(fd, 4096)
     blk = ffi.from_buffer(shm)
 
     def run_post(k):
-        post, src, force = lib.fw_post, records_buf, lib.FW_POST_FORCE
+        post, src, force = lib.fw_post, batch_out, lib.FW_POST_FORCE
         for i in range(k):
             post(blk, 1024, src + 172 * i, 172, force)
 
-    rate = median_rate(run_post, n, repeat)
-    assert bytes(shm[:172]) == bytes(ffi.buffer(records_buf + 172 * (n - 1), 172))
+    rows = {"struct.pack (pure Python, one precompiled Struct)": (run_struct, small),
+            "model+encode (from fields)": (model_encode, small),
+            "Packer.pack (from fields)": (packed, small),
+            "model+encode_c (from fields; the C core through cffi)":
+                (lambda k: model_encode(k, records.encode_c), small),
+            "encode_many of blocks built from fields": (run_many, small),
+            "Packer.pack_many (from fields)": (run_packer_many, small),
+            "C fw_encode_block from a field struct, a cffi call per record": (run_fields, n),
+            "C fw_encode_mem_block (template + address), a cffi call per record": (run_single, n),
+            "C template patch (fw_batch_mem: record 0 copied, 8 bytes patched)": (run_batch, n),
+            "ordered post into a shared-memory block": (run_post, n)}
+    if gen:
+        rows["libcper gen memory (C, full CPER record)"] = (libcper_run(gen, "memory"), n)
+    rates = interleaved(rows, repeat)
+    assert bytes(shm[:172]) == bytes(ffi.buffer(batch_out + 172 * (n - 1), 172))
     ffi.release(blk)   # the mmap cannot close while cffi holds its buffer
     shm.close()
     os.close(fd)
     os.unlink(path)
-    return rate
+    return rates
 
 
 def main() -> int:
