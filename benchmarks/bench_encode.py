@@ -105,13 +105,9 @@ def libcper_run(path: str, gen_type: str):
     return run
 
 
-def kind_rows(kind: str, n: int, repeat: int, gen: str | None) -> dict[str, float]:
-    build, field, mask, gen_type = KINDS[kind]
-    values = [(0x80000000 + 4096 * i) & mask for i in range(n)]
-    blk = m.StatusBlock([m.Entry(build(values[7]), timestamp=TS)])
-    packer = records.Packer(m.StatusBlock([m.Entry(build(values[0]), timestamp=TS)]), [field])
-    assert packer.pack(values[7]) == records.encode(blk) == records.encode_c(blk)
-
+def from_fields(build, packer: records.Packer, values):
+    """fn(k) of the three from-field rows: the model + encode, Packer.pack, the model +
+    encode_c; record i gets values[i]."""
     def model_encode(k, enc=records.encode):
         for i in range(k):
             enc(m.StatusBlock([m.Entry(build(values[i]), timestamp=TS)]))
@@ -121,8 +117,17 @@ def kind_rows(kind: str, n: int, repeat: int, gen: str | None) -> dict[str, floa
         for i in range(k):
             pack(values[i])
 
-    rows = {"model+encode": (model_encode, n), "Packer": (packed, n),
-            "model+encode_c": (lambda k: model_encode(k, records.encode_c), n)}
+    return model_encode, packed, lambda k: model_encode(k, records.encode_c)
+
+
+def kind_rows(kind: str, n: int, repeat: int, gen: str | None) -> dict[str, float]:
+    build, field, mask, gen_type = KINDS[kind]
+    values = [(0x80000000 + 4096 * i) & mask for i in range(n)]
+    blk = m.StatusBlock([m.Entry(build(values[7]), timestamp=TS)])
+    packer = records.Packer(m.StatusBlock([m.Entry(build(values[0]), timestamp=TS)]), [field])
+    assert packer.pack(values[7]) == records.encode(blk) == records.encode_c(blk)
+    model_encode, packed, model_encode_c = from_fields(build, packer, values)
+    rows = {"model+encode": (model_encode, n), "Packer": (packed, n), "model+encode_c": (model_encode_c, n)}
     if gen:
         rows["libcper gen"] = (libcper_run(gen, gen_type), max(n, 100_000))
     return interleaved(rows, repeat)
@@ -182,17 +187,7 @@ def memory_rows(small: int, n: int, repeat: int, gen: str | None) -> dict[str, f
     def run_batch(k):
         assert lib.fw_batch_mem(st, gde, fields, k, pa_buf, ffi.NULL, ffi.NULL, batch_out, 172) == 172
 
-    build = KINDS["memory"][0]
-
-    def model_encode(k, enc=records.encode):
-        for i in range(k):
-            enc(m.StatusBlock([m.Entry(build(pas[i]), timestamp=TS)]))
-
-    def packed(k):
-        pack = packer.pack
-        for i in range(k):
-            pack(pas[i])
-
+    model_encode, packed, model_encode_c = from_fields(KINDS["memory"][0], packer, pas)
     run_batch(n)      # the records the post row writes
     fd, path = tempfile.mkstemp(prefix="fwemu-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     os.ftruncate(fd, 4096)
@@ -207,8 +202,7 @@ def memory_rows(small: int, n: int, repeat: int, gen: str | None) -> dict[str, f
     rows = {"struct.pack (pure Python, one precompiled Struct)": (run_struct, small),
             "model+encode (from fields)": (model_encode, small),
             "Packer.pack (from fields)": (packed, small),
-            "model+encode_c (from fields; the C core through cffi)":
-                (lambda k: model_encode(k, records.encode_c), small),
+            "model+encode_c (from fields; the C core through cffi)": (model_encode_c, small),
             "encode_many of blocks built from fields": (run_many, small),
             "Packer.pack_many (from fields)": (run_packer_many, small),
             "C fw_encode_block from a field struct, a cffi call per record": (run_fields, n),
