@@ -747,7 +747,7 @@ def auto_block_status(severity: int, entries: list[Entry]) -> int:
         return 0x2 if _correctable(severity) else 0x1
     ce = 0
     for e in entries:
-        if e.severity == Severity.CORRECTED or e.severity == Severity.INFO:
+        if 2 <= e.severity <= 3:   # CORRECTED, INFO (as _correctable; no enum lookups)
             ce += 1
     ue = len(entries) - ce
     return ((ue > 0) | (ce > 0) << 1 | (ue > 1) << 2 | (ce > 1) << 3
