@@ -74,6 +74,9 @@ def test_compiled_layout_matches_span_by_span(sec):
         assert body[:16] == fixed[:16] and body[24:len(fixed)] == fixed[24:]   # the union's other form
     else:
         assert body[:len(fixed)] == fixed
+    values = {f.name: getattr(sec, f.name) for f in sec.LAYOUT.fields if not f.computed}
+    values.update(sec._computed())      # the dict form (Layout.pack) gives the same bytes
+    assert bytes(sec.LAYOUT.pack(values, sec.validation_bits, sec.reserved)) == fixed
 
 
 def c_block(blk: m.StatusBlock) -> bytes:

@@ -24,6 +24,7 @@ import struct
 import uuid
 from dataclasses import dataclass
 from operator import attrgetter
+from types import SimpleNamespace
 from typing import Any, ClassVar, cast
 
 from ...errors import UsageError
@@ -133,23 +134,10 @@ class Layout:
         return bytearray(self.struct.pack(*args))
 
     def pack(self, values: dict[str, Any], valid_bits: int, reserved: bytes) -> bytearray:
-        res = reserved.ljust(self.reserved_len, b"\0") if self.reserved_len else b""
-        args: list[Any] = []
-        add = args.append
-        for what, n, detail in self.plan:
-            if what == _INT:
-                v = values.get(detail)
-                add(0 if v is None else v)
-            elif what == _VALID:
-                add(valid_bits)
-            elif what == _RES:
-                add(res[detail:detail + n])
-            elif what == _RAW:
-                add(values.get(detail) or b"")
-            else:
-                v = values.get(detail)
-                add(b"" if v is None else v.to_bytes(n, "little"))
-        return bytearray(self.struct.pack(*args))
+        """The fixed part from a dict of field values (a field missing or None: zeros)."""
+        ns = SimpleNamespace(**{**{f.name: None for f in self.fields}, **values},
+                             validation_bits=valid_bits, KIND="")
+        return self.pack_section(ns, values, reserved)
 
     def unpack(self, body: bytes) -> tuple[int, dict[str, Any], bytes]:
         """(validation bits, every field's wire value, reserved bytes) of body[:size]."""
