@@ -95,14 +95,25 @@ class Layout:
             spans.append((off, n, _RES, pos))
             pos += n
         spans.sort()
-        self.struct = struct.Struct("<" + "".join(
-            native[n] if what in (_VALID, _INT) else f"{n}s" for _o, n, what, _d in spans))
         self.plan = tuple((what, n, detail) for _o, n, what, detail in spans)
-        # pack_section(): one attribute read per span (C speed), None -> 0 or b"", then the
-        # few spans that are not plain attributes are filled in (`fixups`)
+        # Two packers: reserved bytes as arguments, and (the usual case) all zero, written
+        # as struct pad bytes with no argument and nothing to fill in per record.
+        self._with_res = self._packer(spans, zero_reserved=False)
+        self._zero_res = self._packer(spans, zero_reserved=True)
+
+    def _packer(self, spans, zero_reserved: bool):
+        """(Struct, getter, defaults, fixups) for pack_section(): one attribute read per
+        argument (C speed), None -> 0 or b"", then the few arguments that are not plain
+        attributes (reserved bytes, computed fields, ints of odd sizes) are filled in."""
+        native = {1: "B", 2: "H", 4: "I", 8: "Q"}
         computed = {f.name for f in self.fields if f.computed}
-        names, defaults, fixups = [], [], []
-        for i, (what, n, detail) in enumerate(self.plan):
+        fmt, names, defaults, fixups = ["<"], [], [], []
+        for _o, n, what, detail in spans:
+            if what == _RES and zero_reserved:
+                fmt.append(f"{n}x")
+                continue
+            fmt.append(native[n] if what in (_VALID, _INT) else f"{n}s")
+            i = len(names)
             if what == _VALID:
                 names.append("validation_bits")
             elif what == _RES or detail in computed:
@@ -113,17 +124,17 @@ class Layout:
                 if what == _ODD:
                     fixups.append((i, _ODD, n, detail))
             defaults.append(b"" if what == _RAW else 0)
-        self._get = attrgetter(*names) if len(names) > 1 else (lambda o: (getattr(o, names[0]),))
-        self._defaults = tuple(defaults)
-        self._fixups = tuple(fixups)
+        get = attrgetter(*names) if len(names) > 1 else (lambda o: (getattr(o, names[0]),))
+        return struct.Struct("".join(fmt)), get, tuple(defaults), tuple(fixups)
 
     def pack_section(self, sec, computed: dict[str, int], reserved: bytes) -> bytearray:
         """The fixed part of a section object whose attributes are this layout's fields
         (`computed`: the values of the computed ones)."""
-        args = [d if v is None else v for v, d in zip(self._get(sec), self._defaults, strict=True)]
-        if self._fixups:
+        packer, get, defaults, fixups = self._with_res if any(reserved) else self._zero_res
+        args = [d if v is None else v for v, d in zip(get(sec), defaults, strict=True)]
+        if fixups:
             res = reserved.ljust(self.reserved_len, b"\0")
-            for i, what, n, detail in self._fixups:
+            for i, what, n, detail in fixups:
                 if what == _RES:
                     args[i] = res[detail:detail + n]
                 elif what == _COMPUTED:
@@ -131,7 +142,7 @@ class Layout:
                 else:
                     v = args[i]
                     args[i] = v.to_bytes(n, "little") if v.__class__ is int else b""
-        return bytearray(self.struct.pack(*args))
+        return bytearray(packer.pack(*args))
 
     def pack(self, values: dict[str, Any], valid_bits: int, reserved: bytes) -> bytearray:
         """The fixed part from a dict of field values (a field missing or None: zeros)."""
