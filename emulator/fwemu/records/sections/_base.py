@@ -107,7 +107,10 @@ class Layout:
         attributes (reserved bytes, computed fields, ints of odd sizes) are filled in."""
         native = {1: "B", 2: "H", 4: "I", 8: "Q"}
         computed = {f.name for f in self.fields if f.computed}
-        fmt, names, defaults, fixups = ["<"], [], [], []
+        fmt: list[str] = ["<"]
+        names: list[str] = []
+        defaults: list[Any] = []
+        fixups: list[tuple[int, int, int, Any]] = []
         for _o, n, what, detail in spans:
             if what == _RES and zero_reserved:
                 fmt.append(f"{n}x")
