@@ -5,6 +5,7 @@
 
 #include "cper.h"
 #include "ghes.h"
+#include "osmodel.h"
 
 #include "tests/check.h"
 
@@ -391,8 +392,50 @@ static void test_random_bytes(void) {
         fw_entry_view e;
         while (len >= 20 && fw_entry_next(b, len, &off, &e) == FW_OK) {
         }
+        fw_os_action acts[8];
+        CHECK(fw_os_actions(b, (uint32_t)len, acts, 8) >= 0);   /* bounded reads on any bytes */
         free(b);
     }
+}
+
+/* The OS side: read through the ESA, the checks, clear and ack, the memory_failure decision. */
+static void test_os_path(void) {
+    static uint8_t mem[2048];
+    memset(mem, 0, sizeof mem);
+    uint8_t *esa = mem, *ack = mem + 8, *block = mem + 64;
+    uint8_t out[1024];
+    uint32_t len = 99;
+    fw_os_source s = {esa, 0x1040, block, 1024, ack, 0, 1, 64};
+    CHECK(fw_os_read(&s, out, sizeof out, &len) == FW_OS_NONE && len == 0);   /* ESA 0 */
+    fw_reg_write(esa, 64, 0x1040);
+    CHECK(fw_os_read(&s, out, sizeof out, &len) == FW_OS_NONE);               /* block_status 0 */
+    int n = mem_block(block, 1024, 0x60000000ull);
+    CHECK(n == 172);
+    CHECK(fw_os_read(&s, out, sizeof out, &len) == FW_OS_RECORD && len == 172);
+    CHECK(memcmp(out, block, 172) == 0);
+    fw_os_action a[4];
+    CHECK(fw_os_actions(out, len, a, 4) == 2);
+    CHECK(a[0].kind == FW_OS_ACT_SECTION && a[1].kind == FW_OS_ACT_MF && a[1].arg == 0 &&
+          a[1].addr == 0x60000000ull);
+    CHECK(fw_os_actions(out, len, a, 1) == 2);    /* too short an array: the count, one written */
+    fw_os_clear(&s);
+    CHECK(fw_block_status(block) == 0 && fw_reg_read(ack, 64) == 1);
+    fw_reg_write(ack, 64, 0xF0);
+    mem_block(block, 1024, 0x60000000ull);
+    wr32(block + 12, 2000);                        /* data_length past the 1024-byte limit */
+    CHECK(fw_os_read(&s, out, sizeof out, &len) == FW_OS_CHECK && len == 20);
+    fw_os_clear(&s);
+    CHECK(fw_reg_read(ack, 64) == 1);              /* preserve 0: only the write pattern stays */
+    fw_reg_write(esa, 64, 0x2000);
+    CHECK(fw_os_read(&s, out, sizeof out, &len) == FW_OS_ELSEWHERE);
+    fw_reg_write(esa, 64, 0x1040);
+    mem_block(block, 1024, 0x60000000ull);
+    wr32(block + 16, FW_SEV_CORRECTED);            /* corrected, no threshold flag: no action */
+    block[20 + 16] = FW_SEV_CORRECTED;
+    CHECK(fw_os_read(&s, out, sizeof out, &len) != FW_OS_NONE);
+    CHECK(fw_os_actions(out, len, a, 4) == 1 && a[0].kind == FW_OS_ACT_SECTION);
+    block[20 + 23] |= FW_GDE_FLAG_THRESHOLD;      /* threshold exceeded: soft offline */
+    CHECK(fw_os_actions(block, len, a, 4) == 2 && a[1].kind == FW_OS_ACT_MF && a[1].arg == 1);
 }
 
 int main(void) {
@@ -406,6 +449,7 @@ int main(void) {
     test_source_post();
     test_sections_roundtrip();
     test_random_bytes();
+    test_os_path();
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
 }

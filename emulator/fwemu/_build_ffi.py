@@ -25,7 +25,7 @@ if _m is None:
 VERSION = _m.group(1)
 
 # The headers whose #defines Python sees as lib.NAME (agent.h: the window flags).
-HEADERS = ("cper.h", "ghes.h", "frame.h", "agent/proto.h", "agent/agent.h")
+HEADERS = ("cper.h", "ghes.h", "osmodel.h", "frame.h", "agent/proto.h", "agent/agent.h")
 _DEFINE = re.compile(r"^#define\s+(FWA?_[A-Z0-9_]+)\s+(\S.*?)\s*(?:/\*.*)?$")
 
 
@@ -142,6 +142,14 @@ typedef struct {
 int fw_source_free(const fw_source *s);
 int fw_source_post(const fw_source *s, const uint8_t *rec, size_t rec_len, uint32_t flags);
 int fw_source_consumed(const fw_source *s);
+typedef struct {
+    uint8_t *esa; uint64_t block_pa; uint8_t *block; uint32_t limit;
+    uint8_t *ack; uint64_t ack_preserve, ack_write; uint8_t ack_width;
+} fw_os_source;
+typedef struct { uint32_t kind, arg; uint64_t addr; } fw_os_action;
+int fw_os_read(const fw_os_source *s, uint8_t *out, uint32_t cap, uint32_t *len);
+void fw_os_clear(const fw_os_source *s);
+int fw_os_actions(const uint8_t *buf, uint32_t len, fw_os_action *acts, uint32_t max);
 """
 
 # The debug channel's framing and the target agent (csrc/frame.h, csrc/agent/): their cdef
@@ -153,9 +161,9 @@ ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "fwemu._core",
-    '#include "cper.h"\n#include "ghes.h"\n#include "frame.h"\n#include "agent/agent.h"\n',
+    '#include "cper.h"\n#include "ghes.h"\n#include "osmodel.h"\n#include "frame.h"\n#include "agent/agent.h"\n',
     sources=[os.path.relpath(os.path.join(CSRC, n), ROOT)
-             for n in ("cper.c", "ghes.c", "frame.c", "agent/mp.c", "agent/agent.c")],
+             for n in ("cper.c", "ghes.c", "osmodel.c", "frame.c", "agent/mp.c", "agent/agent.c")],
     include_dirs=[os.path.relpath(CSRC, ROOT)],
     define_macros=[("FWEMU_VERSION", f'"{VERSION}"')],
     extra_compile_args=["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",

@@ -24,27 +24,25 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import json
 import logging
 import os
 import threading
-import uuid
 import time
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 
 from . import scenarios
 from .board import Board, Source
 from .errors import BlockBusyError, FwemuError, OutcomeUnknown, RefusedError, UnreachableError, UsageError
+from .injection import FINAL, Injection, new_run_id  # noqa: F401 - FINAL: re-exported
 from .journal import Journal
 from .procs import boot_id
 from .records import check
 from .targets.base import Cap, Target
 
 log = logging.getLogger("fwemu.firmware")
-_jstr = json.encoder.encode_basestring_ascii   # a JSON string literal, as json.dumps writes it
 
-FINAL = ("consumed", "dropped", "refused", "timed-out", "interrupted")
 DUPLICATE_WINDOW = 10.0   # Linux's estatus cache age (GHES_ESTATUS_IN_CACHE_MAX_NSEC)
 SEI_FIFO_DEPTH = 64
 # 2: final lines carry "fields" (the options asked for) and "record" (the bytes, hex), and
@@ -53,6 +51,7 @@ SEI_FIFO_DEPTH = 64
 # an os-log line after each request
 JOURNAL_FORMAT = 3
 ID_BLOCK = 1024     # ids a run takes from the journal's run file at a time
+BATCH_LINE_BYTES = 4096   # room asked per injection (its two lines less the record's hex) to batch lines
 FOLLOW_S = 0.25          # how often a waiting firmware looks whether the target's machine was replaced
 # Resolving an ambiguous request (a POST or notification whose reply never came): firmware
 # re-asks the target for at least RESOLVE_MIN_S, at most RESOLVE_MAX_S, in line (nothing
@@ -64,153 +63,6 @@ RESOLVE_MIN_S, RESOLVE_MAX_S = 5.0, 30.0
 # no register tells firmware the handler has returned. So the next SEI waits a settle time
 # after the ack: the target's `sei_settle_default` (1 ms on real boards; 0 on the sim, whose
 # OS handlers never see a firmware write land mid-walk), or `--sei-settle-ms`.
-
-
-def _r6(t):
-    return None if t is None else round(t, 6)
-
-
-def new_run_id() -> str:
-    """Unique across processes, boots and machines: wall time, pid and randomness."""
-    return "%s-%d-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.getpid(), uuid.uuid4().hex[:8])
-
-
-@dataclass(eq=False, slots=True)
-class Injection:
-    id: int
-    scenario: str
-    source: Source
-    pe: int
-    record: bytes
-    timeout: float
-    accepted_wall: float
-    t_accepted: float
-    digest: str = ""
-    state: str = "accepted"
-    reason: str = ""
-    t_posted: float | None = None
-    t_notified: float | None = None
-    t_consumed: float | None = None
-    left_in_memory: dict | None = None
-    warnings: list[str] = field(default_factory=list)
-    unsafe_sei: bool = False
-    forged: bool = False
-    unobservable: bool = False
-    # an ambiguous request (OutcomeUnknown): "post", "notify" or "withdraw" until the
-    # target says what became of it; the source (and, for SEI, every SEI) is held meanwhile
-    doubt: str | None = None
-    doubt_forgotten: bool = False
-    t_doubt: float | None = None
-    note: str = ""          # why a consumed injection's latency is unknown
-    run: str = ""           # the run (firmware instance) that accepted it: (run, id) is unique
-    t_end: float | None = None   # the instant it reached its final state
-    fields: dict | None = None   # the field options asked for (text), for inspection and replay
-    _done: threading.Event | None = None
-
-    @property
-    def done(self) -> threading.Event:
-        """Set when the injection reaches a final state (created on first use)."""
-        if self._done is None:
-            self._done = threading.Event()
-            if self.final:
-                self._done.set()
-        return self._done
-
-    @property
-    def final(self) -> bool:
-        return self.state in FINAL
-
-    @property
-    def latency(self) -> float | None:
-        """Notification → consumption observed, in seconds."""
-        if self.t_consumed is None or self.t_notified is None:
-            return None
-        return self.t_consumed - self.t_notified
-
-    def to_json(self) -> dict:
-        def rel(t):
-            return None if t is None else round(self.accepted_wall + (t - self.t_accepted), 6)
-        out = {"id": self.id, "scenario": self.scenario, "source": self.source.id,
-               "notify": self.source.notify, "pe": self.pe, "block": self.source.block,
-               "length": len(self.record), "digest": self.digest, "state": self.state,
-               "reason": self.reason or None, "accepted": round(self.accepted_wall, 6),
-               "posted": rel(self.t_posted), "notified": rel(self.t_notified),
-               "consumed": rel(self.t_consumed),
-               "latency_ms": None if self.latency is None else round(self.latency * 1000, 4),
-               "run": self.run, "m_accepted": round(self.t_accepted, 6),
-               "m_posted": _r6(self.t_posted), "m_notified": _r6(self.t_notified),
-               "m_consumed": _r6(self.t_consumed), "m_end": _r6(self.t_end),
-               "fields": self.fields or {}, "record": self.record.hex()}
-        out.update(self._extras())
-        return out
-
-    def _extras(self) -> dict:
-        out: dict[str, object] = {}
-        if self.left_in_memory is not None:
-            out["left_in_memory"] = self.left_in_memory
-        if self.warnings:
-            out["warnings"] = self.warnings
-        if self.unsafe_sei:
-            out["unsafe_concurrent_sei"] = True
-        if self.forged:
-            out["forged"] = True
-        return out
-
-    def journal_line(self, event: str) -> str:
-        """`to_json()` plus "event", as one JSON line, formatted directly: json.dumps of the
-        dict was a quarter of an injection's cost on sim. Same keys, order and values
-        (%.6f and round(x, 6) name the same decimal; tests compare the two)."""
-        wall, acc = self.accepted_wall, self.t_accepted
-        posted, notified, consumed, end = self.t_posted, self.t_notified, self.t_consumed, self.t_end
-        src = self.source
-        if (posted is not None and notified is not None and consumed is not None and end is not None
-                and not self.reason and self.left_in_memory is None and not self.warnings
-                and not self.unsafe_sei and not self.forged):
-            # the common line (consumed, every instant known): one format operation
-            return ('{"id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"block":%d,"length":%d,'
-                    '"digest":"%s","state":"%s","reason":null,"accepted":%.6f,"posted":%.6f,"notified":%.6f,'
-                    '"consumed":%.6f,"latency_ms":%.4f,"run":"%s","m_accepted":%.6f,"m_posted":%.6f,'
-                    '"m_notified":%.6f,"m_consumed":%.6f,"m_end":%.6f,"fields":%s,"record":"%s","event":"%s"}' % (
-                        self.id, _jstr(self.scenario), src.id, src.notify, self.pe, src.block,
-                        len(self.record), self.digest, self.state, wall, wall + (posted - acc),
-                        wall + (notified - acc), wall + (consumed - acc), (consumed - notified) * 1000,
-                        self.run, acc, posted, notified, consumed, end, self._fields_json(),
-                        self.record.hex(), event))
-        line = ('{"id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"block":%d,"length":%d,'
-                '"digest":"%s","state":"%s","reason":%s,"accepted":%.6f,"posted":%s,"notified":%s,'
-                '"consumed":%s,"latency_ms":%s' % (
-                    self.id, _jstr(self.scenario), src.id, src.notify, self.pe, src.block,
-                    len(self.record), self.digest, self.state,
-                    _jstr(self.reason) if self.reason else "null", self.accepted_wall,
-                    "null" if posted is None else "%.6f" % (wall + (posted - acc)),
-                    "null" if notified is None else "%.6f" % (wall + (notified - acc)),
-                    "null" if consumed is None else "%.6f" % (wall + (consumed - acc)),
-                    "null" if consumed is None or notified is None else "%.4f" % ((consumed - notified) * 1000)))
-        line += (',"run":"%s","m_accepted":%.6f,"m_posted":%s,"m_notified":%s,"m_consumed":%s,"m_end":%s' % (
-            self.run, acc, "null" if posted is None else "%.6f" % posted,
-            "null" if notified is None else "%.6f" % notified,
-            "null" if consumed is None else "%.6f" % consumed, "null" if end is None else "%.6f" % end))
-        line += ',"fields":%s,"record":"%s"' % (self._fields_json(), self.record.hex())
-        if self.left_in_memory is not None or self.warnings or self.unsafe_sei or self.forged:
-            line += "," + json.dumps(self._extras(), separators=(",", ":"))[1:-1]
-        return line + ',"event":"%s"}' % event
-
-    def _fields_json(self) -> str:
-        if not self.fields:
-            return "{}"
-        return json.dumps(self.fields, separators=(",", ":"))
-
-    def accepted_line(self) -> str:
-        """The injection's first line. `length` and `bs` (the record's block_status) let a
-        later run recognise the record in the block after a crash: the OS clears only
-        block_status, so the block's bytes with `bs` put back hash to `digest`. `notify` and
-        `fields` name what was asked for, so an injection a killed run left open can still
-        be shown and replayed."""
-        return ('{"event":"accepted","id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"digest":"%s",'
-                '"accepted":%.6f,"run":"%s","m_accepted":%.6f,"length":%d,"bs":%d,"fields":%s}' % (
-                    self.id, _jstr(self.scenario), self.source.id, self.source.notify, self.pe, self.digest,
-                    self.accepted_wall, self.run, self.t_accepted, len(self.record),
-                    int.from_bytes(self.record[:4], "little"), self._fields_json()))
 
 
 @dataclass
@@ -296,10 +148,79 @@ class FirmwareModel:
                record: bytes | None = None, unique: bool = True) -> Injection:
         """Accept one injection (or refuse it at once with RefusedError/UsageError)."""
         src = self.resolve_source(scenario, source_id, notify)
+        self._check_request(pe, timeout)
+        with self.lock:
+            inj = self._accept(scenario, fields, src, pe, timeout, record, unique)
+            if self.journal.writing:
+                self.journal.write_line(inj.accepted_line())
+            self._admit(inj)
+        return inj
+
+    def submit_many(self, choices, *, timeout: float = 5.0, unique: bool = True) -> list[Injection]:
+        """Accept several injections, each (scenario, fields, source id, notify, pe), and
+        admit them in order: what submit() does for each, under one hold of the lock. The
+        accepted lines go out in one write before the first is posted and the final lines
+        in one write after the last, while the journal's file system has room for them;
+        with less room, each line on its own (a disk that fills then leaves at most one
+        injection open, as with submit()). For targets whose OS consumes within notify()
+        (the sim), where each ends before the next starts; a choice that submit() would
+        refuse with an exception (UsageError, RefusedError) raises before anything is
+        accepted. Returns the injections submitted: fewer than asked when the journal
+        failed (as submit() does, the one whose line failed still runs; none after it)."""
+        resolved: dict[tuple, Source] = {}
+        plan = []
+        for scenario, fields, source_id, notify, pe in choices:
+            key = (scenario, source_id, notify)
+            src = resolved.get(key)
+            if src is None:
+                src = resolved[key] = self.resolve_source(scenario, source_id, notify)
+            plan.append((scenario, fields, src, pe))
+            self._check_request(pe, timeout)
+        journal = self.journal
+        with self.lock:
+            failed = journal.error
+            injs = [self._accept(scenario, fields, src, pe, timeout, None, unique)
+                    for scenario, fields, src, pe in plan]
+            if journal.error and not failed:    # the run's line failed: as submit() would, one goes
+                self._unaccept(injs, 1)
+            if not journal.writing:
+                for inj in injs:
+                    self._admit(inj)
+            elif journal.room_for(sum(BATCH_LINE_BYTES + 4 * len(inj.record) for inj in injs)):
+                before = journal.lines
+                journal.write_lines([inj.accepted_line() for inj in injs])
+                if journal.error:   # the one whose line was cut goes ahead, no later one
+                    self._unaccept(injs, journal.lines - before + 1)
+                journal.hold()
+                try:
+                    for inj in injs:
+                        self._admit(inj)
+                finally:
+                    journal.release()
+            else:    # little room left: each line on its own, as submit() writes them
+                for inj in injs:
+                    journal.write_line(inj.accepted_line())
+                    self._admit(inj)
+        return injs
+
+    def _unaccept(self, injs: list[Injection], keep: int) -> None:
+        """Take back the injections of a burst after its first `keep`: never journalled,
+        posted or reported (their ids stay unused)."""
+        for inj in injs[keep:]:
+            self.inflight.pop(inj.id, None)
+            self.counts["accepted"] -= 1
+        del injs[keep:]
+
+    def _check_request(self, pe: int, timeout: float) -> None:
         if not 0 <= pe < self.board.pes.count:
             raise UsageError("--pe", f"board {self.board.name!r} has PEs 0 .. {self.board.pes.count - 1}")
         if timeout <= 0:
             raise UsageError("--timeout", "must be positive")
+
+    def _accept(self, scenario: str, fields: dict | None, src: Source, pe: int, timeout: float,
+                record: bytes | None, unique: bool) -> Injection:
+        """Under the lock: the record made, the injection numbered and counted accepted (its
+        accepted line is the caller's to write, before _admit)."""
         warnings: list[str] = []
         record_given = record is not None
         if record is None:
@@ -313,45 +234,48 @@ class FirmwareModel:
         if len(record) < 20:
             raise UsageError("record", f"{len(record)} bytes is shorter than a status block header")
         digest = hashlib.sha256(record).hexdigest()[:16]
-        with self.lock:
-            if self._follows and not self._resetting:
-                self._follow_target()    # UnreachableError: no machine now, nothing accepted
-            now = self.clock()     # under the lock: the instant it was accepted, not before a wait
-            if not unique or record_given or "--timestamp" in (fields or {}):
-                self._warn_if_repeat(digest, now, src, warnings)
-            if self.id_source is not None and (self._id_end is None or self._next_id >= self._id_end):
-                # 16 ids first (a one-shot command leaves no wide gap), doubling to ID_BLOCK
-                n = min(ID_BLOCK, max(16, self._ids_taken))
-                self._next_id = self.id_source(n)
-                self._id_end = self._next_id + n
-                self._ids_taken += n
-            inj = Injection(id=self._next_id, scenario=scenario, source=src, pe=pe, record=record, fields=fields,
-                            timeout=timeout, accepted_wall=self.wall0 + (now - self.mono0), t_accepted=now,
-                            digest=digest, warnings=warnings, forged=forged, run=self.run,
-                            unsafe_sei=self.unsafe_concurrent_sei and src.notify == "sei")
-            self._next_id += 1
-            self.inflight[inj.id] = inj
-            self.counts["accepted"] += 1
-            if not self.run_started:
-                self.start_run()
-            self.journal.write_line(inj.accepted_line())
-            for w in warnings:
-                log.warning("injection #%d: %s", inj.id, w)
-            st = self.sources[src.id]
-            if st.current is not None or st.queue:
-                down = self.target.down_reason()
-                if down:     # waiting behind the held source would only time out
-                    self._finish(inj, "refused", down)
-                elif len(st.queue) >= src.queue_depth:
-                    busy = st.current.id if st.current else st.queue[0].id
-                    self._finish(inj, "refused", f"source {src.id} busy with injection #{busy} and its "
-                                 f"queue is full ({src.queue_depth})")
-                else:
-                    inj.state = "queued"
-                    st.queue.append(inj)
-            else:
-                self._start(inj)
+        if self._follows and not self._resetting:
+            self._follow_target()    # UnreachableError: no machine now, nothing accepted
+        now = self.clock()     # under the lock: the instant it was accepted, not before a wait
+        if not unique or record_given or "--timestamp" in (fields or {}):
+            self._warn_if_repeat(digest, now, src, warnings)
+        if self.id_source is not None and (self._id_end is None or self._next_id >= self._id_end):
+            # 16 ids first (a one-shot command leaves no wide gap), doubling to ID_BLOCK
+            n = min(ID_BLOCK, max(16, self._ids_taken))
+            self._next_id = self.id_source(n)
+            self._id_end = self._next_id + n
+            self._ids_taken += n
+        inj = Injection(id=self._next_id, scenario=scenario, source=src, pe=pe, record=record, fields=fields,
+                        timeout=timeout, accepted_wall=self.wall0 + (now - self.mono0), t_accepted=now,
+                        digest=digest, warnings=warnings, forged=forged, run=self.run,
+                        unsafe_sei=self.unsafe_concurrent_sei and src.notify == "sei")
+        self._next_id += 1
+        self.inflight[inj.id] = inj
+        self.counts["accepted"] += 1
+        if not self.run_started:
+            self.start_run()
+        for w in warnings:
+            log.warning("injection #%d: %s", inj.id, w)
         return inj
+
+    def _admit(self, inj: Injection) -> None:
+        """Under the lock, its accepted line written: start it, queue it behind its source's
+        record, or refuse it (a full queue, a target that is down)."""
+        src = inj.source
+        st = self.sources[src.id]
+        if st.current is not None or st.queue:
+            down = self.target.down_reason()
+            if down:     # waiting behind the held source would only time out
+                self._finish(inj, "refused", down)
+            elif len(st.queue) >= src.queue_depth:
+                busy = st.current.id if st.current else st.queue[0].id
+                self._finish(inj, "refused", f"source {src.id} busy with injection #{busy} and its "
+                             f"queue is full ({src.queue_depth})")
+            else:
+                inj.state = "queued"
+                st.queue.append(inj)
+        else:
+            self._start(inj)
 
     def _warn_if_repeat(self, digest, now, src, warnings) -> None:
         recent = self._recent_exact
@@ -746,7 +670,7 @@ class FirmwareModel:
             self._finish(inj, "timed-out", f"the OS did not consume it within {inj.timeout:g} s; the "
                          f"target's memory could not be read ({exc}); the source stays held")
             return
-        left = {k: mem[k] for k in ("block_status", "read_ack") if k in mem}
+        left: dict[str, Any] = {k: mem[k] for k in ("block_status", "read_ack") if k in mem}
         inj.left_in_memory = left
         if mem["ours"] and not mem["pending"] and not inj.unobservable:   # consumed since the last look
             self._check_source(self.sources[src.id])
@@ -769,7 +693,8 @@ class FirmwareModel:
             inj._done.set()
 
     def _journal(self, inj: Injection, event: str) -> None:
-        self.journal.write_line(inj.journal_line(event))
+        if self.journal.writing:     # formatted only when written
+            self.journal.write_line(inj.journal_line(event))
 
     # ---- driving --------------------------------------------------------------------------
     def wait_all(self, injections, deadline: float | None = None) -> None:

@@ -38,6 +38,7 @@ class Journal:
         self.error: str | None = None     # set once a write fails; nothing is written after it
         self.lines = 0                    # lines written whole
         self._regular = False
+        self._held: list[str] | None = None     # lines kept between hold() and release()
         if self.path:
             make_parent(self.path, "--journal")
             self._fd = open_output(self.path, "--journal", append=True, perms=0o644)
@@ -66,6 +67,12 @@ class Journal:
             self.lines -= 1
 
     @property
+    def writing(self) -> bool:
+        """Lines are written (a journal file is open and no write has failed): callers
+        format a line only then."""
+        return self._fd is not None
+
+    @property
     def regular(self) -> bool:
         """The journal is a regular file (a run file beside it can list its runs)."""
         return self._regular
@@ -78,7 +85,46 @@ class Journal:
         """One JSON object already formatted (no newline): appended, in the kernel on return."""
         if self._fd is None:
             return
-        data = (line + "\n").encode()
+        held = self._held
+        if held is not None:
+            held.append(line)
+            return
+        self._write((line + "\n").encode(), 1)
+
+    def write_lines(self, lines: list[str]) -> None:
+        """Several lines in one write (a burst's accepted lines, before any is posted)."""
+        if self._fd is None or not lines:
+            return
+        if self._held is not None:
+            self._held.extend(lines)
+            return
+        self._write(("\n".join(lines) + "\n").encode(), len(lines))
+
+    def hold(self) -> None:
+        """Keep the lines written from now on until release(), which writes them at once
+        (a burst of injections that all end before the caller returns: one system call
+        instead of one each). Nothing is held across a wait."""
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self.write_lines(held)
+
+    def room_for(self, nbytes: int) -> bool:
+        """The file system holds at least nbytes more (always true of a journal that is not
+        a regular file). Lines are batched only then, so a disk that fills still cuts the
+        journal between two injections' lines, never across a batch of them."""
+        if not self._regular or self._fd is None:
+            return True
+        try:
+            st = os.fstatvfs(self._fd)
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize >= nbytes
+
+    def _write(self, data: bytes, nlines: int) -> None:
         with self._lock:
             fd = self._fd
             if fd is None:
@@ -89,9 +135,12 @@ class Journal:
                 while done < len(data):          # a short write (rare on a regular file): finish it
                     done += os.write(fd, data[done:])
             except OSError as exc:
-                self._failed(fd, exc, done)
+                # the whole lines written stay (counted); a line cut short is cut off
+                whole = data.rfind(b"\n", 0, done) + 1
+                self.lines += data.count(b"\n", 0, whole)
+                self._failed(fd, exc, done - whole)
                 return
-            self.lines += 1
+            self.lines += nlines
 
     def _failed(self, fd: int, exc: OSError, done: int) -> None:
         """A write failed (disk full, I/O error, a file that takes no data): never raise into

@@ -11,7 +11,7 @@ state file next to the journal (`${XDG_STATE_HOME:-~/.local/state}/fwemu/stamps-
 read and updated under an exclusive flock(2), so no two processes (nor two firmware
 instances in one process, nor a process and its successor) ever hold the same token. A
 process reserves a run of tokens at a time (1, doubling while it keeps coming back within
-the same wall second, at most 4096, over as many seconds as it takes) and then hands each token to *every distinct
+a second of its last reservation, at most 4096, over as many seconds as it takes) and then hands each token to *every distinct
 content* that asks for it: different content cannot be equal anyway, so a token is used up
 only by content that repeats. Content repeating more than a second's worth of tokens moves
 on to later seconds (the timestamp runs ahead of the wall clock, which the factory reports).
@@ -162,10 +162,11 @@ class StampAllocator:
             del self._starts[:k], self._ends[:k]
         for s in [s for s in self._taken if s < wall]:
             del self._taken[s]
-        if self._run_wall == wall:
-            self._run = min(self._run * 2, MAX_RUN)
-        else:
-            self._run, self._run_wall = 1, wall
+        # a run doubles while reservations come back within a second of the last one (a
+        # burst's run would otherwise start again at 1 each wall second: a dozen locked
+        # state-file rewrites a second instead of one)
+        self._run = min(self._run * 2, MAX_RUN) if wall - self._run_wall <= 1 else 1
+        self._run_wall = wall
         want = self._run
 
         def take(state: State) -> list[tuple[int, int, int]]:

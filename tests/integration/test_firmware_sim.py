@@ -140,22 +140,23 @@ def sha16(data: bytes) -> str:
 
 
 def spy_os_reads(s: Session) -> collections.Counter:
-    """Digest of every whole record the OS model reads (its header peek is 20 bytes; the
-    copy of the whole block after the header checks is longer). Wraps SimPlatform.read, the
-    OS's only way to read memory; the firmware itself never goes through it."""
+    """Digest of every whole record the OS model reads (its header peek alone is 20 bytes;
+    the copy of the whole block after the header checks is longer). Wraps the OS model's
+    read step (through the Error Status Address: the C core's fw_os_read, else the
+    platform's memory), the OS's only way to read a block; the firmware never calls it."""
     seen: collections.Counter = collections.Counter()
     order: list[str] = []
-    plat = s.target.platform
-    orig = plat.read
+    model = s.target.os
+    orig = model._read_checked
 
-    def read(addr, length):
-        data = orig(addr, length)
-        if length > 20:
-            seen[sha16(data)] += 1
-            order.append(sha16(data))
-        return data
+    def read(g):
+        got = orig(g)
+        if got is not None and len(got[1]) > 20:
+            seen[sha16(got[1])] += 1
+            order.append(sha16(got[1]))
+        return got
 
-    plat.read = read
+    model._read_checked = read
     seen.order = order  # type: ignore[attr-defined]
     return seen
 

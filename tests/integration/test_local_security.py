@@ -209,8 +209,17 @@ def _hest_file(tmp_path, env) -> pathlib.Path:
     return f
 
 
+def _block_file(tmp_path, env) -> pathlib.Path:
+    f = tmp_path / "block.bin"
+    p = fwemu("record", "build", "memory-ue", "-o", str(f), env=env)
+    assert p.returncode == 0, p.stderr
+    return f
+
+
 OUTPUTS = {
     "record build -o": lambda out, tmp, env: ["record", "build", "memory-ue", "-o", out],
+    "record convert -o": lambda out, tmp, env: ["record", "convert", str(_block_file(tmp, env)), "--to", "cper",
+                                               "-o", out],
     "hest build -o": lambda out, tmp, env: ["hest", "build", "--board", "sim", "-o", out],
     "hest import -o": lambda out, tmp, env: ["hest", "import", str(_hest_file(tmp, env)), "-o", out,
                                             "--name", "imported"],

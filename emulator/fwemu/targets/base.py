@@ -76,6 +76,12 @@ class Target(abc.ABC):
         the board has no source for), when it knows better than "no such source"; else None."""
         return None
 
+    def consumes_in_notify(self, notify: str) -> bool:
+        """True when the OS reads, handles and acks a record of a `notify` source before
+        notify() returns (the sim with no OS delay, but not a polled source): each injection then ends before the next starts, so the
+        firmware may accept a burst at once (FirmwareModel.submit_many)."""
+        return False
+
     def down_reason(self) -> str | None:
         """Why no notification can reach the OS now, when the target can see it without
         asking the machine (a qemu guest that stopped or panicked), else None. Firmware

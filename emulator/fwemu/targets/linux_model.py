@@ -30,12 +30,14 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from .._corelib import ffi, lib
 from ..board import Board, Source
+from ..errors import FwemuError
 from ..notification import HED_KINDS
 from ..records import codec
 from ..records import kernel_text as kt
-from ..records import model as m
 from ..records import sections
 from ..records.kernel_profile import DEFAULT as DEFAULT_KERNEL
 from ..records.kernel_profile import KernelProfile
@@ -62,25 +64,15 @@ QEMU_VIRT_MEMORY = (
     (0x7C430000, 0x7C43FFFF, "reserved"),    # ACPI tables
     (0x7C440000, 0x7C72FFFF, "reserved"),
 )
-GUID_MEM = m.MemorySection.GUID.bytes_le
-GUID_ARM = m.ArmSection.GUID.bytes_le
-GUID_PCIE = m.PcieSection.GUID.bytes_le
-_U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
+OS_READ_CAP = 65536     # the most the kernel reads of a block (fw_os_source.limit)
+OS_ACTIONS = 64         # fw_os_action slots kept; a record with more gets a larger array once
+_U32 = struct.Struct("<I")
 _HEADER = struct.Struct("<IIIII")   # block_status, raw_data_offset, raw_data_length, data_length, error_severity
 _GDE = struct.Struct("<16sIHBBI")    # section_type, error_severity, revision, validation_bits, flags, error_data_length
-_MEM_VALID_PA = struct.Struct("<Q8xQ")  # memory section: validation_bits, (error_status), physical_addr
-
-
-def _u16(b: bytes, off: int) -> int:
-    return _U16.unpack_from(b, off)[0]
 
 
 def _u32(b: bytes, off: int) -> int:
     return _U32.unpack_from(b, off)[0]
-
-
-def _u64(b: bytes, off: int) -> int:
-    return _U64.unpack_from(b, off)[0]
 
 
 _SEVERITY = (GHES_SEV_RECOVERABLE, GHES_SEV_PANIC, GHES_SEV_CORRECTED, GHES_SEV_NO)
@@ -120,6 +112,10 @@ class Ghes:
     reason: str = ""
     ack_preserve: int = 0     # Read Ack masks shifted by the bit offset, cut to the width
     ack_write: int = 0
+    # the C core's view (fw_os_source) when the ESA pointed into mapped memory at probe;
+    # block_pa: the address it held then (a later ESA value elsewhere takes the Python path)
+    cos: Any = None
+    block_pa: int = -1
 
     def __post_init__(self):
         ra = self.source.read_ack
@@ -176,6 +172,9 @@ class LinuxModel:
         self.rl_uncorrected = _RateLimit("ghes_print_estatus", clock)
         self.poisoned: set[int] = set()
         self.deferred: list = []   # memory_failure / AER recovery: workqueue items
+        self._out = ffi.new("uint8_t[]", OS_READ_CAP)    # fw_os_read's copy (under self.lock)
+        self._out_len = ffi.new("uint32_t *")
+        self._acts = ffi.new("fw_os_action[]", OS_ACTIONS)
         self.down: str | None = None
         self._memory_map()
         self.ghes: dict[int, Ghes] = {}
@@ -290,6 +289,7 @@ class LinuxModel:
         if kind == "polled":
             self.next_poll[n] = self.clock() + src.poll_interval_ms / 1000
         g.registered = True
+        self._attach_c(g)
         return g
 
     # ---- notifications (called by the platform) -------------------------------------
@@ -373,18 +373,32 @@ class LinuxModel:
 
     def _clear(self, g: Ghes, paddr: int) -> None:
         """ghes_clear_estatus + ghes_ack_error: val &= preserve << offset; val |= write << offset."""
-        self.platform.write_reg(paddr, 32, 0)
-        ra = g.source.read_ack
-        if ra is not None:
-            v = self.platform.read_reg(ra.address, ra.width)
-            self.platform.write_reg(ra.address, ra.width, (v & g.ack_preserve) | g.ack_write)
+        if paddr == g.block_pa:
+            lib.fw_os_clear(g.cos)
+        else:
+            self.platform.write_reg(paddr, 32, 0)
+            ra = g.source.read_ack
+            if ra is not None:
+                v = self.platform.read_reg(ra.address, ra.width)
+                self.platform.write_reg(ra.address, ra.width, (v & g.ack_preserve) | g.ack_write)
         self.stats["acked"] += 1
 
     # ---- reading (__ghes_peek_estatus / __ghes_read_estatus) ---------------------------
     def _read_checked(self, g: Ghes) -> tuple[int, bytes, str | None] | None:
         """Follow the ESA to the block (G1–G3: None when nothing is pending, and nothing is
         cleared); the header checks (L2, L3, H1, H2) on its 20 bytes; then the whole length
-        is copied and walked (E1, E2). Returns (address, bytes, kernel warning or None)."""
+        is copied and walked (E1, E2). Returns (address, bytes, kernel warning or None).
+        The C core does it (fw_os_read) while the ESA points where it did at probe."""
+        cos = g.cos
+        if cos is not None:
+            rc = lib.fw_os_read(cos, self._out, OS_READ_CAP, self._out_len)
+            if rc == lib.FW_OS_NONE:
+                return None
+            if rc != lib.FW_OS_ELSEWHERE:
+                buf = ffi.buffer(self._out, self._out_len[0])[:]
+                if rc == lib.FW_OS_RECORD:
+                    return g.block_pa, buf, None
+                return g.block_pa, buf, codec.kernel_warning(buf, cos.limit) or None
         paddr = self.platform.read_reg(g.source.esa, 64)
         if paddr == 0:
             return None
@@ -397,7 +411,27 @@ class LinuxModel:
         if not 20 <= length <= limit:       # L2/L3: decided by the header alone
             return paddr, hdr, codec.kernel_warning(hdr, limit) or None
         buf = self.platform.read(paddr, length)
-        return paddr, buf, codec.kernel_warning(buf, limit)
+        return paddr, buf, codec.kernel_warning(buf, limit) or None
+
+    def _attach_c(self, g: Ghes) -> None:
+        """g.cos: the C core's view of the source, when its ESA and block are mapped."""
+        src, mem = g.source, getattr(self.platform, "mem", None)
+        g.cos, g.block_pa = None, -1
+        if mem is None:
+            return
+        try:
+            pa = self.platform.read_reg(src.esa, 64)
+            limit = min(src.block_length, 65536)
+            if pa == 0 or limit < 20:
+                return
+            ra = src.read_ack
+            g.cos = ffi.new("fw_os_source *", {
+                "esa": mem.ptr(src.esa, 8), "block_pa": pa, "block": mem.ptr(pa, limit), "limit": limit,
+                "ack": mem.ptr(ra.address, ra.width // 8) if ra else ffi.NULL,
+                "ack_preserve": g.ack_preserve, "ack_write": g.ack_write, "ack_width": ra.width if ra else 0})
+            g.block_pa = pa
+        except FwemuError:   # not mapped (a board whose ESA points outside its windows)
+            g.cos = None
 
     # ---- IRQ-style processing (ghes_proc) ----------------------------------------------
     def _ghes_proc(self, g: Ghes) -> bool:
@@ -440,7 +474,7 @@ class LinuxModel:
             if ghes_severity(_u32(buf, 16)) >= GHES_SEV_PANIC:
                 self._ghes_panic(g, buf, paddr)
                 return True
-            dup = self._cached(buf)
+            dup = bool(self.cache) and self._cached(buf)
             self.dropped[g.source.id] = dup    # known before the ack the firmware watches for
             self._clear(g, paddr)
             if dup:
@@ -454,7 +488,7 @@ class LinuxModel:
                              f"{g.source.id} that firmware raised for CPU{owner}")
         for g, buf in queued:
             self._do_proc(buf, sync=g.source.notify == "sea", pe=pe)
-            if not self._cached(buf):
+            if not (self.cache and self._cached(buf)):
                 if self._print(g, buf):
                     self._cache_add(buf)
         self._run_deferred()
@@ -511,66 +545,54 @@ class LinuxModel:
     def _do_proc(self, buf: bytes, sync: bool = False, pe: int = 0) -> None:
         """`sync`: a SEA-notified source (is_hest_sync_notify). As in 6.1.y since 6.1.164,
         a synchronous error whose last memory/ARM section queued no memory_failure
-        SIGBUSes the task that took the abort (the sim's stand-in task: sim-task)."""
-        sev = ghes_severity(_u32(buf, 16))
+        SIGBUSes the task that took the abort (the sim's stand-in task: sim-task). The
+        decisions on the sections (memory, ARM, PCIe) come from the C core (fw_os_actions);
+        what depends on the OS's state (the page map) is decided here."""
+        acts = self._acts
+        n = lib.fw_os_actions(buf, len(buf), acts, OS_ACTIONS)
+        if n > OS_ACTIONS:
+            acts = ffi.new("fw_os_action[]", n)
+            lib.fw_os_actions(buf, len(buf), acts, n)
         queued = False
-        off, end = 20, 20 + _u32(buf, 12)
-        while off + 64 <= end:
-            guid, cper_sev, revision, _valid, flags, length = _GDE.unpack_from(buf, off)
-            sec_sev = ghes_severity(cper_sev)
-            body = off + (72 if revision >> 8 >= 3 else 64)
-            off = body + length
-            if guid == GUID_MEM and length >= 24:
+        for i in range(n):
+            a = acts[i]
+            kind = a.kind
+            if kind == lib.FW_OS_ACT_SECTION:
                 queued = False
-                valid, pa = _MEM_VALID_PA.unpack_from(buf, body)
-                if not valid & 0x2:                    # CPER_MEM_VALID_PA
-                    continue
-                if sev == GHES_SEV_RECOVERABLE and sec_sev == GHES_SEV_RECOVERABLE:
-                    queued = self._do_memory_failure(pa)
-                elif sec_sev == GHES_SEV_CORRECTED and flags & m.FLAG_THRESHOLD_EXCEEDED:
-                    queued = self._do_memory_failure(pa, soft=True)
-            elif guid == GUID_ARM and length >= 40:
-                queued = False
-                if sev != GHES_SEV_RECOVERABLE or sec_sev != GHES_SEV_RECOVERABLE:
-                    continue
-                p = body + 40
-                for _ in range(_u16(buf, body + 4)):   # steps by each entry's own length field
-                    if p + 32 > body + length:
-                        break
-                    etype, has_pa = buf[p + 4], _u16(buf, p + 2) & 0x10
-                    if etype & m.ARM_TYPE_CACHE and has_pa:
-                        queued = self._do_memory_failure(_u64(buf, p + 24))
-                    else:
-                        self.log(f"{FW_WARN}Unhandled processor error type 0x{etype:02x}: "
-                                 f"{kt.arm_error_type_names(etype)}")
-                    p += buf[p + 1]
-            elif guid == GUID_PCIE and length >= 208:
-                valid = _u64(buf, body)
-                if valid & 0x08 and valid & 0x80:       # DEVICE_ID and AER_INFO
-                    seg, bus = _u16(buf, body + 33), buf[body + 35]
-                    dev, fn = buf[body + 32], buf[body + 31]
-                    # aer_recover_queue → aer_recover_work_func: the sim has no PCI devices
-                    self.deferred.append((self.log, (f"AER: no pci_dev for "
-                                                     f"{seg:04x}:{bus:02x}:{dev:02x}.{fn:x}",)))
-            elif guid in sections.BY_GUID_LE:   # the newer kinds: per kernel profile
-                for line in sections.ghes_proc(guid, buf[body:body + length], length, cper_sev,
-                                               self.knobs.kernel) or ():
-                    self.log(line)
+            elif kind == lib.FW_OS_ACT_MF:
+                queued = self._do_memory_failure(a.addr, soft=a.arg == 1)
+            elif kind == lib.FW_OS_ACT_ARM_OTHER:
+                self.log(f"{FW_WARN}Unhandled processor error type 0x{a.arg:02x}: "
+                         f"{kt.arm_error_type_names(a.arg)}")
+            elif kind == lib.FW_OS_ACT_AER:
+                seg, bus, dev, fn = a.addr >> 24 & 0xFFFF, a.addr >> 16 & 0xFF, a.addr >> 8 & 0xFF, a.addr & 0xFF
+                # aer_recover_queue → aer_recover_work_func: the sim has no PCI devices
+                self.deferred.append((self.log, (f"AER: no pci_dev for "
+                                                 f"{seg:04x}:{bus:02x}:{dev:02x}.{fn:x}",)))
+            else:   # FW_OS_ACT_SECTION_OTHER: the newer kinds, per kernel profile
+                guid, cper_sev, revision, _valid, _flags, length = _GDE.unpack_from(buf, a.arg)
+                if guid in sections.BY_GUID_LE:
+                    body = a.arg + (72 if revision >> 8 >= 3 else 64)
+                    for line in sections.ghes_proc(guid, buf[body:body + length], length, cper_sev,
+                                                   self.knobs.kernel) or ():
+                        self.log(line)
         if sync and not queued:
             self.log(f"GHES: sim-task:{1000 + pe}: synchronous unrecoverable error (SIGBUS)")
 
     def _do_memory_failure(self, pa: int, soft: bool = False) -> bool:
         """ghes_do_memory_failure: the address check is immediate, the page work deferred.
         True when memory_failure was queued."""
-        if self.page_state(pa) == "invalid":   # !pfn_valid
+        state = self.page_state(pa)    # the page map changes only at boot: looked up once
+        if state == "invalid":   # !pfn_valid
             self.log(f"{FW_WARN}Invalid address in generic error data: {pa:#x}")
             return False
-        self.deferred.append((self._memory_failure, (pa, soft)))
+        self.deferred.append((self._memory_failure, (pa, soft, state)))
         return True
 
-    def _memory_failure(self, pa: int, soft: bool = False) -> None:
+    def _memory_failure(self, pa: int, soft: bool = False, state: str | None = None) -> None:
         pfn = pa // PAGE
-        state = self.page_state(pa)
+        if state is None:
+            state = self.page_state(pa)
         if state == "outside":        # pfn_to_online_page() is NULL: before any poisoning
             self.log(f"Memory failure: {pfn:#x}: memory outside kernel control")
             return

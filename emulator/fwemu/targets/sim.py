@@ -142,6 +142,10 @@ class SimTarget(Target):
         self.platform.mem.withdraw_source(source)
 
     # -- notifications ------------------------------------------------------------------
+    def consumes_in_notify(self, notify: str) -> bool:
+        knobs = self.os.knobs
+        return notify != "polled" and knobs.delay <= 0 and not knobs.deaf
+
     def _platform_refusal(self, source: Source, pe: int) -> str | None:
         return platform_refusal(source.notify, pe, self.board.pes.count)
 

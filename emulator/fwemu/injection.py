@@ -1,0 +1,189 @@
+"""One injection: what was asked for, the record, its instants and state, and its journal
+lines (formatted here, directly: json.dumps of a dict was a quarter of an injection's cost
+on the sim). The firmware model (firmware.py) moves it through its states."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .board import Source
+
+_jstr = json.encoder.encode_basestring_ascii   # a JSON string literal, as json.dumps writes it
+
+FINAL = ("consumed", "dropped", "refused", "timed-out", "interrupted")
+
+
+def _r6(t: float | None) -> float | None:
+    return None if t is None else round(t, 6)
+
+
+_last_fields: tuple[object, str] = (None, "{}")    # a request's constant fields: one dict, one text
+
+
+def _fields_json(fields: dict[str, Any] | None) -> str:
+    """json.dumps(fields, separators=(",", ":")), faster for the usual map of option to text."""
+    global _last_fields
+    if not fields:
+        return "{}"
+    if _last_fields[0] is fields:
+        return _last_fields[1]
+    try:
+        text = "{" + ",".join([_jstr(k) + ":" + _jstr(v) for k, v in fields.items()]) + "}"
+    except TypeError:     # a value that is not text (a caller's map): as json writes it
+        text = json.dumps(fields, separators=(",", ":"))
+    _last_fields = (fields, text)
+    return text
+
+
+def new_run_id() -> str:
+    """Unique across processes, boots and machines: wall time, pid and randomness."""
+    return "%s-%d-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.getpid(), uuid.uuid4().hex[:8])
+
+
+@dataclass(eq=False, slots=True)
+class Injection:
+    id: int
+    scenario: str
+    source: Source
+    pe: int
+    record: bytes
+    timeout: float
+    accepted_wall: float
+    t_accepted: float
+    digest: str = ""
+    state: str = "accepted"
+    reason: str = ""
+    t_posted: float | None = None
+    t_notified: float | None = None
+    t_consumed: float | None = None
+    left_in_memory: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+    unsafe_sei: bool = False
+    forged: bool = False
+    unobservable: bool = False
+    # an ambiguous request (OutcomeUnknown): "post", "notify" or "withdraw" until the
+    # target says what became of it; the source (and, for SEI, every SEI) is held meanwhile
+    doubt: str | None = None
+    doubt_forgotten: bool = False
+    t_doubt: float | None = None
+    note: str = ""          # why a consumed injection's latency is unknown
+    run: str = ""           # the run (firmware instance) that accepted it: (run, id) is unique
+    t_end: float | None = None   # the instant it reached its final state
+    fields: dict[str, Any] | None = None   # the field options asked for (text), for inspection and replay
+    fields_text: str | None = None   # their JSON, once made
+    _done: threading.Event | None = None
+
+    @property
+    def done(self) -> threading.Event:
+        """Set when the injection reaches a final state (created on first use)."""
+        if self._done is None:
+            self._done = threading.Event()
+            if self.final:
+                self._done.set()
+        return self._done
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL
+
+    @property
+    def latency(self) -> float | None:
+        """Notification → consumption observed, in seconds."""
+        if self.t_consumed is None or self.t_notified is None:
+            return None
+        return self.t_consumed - self.t_notified
+
+    def to_json(self) -> dict[str, Any]:
+        def rel(t: float | None) -> float | None:
+            return None if t is None else round(self.accepted_wall + (t - self.t_accepted), 6)
+        out: dict[str, Any] = {"id": self.id, "scenario": self.scenario, "source": self.source.id,
+               "notify": self.source.notify, "pe": self.pe, "block": self.source.block,
+               "length": len(self.record), "digest": self.digest, "state": self.state,
+               "reason": self.reason or None, "accepted": round(self.accepted_wall, 6),
+               "posted": rel(self.t_posted), "notified": rel(self.t_notified),
+               "consumed": rel(self.t_consumed),
+               "latency_ms": None if self.latency is None else round(self.latency * 1000, 4),
+               "run": self.run, "m_accepted": round(self.t_accepted, 6),
+               "m_posted": _r6(self.t_posted), "m_notified": _r6(self.t_notified),
+               "m_consumed": _r6(self.t_consumed), "m_end": _r6(self.t_end),
+               "fields": self.fields or {}, "record": self.record.hex()}
+        out.update(self._extras())
+        return out
+
+    def _extras(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        if self.left_in_memory is not None:
+            out["left_in_memory"] = self.left_in_memory
+        if self.warnings:
+            out["warnings"] = self.warnings
+        if self.unsafe_sei:
+            out["unsafe_concurrent_sei"] = True
+        if self.forged:
+            out["forged"] = True
+        return out
+
+    def journal_line(self, event: str) -> str:
+        """`to_json()` plus "event", as one JSON line, formatted directly: json.dumps of the
+        dict was a quarter of an injection's cost on sim. Same keys, order and values
+        (%.6f and round(x, 6) name the same decimal; tests compare the two)."""
+        wall, acc = self.accepted_wall, self.t_accepted
+        posted, notified, consumed, end = self.t_posted, self.t_notified, self.t_consumed, self.t_end
+        src = self.source
+        if (posted is not None and notified is not None and consumed is not None and end is not None
+                and not self.reason and self.left_in_memory is None and not self.warnings
+                and not self.unsafe_sei and not self.forged):
+            # the common line (consumed, every instant known): one format operation
+            return ('{"id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"block":%d,"length":%d,'
+                    '"digest":"%s","state":"%s","reason":null,"accepted":%.6f,"posted":%.6f,"notified":%.6f,'
+                    '"consumed":%.6f,"latency_ms":%.4f,"run":"%s","m_accepted":%.6f,"m_posted":%.6f,'
+                    '"m_notified":%.6f,"m_consumed":%.6f,"m_end":%.6f,"fields":%s,"record":"%s","event":"%s"}' % (
+                        self.id, _jstr(self.scenario), src.id, src.notify, self.pe, src.block,
+                        len(self.record), self.digest, self.state, wall, wall + (posted - acc),
+                        wall + (notified - acc), wall + (consumed - acc), (consumed - notified) * 1000,
+                        self.run, acc, posted, notified, consumed, end, self._fields_json(),
+                        self.record.hex(), event))
+        line = ('{"id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"block":%d,"length":%d,'
+                '"digest":"%s","state":"%s","reason":%s,"accepted":%.6f,"posted":%s,"notified":%s,'
+                '"consumed":%s,"latency_ms":%s' % (
+                    self.id, _jstr(self.scenario), src.id, src.notify, self.pe, src.block,
+                    len(self.record), self.digest, self.state,
+                    _jstr(self.reason) if self.reason else "null", self.accepted_wall,
+                    "null" if posted is None else "%.6f" % (wall + (posted - acc)),
+                    "null" if notified is None else "%.6f" % (wall + (notified - acc)),
+                    "null" if consumed is None else "%.6f" % (wall + (consumed - acc)),
+                    "null" if consumed is None or notified is None else "%.4f" % ((consumed - notified) * 1000)))
+        line += (',"run":"%s","m_accepted":%.6f,"m_posted":%s,"m_notified":%s,"m_consumed":%s,"m_end":%s' % (
+            self.run, acc, "null" if posted is None else "%.6f" % posted,
+            "null" if notified is None else "%.6f" % notified,
+            "null" if consumed is None else "%.6f" % consumed, "null" if end is None else "%.6f" % end))
+        line += ',"fields":%s,"record":"%s"' % (self._fields_json(), self.record.hex())
+        if self.left_in_memory is not None or self.warnings or self.unsafe_sei or self.forged:
+            line += "," + json.dumps(self._extras(), separators=(",", ":"))[1:-1]
+        return line + ',"event":"%s"}' % event
+
+    def _fields_json(self) -> str:
+        """The fields as JSON, made once (both of the injection's lines carry them)."""
+        text = self.fields_text
+        if text is None:
+            text = self.fields_text = _fields_json(self.fields)
+        return text
+
+    def accepted_line(self) -> str:
+        """The injection's first line. `length` and `bs` (the record's block_status) let a
+        later run recognise the record in the block after a crash: the OS clears only
+        block_status, so the block's bytes with `bs` put back hash to `digest`. `notify` and
+        `fields` name what was asked for, so an injection a killed run left open can still
+        be shown and replayed."""
+        return ('{"event":"accepted","id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"digest":"%s",'
+                '"accepted":%.6f,"run":"%s","m_accepted":%.6f,"length":%d,"bs":%d,"fields":%s}' % (
+                    self.id, _jstr(self.scenario), self.source.id, self.source.notify, self.pe, self.digest,
+                    self.accepted_wall, self.run, self.t_accepted, len(self.record),
+                    int.from_bytes(self.record[:4], "little"), self._fields_json()))
+
+

@@ -1,0 +1,344 @@
+"""`fwemu record convert`'s logic: status block <-> full CPER record <-> libcper JSON.
+
+Independent checks: tests/cper_wrap.py frames a block as a full record without fwemu's code,
+and PyPI `cper` (libcper's decoder) says what libcper's JSON of a record is."""
+
+from __future__ import annotations
+
+import json
+import struct
+import uuid
+
+import cper
+import pytest
+from cper_wrap import NOTIFY_CMC, NOTIFY_MCE, wrap_record
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fwemu import records, scenarios
+from fwemu.errors import UsageError
+from fwemu.records import convert as cv
+from fwemu.records import cper_record as cr
+from fwemu.records import model as m
+
+KINDS = [k for k in scenarios.SCENARIOS if k != "raw"]
+MEMORY_KINDS = [k for k in KINDS if k.startswith("memory")]
+JSON_KINDS = MEMORY_KINDS + ["generic-cpu", "pci-device", "nvidia", "cxl-general-media", "cxl-dram",
+                             "cxl-memory-module", "arm-cache-ue", "x86-proc"]      # libcper JSON both ways
+NO_JSON = ["pcie-ue", "pcie-ce"]     # PCIe: JSON -> bytes only
+# scenario bytes libcper's JSON cannot hold: the PCI bus command's low bits, a CXL 2.0
+# agent's address, and the ARM error-information type 0x04 (TLB in UEFI 2.9A's bitmap),
+# which libcper 0.0.4 reads as an enum and does not know, so it drops the word
+CARRY_REFUSED = ["pci-bus", "cxl-protocol", "arm-tlb"]
+VENDOR = uuid.UUID("12345678-9abc-4def-8123-456789abcdef")
+
+
+def _block(kind: str, **fields) -> bytes:
+    return records.encode(scenarios.build(kind, {f"--{k.replace('_', '-')}": v for k, v in fields.items()}))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_block_to_cper_matches_the_independent_wrapper(kind):
+    raw = _block(kind)
+    notify = NOTIFY_CMC if struct.unpack_from("<I", raw, 16)[0] == 2 else NOTIFY_MCE
+    got = cr.block_to_record(raw, cr.HeaderOptions(timestamp="none", notification=notify)).encode()
+    assert got == wrap_record(raw, notify)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_block_cper_block_is_byte_identical(kind):
+    raw = _block(kind)
+    rec = cv.convert(raw, "block", "cper")
+    assert rec[16:20] == struct.pack("<I", 2)             # the header's timestamp bit
+    assert rec[24:32] == raw[20 + 64:20 + 72]              # the entry's timestamp, as it is
+    assert cv.convert(rec, "cper", "block") == raw
+
+
+def test_cper_block_cper_keeps_the_header_given_its_options():
+    opts = cr.HeaderOptions(record_id=0x1122334455, creator_id=uuid.uuid4(), platform_id=uuid.uuid4(),
+                            partition_id=uuid.uuid4(), notification=cr.NOTIFY["sea"], flags=4, persistence=9)
+    rec = cv.convert(_block("arm-cache-ue"), "block", "cper", opts)
+    assert struct.unpack_from("<I", rec, 16)[0] == 7 and struct.unpack_from("<Q", rec, 96)[0] == 0x1122334455
+    assert rec[80:96] == cr.NOTIFY["sea"].bytes_le
+    assert cv.convert(cv.convert(rec, "cper", "block"), "block", "cper", opts) == rec
+
+
+@pytest.mark.parametrize("kind", JSON_KINDS)
+def test_block_libcper_json_block_and_json_equals_cper_parse(kind):
+    raw = _block(kind)
+    text = cv.convert(raw, "block", "libcper-json")
+    assert json.loads(text) == cper.parse(cv.convert(raw, "block", "cper"))
+    assert cv.convert(text, "libcper-json", "block") == raw
+    # libcper's own JSON converts back to the same record bytes
+    rec = cv.convert(raw, "block", "cper")
+    assert cv.convert(json.dumps(cper.parse(rec)).encode(), "libcper-json", "cper") == rec
+
+
+def test_every_scenario_is_either_converted_or_refused():
+    assert sorted(JSON_KINDS + NO_JSON + CARRY_REFUSED) == sorted(KINDS)
+
+
+def test_pci_bus_command_bits_are_refused_not_lost():
+    # libcper's JSON keeps only bit 56 of the bus command (PCI or PCI-X), the scenario
+    # writes command 6 (memory read) in the low bits
+    with pytest.raises(UsageError) as exc:
+        cv.convert(_block("pci-bus"), "block", "libcper-json")
+    assert exc.value.field == "section 0 (PCI/PCI-X Bus)" and "from byte 40 on" in exc.value.reason
+    raw = _block("pci-bus", bus_command="0")
+    assert cv.convert(cv.convert(raw, "block", "libcper-json"), "libcper-json", "block") == raw
+
+
+def test_cxl_protocol_agent_types_libcper_knows_convert():
+    # libcper names agent types 0 and 1 (CXL 1.1) only and drops the agent address and
+    # serial of any other: the scenario's default (2, CXL device) is refused, an RCH DP is not
+    with pytest.raises(UsageError, match="cannot carry"):
+        cv.convert(_block("cxl-protocol"), "block", "libcper-json")
+    for fields in ({"agent_type": "rch-dp", "rcrb": "0xfed10000"}, {"agent_type": "rcd", "bdf": "0003:04:05.6"}):
+        raw = _block("cxl-protocol", **fields)
+        text = cv.convert(raw, "block", "libcper-json")
+        assert json.loads(text) == cper.parse(cv.convert(raw, "block", "cper"))
+        assert cv.convert(text, "libcper-json", "block") == raw
+
+
+@pytest.mark.parametrize("kind", NO_JSON)
+def test_sections_without_a_libcper_json_writer_are_one_clear_error(kind):
+    with pytest.raises(UsageError) as exc:
+        cv.convert(_block(kind), "block", "libcper-json")
+    assert str(exc.value).startswith("section 0 (") and "does not write libcper's" in str(exc.value)
+
+
+def test_vendor_and_firmware_sections_convert_through_libcper_json():
+    blk = m.StatusBlock([m.Entry(m.RawSection(guid=VENDOR, data=bytes(range(37))), fru_text=b"DIMM A1"),
+                         m.Entry(m.FirmwareRefSection(record_type=2, revision=1, record_identifier=77,
+                                                      record_identifier_guid=uuid.uuid4()),
+                                 fru_id=uuid.uuid4(), severity=0)])
+    raw = records.encode(blk)
+    rec = cv.convert(raw, "block", "cper")
+    doc = json.loads(cv.convert(raw, "block", "libcper-json"))
+    assert doc == cper.parse(rec)
+    assert doc["sections"][0] == {"Unknown": {"data": __import__("base64").b64encode(bytes(range(37))).decode()}}
+    assert cv.convert(json.dumps(doc).encode(), "libcper-json", "block") == raw
+
+
+MEM = st.one_of(st.none(), st.integers(1, 0xFFFF))
+# PyPI cper hands json-c's numbers to Python as int64: a u64 of 2**63 or more comes back as
+# 2**63 - 1 (test_cper_parse_saturates_u64), so the comparison stays below that
+I63 = (1 << 63) - 1
+U64 = st.one_of(st.none(), st.integers(0, I63))
+
+
+@settings(max_examples=60, deadline=None)
+@given(pa=U64, mask=U64, node=MEM, card=MEM, module=MEM, device=MEM, column=MEM, bitpos=MEM,
+       rank=MEM, req=U64, resp=U64, target=U64, etype=st.one_of(st.none(), st.integers(0, 255)),
+       bank=st.one_of(st.none(), st.tuples(st.integers(1, 255), st.integers(1, 255))),
+       row=st.one_of(st.none(), st.integers(0x10000, (1 << 18) - 1)),
+       handles=st.tuples(MEM, MEM), chip=st.one_of(st.none(), st.integers(0, 7)),
+       record_id=st.integers(0, I63), flags=st.integers(0, 7),
+       sev=st.sampled_from([0, 1, 2, 3]), plat=st.booleans())
+def test_random_memory_records_round_trip_through_libcper_json(pa, mask, node, card, module, device, column,
+                                                                bitpos, rank, req, resp, target, etype, bank,
+                                                                row, handles, chip, record_id, flags, sev, plat):
+    # chip id and the SMBIOS handles only show in libcper's JSON with ROW_EXT (row > 0xffff)
+    extra = {"card_handle": handles[0], "module_handle": handles[1], "chip_id": chip} if row else {}
+    sec = m.MemorySection(physical_address=pa, physical_address_mask=mask, node=node, card=card,
+                          module=module, device=device, column=column, bit_position=bitpos, rank=rank,
+                          requestor_id=req, responder_id=resp, target_id=target, error_type=etype,
+                          bank_group=bank and bank[0], bank_address=bank and bank[1], row=row, **extra)
+    raw = records.encode(m.StatusBlock([m.Entry(sec, severity=sev, timestamp=m.Timestamp(2025, 6, 7, 8, 9, 10))]))
+    opts = cr.HeaderOptions(record_id=record_id, flags=flags, platform_id=uuid.uuid4() if plat else None)
+    rec = cv.convert(raw, "block", "cper", opts)
+    text = cv.convert(raw, "block", "libcper-json", opts)
+    assert json.loads(text) == cper.parse(rec)
+    assert cv.convert(text, "libcper-json", "block") == raw
+    assert cv.convert(json.dumps(cper.parse(rec)).encode(), "libcper-json", "cper") == rec
+
+
+@pytest.mark.parametrize("make, field", [
+    (lambda: m.StatusBlock([m.Entry(m.MemorySection(physical_address=1))], raw_data=b"xy"), "raw_data"),
+    (lambda: m.StatusBlock([m.Entry(m.MemorySection(physical_address=1), timestamp=m.Timestamp(second=1)),
+                            m.Entry(m.MemorySection(physical_address=2), timestamp=m.Timestamp(second=2))]),
+     "timestamp"),
+    (lambda: m.StatusBlock([m.Entry(m.MemorySection(physical_address=1))], block_status=0x3), "block_status"),
+])
+def test_what_a_record_cannot_carry_is_refused_by_name(make, field):
+    with pytest.raises(UsageError) as exc:
+        cv.convert(records.encode(make()), "block", "cper")
+    assert exc.value.field == field
+
+
+def test_libcper_json_that_would_not_come_back_is_refused():
+    # bank group 0 with its bit set: libcper's JSON shows the same as no bank at all
+    raw = records.encode(m.StatusBlock([m.Entry(m.MemorySection(physical_address=1, bank_group=0))]))
+    with pytest.raises(UsageError) as exc:
+        cv.convert(raw, "block", "libcper-json")
+    assert exc.value.field == "section 0 (Platform Memory)" and "cannot carry" in str(exc.value)
+
+
+def test_a_kind_fwemu_does_not_model_is_refused_by_name_both_ways():
+    # libcper decodes DMAr generic sections; fwemu neither models nor converts them
+    dmar = uuid.UUID("5b51fef7-c79d-4434-8f1b-aa62de3e2c64")
+    raw = records.encode(m.StatusBlock([m.Entry(m.RawSection(guid=dmar, data=bytes(64)))]))
+    with pytest.raises(UsageError) as exc:
+        cv.convert(raw, "block", "libcper-json")
+    assert str(exc.value) == "section 0 (DMAr Generic): fwemu does not write libcper's GenericDmar JSON yet"
+    rec = cv.convert(raw, "block", "cper")
+    with pytest.raises(UsageError) as exc:
+        cv.convert(json.dumps(cper.parse(rec)).encode(), "libcper-json", "block")
+    assert exc.value.field == "sections[0].GenericDmar"
+
+
+@pytest.mark.parametrize("kind", ["pcie-ue", "pcie-ce"])
+def test_pcie_libcper_json_converts_to_bytes(kind):
+    raw = _block(kind, serial="0x1122334455667788", bdf="0002:03:04.5")
+    rec = cv.convert(raw, "block", "cper")
+    doc = cper.parse(rec)
+    assert doc["sections"][0]["Pcie"]["deviceID"]["segmentNumber"] == 2
+    assert cv.convert(json.dumps(doc).encode(), "libcper-json", "cper") == rec
+    assert cv.convert(json.dumps(doc).encode(), "libcper-json", "block") == raw
+
+
+def _word(*fields: tuple[int, int]) -> int:
+    """An ARM error-information word (UEFI N.2.4.4.1-3): validation bits 15:0, then each
+    (first bit, value) field; a field's validation bit is its index among the fields."""
+    w = 0
+    for bit, (first, value) in enumerate(fields):
+        w |= 1 << bit | value << first
+    return w
+
+
+CACHE_FIELDS = ((16, 1), (18, 3), (22, 2), (25, 1), (26, 0), (27, 1), (28, 1))
+BUS_FIELDS = CACHE_FIELDS + ((29, 2), (31, 1), (32, 3), (34, 0x1A5))
+
+
+@pytest.mark.parametrize("info", [
+    m.ArmErrorInfo(type=0, error_info=_word(*CACHE_FIELDS), multiple_error=2, flags=0xF),   # libcper's enum: cache
+    m.ArmErrorInfo(type=1, error_info=_word(*CACHE_FIELDS[:5]), virt_fault_addr=0x7000),     # TLB
+    m.ArmErrorInfo(type=2, error_info=_word(*BUS_FIELDS) | 1 << 11 | 1 << 43, physical_fault_addr=1),  # bus
+    m.ArmErrorInfo(type=3, flags=1),                                                        # micro-architectural
+])
+def test_arm_error_information_as_libcper_reads_it(info):
+    sec = m.ArmSection(error_info=[info, m.ArmErrorInfo(type=2, error_info=_word(*CACHE_FIELDS[:2]))],
+                       mpidr=0x81000100, affinity_level=1, running_state=1, psci_state=0x10, midr=0x410FD0C0,
+                       vendor=b"\x01\x02\x03")
+    raw = records.encode(m.StatusBlock([m.Entry(sec)]))
+    text = cv.convert(raw, "block", "libcper-json")
+    assert json.loads(text) == cper.parse(cv.convert(raw, "block", "cper"))
+    assert cv.convert(text, "libcper-json", "block") == raw
+
+
+def _ctx(kind: int, size: int) -> m.ArmContext:
+    # bytes below 0x80, so no 64-bit register reaches 2**63 (cper.parse saturates there)
+    return m.ArmContext(type=kind, registers=bytes((7 * k + kind) & 0x7F for k in range(size)))
+
+
+def test_arm_context_blocks_back_to_back_convert():
+    # one of each type libcper names (sizes: its register tables), a misc register, and a
+    # type it does not know (base64)
+    contexts = [_ctx(0, 64), _ctx(1, 96), _ctx(2, 64), _ctx(3, 8), _ctx(4, 256), _ctx(5, 136), _ctx(6, 120),
+                _ctx(7, 80), m.ArmContext(type=8, registers=struct.pack("<HQ", 0x5A5A, 0x1122)), _ctx(11, 24)]
+    sec = m.ArmSection(error_info=[m.ArmErrorInfo(type=0, error_info=_word(*CACHE_FIELDS))], context=contexts,
+                       context_align=1, mpidr=1)
+    raw = records.encode(m.StatusBlock([m.Entry(sec)]))
+    text = cv.convert(raw, "block", "libcper-json")
+    doc = json.loads(text)
+    assert doc == cper.parse(cv.convert(raw, "block", "cper"))
+    assert doc["sections"][0]["ArmProcessor"]["contextInfo"][4]["registerArray"]["x1"] == \
+        int.from_bytes(contexts[4].registers[8:16], "little")
+    assert cv.convert(text, "libcper-json", "block") == raw
+
+
+def test_arm_padded_contexts_are_what_libcper_makes_of_them():
+    # UEFI's 16-byte padding (fwemu's default): libcper reads the blocks back to back, takes
+    # the padding after the first for a second header, fails, and writes the whole section
+    # as base64, which converts back exactly
+    sec = m.ArmSection(context=[_ctx(4, 256), _ctx(5, 136)])
+    raw = records.encode(m.StatusBlock([m.Entry(sec)]))
+    text = cv.convert(raw, "block", "libcper-json")
+    doc = json.loads(text)
+    assert doc == cper.parse(cv.convert(raw, "block", "cper"))
+    assert list(doc["sections"][0]) == ["Unknown"]
+    assert cv.convert(text, "libcper-json", "block") == raw
+
+
+def test_arm_unshown_bits_are_refused():
+    # libcper shows the access mode under bit 8 and reads it back under bit 11: either alone
+    for word in (1 << 11 | 1 << 43, 1 << 8 | 1 << 43):
+        sec = m.ArmSection(error_info=[m.ArmErrorInfo(type=2, error_info=word)])
+        with pytest.raises(UsageError, match="cannot carry"):
+            cv.convert(records.encode(m.StatusBlock([m.Entry(sec)])), "block", "libcper-json")
+
+
+def test_detect():
+    raw = _block("memory-ue")
+    assert cv.detect(raw) == "block"
+    assert cv.detect(cv.convert(raw, "block", "cper")) == "cper"
+    assert cv.detect(b'  {"header": {}}') == "libcper-json"
+
+
+def test_cper_parse_saturates_u64_where_fwemu_keeps_the_value():
+    raw = _block("memory-ue")
+    rec = cv.convert(raw, "block", "cper", cr.HeaderOptions(record_id=(1 << 64) - 2))
+    assert cper.parse(rec)["header"]["recordID"] == I63           # PyPI cper's conversion
+    doc = json.loads(cv.convert(rec, "cper", "libcper-json"))
+    assert doc["header"]["recordID"] == (1 << 64) - 2              # what the bytes hold
+    assert cv.convert(json.dumps(doc).encode(), "libcper-json", "cper") == rec
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2, 1 << 65) | st.text(max_size=8),
+                           lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=12), kids,
+                                                                                     max_size=4), max_leaves=12)
+
+
+def _mutated_json(draw_doc, path, value):
+    """libcper's JSON of a memory record with one member (by path) replaced."""
+    node = draw_doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return json.dumps(draw_doc).encode()
+
+
+@settings(max_examples=150, deadline=None)
+@given(path=st.sampled_from([("header",), ("header", "severity"), ("header", "timestamp"), ("header", "recordID"),
+                             ("header", "notificationType"), ("sectionDescriptors",), ("sectionDescriptors", 0),
+                             ("sectionDescriptors", 0, "flags"), ("sectionDescriptors", 0, "fruText"),
+                             ("sectionDescriptors", 0, "sectionType"), ("sections",), ("sections", 0),
+                             ("sections", 0, "Memory"), ("sections", 0, "Memory", "bank"),
+                             ("sections", 0, "Memory", "physicalAddress"), ("sections", 0, "Memory", "errorStatus"),
+                             ("sections", 0, "Memory", "extended")]),
+       value=JSON_VALUES)
+def test_bad_libcper_json_is_a_usage_error_or_converts(path, value):
+    """Whatever a member holds, converting gives bytes or one UsageError naming a field."""
+    doc = json.loads(cv.convert(_block("memory-ue", error_status="0x10400"), "block", "libcper-json"))
+    data = _mutated_json(doc, path, value)
+    try:
+        out = cv.convert(data, "libcper-json", "block")
+    except UsageError as exc:
+        assert exc.field and exc.reason
+    else:
+        assert records.check(out).valid
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=400), form=st.sampled_from(["block", "cper"]))
+def test_random_bytes_are_a_usage_error_or_convert(data, form):
+    src = cr.SIGNATURE + data if form == "cper" else data
+    try:
+        cv.convert(src, form, "libcper-json" if form == "cper" else "cper")
+    except UsageError as exc:
+        assert exc.field and exc.reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=4),
+       to=st.sampled_from(["block", "libcper-json"]))
+def test_a_damaged_record_is_a_usage_error_or_converts(edits, to):
+    rec = bytearray(cv.convert(_block("memory-ce", error_status="0x10400"), "block", "cper"))
+    for pos, byte in edits:
+        rec[pos % len(rec)] = byte
+    try:
+        out = cv.convert(bytes(rec), "cper", to)
+    except UsageError as exc:
+        assert exc.field and exc.reason
+    else:
+        assert out
