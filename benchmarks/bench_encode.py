@@ -92,8 +92,8 @@ def interleaved(rows: dict, repeat: int) -> dict[str, float]:
 def libcper_path(arg: str | None) -> str | None:
     if arg:
         return arg
-    cached = os.path.join(os.environ.get("FWEMU_LIBCPER_DIR") or os.path.expanduser("~/.cache/fwemu-libcper"),
-                          "gen_bench")
+    cached = os.path.join(os.environ.get("FWEMU_LIBCPER_CACHE") or os.path.expanduser("~/.cache/fwemu-libcper"),
+                          "0.0.4", "gen_bench")
     return cached if os.access(cached, os.X_OK) else None
 
 

@@ -2,13 +2,14 @@
 # Builds OpenBMC libcper's record generator from the source in the PyPI `cper==0.0.4` sdist
 # (the same release the test extra installs as a decoder) and the timing driver gen_bench.c
 # beside this script. Prints the driver's path. Fetches through pip with the machine's own
-# index configuration; cached in $FWEMU_LIBCPER_DIR (default ~/.cache/fwemu-libcper).
+# index configuration, into the cache tests/libcper_gen.py uses too ($FWEMU_LIBCPER_CACHE,
+# default ~/.cache/fwemu-libcper; the sdist and its source under 0.0.4/).
 #
 #     benchmarks/libcper/build.sh [PYTHON]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 py=${1:-python3}
-dir=${FWEMU_LIBCPER_DIR:-$HOME/.cache/fwemu-libcper}
+dir=${FWEMU_LIBCPER_CACHE:-$HOME/.cache/fwemu-libcper}/0.0.4
 src=$dir/cper-0.0.4
 bin=$dir/gen_bench
 mkdir -p "$dir"
