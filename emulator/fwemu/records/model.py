@@ -705,7 +705,10 @@ class StatusBlock:
             sev = Severity.parse(sev)
         self.severity = sev
         if self.block_status is None:
-            self.block_status = auto_block_status(sev, entries)
+            if len(entries) == 1:   # auto_block_status of one entry: its UE or CE bit, count 1
+                self.block_status = 0x12 if 2 <= entries[0].severity <= 3 else 0x11
+            else:
+                self.block_status = auto_block_status(sev, entries)
         else:
             _check_range("block_status", self.block_status, U32)
         if self.raw_data.__class__ is not bytes or len(self.raw_data) > FW_MAX_BLOCK:

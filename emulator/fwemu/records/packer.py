@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from operator import attrgetter
+from operator import itemgetter
 
 from ..errors import CoreError, UsageError
 from . import model as m
@@ -43,7 +43,9 @@ def _too_big(kind: str, n: int) -> None:
     raise UsageError(f"{kind} section", "record is larger than 64 KiB")
 
 
-_MEM_GET = attrgetter(
+# Field values read from the instance dict in one C call (dataclass fields all live there;
+# getattr would look each name up on the class first, several times the cost).
+_MEM_GET = itemgetter(
     "error_status", "physical_address", "physical_address_mask", "node", "card", "module",
     "bank", "bank_group", "bank_address", "device", "row", "column", "bit_position",
     "requestor_id", "responder_id", "target_id", "error_type", "rank", "card_handle",
@@ -52,7 +54,7 @@ _MEM_GET = attrgetter(
 
 def _mem(s: m.MemorySection) -> bytes:
     (es, pa, pam, node, card, module, bank, bg, ba, dev, row, col, bit, req, resp, tgt, et,
-     rank, ch, mh, chip, evb, res) = _MEM_GET(s)
+     rank, ch, mh, chip, evb, res) = _MEM_GET(s.__dict__)
     if evb is None:    # the bits of model.MEM_FIELDS, written out: one pass, no getattr
         evb = ((es is not None) | (pa is not None) << 1 | (pam is not None) << 2
                | (node is not None) << 3 | (card is not None) << 4 | (module is not None) << 5
@@ -99,7 +101,7 @@ def _arm(s: m.ArmSection) -> bytes:
     return b"".join(parts)
 
 
-_PCIE_GET = attrgetter(
+_PCIE_GET = itemgetter(
     "port_type", "version_minor", "version_major", "command", "status", "vendor_id",
     "device_id", "class_code", "function", "device", "segment", "bus", "secondary_bus", "slot",
     "serial_number", "bridge_secondary_status", "bridge_control", "capability", "aer_info",
@@ -108,7 +110,7 @@ _PCIE_GET = attrgetter(
 
 def _pcie(s: m.PcieSection) -> bytes:
     (pt, vmin, vmaj, cmd, st, ven, did, cc, fn, dev, seg, bus, sbus, slot, sn, bss, bc, cap,
-     aer, res) = _PCIE_GET(s)
+     aer, res) = _PCIE_GET(s.__dict__)
     return PCIE.pack(s.validation_bits, pt or 0, vmin or 0, vmaj or 0,
                      (res & 0xFFFF).to_bytes(2, "little"), cmd or 0, st or 0,
                      (res >> 16 & 0xFFFF_FFFF).to_bytes(4, "little"), ven or 0, did or 0,
@@ -117,13 +119,13 @@ def _pcie(s: m.PcieSection) -> bytes:
                      bss or 0, bc or 0, cap or b"", aer or b"")
 
 
-_PROC_GET = attrgetter(
+_PROC_GET = itemgetter(
     "proc_type", "proc_isa", "proc_error_type", "operation", "flags", "level", "cpu_version",
     "cpu_brand", "proc_id", "target_addr", "requestor_id", "responder_id", "ip", "reserved")
 
 
 def _proc(s: m.ProcessorGenericSection) -> bytes:
-    pt, isa, et, op, fl, lv, ver, brand, pid, ta, req, resp, ip, res = _PROC_GET(s)
+    pt, isa, et, op, fl, lv, ver, brand, pid, ta, req, resp, ip, res = _PROC_GET(s.__dict__)
     return PROC.pack(s.validation_bits, pt or 0, isa or 0, et or 0, op or 0, fl or 0, lv or 0,
                      res.to_bytes(2, "little"), ver or 0, brand or b"", pid or 0, ta or 0,
                      req or 0, resp or 0, ip or 0)
