@@ -436,6 +436,35 @@ int fw_estatus_assemble(const fw_estatus *st, const fw_gde *gdes, const uint8_t 
     return (int)total;
 }
 
+int fw_encode_block(const fw_estatus *st, const fw_gde *gde, int kind, const void *section,
+                    uint8_t *out, size_t cap) {
+    uint32_t h = gde_hdr_len(gde->revision);
+    if (cap < FW_ESTATUS_HDR_LEN + h) return FW_E_NOSPACE;
+    if (!section) return FW_E_INVAL;
+    uint8_t *body = out + FW_ESTATUS_HDR_LEN + h;
+    size_t room = cap - FW_ESTATUS_HDR_LEN - h;
+    int n;
+    switch (kind) {
+    case FW_SEC_MEM: n = fw_mem_encode(section, body, room); break;
+    case FW_SEC_ARM: n = fw_arm_encode(section, body, room); break;
+    case FW_SEC_PCIE: n = fw_pcie_encode(section, body, room); break;
+    case FW_SEC_PROC: n = fw_proc_encode(section, body, room); break;
+    case FW_SEC_FWREF: n = fw_fwref_encode(section, body, room); break;
+    default: return FW_E_KIND;
+    }
+    if (n < 0) return n;
+    uint64_t total = (uint64_t)FW_ESTATUS_HDR_LEN + h + (uint64_t)n + st->raw_data_len;
+    if (total > 0x7fffffff) return FW_E_INVAL;
+    if (st->raw_data_len) {
+        if (!st->raw_data) return FW_E_INVAL;
+        if (total > cap) return FW_E_NOSPACE;
+        memcpy(body + n, st->raw_data, st->raw_data_len);
+    }
+    put_gde(out + FW_ESTATUS_HDR_LEN, gde, (uint32_t)n);
+    put_header(out, st, h + (uint32_t)n, gde, 1);
+    return (int)total;
+}
+
 int fw_encode_mem_block(const fw_estatus *st, const fw_gde *gde, const fw_mem_section *tmpl,
                         uint64_t physical_addr, uint64_t timestamp, uint8_t *out, size_t cap) {
     uint32_t h = gde_hdr_len(gde->revision);

@@ -231,6 +231,14 @@ uint32_t fw_auto_block_status(uint32_t severity, const fw_gde *gdes, size_t n);
 int fw_estatus_assemble(const fw_estatus *st, const fw_gde *gdes, const uint8_t *const *bodies,
                         const uint32_t *body_lens, size_t n, uint8_t *out, size_t cap);
 
+/* A one-entry status block in one call, from a section's field struct: `section` points
+ * to the fw_mem_section, fw_arm_section, fw_pcie_section, fw_proc_section or
+ * fw_fwref_section that `kind` (FW_SEC_MEM .. FW_SEC_FWREF) names. The body is encoded in
+ * place (no copy); the bytes are those of fw_estatus_assemble over the same body.
+ * Returns the total length, FW_E_KIND for another kind. */
+int fw_encode_block(const fw_estatus *st, const fw_gde *gde, int kind, const void *section,
+                    uint8_t *out, size_t cap);
+
 /* One memory-error status block in one call: header + one GDE + memory section, with the
  * physical address and GDE timestamp taken from the arguments (the rest from templates). */
 int fw_encode_mem_block(const fw_estatus *st, const fw_gde *gde, const fw_mem_section *tmpl,

@@ -72,6 +72,62 @@ static void test_batch_equals_single(void) {
     CHECK(fw_batch_mem(&st, &g, &m, N, NULL, NULL, NULL, batch, 176) == FW_E_INVAL);
 }
 
+static int body_of(int k, const void *s, uint8_t *o, size_t cap) {
+    switch (k) {
+    case 0: return fw_mem_encode(s, o, cap);
+    case 1: return fw_arm_encode(s, o, cap);
+    case 2: return fw_pcie_encode(s, o, cap);
+    case 3: return fw_proc_encode(s, o, cap);
+    default: return fw_fwref_encode(s, o, cap);
+    }
+}
+
+/* fw_encode_block from each kind's field struct == the section encoder + fw_estatus_assemble,
+ * with a 72- and a 64-byte entry header and raw data after the entry. */
+static void test_encode_block_matches_assemble(void) {
+    static uint8_t a[1024], b[1024], body[512];
+    static const uint8_t regs[24] = {1, 2, 3}, vendor[5] = {9, 8, 7}, raw[7] = {0xaa, 0xbb};
+    fw_mem_section mem = {.validation_bits = 0x4006, .physical_addr = 0x123456789000ull,
+                          .physical_addr_mask = ~0xfffull, .bank = 0x1203, .row = 0xbeef,
+                          .error_type = 3, .extended = 0xe1, .mem_dev_handle = 0x77};
+    fw_arm_err_info info[2] = {{0, 32, 0x1f, 0x2, 1, 3, 0x55, 0x1000, 0x2000}, {.length = 32, .type = 4}};
+    fw_arm_ctx ctx = {0, 5, sizeof regs, regs, NULL, 0};
+    fw_arm_section arm = {.validation_bits = 0xb, .err_info_num = 2, .context_info_num = 1,
+                          .mpidr = 0x81000100ull, .midr = 0x410fd0c0ull, .err_info = info,
+                          .ctx = &ctx, .vendor = vendor, .vendor_len = sizeof vendor};
+    fw_pcie_section pcie = {.validation_bits = 0xff, .port_type = 4, .vendor_id = 0x8086,
+                            .class_code = {1, 4, 6}, .bus = 3, .serial_number = 0x1122334455667788ull};
+    fw_proc_section proc = {.validation_bits = 0x1fff, .proc_type = 1, .cpu_brand = {'x'}, .ip = 0x4000};
+    fw_fwref_section fwref = {.record_type = 2, .record_identifier = 42, .trailing = raw, .trailing_len = 3};
+    const void *secs[] = {&mem, &arm, &pcie, &proc, &fwref};
+    for (int k = 0; k < 5; k++) {
+        for (int v = 0; v < 2; v++) {
+            fw_estatus st = {FW_EST_AUTO_STATUS, 0, FW_SEV_CORRECTED, 0, 0, v ? raw : NULL, v ? 7 : 0};
+            fw_gde g;
+            memset(&g, 0, sizeof g);
+            g.severity = FW_SEV_CORRECTED;
+            g.revision = v ? 0x0201 : 0x0300;
+            g.timestamp = 0x2026112412000000ull;
+            g.fru_text[0] = 'A';
+            memset(a, 0xee, sizeof a);
+            memset(b, 0xee, sizeof b);
+            int n = body_of(k, secs[k], body, sizeof body);
+            CHECK(n > 0);
+            const uint8_t *bodies[] = {body};
+            uint32_t lens[] = {(uint32_t)n};
+            int want = fw_estatus_assemble(&st, &g, bodies, lens, 1, a, sizeof a);
+            CHECK(want > 0 && fw_encode_block(&st, &g, FW_SEC_MEM + k, secs[k], b, sizeof b) == want);
+            CHECK(memcmp(a, b, sizeof a) == 0);
+            CHECK(fw_encode_block(&st, &g, FW_SEC_MEM + k, secs[k], b, (size_t)want - 1) == FW_E_NOSPACE);
+        }
+    }
+    fw_estatus st = {0, 1, 0, 0, 0, NULL, 0};
+    fw_gde g;
+    memset(&g, 0, sizeof g);
+    CHECK(fw_encode_block(&st, &g, FW_SEC_RAW, &mem, b, sizeof b) == FW_E_KIND);
+    CHECK(fw_encode_block(&st, &g, FW_SEC_MEM, NULL, b, sizeof b) == FW_E_INVAL);
+}
+
 /* ACPI 6.5 Table 18.11: UE/CE valid, multiple UE/CE, entry count, from the entries. */
 static void test_auto_block_status(void) {
     fw_gde g[5];
@@ -385,6 +441,7 @@ static void test_os_path(void) {
 int main(void) {
     test_mem_block_golden();
     test_batch_equals_single();
+    test_encode_block_matches_assemble();
     test_auto_block_status();
     test_rules();
     test_post();

@@ -110,6 +110,8 @@ int fw_fwref_decode(const uint8_t *buf, size_t len, fw_fwref_section *s);
 uint32_t fw_auto_block_status(uint32_t severity, const fw_gde *gdes, size_t n);
 int fw_estatus_assemble(const fw_estatus *st, const fw_gde *gdes, const uint8_t *const *bodies,
                         const uint32_t *body_lens, size_t n, uint8_t *out, size_t cap);
+int fw_encode_block(const fw_estatus *st, const fw_gde *gde, int kind, const void *section,
+                    uint8_t *out, size_t cap);
 int fw_encode_mem_block(const fw_estatus *st, const fw_gde *gde, const fw_mem_section *tmpl,
                         uint64_t physical_addr, uint64_t timestamp, uint8_t *out, size_t cap);
 int fw_batch_mem(const fw_estatus *st, const fw_gde *gde, const fw_mem_section *tmpl, size_t n,

@@ -2,12 +2,13 @@
 
     from fwemu import records
     blk = records.StatusBlock([records.Entry(records.MemorySection(physical_address=0x60000000))])
-    raw = records.encode(blk)            # bytes, by the C core
+    raw = records.encode(blk)            # bytes (the C core's: records.encode_c)
     assert records.decode(raw) == blk    # back through the C decoder
     records.check(raw).valid             # the Linux kernel's verdict
 """
 
-from .codec import Verdict, check, decode, encode
+from .batch import Packer
+from .codec import Verdict, check, decode, encode, encode_c, encode_many
 from .model import (
     ArmContext, ArmErrorInfo, ArmSection, Entry, FirmwareRefSection, MemorySection,
     PcieSection, ProcessorGenericSection, RawSection, Section, Severity, StatusBlock, Timestamp,
@@ -16,6 +17,6 @@ from .model import (
 
 __all__ = [
     "ArmContext", "ArmErrorInfo", "ArmSection", "Entry", "FirmwareRefSection", "MemorySection",
-    "PcieSection", "ProcessorGenericSection", "RawSection", "Section", "Severity", "StatusBlock",
-    "Timestamp", "Verdict", "block_from_json", "check", "decode", "encode",
+    "Packer", "PcieSection", "ProcessorGenericSection", "RawSection", "Section", "Severity", "StatusBlock",
+    "Timestamp", "Verdict", "block_from_json", "check", "decode", "encode", "encode_c", "encode_many",
 ]

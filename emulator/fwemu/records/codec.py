@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .._corelib import ffi, lib
 from ..errors import CoreError, RecordError, UsageError
 from . import model as m
-from . import sections
+from . import packer, sections
 
 _BUF = 1 << 17  # an encoded block is at most 64 KiB + raw data; bigger is refused below
 
@@ -51,12 +51,14 @@ def _mem_struct(s: m.MemorySection):
         "mem_dev_handle": _z(s.module_handle)})
 
 
-def _encode_body(s: m.Section) -> bytes:
-    out = ffi.new("uint8_t[]", _BUF)
-    keep = []  # cffi objects that must outlive the call
+def section_struct(s: m.Section):
+    """The C core's field struct for a section of the older kinds: (FW_SEC_* kind, a
+    pointer to the struct, the cffi objects it points into, to keep alive), or None for a
+    kind the C core does not encode (raw, records/sections/)."""
+    keep: list = []
     if isinstance(s, m.MemorySection):
-        n = lib.fw_mem_encode(_mem_struct(s), out, _BUF)
-    elif isinstance(s, m.ArmSection):
+        return lib.FW_SEC_MEM, _mem_struct(s), keep
+    if isinstance(s, m.ArmSection):
         infos = ffi.new("fw_arm_err_info[]", [{
             "version": e.version, "length": e.length, "validation_bits": e.validation_bits,
             "type": e.type, "multiple_error": _z(e.multiple_error), "flags": _z(e.flags),
@@ -70,42 +72,55 @@ def _encode_body(s: m.Section) -> bytes:
                                        for c, r, p in zip(s.context, regs, pads, strict=True)]) if s.context else ffi.NULL
         vendor = ffi.from_buffer(s.vendor)
         keep += [infos, regs, pads, ctx, vendor]
-        sec = ffi.new("fw_arm_section *", {
+        return lib.FW_SEC_ARM, ffi.new("fw_arm_section *", {
             "validation_bits": s.validation_bits, "err_info_num": len(s.error_info),
             "context_info_num": len(s.context), "affinity_level": _z(s.affinity_level),
             "mpidr": _z(s.mpidr), "midr": s.midr, "running_state": _z(s.running_state),
             "psci_state": s.psci_state, "ctx_align": s.context_align, "err_info": infos, "ctx": ctx,
-            "vendor": vendor, "vendor_len": len(s.vendor)})
-        n = lib.fw_arm_encode(sec, out, _BUF)
-    elif isinstance(s, m.PcieSection):
+            "vendor": vendor, "vendor_len": len(s.vendor)}), keep
+    if isinstance(s, m.PcieSection):
         fields = {k: _z(getattr(s, k)) for k in m.PCIE_LIMITS if k != "class_code"}
         fields.update(validation_bits=s.validation_bits,
                       class_code=list(_z(s.class_code).to_bytes(3, "little")),
                       capability=list(s.capability or bytes(60)), aer_info=list(s.aer_info or bytes(96)))
-        n = lib.fw_pcie_encode(ffi.new("fw_pcie_section *", fields), out, _BUF)
-    elif isinstance(s, m.ProcessorGenericSection):
+        return lib.FW_SEC_PCIE, ffi.new("fw_pcie_section *", fields), keep
+    if isinstance(s, m.ProcessorGenericSection):
         fields = {name: _z(getattr(s, name)) for name, _b, mx in m.PROC_FIELDS if mx is not None}
         fields.update(validation_bits=s.validation_bits, cpu_brand=list(s.cpu_brand or bytes(128)))
-        n = lib.fw_proc_encode(ffi.new("fw_proc_section *", fields), out, _BUF)
-    elif isinstance(s, m.FirmwareRefSection):
+        return lib.FW_SEC_PROC, ffi.new("fw_proc_section *", fields), keep
+    if isinstance(s, m.FirmwareRefSection):
         trailing = ffi.from_buffer(s.trailing)
         keep.append(trailing)
-        n = lib.fw_fwref_encode(ffi.new("fw_fwref_section *", {
+        return lib.FW_SEC_FWREF, ffi.new("fw_fwref_section *", {
             "record_type": s.record_type, "revision": s.revision,
             "record_identifier": s.record_identifier,
             "record_identifier_guid": _guid(s.record_identifier_guid),
-            "trailing": trailing, "trailing_len": len(s.trailing)}), out, _BUF)
-    elif isinstance(s, m.RawSection):
-        return bytes(s.data)
-    elif sections.is_section(s):     # the newer kinds encode themselves (records/sections/)
-        return sections.encode(s)
-    else:
+            "trailing": trailing, "trailing_len": len(s.trailing)}), keep
+    return None
+
+
+_SECTION_ENCODERS = {lib.FW_SEC_MEM: lib.fw_mem_encode, lib.FW_SEC_ARM: lib.fw_arm_encode,
+                     lib.FW_SEC_PCIE: lib.fw_pcie_encode, lib.FW_SEC_PROC: lib.fw_proc_encode,
+                     lib.FW_SEC_FWREF: lib.fw_fwref_encode}
+
+
+def _encode_body(s: m.Section) -> bytes:
+    """A section body by the C core (raw and records/sections/ kinds: their own bytes)."""
+    c = section_struct(s)
+    if c is None:
+        if isinstance(s, m.RawSection):
+            return bytes(s.data)
+        if sections.is_section(s):     # the newer kinds encode themselves (records/sections/)
+            return sections.encode(s)
         raise UsageError("section", f"unsupported section type {type(s).__name__}")
+    kind, ptr, _keep = c
+    out = ffi.new("uint8_t[]", _BUF)
+    n = _SECTION_ENCODERS[kind](ptr, out, _BUF)
     body = bytes(ffi.buffer(out, _rc(n, f"{s.KIND} section")))
     spans = m.RESERVED.get(s.KIND)
-    if spans and s.reserved:   # the C core writes zeros there; put back what the model keeps
+    value = getattr(s, "reserved", 0)
+    if spans and value:   # the C core writes zeros there; put back what the model keeps
         buf = bytearray(body)
-        value = s.reserved
         for off, size in spans:
             buf[off:off + size] = (value & ((1 << 8 * size) - 1)).to_bytes(size, "little")
             value >>= 8 * size
@@ -154,8 +169,22 @@ def estatus_struct(b: m.StatusBlock):
 
 
 def encode(block: m.StatusBlock) -> bytes:
-    """Encode a status block with the C core. Deliberately broken fields (overrides) are
-    written as given; everything else is what a correct firmware writes."""
+    """Encode a status block. Deliberately broken fields (overrides) are written as given;
+    everything else is what a correct firmware writes. The bytes are the C core's
+    (`encode_c`), written by precompiled structs (records/packer.py): tests check both agree."""
+    return packer.block(block, _encode_body)
+
+
+def encode_many(blocks) -> list[bytes]:
+    """encode() of each block, in order (one call for a batch: the per-call lookups are
+    made once)."""
+    pack, fallback = packer.block, _encode_body
+    return [pack(b, fallback) for b in blocks]
+
+
+def encode_c(block: m.StatusBlock) -> bytes:
+    """Encode a status block through the C core (fw_*_encode + fw_estatus_assemble): the
+    reference encode() is checked against, and what it used before the packer."""
     bodies = [_encode_body(e.section) for e in block.entries]
     n = len(bodies)
     gdes = ffi.new("fw_gde[]", [_gde_fields(e) for e in block.entries]) if n else ffi.NULL
@@ -360,7 +389,7 @@ def decode_section(kind: int, guid: uuid.UUID, body: bytes) -> m.Section:
     records/sections/ likewise), else raw."""
     dec = _DECODERS.get(kind)
     sec = dec(body) if dec else None
-    if sec is not None and _encode_body(sec) == body:
+    if sec is not None and packer.body(sec, _encode_body) == body:
         return sec
     newer = sections.decode(guid, body) if kind == lib.FW_SEC_RAW else None
     return newer if newer is not None else m.RawSection(guid=guid, data=bytes(body))

@@ -87,10 +87,22 @@ def _opt(name: str, value, maximum: int):
     return None if value is None else _check_range(name, value, maximum)
 
 
+def _check_opts(obj, limits: tuple[tuple[str, int, str], ...]) -> None:
+    """_opt() of each (attribute, maximum, name): the common case (None, or an int in
+    range) is decided inline, the rest by _check_range and its messages."""
+    d = obj.__dict__
+    for attr, maximum, name in limits:
+        v = d[attr]
+        if v is not None and (v.__class__ is not int or v < 0 or v > maximum):
+            _check_range(name, v, maximum)
+
+
 def _common_checks(sec, bits_max: int) -> None:
     """explicit_validation_bits fits the wire field; reserved fits the reserved area."""
-    _opt("explicit_validation_bits", sec.explicit_validation_bits, bits_max)
-    _check_range("reserved", sec.reserved, reserved_max(sec.KIND))
+    if sec.explicit_validation_bits is not None:
+        _check_range("explicit_validation_bits", sec.explicit_validation_bits, bits_max)
+    if sec.reserved.__class__ is not int or sec.reserved:
+        _check_range("reserved", sec.reserved, reserved_max(sec.KIND))
 
 
 @dataclass(frozen=True)
@@ -112,11 +124,15 @@ class Timestamp:
     sequence: int = 0
 
     def __post_init__(self):
-        for name, lo, hi in (("year", 0, 9999), ("month", 0, 99), ("day", 0, 99), ("hour", 0, 99),
-                             ("minute", 0, 99), ("second", 0, 99)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or not lo <= v <= hi:
-                raise UsageError(f"timestamp.{name}", f"{v!r} is outside {lo} .. {hi}")
+        y, mo, d, h, mi, s = self.year, self.month, self.day, self.hour, self.minute, self.second
+        if not (y.__class__ is mo.__class__ is d.__class__ is h.__class__ is mi.__class__
+                is s.__class__ is int and 0 <= y <= 9999 and 0 <= mo <= 99 and 0 <= d <= 99
+                and 0 <= h <= 99 and 0 <= mi <= 99 and 0 <= s <= 99):   # else: which one
+            for name, lo, hi in (("year", 0, 9999), ("month", 0, 99), ("day", 0, 99),
+                                 ("hour", 0, 99), ("minute", 0, 99), ("second", 0, 99)):
+                v = getattr(self, name)
+                if not isinstance(v, int) or not lo <= v <= hi:
+                    raise UsageError(f"timestamp.{name}", f"{v!r} is outside {lo} .. {hi}")
 
     @staticmethod
     def _bcd(v: int) -> int:
@@ -127,9 +143,11 @@ class Timestamp:
         return (b >> 4) * 10 + (b & 0xF)
 
     def to_u64(self) -> int:
-        parts = [self._bcd(self.second), self._bcd(self.minute), self._bcd(self.hour),
-                 (self.sequence << 1) | (1 if self.precise else 0), self._bcd(self.day), self._bcd(self.month),
-                 self._bcd(self.year % 100), self._bcd(self.year // 100)]
+        b = _BCD
+        y = self.year
+        parts = (b[self.second], b[self.minute], b[self.hour],
+                 (self.sequence << 1) | (1 if self.precise else 0), b[self.day], b[self.month],
+                 b[y % 100], b[y // 100])
         return int.from_bytes(bytes(parts), "little")
 
     @classmethod
@@ -146,6 +164,9 @@ class Timestamp:
         return cls(year=t.tm_year, month=t.tm_mon, day=t.tm_mday, hour=t.tm_hour,
                    minute=t.tm_min, second=t.tm_sec, precise=True, sequence=sequence)
 
+
+
+_BCD = tuple(Timestamp._bcd(v) for v in range(100))   # 0..99 -> its BCD byte
 
 
 def timestamp_u64(ts: Timestamp | int) -> int:
@@ -232,6 +253,7 @@ MEM_FIELDS = (  # (model field, validation bit, max)
     ("bank_group", 19, U8), ("bank_address", 20, U8), ("chip_id", 21, 7),
 )
 MEM_ROW_EXT_BIT = 18
+_MEM_LIMITS = tuple((name, mx, name) for name, _bit, mx in MEM_FIELDS)
 
 
 @dataclass
@@ -268,8 +290,7 @@ class MemorySection(Section):
     reserved: int = 0
 
     def __post_init__(self):
-        for name, _bit, maximum in MEM_FIELDS:
-            _opt(name, getattr(self, name), maximum)
+        _check_opts(self, _MEM_LIMITS)
         _common_checks(self, U64)
         if self.bank is not None and ((self.bank_group is not None and self.bank_group != self.bank >> 8)
                                       or (self.bank_address is not None
@@ -298,6 +319,7 @@ ARM_INFO_FIELDS = (("multiple_error", 0, U16), ("flags", 1, U8), ("error_info", 
                    ("virt_fault_addr", 3, U64), ("physical_fault_addr", 4, U64))
 
 # UEFI 2.9A error-information type bitmap (what current Linux reads; cper-layouts.md §6)
+_ARM_INFO_LIMITS = tuple((name, mx, f"error_info.{name}") for name, _bit, mx in ARM_INFO_FIELDS)
 ARM_TYPE_CACHE, ARM_TYPE_TLB, ARM_TYPE_BUS, ARM_TYPE_MICROARCH = 0x02, 0x04, 0x08, 0x10
 ARM_TYPE_NAMES = {"cache": ARM_TYPE_CACHE, "tlb": ARM_TYPE_TLB, "bus": ARM_TYPE_BUS,
                   "micro-arch": ARM_TYPE_MICROARCH}
@@ -321,8 +343,7 @@ class ArmErrorInfo:
         _check_range("error_info.type", self.type, U8)
         _check_range("error_info.version", self.version, U8)
         _check_range("error_info.length", self.length, U8)
-        for name, _bit, maximum in ARM_INFO_FIELDS:
-            _opt(f"error_info.{name}", getattr(self, name), maximum)
+        _check_opts(self, _ARM_INFO_LIMITS)
         _opt("error_info.explicit_validation_bits", self.explicit_validation_bits, U16)
 
     @property
@@ -419,6 +440,7 @@ PCIE_LIMITS = {"port_type": U32, "version_major": U8, "version_minor": U8, "comm
                "function": U8, "device": U8, "segment": U16, "bus": U8, "secondary_bus": U8,
                "slot": U16, "serial_number": U64, "bridge_secondary_status": U16,
                "bridge_control": U16}
+_PCIE_LIMITS = tuple((name, mx, name) for name, mx in PCIE_LIMITS.items())
 
 
 @dataclass
@@ -451,8 +473,7 @@ class PcieSection(Section):
     reserved: int = 0
 
     def __post_init__(self):
-        for name, maximum in PCIE_LIMITS.items():
-            _opt(name, getattr(self, name), maximum)
+        _check_opts(self, _PCIE_LIMITS)
         if self.capability is not None:
             self.capability = _check_bytes("capability", self.capability, maximum=60).ljust(60, b"\0")
         if self.aer_info is not None:
@@ -472,6 +493,7 @@ PROC_FIELDS = (("proc_type", 0, U8), ("proc_isa", 1, U8), ("proc_error_type", 2,
                ("operation", 3, U8), ("flags", 4, U8), ("level", 5, U8), ("cpu_version", 6, U64),
                ("cpu_brand", 7, None), ("proc_id", 8, U64), ("target_addr", 9, U64),
                ("requestor_id", 10, U64), ("responder_id", 11, U64), ("ip", 12, U64))
+_PROC_LIMITS = tuple((name, mx, name) for name, _bit, mx in PROC_FIELDS if mx is not None)
 
 
 @dataclass
@@ -498,9 +520,7 @@ class ProcessorGenericSection(Section):
     reserved: int = 0
 
     def __post_init__(self):
-        for name, _bit, maximum in PROC_FIELDS:
-            if maximum is not None:
-                _opt(name, getattr(self, name), maximum)
+        _check_opts(self, _PROC_LIMITS)
         if isinstance(self.cpu_brand, str):
             self.cpu_brand = self.cpu_brand.encode()
         if self.cpu_brand is not None:
@@ -598,9 +618,13 @@ class Entry:
     explicit_validation_bits: int | None = None   # None: derived from fru_id/fru_text/timestamp
 
     def __post_init__(self):
-        self.severity = Severity.parse(self.severity, "entry.severity")
-        _check_range("flags", self.flags, U8)
-        _check_range("revision", self.revision, U16)
+        sev, flags, rev = self.severity, self.flags, self.revision
+        if not ((sev.__class__ is int or sev.__class__ is Severity) and 0 <= sev <= U32):
+            self.severity = Severity.parse(sev, "entry.severity")
+        if flags.__class__ is not int or not 0 <= flags <= U8:
+            _check_range("flags", flags, U8)
+        if rev.__class__ is not int or not 0 <= rev <= U16:
+            _check_range("revision", rev, U16)
         if self.fru_id is not None:
             self.fru_id = parse_guid("fru_id", self.fru_id)
         if isinstance(self.fru_text, str):
@@ -609,12 +633,17 @@ class Entry:
             self.fru_text = _check_bytes("fru_text", self.fru_text, maximum=20)
         if isinstance(self.timestamp, dict):
             self.timestamp = Timestamp(**self.timestamp)
-        if isinstance(self.timestamp, int) and not isinstance(self.timestamp, bool):
-            _check_range("timestamp", self.timestamp, U64)
-        if self.timestamp is not None and self.revision < 0x0300:
+        ts = self.timestamp
+        if ts is None or ts.__class__ is Timestamp:
+            pass
+        elif isinstance(ts, int) and not isinstance(ts, bool):
+            _check_range("timestamp", ts, U64)
+        if ts is not None and self.revision < 0x0300:
             raise UsageError("timestamp", "needs entry revision >= 0x0300 (the 64-byte header has none)")
-        _opt("error_data_length", self.error_data_length, U32)
-        _opt("explicit_validation_bits", self.explicit_validation_bits, U8)
+        if self.error_data_length is not None:
+            _check_range("error_data_length", self.error_data_length, U32)
+        if self.explicit_validation_bits is not None:
+            _check_range("explicit_validation_bits", self.explicit_validation_bits, U8)
 
     @property
     def validation_bits(self) -> int:
@@ -667,17 +696,29 @@ class StatusBlock:
     raw_gap: bytes = b""
 
     def __post_init__(self):
-        self.entries = [e if isinstance(e, Entry) else entry_from_json(e) for e in self.entries]
-        if self.severity is None:
-            self.severity = derived_block_severity(self.entries)
-        self.severity = Severity.parse(self.severity)
+        self.entries = entries = [e if e.__class__ is Entry or isinstance(e, Entry) else entry_from_json(e)
+                                  for e in self.entries]
+        sev = self.severity
+        if sev is None:
+            sev = int(entries[0].severity) if len(entries) == 1 else derived_block_severity(entries)
+        if not ((sev.__class__ is int or sev.__class__ is Severity) and 0 <= sev <= U32):
+            sev = Severity.parse(sev)
+        self.severity = sev
         if self.block_status is None:
-            self.block_status = auto_block_status(self.severity, self.entries)
-        _check_range("block_status", self.block_status, U32)
-        self.raw_data = _check_bytes("raw_data", self.raw_data, maximum=FW_MAX_BLOCK)
-        _opt("data_length", self.data_length, U32)
-        _opt("raw_data_offset", self.raw_data_offset, U32)
-        self.raw_gap = _check_bytes("raw_gap", self.raw_gap, maximum=FW_MAX_BLOCK)
+            if len(entries) == 1:   # auto_block_status of one entry: its UE or CE bit, count 1
+                self.block_status = 0x12 if 2 <= entries[0].severity <= 3 else 0x11
+            else:
+                self.block_status = auto_block_status(sev, entries)
+        else:
+            _check_range("block_status", self.block_status, U32)
+        if self.raw_data.__class__ is not bytes or len(self.raw_data) > FW_MAX_BLOCK:
+            self.raw_data = _check_bytes("raw_data", self.raw_data, maximum=FW_MAX_BLOCK)
+        if self.data_length is not None:
+            _check_range("data_length", self.data_length, U32)
+        if self.raw_data_offset is not None:
+            _check_range("raw_data_offset", self.raw_data_offset, U32)
+        if self.raw_gap.__class__ is not bytes or len(self.raw_gap) > FW_MAX_BLOCK:
+            self.raw_gap = _check_bytes("raw_gap", self.raw_gap, maximum=FW_MAX_BLOCK)
 
     @property
     def forged(self) -> bool:
@@ -707,7 +748,10 @@ def auto_block_status(severity: int, entries: list[Entry]) -> int:
     The C core computes the same (fw_auto_block_status)."""
     if not entries:
         return 0x2 if _correctable(severity) else 0x1
-    ce = sum(1 for e in entries if _correctable(int(e.severity)))
+    ce = 0
+    for e in entries:
+        if 2 <= e.severity <= 3:   # CORRECTED, INFO (as _correctable; no enum lookups)
+            ce += 1
     ue = len(entries) - ce
     return ((ue > 0) | (ce > 0) << 1 | (ue > 1) << 2 | (ce > 1) << 3
             | min(len(entries), 0x3FF) << 4)

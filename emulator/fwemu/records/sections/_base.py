@@ -20,12 +20,18 @@ Model semantics (as records/model.py):
 from __future__ import annotations
 
 import dataclasses
+import struct
 import uuid
 from dataclasses import dataclass
+from operator import attrgetter
+from types import SimpleNamespace
 from typing import Any, ClassVar, cast
 
 from ...errors import UsageError
 from .. import model as m
+
+
+_VALID, _INT, _ODD, _RAW, _RES, _COMPUTED = range(6)   # what each span of a compiled layout holds
 
 
 @dataclass(frozen=True)
@@ -67,25 +73,85 @@ class Layout:
             if f.bit is not None:
                 groups.setdefault(f.bit, []).append(f.name)
         self.groups = {bit: tuple(names) for bit, names in groups.items()}
+        self.shared = tuple(names for names in self.groups.values() if len(names) > 1)
+        self.model_fields = tuple(f for f in fields if not f.computed)
         self.reserved_len = sum(n for _o, n in reserved)
         self.valid_max = (1 << (8 * valid[1])) - 1 if valid else 0
+        self._compile()
 
-    def pack(self, values: dict[str, Any], valid_bits: int, reserved: bytes) -> bytearray:
-        out = bytearray(self.size)
+    def _compile(self) -> None:
+        """One struct.Struct for the whole fixed part (the cover check above makes the
+        spans, in offset order, add up to `size`), and the plan of its arguments: ints of
+        1/2/4/8 bytes as B/H/I/Q, any other field and each reserved span as raw bytes."""
+        native = {1: "B", 2: "H", 4: "I", 8: "Q"}
+        spans: list[tuple[int, int, int, Any]] = []   # (offset, size, what, detail)
         if self.valid:
-            off, n = self.valid
-            out[off:off + n] = valid_bits.to_bytes(n, "little")
+            spans.append((self.valid[0], self.valid[1], _VALID, None))
         for f in self.fields:
-            v = values.get(f.name)
-            if v is None:
-                continue
-            out[f.off:f.off + f.size] = v if f.raw else v.to_bytes(f.size, "little")
-        res = reserved.ljust(self.reserved_len, b"\0")
+            what = _RAW if f.raw else _INT if f.size in native else _ODD
+            spans.append((f.off, f.size, what, f.name))
         pos = 0
         for off, n in self.reserved:
-            out[off:off + n] = res[pos:pos + n]
+            spans.append((off, n, _RES, pos))
             pos += n
-        return out
+        spans.sort()
+        self.plan = tuple((what, n, detail) for _o, n, what, detail in spans)
+        # Two packers: reserved bytes as arguments, and (the usual case) all zero, written
+        # as struct pad bytes with no argument and nothing to fill in per record.
+        self._with_res = self._packer(spans, zero_reserved=False)
+        self._zero_res = self._packer(spans, zero_reserved=True)
+
+    def _packer(self, spans, zero_reserved: bool):
+        """(Struct, getter, defaults, fixups) for pack_section(): one attribute read per
+        argument (C speed), None -> 0 or b"", then the few arguments that are not plain
+        attributes (reserved bytes, computed fields, ints of odd sizes) are filled in."""
+        native = {1: "B", 2: "H", 4: "I", 8: "Q"}
+        computed = {f.name for f in self.fields if f.computed}
+        fmt: list[str] = ["<"]
+        names: list[str] = []
+        defaults: list[Any] = []
+        fixups: list[tuple[int, int, int, Any]] = []
+        for _o, n, what, detail in spans:
+            if what == _RES and zero_reserved:
+                fmt.append(f"{n}x")
+                continue
+            fmt.append(native[n] if what in (_VALID, _INT) else f"{n}s")
+            i = len(names)
+            if what == _VALID:
+                names.append("validation_bits")
+            elif what == _RES or detail in computed:
+                names.append("KIND")     # any attribute: the fixup replaces it
+                fixups.append((i, _COMPUTED if what != _RES else _RES, n, detail))
+            else:
+                names.append(detail)
+                if what == _ODD:
+                    fixups.append((i, _ODD, n, detail))
+            defaults.append(b"" if what == _RAW else 0)
+        get = attrgetter(*names) if len(names) > 1 else (lambda o: (getattr(o, names[0]),))
+        return struct.Struct("".join(fmt)), get, tuple(defaults), tuple(fixups)
+
+    def pack_section(self, sec, computed: dict[str, int], reserved: bytes) -> bytearray:
+        """The fixed part of a section object whose attributes are this layout's fields
+        (`computed`: the values of the computed ones)."""
+        packer, get, defaults, fixups = self._with_res if any(reserved) else self._zero_res
+        args = [d if v is None else v for v, d in zip(get(sec), defaults, strict=True)]
+        if fixups:
+            res = reserved.ljust(self.reserved_len, b"\0")
+            for i, what, n, detail in fixups:
+                if what == _RES:
+                    args[i] = res[detail:detail + n]
+                elif what == _COMPUTED:
+                    args[i] = computed[detail] if n in (1, 2, 4, 8) else computed[detail].to_bytes(n, "little")
+                else:
+                    v = args[i]
+                    args[i] = v.to_bytes(n, "little") if v.__class__ is int else b""
+        return bytearray(packer.pack(*args))
+
+    def pack(self, values: dict[str, Any], valid_bits: int, reserved: bytes) -> bytearray:
+        """The fixed part from a dict of field values (a field missing or None: zeros)."""
+        ns = SimpleNamespace(**{**{f.name: None for f in self.fields}, **values},
+                             validation_bits=valid_bits, KIND="")
+        return self.pack_section(ns, values, reserved)
 
     def unpack(self, body: bytes) -> tuple[int, dict[str, Any], bytes]:
         """(validation bits, every field's wire value, reserved bytes) of body[:size]."""
@@ -169,22 +235,21 @@ class LayoutSection(m.Section):
 
     def _check_layout(self) -> None:
         lay = self.LAYOUT
-        for f in lay.fields:
-            if f.computed:
-                continue
-            v = getattr(self, f.name)
+        d = self.__dict__
+        for f in lay.model_fields:
+            v = d[f.name]
             if v is None:
                 if f.bit is None:
                     raise UsageError(f.name, "must be set (it has no validation bit)")
                 continue
             if f.raw:
                 setattr(self, f.name, check_bytes(f.name, v, f.size).ljust(f.size, b"\0"))
-            else:
+            elif v.__class__ is not int or v < 0 or v >> (8 * f.size):   # else: the message
                 check_int(f.name, v, f.maximum)
-        for _bit, names in lay.groups.items():   # fields sharing a bit are set together
-            if any(getattr(self, n) is not None for n in names):
+        for names in lay.shared:   # fields sharing a bit are set together
+            if any(d[n] is not None for n in names):
                 for n in names:
-                    if getattr(self, n) is None:
+                    if d[n] is None:
                         f = lay.by_name[n]
                         setattr(self, n, bytes(f.size) if f.raw else 0)
         if self.explicit_validation_bits is not None:
@@ -200,9 +265,7 @@ class LayoutSection(m.Section):
 
     # ---- bytes ----------------------------------------------------------------------
     def _fixed(self) -> bytearray:
-        values = {f.name: getattr(self, f.name) for f in self.LAYOUT.fields if not f.computed}
-        values.update(self._computed())
-        return self.LAYOUT.pack(values, self.validation_bits, self.reserved)
+        return self.LAYOUT.pack_section(self, self._computed(), self.reserved)
 
     def _computed(self) -> dict[str, int]:
         """The wire values of the layout's computed fields."""

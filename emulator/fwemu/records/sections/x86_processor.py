@@ -20,6 +20,7 @@ cper-x86.c's strings). ghes_do_proc() treats it as a non-standard section.
 
 from __future__ import annotations
 
+import struct
 import uuid
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -34,6 +35,9 @@ KIND = "x86-proc"
 HEADER = 64
 INFO = 64
 CTX_HEADER = 16
+_HEADER = struct.Struct("<QQ48s")       # validation bits, APIC id, CPUID info
+_INFO = struct.Struct("<16s6Q")         # check type GUID, validation bits, 5 fields
+_CTX = struct.Struct("<HHIQ")           # register type, array size, MSR, MM address
 U64 = (1 << 64) - 1
 
 CHECK_TYPES = {   # error information structure types (UEFI N.2.4.2.1)
@@ -74,9 +78,9 @@ class X86ErrorInfo:
         return sum(1 << bit for name, bit in INFO_FIELDS if getattr(self, name) is not None)
 
     def encode(self) -> bytes:
-        return self.type.bytes_le + b"".join(
-            v.to_bytes(8, "little") for v in
-            [self.validation_bits] + [getattr(self, n) or 0 for n, _b in INFO_FIELDS])
+        return _INFO.pack(self.type.bytes_le, self.validation_bits, self.check_info or 0,
+                          self.target_id or 0, self.requestor_id or 0, self.responder_id or 0,
+                          self.ip or 0)
 
     @classmethod
     def decode(cls, raw: bytes) -> X86ErrorInfo:
@@ -107,9 +111,8 @@ class X86Context:
         self.registers = b.check_bytes("context.registers", self.registers, 0xFFFF)
 
     def encode(self) -> bytes:
-        return (self.register_type.to_bytes(2, "little") + len(self.registers).to_bytes(2, "little")
-                + self.msr_address.to_bytes(4, "little")
-                + self.mm_register_address.to_bytes(8, "little") + self.registers)
+        return _CTX.pack(self.register_type, len(self.registers), self.msr_address,
+                         self.mm_register_address) + self.registers
 
 
 @dataclass
@@ -150,9 +153,9 @@ class X86ProcessorSection(m.Section):
                 | len(self.error_info) << 2 | len(self.context) << 8)
 
     def encode(self) -> bytes:
-        return (self.validation_bits.to_bytes(8, "little") + (self.apic_id or 0).to_bytes(8, "little")
-                + (self.cpuid_info or bytes(48)) + b"".join(e.encode() for e in self.error_info)
-                + b"".join(c.encode() for c in self.context) + self.trailing)
+        return b"".join([_HEADER.pack(self.validation_bits, self.apic_id or 0, self.cpuid_info or b""),
+                         *[e.encode() for e in self.error_info], *[c.encode() for c in self.context],
+                         self.trailing])
 
     @classmethod
     def decode(cls, body: bytes):
