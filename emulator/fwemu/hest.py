@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .board import NOTIFY_TYPES, Board, Gas
+from .board import NOTIFY_TYPES, Board, Gas, Source
 from .errors import BoardError, UsageError
 
 __all__ = ["HestError", "HestTable", "HestEntry", "Ghes", "Notify", "TYPE_NAMES",
@@ -36,8 +36,12 @@ ENTRIES_OFFSET = 40
 NOTIFY_LEN = 28
 GHES_LEN, GHESV2_LEN = 64, 92
 BANK_LEN = 28
-DEFAULT_OEM = {"oem_id": "FWEMU", "oem_table_id": "FWEMUHST", "oem_revision": 1,
-               "creator_id": "FWEM", "creator_revision": 1}
+# the header fields `fwemu hest build` writes unless told otherwise
+OEM_ID, OEM_TABLE_ID, OEM_REVISION = "FWEMU", "FWEMUHST", 1
+CREATOR_ID, CREATOR_REVISION = "FWEM", 1
+DEFAULT_OEM: dict[str, str | int] = {
+    "oem_id": OEM_ID, "oem_table_id": OEM_TABLE_ID, "oem_revision": OEM_REVISION,
+    "creator_id": CREATOR_ID, "creator_revision": CREATOR_REVISION}
 NOTIFY_NAMES = {v: k for k, v in NOTIFY_TYPES.items()}
 
 TYPE_NAMES = {0: "IA-32 MCE", 1: "IA-32 CMC", 2: "IA-32 NMI", 6: "PCIe root port AER",
@@ -102,7 +106,7 @@ class Notify:
     def name(self) -> str:
         return NOTIFY_NAMES.get(self.type, f"reserved-{self.type}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **{k: getattr(self, k) for k in _NOTIFY_FIELDS}}
 
 
@@ -123,7 +127,7 @@ class Ghes:
     read_ack_preserve: int | None = None
     read_ack_write: int | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("related_source_id", "flags", "enabled",
                                            "records_to_preallocate", "max_sections_per_record",
                                            "max_raw_data_length")}
@@ -155,7 +159,7 @@ class HestEntry:
     def label(self) -> str:
         return f"entry[{self.index}] ({self.type_name}, source {self.source_id})"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {"index": self.index, "offset": self.offset, "type": self.type,
              "type_name": self.type_name, "length": self.length, "source_id": self.source_id,
              "enabled": self.enabled}
@@ -187,17 +191,17 @@ class HestTable:
     def expected_checksum(self) -> int:
         return (self.checksum - self.byte_sum) & 0xFF
 
-    def header_dict(self) -> dict:
+    def header_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in (
             "signature", "length", "revision", "checksum", "oem_id", "oem_table_id",
             "oem_revision", "creator_id", "creator_revision", "error_source_count")} | {
             "checksum_ok": self.checksum_ok, "data_size": self.data_size}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"header": self.header_dict(), "entries": [e.to_dict() for e in self.entries]}
 
 
-def _gas_dict(g: Gas) -> dict:
+def _gas_dict(g: Gas) -> dict[str, int]:
     return {"space_id": g.space_id, "bit_width": g.bit_width, "bit_offset": g.bit_offset,
             "access_size": g.access_size, "address": g.address}
 
@@ -223,7 +227,7 @@ def _pack_gas(g: Gas) -> bytes:
     return _GAS.pack(g.space_id, g.bit_width, g.bit_offset, g.access_size, g.address)
 
 
-def _pack_source(src) -> bytes:
+def _pack_source(src: Source) -> bytes:
     head = _GHES_HEAD.pack(src.hest_type, src.id, src.related_source_id, 0, int(src.enabled),
                            src.records_to_preallocate, src.max_sections_per_record,
                            src.max_raw_data_length)
@@ -232,16 +236,14 @@ def _pack_source(src) -> bytes:
     out = head + _pack_gas(src.esa_gas) + notify + struct.pack("<I", src.block_length)
     if src.is_v2:
         ra = src.read_ack
+        assert ra is not None       # a board's GHESv2 source has one (load_board checks)
         out += _pack_gas(ra.gas) + struct.pack("<QQ", ra.preserve, ra.write)
     return out
 
 
-def build_hest(board: Board, *, oem_id: str = DEFAULT_OEM["oem_id"],
-               oem_table_id: str = DEFAULT_OEM["oem_table_id"],
-               oem_revision: int = DEFAULT_OEM["oem_revision"],
-               creator_id: str = DEFAULT_OEM["creator_id"],
-               creator_revision: int = DEFAULT_OEM["creator_revision"],
-               revision: int = 1) -> bytes:
+def build_hest(board: Board, *, oem_id: str = OEM_ID, oem_table_id: str = OEM_TABLE_ID,
+               oem_revision: int = OEM_REVISION, creator_id: str = CREATOR_ID,
+               creator_revision: int = CREATOR_REVISION, revision: int = 1) -> bytes:
     """The HEST a board's OS boots with: one GHES / GHESv2 entry per source, in board order."""
     body = b"".join(_pack_source(s) for s in board.sources)
     length = ENTRIES_OFFSET + len(body)
@@ -308,13 +310,14 @@ def _decode(data: bytes, off: int, i: int, etype: int, length: int) -> HestEntry
         g = Ghes(related, flags, enabled, prealloc, sections, max_raw, _gas(data, off + 20),
                  _notify(data, off + 32), struct.unpack_from("<I", data, off + 60)[0], ra, pres, wr)
         return HestEntry(i, off, etype, length, sid, enabled, {}, g)
+    f: dict[str, Any]
     if etype == 2:
         f = dict(zip(("reserved", "records_to_preallocate", "max_sections_per_record",
                       "max_raw_data_length"), struct.unpack_from("<IIII", data, off + 4), strict=True))
         return HestEntry(i, off, etype, length, sid, None, f)
     _, _, reserved1, flags, enabled, prealloc, sections = _COMMON.unpack_from(data, off)
-    f: dict[str, Any] = {"reserved1": reserved1, "flags": flags, "enabled": enabled,
-                         "records_to_preallocate": prealloc, "max_sections_per_record": sections}
+    f = {"reserved1": reserved1, "flags": flags, "enabled": enabled,
+         "records_to_preallocate": prealloc, "max_sections_per_record": sections}
     if etype in _BANKED:
         fixed, nb_at = _BANKED[etype]
         if etype == 0:
@@ -358,9 +361,12 @@ def parse_hest(data: bytes) -> HestTable:
         size = _entry_length(data, off, length, i, etype)
         entries.append(_decode(data, off, i, etype, size))
         off, i = off + size, i + 1
-    text = lambda b: b.decode("latin-1")  # noqa: E731
-    return HestTable(text(sig), length, rev, csum, text(oem), text(oem_tid), oem_rev, text(cid),
-                     crev, count, tuple(entries), len(data), sum(data[:length]) & 0xFF)
+    return HestTable(_text(sig), length, rev, csum, _text(oem), _text(oem_tid), oem_rev,
+                     _text(cid), crev, count, tuple(entries), len(data), sum(data[:length]) & 0xFF)
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("latin-1")
 
 
 # --------------------------------------------------------------------------------------
@@ -379,14 +385,15 @@ PAGE = 0x1000
 U64 = (1 << 64) - 1
 
 
-class BoardSkeleton(dict):
+class BoardSkeleton(dict[str, Any]):
     """A board dict (board-file schema) plus `notes`: what the import skipped or guessed."""
 
     notes: list[str]
 
 
-def _source_dict(e: HestEntry) -> dict:
+def _source_dict(e: HestEntry) -> dict[str, Any]:
     g = e.ghes
+    assert g is not None        # board_from_hest keeps GHES / GHESv2 entries only
     d: dict[str, Any] = {"id": e.source_id, "type": "ghesv2" if e.type == 10 else "ghes",
                          "notify": g.notify.name}
     if g.notify.poll_interval or g.notify.name == "polled":
@@ -421,7 +428,7 @@ def _source_dict(e: HestEntry) -> dict:
     return d
 
 
-def _registers(src: dict) -> list[tuple[int, int]]:
+def _registers(src: Mapping[str, Any]) -> list[tuple[int, int]]:
     regs = [(src["esa"], 8)]
     if "read_ack" in src:
         ra = src["read_ack"]
@@ -431,7 +438,7 @@ def _registers(src: dict) -> list[tuple[int, int]]:
     return regs
 
 
-def _place_blocks(sources: list[dict], given: Mapping[int, int]) -> list[str]:
+def _place_blocks(sources: list[dict[str, Any]], given: Mapping[int, int]) -> list[str]:
     """Give each source a block address: `given` (id -> address), else right after its ESA
     register (the edk2 / fwemu slice layout), else after everything placed so far (QEMU's
     layout: all registers, then the blocks). Returns a note listing the guesses."""
@@ -445,9 +452,8 @@ def _place_blocks(sources: list[dict], given: Mapping[int, int]) -> list[str]:
         if s["block"] is not None:
             continue
         length = min(max(s["block_length"], 1), 65536)
-        clash = lambda a, length=length: any(a < b + n and b < a + length for b, n in used)  # noqa: E731
         cand = (s["esa"] + 8 + 7) & ~7
-        if clash(cand) or cand + length > U64:
+        if any(cand < b + n and b < cand + length for b, n in used) or cand + length > U64:
             cand = (max(b + n for b, n in used) + 7) & ~7
         s["block"] = cand
         used.append((cand, length))
@@ -459,7 +465,7 @@ def _place_blocks(sources: list[dict], given: Mapping[int, int]) -> list[str]:
             "--block ID=ADDR): " + ", ".join(placed)]
 
 
-def _windows(sources: list[dict], access: str) -> list[dict]:
+def _windows(sources: list[dict[str, Any]], access: str) -> list[dict[str, Any]]:
     spans = []
     for s in sources:
         for start, n in _registers(s) + [(s["block"], min(max(s["block_length"], 1), 65536))]:
@@ -577,12 +583,12 @@ def _toml_value(v: Any, key: str) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
-def _toml_lines(d: Mapping) -> list[str]:
+def _toml_lines(d: Mapping[str, Any]) -> list[str]:
     return [f"{_toml_key(k)} = {_toml_value(v, k)}" for k, v in d.items()
             if v is not None and k not in _SKIP_KEYS]
 
 
-def board_to_toml(board: Mapping, comments: list[str] | tuple = ()) -> str:
+def board_to_toml(board: Mapping[str, Any], comments: list[str] | tuple[str, ...] = ()) -> str:
     """A board dict (board_from_hest, Board.to_dict) as a board file: plain keys first,
     [tables], then [[arrays]]; addresses in hex; `comments` as a leading # block."""
     out = [f"# {line}" for c in comments for line in textwrap.wrap(str(c), 92)]

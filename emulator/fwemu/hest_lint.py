@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .board import SCENARIO_MIN_BLOCK_LENGTH, Board, Gas
-from .hest import NOTIFY_LEN, HestEntry, HestTable, build_hest, parse_hest
+from .hest import NOTIFY_LEN, Ghes, HestEntry, HestTable, build_hest, parse_hest
 
 __all__ = ["Finding", "RULES", "SEVERITIES", "lint"]
 
@@ -131,7 +132,7 @@ class Finding:
     linux: str
     offset: int | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"severity": self.severity, "rule": self.rule, "source_id": self.source_id,
                 "offset": self.offset, "message": self.message, "linux": self.linux}
 
@@ -141,7 +142,7 @@ class Finding:
         return f"{self.severity}: {self.rule}: {src}{at}: {self.message} (Linux: {self.linux})"
 
 
-class _Out(list):
+class _Out(list[Finding]):
     def add(self, rule: str, entry: HestEntry | None, message: str, offset: int | None = None,
             severity: str | None = None) -> None:
         sev = severity or RULES[rule][0]
@@ -154,7 +155,7 @@ class _Out(list):
         self.append(Finding(sev, rule, sid, message, RULES[rule][2], offset))
 
 
-def lint(obj, *, blocks: Mapping[int, int] | None = None,
+def lint(obj: HestTable | bytes | Board, *, blocks: Mapping[int, int] | None = None,
          routes: Mapping[str, int] | None = None) -> list[Finding]:
     """Findings for a HestTable, HEST bytes, or a Board (its built table, plus the block
     overlap and route checks). `blocks`: source id -> status block address, where known
@@ -165,16 +166,17 @@ def lint(obj, *, blocks: Mapping[int, int] | None = None,
             blocks = {s.id: s.block for s in obj.sources}
         if routes is None:
             routes = dict(obj.routes)
-        obj = build_hest(obj)
-    table = obj if isinstance(obj, HestTable) else parse_hest(obj)
+        table = parse_hest(build_hest(obj))
+    else:
+        table = obj if isinstance(obj, HestTable) else parse_hest(obj)
     out = _Out()
     _table_rules(table, out)
-    ghes = [e for e in table.entries if e.ghes is not None]
+    ghes = [(e, e.ghes) for e in table.entries if e.ghes is not None]
     for e in table.entries:
         if e.ghes is None:
             out.add("non-ghes", e, f"{e.label}: skipped")
         else:
-            _entry_rules(e, out)
+            _entry_rules(e, e.ghes, out)
     _duplicates(table, out)
     _sdei_reuse(ghes, out)
     _overlaps(table, dict(blocks or {}), out)
@@ -216,8 +218,8 @@ def _gas_rules(e: HestEntry, g: Gas, name: str, at: int, out: _Out) -> None:
         out.add("gas-space-id", e, f"{label}: address space {g.space_id}", e.offset + at)
 
 
-def _entry_rules(e: HestEntry, out: _Out) -> None:
-    g, n = e.ghes, e.ghes.notify
+def _entry_rules(e: HestEntry, g: Ghes, out: _Out) -> None:
+    n = g.notify
     if not g.enabled:
         out.add("source-disabled", e, f"{e.label}: enabled = 0", e.offset + 7)
     if n.type in REFUSED_NOTIFY or n.type > 11:
@@ -245,7 +247,8 @@ def _entry_rules(e: HestEntry, out: _Out) -> None:
         _gas_rules(e, g.read_ack, "read_ack_register", 64, out)
         width = max(1, min(64, g.read_ack.bit_width))
         mask = (1 << width) - 1
-        if g.read_ack_preserve & mask == mask and g.read_ack_write & mask == 0:
+        pres, wr = g.read_ack_preserve, g.read_ack_write      # parse_hest sets them with read_ack
+        if pres is not None and wr is not None and pres & mask == mask and wr & mask == 0:
             out.add("read-ack-noop", e, f"{e.label}: preserve {g.read_ack_preserve:#x}, write "
                     f"{g.read_ack_write:#x} on a {width}-bit register", e.offset + 76)
 
@@ -267,11 +270,11 @@ def _duplicates(t: HestTable, out: _Out) -> None:
         first_any.setdefault(e.source_id, e)
 
 
-def _sdei_reuse(ghes: list[HestEntry], out: _Out) -> None:
+def _sdei_reuse(ghes: list[tuple[HestEntry, Ghes]], out: _Out) -> None:
     users: dict[int, HestEntry] = {}
-    for e in ghes:
-        n = e.ghes.notify
-        if n.type != 11 or not n.vector or not e.ghes.enabled:
+    for e, g in ghes:
+        n = g.notify
+        if n.type != 11 or not n.vector or not g.enabled:
             continue
         if n.vector in users:
             out.add("sdei-event-reused", e, f"{e.label}: SDEI event {n.vector} is already "
@@ -299,23 +302,24 @@ def _overlaps(t: HestTable, blocks: dict[int, int], out: _Out) -> None:
                         f"overlaps {oe.label}.{oname} ({ostart:#x} .. {ostart + on - 1:#x})")
 
 
-def _routes(ghes: list[HestEntry], routes: Mapping[str, int], out: _Out) -> None:
-    by_id: dict[int, HestEntry] = {}
-    for e in ghes:
-        by_id.setdefault(e.source_id, e)
+def _routes(ghes: list[tuple[HestEntry, Ghes]], routes: Mapping[str, int], out: _Out) -> None:
+    by_id: dict[int, tuple[HestEntry, Ghes]] = {}
+    for e, g in ghes:
+        by_id.setdefault(e.source_id, (e, g))
     for scenario, sid in routes.items():
-        e = by_id.get(sid)
-        if e is None:
+        found = by_id.get(sid)
+        if found is None:
             out.append(Finding("error", "route-unknown", sid, f"routes.{scenario}: no GHES "
                                f"source {sid}", RULES["route-unknown"][2]))
             continue
+        e, g = found
         need = SCENARIO_MIN_BLOCK_LENGTH.get(scenario)
-        if not e.ghes.enabled:
+        if not g.enabled:
             out.add("route-disabled", e, f"routes.{scenario}: {e.label} is disabled")
-        if e.ghes.notify.type in REFUSED_NOTIFY or e.ghes.notify.type > 11:
+        if g.notify.type in REFUSED_NOTIFY or g.notify.type > 11:
             out.add("route-refused", e, f"routes.{scenario}: {e.label} is notified by "
-                    f"{e.ghes.notify.name}")
-        if need is not None and e.ghes.error_block_length < need:
+                    f"{g.notify.name}")
+        if need is not None and g.error_block_length < need:
             out.add("route-block-small", e, f"routes.{scenario}: a {scenario} record needs "
                     f"{need} bytes, {e.label} has error_block_length "
-                    f"{e.ghes.error_block_length}", e.offset + 60)
+                    f"{g.error_block_length}", e.offset + 60)

@@ -31,10 +31,14 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .errors import FwemuError, UsageError
-from .firmware import FINAL
+from .firmware import FirmwareModel
+from .injection import FINAL
+from .journal import Journal
 from .procs import alive, boot_id, start_time
 from .safe_io import open_state
 from .targets.base import Cap
@@ -43,8 +47,10 @@ log = logging.getLogger("fwemu.recovery")
 
 MAX_REPORTED = 1000     # resolutions kept for `status` (the counts cover all)
 
+T = TypeVar("T")
 
-def _alive(entry: dict, boot: str | None) -> bool:
+
+def _alive(entry: dict[str, Any], boot: str | None) -> bool:
     if entry.get("boot_id") != boot:
         return False
     pid = entry.get("pid")
@@ -58,10 +64,15 @@ class RunFile:
 
     def __init__(self, journal_path: Path):
         self.path = Path(str(journal_path) + ".runs")
-        self._fd = open_state(self.path, "--journal", perms=0o644)
+        self._fd: int | None = open_state(self.path, "--journal", perms=0o644)
 
-    def _load(self) -> dict:
-        raw = os.pread(self._fd, 1 << 22, 0)
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError(f"{self.path}: the run file is closed")
+        return self._fd
+
+    def _load(self) -> dict[str, Any]:
+        raw = os.pread(self._open_fd(), 1 << 22, 0)
         try:
             state = json.loads(raw) if raw.strip() else {}
             runs = state.get("runs") if isinstance(state, dict) else None
@@ -72,24 +83,26 @@ class RunFile:
             log.warning("%s is damaged: starting it again (a run it listed is not resolved)", self.path)
             return {"v": 1, "runs": [], "next_id": 1}
 
-    def _store(self, state: dict) -> None:
+    def _store(self, state: dict[str, Any]) -> None:
         data = json.dumps(state, separators=(",", ":")).encode()
-        os.pwrite(self._fd, data, 0)
-        os.ftruncate(self._fd, len(data))
+        fd = self._open_fd()
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
 
-    def locked(self, fn):
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+    def locked(self, fn: Callable[[dict[str, Any]], T]) -> T:
+        fd = self._open_fd()
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             state = self._load()
             out = fn(state)
             self._store(state)
             return out
         finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def reserve_ids(self, n: int) -> int:
         """The first of `n` injection ids no other run on this journal has or will have."""
-        def take(state: dict) -> int:
+        def take(state: dict[str, Any]) -> int:
             first = state["next_id"]
             state["next_id"] = first + n
             return int(first)
@@ -101,10 +114,10 @@ class RunFile:
             self._fd = None
 
 
-def _open_injections(journal_path: Path, dead: list[dict]) -> dict[str, dict[int, dict]]:
+def _open_injections(journal_path: Path, dead: list[dict[str, Any]]) -> dict[str, dict[int, dict[str, Any]]]:
     """run → {id: accepted line} for every injection of the dead runs without a final line,
     reading the journal from where the earliest of them started."""
-    ids: dict[str, dict[int, dict]] = {e["run"]: {} for e in dead}
+    ids: dict[str, dict[int, dict[str, Any]]] = {e["run"]: {} for e in dead}
     start = min(int(e.get("offset") or 0) for e in dead)
     try:
         f = open(journal_path, "rb")
@@ -133,13 +146,14 @@ def _open_injections(journal_path: Path, dead: list[dict]) -> dict[str, dict[int
     return ids
 
 
-def _memory_gone(fw) -> bool:
+def _memory_gone(fw: FirmwareModel) -> bool:
     """The sim board's memory and OS live in the process that ran it (in-process, or the
     agent process a `sim-agent:` URL spawns for each session)."""
     return Cap.MACHINE_PER_SESSION in fw.target.capabilities()
 
 
-def _resolve_one(fw, entry: dict, acc: dict, now_wall: float) -> tuple[str, str, dict | None]:
+def _resolve_one(fw: FirmwareModel, entry: dict[str, Any], acc: dict[str, Any],
+                 now_wall: float) -> tuple[str, str, dict[str, Any] | None]:
     """(state, reason, left_in_memory) for one open injection, from the target's memory."""
     who = f"resolved after a restart: run {entry['run']} (pid {entry.get('pid')}) ended without its final line"
     if entry.get("journal_error"):
@@ -163,7 +177,7 @@ def _resolve_one(fw, entry: dict, acc: dict, now_wall: float) -> tuple[str, str,
         mem = fw.target.read_back(src, record)
     except (FwemuError, OSError) as exc:
         return "interrupted", f"{who}; the target's memory could not be read ({exc}): outcome unknown", None
-    left = {k: mem[k] for k in ("block_status", "read_ack") if k in mem}
+    left: dict[str, Any] = {k: mem[k] for k in ("block_status", "read_ack") if k in mem}
     ours = hashlib.sha256(record).hexdigest()[:16] == acc.get("digest")
     if ours and not mem["pending"]:
         ack = ", Read Ack acked" if src.read_ack else ""
@@ -175,16 +189,20 @@ def _resolve_one(fw, entry: dict, acc: dict, now_wall: float) -> tuple[str, str,
     return "interrupted", f"{who}; never posted: the block does not hold its record", left
 
 
-def recover(fw, journal_path: Path, runfile: RunFile) -> dict | None:
+def recover(fw: FirmwareModel, journal_path: Path, runfile: RunFile) -> dict[str, Any] | None:
     """Register fw's run in the run file and end the injections of every dead run listed
     there. Returns what was resolved ({"runs", "states", "injections"}), or None."""
     boot = boot_id()
     me = {"run": fw.run, "pid": os.getpid(), "start": start_time(os.getpid()), "boot_id": boot,
           "board": fw.board.name, "offset": os.path.getsize(journal_path)}
-    result = {"runs": [], "states": {}, "injections": [], "count": 0}
+    runs: list[dict[str, Any]] = []
+    states: dict[str, int] = {}
+    injections: list[dict[str, Any]] = []
+    result: dict[str, Any] = {"runs": runs, "states": states, "injections": injections, "count": 0}
 
-    def work(state):
-        live, dead = [], []
+    def work(state: dict[str, Any]) -> None:
+        live: list[dict[str, Any]] = []
+        dead: list[dict[str, Any]] = []
         for e in state["runs"]:
             if not isinstance(e, dict) or "run" not in e:
                 continue
@@ -196,16 +214,16 @@ def recover(fw, journal_path: Path, runfile: RunFile) -> dict | None:
             now_wall = time.time()
             for run, injs in opened.items():
                 entry = by_run[run]
-                result["runs"].append({"run": run, "pid": entry.get("pid"), "open": len(injs)})
+                runs.append({"run": run, "pid": entry.get("pid"), "open": len(injs)})
                 for iid in sorted(injs):
                     acc = injs[iid]
                     state_, reason, left = _resolve_one(fw, entry, acc, now_wall)
                     line = _final_line(fw, entry, acc, state_, reason, left, boot)
                     fw.journal.write(line)
-                    result["states"][state_] = result["states"].get(state_, 0) + 1
+                    states[state_] = states.get(state_, 0) + 1
                     result["count"] += 1
-                    if len(result["injections"]) < MAX_REPORTED:
-                        result["injections"].append(line)
+                    if len(injections) < MAX_REPORTED:
+                        injections.append(line)
                 fw.journal.write({"event": "run-end", "run": run, "resolved_by": fw.run,
                                   "m_at": round(fw.clock(), 6), "resolved": len(injs), "clean": False})
         if fw.journal.error:       # not journalled: keep them listed for a run that can write
@@ -215,20 +233,21 @@ def recover(fw, journal_path: Path, runfile: RunFile) -> dict | None:
         if dead:
             log.warning("resolved %d injection(s) left without a final state by %d run(s) that "
                         "ended without closing (%s)", result["count"], len(dead),
-                        ", ".join(f"{k} {v}" for k, v in result["states"].items()) or "none open")
+                        ", ".join(f"{k} {v}" for k, v in states.items()) or "none open")
 
     runfile.locked(work)
-    return result if result["runs"] else None
+    return result if runs else None
 
 
-def _final_line(fw, entry, acc, state, reason, left, boot) -> dict:
+def _final_line(fw: FirmwareModel, entry: dict[str, Any], acc: dict[str, Any], state: str,
+                reason: str, left: dict[str, Any] | None, boot: str | None) -> dict[str, Any]:
     src = None
     try:
         src = fw.board.source(acc["source"])
     except (FwemuError, KeyError):
         pass
     same_boot = entry.get("boot_id") == boot
-    line = {"id": acc["id"], "scenario": acc.get("scenario"), "source": acc.get("source"),
+    line: dict[str, Any] = {"id": acc["id"], "scenario": acc.get("scenario"), "source": acc.get("source"),
             "notify": src.notify if src else None, "pe": acc.get("pe"), "block": src.block if src else None,
             "length": acc.get("length"), "digest": acc.get("digest"), "state": state, "reason": reason,
             "accepted": acc.get("accepted"), "posted": None, "notified": None,
@@ -242,14 +261,14 @@ def _final_line(fw, entry, acc, state, reason, left, boot) -> dict:
     return line
 
 
-def end(fw, runfile: RunFile | None) -> None:
+def end(fw: FirmwareModel, runfile: RunFile | None) -> None:
     """A clean end: the run leaves the run file, unless its journal failed (then the next
     run ends the injections the journal is missing, saying the journal had stopped)."""
     if runfile is None:
         return
     err = fw.journal.error
 
-    def work(state):
+    def work(state: dict[str, Any]) -> None:
         keep = []
         for e in state["runs"]:
             if isinstance(e, dict) and e.get("run") == fw.run:
@@ -266,7 +285,7 @@ def end(fw, runfile: RunFile | None) -> None:
     runfile.close()
 
 
-def open_runfile(journal) -> RunFile | None:
+def open_runfile(journal: Journal) -> RunFile | None:
     """The journal's run file, or None (no journal, not a regular file, or not writable)."""
     if journal.path is None or not journal.regular:
         return None

@@ -27,13 +27,23 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from . import protocol as P
 from .protocol import AgentError, ChannelError, ChannelTimeout, TargetResetError
 from .transport import SerialTransport
 
 log = logging.getLogger("fwemu.channel")
+
+
+class Transport(Protocol):
+    """What the channel uses of its transport (SerialTransport, or a test's stand-in)."""
+
+    def read(self) -> bytes: ...
+    def write(self, data: bytes) -> bool: ...
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -50,7 +60,7 @@ class HelloInfo:
     def has(self, cap: str) -> bool:
         return bool(self.caps & P.CAPS[cap])
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "caps": sorted(c for c in P.CAPS if self.has(c)),
                 "pe_count": self.pe_count, "board_id": self.board_id,
                 "windows": [{"base": b, "size": s, "flags": f} for b, s, f in self.windows],
@@ -71,15 +81,15 @@ class ChannelStats:
     resyncs: int = 0
     resets_seen: int = 0
     rtt_last_s: float = 0.0
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _Waiter:
     __slots__ = ("event", "reply")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.event = threading.Event()
-        self.reply: list | None = None
+        self.reply: P.Message | None = None
 
 
 class AgentChannel:
@@ -87,10 +97,15 @@ class AgentChannel:
     thread for every event ([type, event_seq, ...]); `on_reset(reason)` after the channel
     noticed an agent restart (EV_BOOT, or E_NO_SESSION) and resynchronised."""
 
-    def __init__(self, url: str | None = None, *, transport=None, baudrate: int = 115200,
-                 retries: int = 8, timeout_scale: float | None = None, base_timeout: float = 0.05,
-                 on_event=None, on_reset=None, log_lines: int = 1000):
-        self.transport = transport or SerialTransport(url, baudrate=baudrate)
+    def __init__(self, url: str | None = None, *, transport: Transport | None = None,
+                 baudrate: int = 115200, retries: int = 8, timeout_scale: float | None = None,
+                 base_timeout: float = 0.05, on_event: Callable[[P.Message], object] | None = None,
+                 on_reset: Callable[[str], object] | None = None, log_lines: int = 1000):
+        if transport is None:
+            if url is None:
+                raise TypeError("AgentChannel: give a url or a transport")
+            transport = SerialTransport(url, baudrate=baudrate)
+        self.transport = transport
         self.url = url or getattr(self.transport, "url", "?")
         self.baudrate = baudrate
         self.retries = retries
@@ -108,7 +123,7 @@ class AgentChannel:
         self._plock = threading.Lock()
         self._seq = 0
         self._nonce = 0
-        self._unresolved: tuple[list, int, float] | None = None   # (msg, session nonce, first sent)
+        self._unresolved: tuple[P.Message, int, float] | None = None   # (msg, session nonce, first sent)
         self._reset_flag = threading.Event()
         self._events = threading.Condition()
         self._event_count = 0
@@ -122,10 +137,10 @@ class AgentChannel:
         self._reader.join(timeout=1)
         self.transport.close()
 
-    def __enter__(self):
+    def __enter__(self) -> AgentChannel:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ---- the reader thread ------------------------------------------------------------------
@@ -150,7 +165,7 @@ class AgentChannel:
                 w.reply = msg
                 w.event.set()
 
-    def _event(self, msg: list) -> None:
+    def _event(self, msg: P.Message) -> None:
         self.stats.events += 1
         t = msg[0]
         if t == P.EV_LOG and len(msg) >= 3 and isinstance(msg[2], bytes):
@@ -195,7 +210,8 @@ class AgentChannel:
         self._seq = (self._seq + 1) & P.SEQ_MAX
         return self._seq
 
-    def _exchange(self, msg: list, reply_len: int, deadline: float | None = None) -> tuple[list, int]:
+    def _exchange(self, msg: P.Message, reply_len: int,
+                  deadline: float | None = None) -> tuple[P.Message, int]:
         """Sends `msg` until a reply arrives; returns (reply, attempts). Without `deadline`,
         1 + self.retries copies with growing waits; with one, copies until the deadline,
         each wait at most 0.5 s × the network factor (a re-ask should not sleep through
@@ -236,7 +252,7 @@ class AgentChannel:
             with self._plock:
                 self._pending.pop(msg[1], None)
 
-    def call(self, type_: int, *args, reply_len: int = 16, check: bool = True) -> list:
+    def call(self, type_: int, *args: Any, reply_len: int = 16, check: bool = True) -> list[Any]:
         """One request; returns the results after the code. With check=True a non-zero code
         raises AgentError (results in .results)."""
         with self._lock:
@@ -274,12 +290,12 @@ class AgentChannel:
 
     # ---- an unresolved request ------------------------------------------------------------------
     @property
-    def unresolved(self) -> list | None:
+    def unresolved(self) -> P.Message | None:
         """The side-effect request whose outcome is unknown (its message), or None."""
         u = self._unresolved
         return None if u is None else u[0]
 
-    def requery(self, budget: float) -> tuple[str, list, int | None, list] | None:
+    def requery(self, budget: float) -> tuple[str, P.Message, int | None, list[Any]] | None:
         """Learns what became of the unresolved request: re-sends the same frame (same seq)
         for up to `budget` seconds. The agent answers a seq it remembers from its dedupe
         table without executing it again; a copy that never arrived executes now, once.
@@ -371,11 +387,12 @@ class AgentChannel:
             self.call(P.WRITE, addr + off, bytes(data[off:off + step]))
 
     def read_reg(self, addr: int, width: int) -> int:
-        return self.call(P.READ_REG, addr, width)[0]
+        value: int = self.call(P.READ_REG, addr, width)[0]
+        return value
 
     def write_reg(self, addr: int, width: int, value: int) -> None:
         self.call(P.WRITE_REG, addr, width, value)
 
-    def status(self) -> dict:
+    def status(self) -> dict[Any, Any]:     # keys: STATUS_KEYS' names, else the agent's number
         (m,) = self.call(P.STATUS, reply_len=600)
         return {P.STATUS_KEYS.get(k, k): v for k, v in m.items()}

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import Any, Protocol
+
 from ..board import Board, list_boards, load_board
 from ..errors import UsageError
 
 
-def register(sub, common) -> None:
+class _Output(Protocol):
+    """What a command uses of cli.Output (cli imports the commands, not the other way)."""
+
+    def line(self, text: str = "") -> None: ...
+    def set(self, **fields: Any) -> None: ...
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+             common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("boards", parents=[common], help="list the shipped boards",
                        description="List the boards shipped with fwemu (name, target kind, "
                                    "number of error sources, description).")
@@ -24,18 +35,18 @@ def register(sub, common) -> None:
     p.set_defaults(func=cmd_board_missing_action)
 
 
-def cmd_board_missing_action(args, out) -> int:
+def cmd_board_missing_action(args: argparse.Namespace, out: _Output) -> int:
     raise UsageError("board", "missing action (try: fwemu board show [NAME|PATH])")
 
 
-def cmd_boards(args, out) -> int:
+def cmd_boards(args: argparse.Namespace, out: _Output) -> int:
     boards = list_boards()
     rows = [{"name": b.name, "target": b.target.kind, "sources": len(b.sources),
              "description": b.description, "file": b.file} for b in boards]
     out.set(boards=rows)
     if rows:
-        wn = max(4, *(len(r["name"]) for r in rows))
-        wk = max(6, *(len(r["target"]) for r in rows))
+        wn = max(4, *(len(b.name) for b in boards))
+        wk = max(6, *(len(b.target.kind) for b in boards))
         out.line(f"{'NAME':<{wn}}  {'TARGET':<{wk}}  SOURCES  DESCRIPTION")
         for r in rows:
             out.line(f"{r['name']:<{wn}}  {r['target']:<{wk}}  {r['sources']:>7}  "
@@ -43,7 +54,7 @@ def cmd_boards(args, out) -> int:
     return 0
 
 
-def cmd_board_show(args, out) -> int:
+def cmd_board_show(args: argparse.Namespace, out: _Output) -> int:
     board = load_board(args.name or getattr(args, "board", None))
     out.set(board=board.to_dict())
     for line in describe(board):

@@ -30,8 +30,10 @@ def _int(text: str) -> int:
 def _block(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"\s*(\w+)\s*=\s*(\w+)\s*", text)
     try:
+        if m is None:
+            raise ValueError(text)
         return int(m.group(1), 0), int(m.group(2), 0)
-    except (AttributeError, ValueError):
+    except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected ID=ADDRESS (e.g. 0=0x7c410010)") \
             from None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import select
 import sys
+from typing import Any
 
 from ..board import load_board
 from ..errors import UnreachableError, UsageError
@@ -103,7 +104,7 @@ def cmd_down(args, out) -> int:
     return 0
 
 
-def _public(info: dict) -> dict:
+def _public(info: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in info.items() if k != "command"}
 
 
@@ -112,9 +113,10 @@ def cmd_status(args, out) -> int:
     info = guest.info()
     alive = guest.alive()
     image = find_image()
-    res = {"run_dir": guest.run_dir, "running": alive, "guest": _public(info) if info else None,
-           "image": image.__dict__ | {"qemu_version": image.version_text},
-           "missing": missing_prerequisites()}
+    res: dict[str, Any] = {"run_dir": guest.run_dir, "running": alive,
+                           "guest": _public(info) if info else None,
+                           "image": image.__dict__ | {"qemu_version": image.version_text},
+                           "missing": missing_prerequisites()}
     out.line(f"run dir {guest.run_dir}: " + (f"guest running (pid {info.get('pid')}, QEMU "
                                              f"{info.get('qemu_version')}, booted in {info.get('boot_s')} s)"
                                              if alive else "no guest running"))

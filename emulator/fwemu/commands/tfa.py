@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from ..board import load_board
 from ..errors import UnreachableError, UsageError
@@ -81,9 +82,9 @@ def cmd_status(args, out) -> int:
     guest = _guest(args)
     info = guest.info()
     alive = guest.alive()
-    res = {"run_dir": guest.run_dir, "running": alive, "firmware": firmware_info(),
-           "missing": missing_prerequisites(),
-           "guest": {k: v for k, v in info.items() if k != "command"} if info else None}
+    res: dict[str, Any] = {"run_dir": guest.run_dir, "running": alive, "firmware": firmware_info(),
+                           "missing": missing_prerequisites(),
+                           "guest": {k: v for k, v in info.items() if k != "command"} if info else None}
     out.line(f"run dir {guest.run_dir}: " + (f"running (pid {info.get('pid')}, booted in "
                                              f"{info.get('boot_s')} s)" if alive else "not running"))
     if not alive and info:

@@ -21,10 +21,15 @@ import mmap
 import os
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..board import Board
 from ..errors import UnreachableError
+
+if TYPE_CHECKING:       # for annotations only: parse_hest_table is where discovery uses fwemu.hest
+    from ..hest import HestTable
 
 RSDP_SIG = b"RSD PTR "
 HEADER = struct.Struct("<4sIBB6s8sI4sI")    # ACPI table header, 36 bytes
@@ -35,7 +40,7 @@ class DiscoveryError(UnreachableError):
     """The guest's ACPI tables could not be found or do not check out."""
 
 
-def parse_hest_table(data: bytes):
+def parse_hest_table(data: bytes) -> HestTable:
     """The one HEST parser (fwemu.hest); kept behind this call so discovery has a single
     place that depends on it."""
     from ..hest import parse_hest
@@ -58,10 +63,10 @@ class GuestRam:
         self.mm.close()
         os.close(self.fd)
 
-    def __enter__(self):
+    def __enter__(self) -> GuestRam:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def contains(self, pa: int, n: int) -> bool:
@@ -75,9 +80,10 @@ class GuestRam:
         return self.mm[off:off + n]
 
     def u64(self, pa: int) -> int:
-        return struct.unpack("<Q", self.read(pa, 8))[0]
+        value: int = struct.unpack("<Q", self.read(pa, 8))[0]
+        return value
 
-    def data_extents(self):
+    def data_extents(self) -> Iterator[tuple[int, int]]:
         """(start, end) file offsets holding data (tmpfs holes are never-touched RAM)."""
         off = 0
         while off < self.size:
@@ -89,7 +95,7 @@ class GuestRam:
             yield start, min(end, self.size)
             off = end
 
-    def find_all(self, needle: bytes):
+    def find_all(self, needle: bytes) -> Iterator[int]:
         for start, end in self.data_extents():
             pos = self.mm.find(needle, start, end)
             while pos != -1:
@@ -194,7 +200,7 @@ class Discovery:
     how: str                   # how the RSDP was found
     xsdt: Table
     hest: Table
-    table: object              # fwemu.hest.HestTable
+    table: HestTable
     sources: list[SourceInfo]
     kernel_hest: int | None    # the HEST address the kernel logged, if it did
     notes: list[str] = field(default_factory=list)
@@ -203,7 +209,7 @@ class Discovery:
     def blocks(self) -> dict[int, int]:
         return {s.id: s.block for s in self.sources}
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"rsdp": self.rsdp.address, "rsdp_found_by": self.how, "xsdt": self.xsdt.address,
                 "hest": self.hest.address, "hest_length": self.hest.length,
                 "hest_oem": f"{self.hest.oem_id} {self.hest.oem_table_id}",
@@ -226,7 +232,8 @@ def discover(ram: GuestRam, boot_log: str = "") -> Discovery:
     mk = re.search(r"ACPI: HEST 0x([0-9A-Fa-f]+)", boot_log)
     kernel_hest = int(mk.group(1), 16) if mk else None
 
-    rsdp = how = None
+    rsdp: Rsdp | None = None
+    how = ""
     if hinted is not None:
         try:
             rsdp = check_rsdp(ram, hinted)
@@ -260,7 +267,7 @@ def discover(ram: GuestRam, boot_log: str = "") -> Discovery:
         notes.append(f"the kernel logged HEST at {kernel_hest:#x}, the XSDT walk found "
                      f"{hest.address:#x} (same bytes expected: a copy)")
     table = parse_hest_table(hest.data)
-    sources = []
+    sources: list[SourceInfo] = []
     for e in table.entries:
         g = e.ghes
         if g is None:
@@ -312,7 +319,7 @@ def board_for(template: Board, disc: Discovery, ram_file: str, ram_base: int, ra
         w.update(name=f"ghes{i}", access="local", path=ram_file, offset=w["base"] - ram_base)
     ids = {s["id"]: s for s in d["source"]}
     from ..board import SCENARIO_MIN_BLOCK_LENGTH
-    routes = {}
+    routes: dict[str, int] = {}
     for scenario, sid in template.routes.items():
         if sid in ids and ids[sid]["block_length"] >= SCENARIO_MIN_BLOCK_LENGTH[scenario]:
             routes[scenario] = sid

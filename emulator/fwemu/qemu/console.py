@@ -24,6 +24,7 @@ import os
 import re
 import threading
 import time
+from typing import Protocol
 
 from ..errors import UnreachableError
 
@@ -38,11 +39,20 @@ def split_marker(marker: str) -> str:
     return f"{marker[:4]}''{marker[4:]}"
 
 
+class _Port(Protocol):
+    """What the console uses of a pyserial port (pyserial ships no type information)."""
+
+    def read(self, size: int = 1) -> bytes: ...
+    def write(self, data: bytes) -> int | None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class Console:
     def __init__(self, port: int, log_path: str, *, host: str = "127.0.0.1"):
         self.url = f"socket://{host}:{port}"
         self.log_path = log_path
-        self._ser = None
+        self._ser: _Port | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()         # one command at a time on the shell
@@ -70,9 +80,12 @@ class Console:
         import serial
 
         while not self._stop.is_set():
+            ser = self._ser
             try:
-                data = self._ser.read(65536)
+                data = ser.read(65536) if ser is not None else None
             except (serial.SerialException, OSError, TypeError, AttributeError):
+                data = None
+            if data is None:     # QEMU closed the socket, or close() ran under this thread
                 self.closed_by_peer = not self._stop.is_set()
                 return
             self.received += len(data)
@@ -94,11 +107,12 @@ class Console:
 
     # ---- writing --------------------------------------------------------------------------
     def send(self, text: str) -> None:
-        if not self.connected:
+        ser = self._ser
+        if ser is None or not self.connected:
             raise UnreachableError(f"guest console {self.url} is not connected"
                                    + (" (QEMU closed it: the guest is down)" if self.closed_by_peer else ""))
-        self._ser.write(text.encode())
-        self._ser.flush()
+        ser.write(text.encode())
+        ser.flush()
 
     # ---- reading the log --------------------------------------------------------------------
     def log_size(self) -> int:
@@ -119,7 +133,7 @@ class Console:
         cut = data.rfind(b"\n") + 1
         return data[:cut].decode(errors="replace").replace("\r", ""), since + cut
 
-    def wait_for(self, pattern: str | re.Pattern, since: int, timeout: float) -> re.Match | None:
+    def wait_for(self, pattern: str | re.Pattern[str], since: int, timeout: float) -> re.Match[str] | None:
         rx = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
         while True:
@@ -145,7 +159,8 @@ class Console:
                                          re.S | re.M), pos, timeout)
             if not m:
                 raise TimeoutError(f"guest console: {command!r} did not finish within {timeout:g} s")
-            return m.group(1)
+            out: str = m.group(1)        # the group always takes part in the match
+            return out
 
     def start_command(self, command: str) -> tuple[str, int]:
         """Type `command` followed by an end marker and return at once: (marker, log offset)."""
@@ -168,7 +183,7 @@ class Console:
 def kernel_lines(text: str) -> list[tuple[float, str]]:
     """(printk timestamp, text) for each kernel line in console text. A kernel line may start
     mid-line after shell output without a newline (a prompt): the timestamp is searched."""
-    out = []
+    out: list[tuple[float, str]] = []
     for line in text.split("\n"):
         m = KERNEL_LINE.search(line)
         if m:

@@ -24,6 +24,7 @@ import re
 import signal
 import subprocess
 import time
+from typing import Any
 
 from ..errors import UnreachableError, UsageError
 from .image import GuestImage, find_image
@@ -50,6 +51,14 @@ def parse_size(text: str | int) -> int:
     return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m.group(2).upper()]
 
 
+def boot_paths(image: GuestImage) -> tuple[str, str, str, str]:
+    """The QEMU, firmware, kernel and initrd a command line names. start() boots only an
+    image that misses none of them (GuestImage.missing())."""
+    if not (image.qemu and image.bios and image.kernel and image.initrd):
+        raise UnreachableError("cannot boot the guest: " + "; ".join(image.missing()))
+    return image.qemu, image.bios, image.kernel, image.initrd
+
+
 class Guest:
     """One guest in one run directory."""
 
@@ -74,15 +83,16 @@ class Guest:
     def qmp_path(self) -> str:
         return self.path("qmp.sock")
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         """guest.json ({} when no guest was started here)."""
         try:
             with open(self.path("guest.json")) as fh:
-                return json.load(fh)
+                info: dict[str, Any] = json.load(fh)
+                return info
         except (OSError, ValueError):
             return {}
 
-    def _write_info(self, info: dict) -> None:
+    def _write_info(self, info: dict[str, Any]) -> None:
         tmp = self.path("guest.json.tmp")
         with open(tmp, "w") as fh:
             json.dump(info, fh, indent=1)
@@ -116,11 +126,12 @@ class Guest:
 
     def command(self, image: GuestImage, ram_file: str) -> list[str]:
         mem = f"{self.ram_size >> 20}M"
+        qemu, bios, kernel, initrd = boot_paths(image)
         return [
-            image.qemu, "-M", MACHINE, "-cpu", CPU, "-smp", str(self.smp), "-m", mem,
+            qemu, "-M", MACHINE, "-cpu", CPU, "-smp", str(self.smp), "-m", mem,
             "-object", f"memory-backend-file,id=ram0,size={mem},mem-path={ram_file},share=on",
             "-machine", "memory-backend=ram0",
-            "-bios", image.bios, "-kernel", image.kernel, "-initrd", image.initrd,
+            "-bios", bios, "-kernel", kernel, "-initrd", initrd,
             "-append", f"{APPEND} {self.extra_append}".strip(),
             "-nodefaults", "-display", "none", "-no-reboot", "-nic", "none",
             "-chardev", (f"socket,id=ser0,host=127.0.0.1,port=0,server=on,wait=off,nodelay=on,"
@@ -140,10 +151,10 @@ class Guest:
         m = re.search(r"(\d+)\.(\d+)\.(\d+)", info.get("qemu_version") or "")
         return GuestImage(qemu=info["qemu"], bios=info.get("bios"), kernel=info.get("kernel"),
                           initrd=info.get("initrd"), kernel_release=info.get("kernel_release"),
-                          qemu_version=tuple(map(int, m.groups())) if m else None)
+                          qemu_version=(int(m[1]), int(m[2]), int(m[3])) if m else None)
 
     def start(self, timeout: float = 120.0, ram_file: str | None = None,
-              image: GuestImage | None = None) -> dict:
+              image: GuestImage | None = None) -> dict[str, Any]:
         """Boot the guest and wait for the init's ready marker. Returns guest.json.
         `image`: what to boot (default: what the environment names now, `image()`)."""
         if self.alive():
@@ -172,7 +183,7 @@ class Guest:
                 why = fh.read().strip()
             raise UnreachableError(f"QEMU failed to start (exit {rc}): {why or 'no message'}")
         pid = self.pid()
-        info = {"pid": pid, "run_dir": self.run_dir, "qemu": image.qemu,
+        info: dict[str, Any] = {"pid": pid, "run_dir": self.run_dir, "qemu": image.qemu,
                 "qemu_version": image.version_text, "kernel": image.kernel,
                 "kernel_release": image.kernel_release, "initrd": image.initrd, "bios": image.bios,
                 "ram_file": ram_file, "ram_base": self.ram_base, "ram_size": self.ram_size,
@@ -269,7 +280,8 @@ class Guest:
         with Qmp(self.qmp_path) as q:
             for dev in q.execute("query-chardev"):
                 if dev.get("label") == "ser0" and "<->" in dev.get("filename", ""):
-                    return dev["filename"].split("<->", 1)[1].strip()
+                    holder: str = dev["filename"].split("<->", 1)[1].strip()
+                    return holder
         return None
 
     def console_client_gone(self, holder: str) -> bool:
@@ -278,7 +290,9 @@ class Guest:
         when it next reads the socket or writes to it, i.e. when the guest takes console input
         or prints; a stalled guest does neither, so a dead client keeps the console."""
         port = (self.info() or {}).get("serial_port")
-        return bool(port) and tcp_close_wait(int(port), holder)
+        if not port:
+            return False
+        return tcp_close_wait(int(port), holder)
 
     def exit_reason(self) -> str | None:
         """Why the guest is down, from its console (a panic line), or None."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from typing import Any
 
 from ..errors import FwemuError, UnreachableError
 
@@ -22,7 +23,7 @@ class QmpError(FwemuError):
 class Qmp:
     def __init__(self, path: str, timeout: float = 10.0):
         self.path = path
-        self.events: list[dict] = []
+        self.events: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -41,15 +42,16 @@ class Qmp:
             raise UnreachableError(f"QMP socket {path}: unexpected greeting {self.greeting!r}")
         self.execute("qmp_capabilities")
 
-    def _read(self) -> dict:
+    def _read(self) -> dict[str, Any]:
         line = self.file.readline()
         if not line:
             raise UnreachableError(f"QMP socket {self.path}: QEMU closed the connection")
-        return json.loads(line)
+        msg: dict[str, Any] = json.loads(line)
+        return msg
 
-    def execute(self, command: str, **arguments):
+    def execute(self, command: str, **arguments: Any) -> Any:
         """Run one command; its `return` value, or QmpError."""
-        msg = {"execute": command}
+        msg: dict[str, Any] = {"execute": command}
         if arguments:
             msg["arguments"] = arguments
         self.file.write(json.dumps(msg).encode() + b"\n")
@@ -70,13 +72,13 @@ class Qmp:
         finally:
             self.sock.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Qmp:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def qmp_call(path: str, command: str, **arguments):
+def qmp_call(path: str, command: str, **arguments: Any) -> Any:
     with Qmp(path) as q:
         return q.execute(command, **arguments)

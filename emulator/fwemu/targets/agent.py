@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 from urllib.parse import parse_qs
 
 from .._corelib import lib
@@ -53,18 +54,18 @@ def _file_size(path: str) -> int:
         return 0
 
 
-def _ack(source: Source):
+def _ack(source: Source) -> list[int] | None:
     ra = source.read_ack
     if ra is None:
         return None
     return [ra.address, ra.width, ra.bit_offset, ra.preserve, ra.write]
 
 
-def _unknown(exc: Exception) -> OutcomeUnknown:
+def _unknown(exc: ChannelTimeout | TargetResetError) -> OutcomeUnknown:
     if isinstance(exc, TargetResetError):
         return OutcomeUnknown(str(exc), exc.request, 0.0, forgotten=True)
-    req = P.describe(exc.request) if getattr(exc, "request", None) else "a request"
-    return OutcomeUnknown(str(exc), req, getattr(exc, "waited", 0.0))
+    req = P.describe(exc.request) if exc.request else "a request"
+    return OutcomeUnknown(str(exc), req, exc.waited)
 
 
 class SimAgentProcess:
@@ -85,7 +86,7 @@ class SimAgentProcess:
         if opts.get("deaf") in ("1", "true", "yes"):
             cmd.append("--deaf")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline()
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
         if not line.startswith("PTY "):
             self.close()
             raise UnreachableError(f"the sim agent process did not start ({line.strip() or 'no output'})")
@@ -115,7 +116,7 @@ class AgentTarget(Target):
     """Target backend for `target.kind = "agent"`."""
 
     @classmethod
-    def open(cls, board: Board, *, sim: dict | None = None, url: str | None = None) -> AgentTarget:
+    def open(cls, board: Board, *, sim: dict[str, Any] | None = None, url: str | None = None) -> AgentTarget:
         return cls(board, url=url)
 
     caps = frozenset({Cap.OS_LOG, Cap.RESET})
@@ -126,18 +127,20 @@ class AgentTarget(Target):
 
     def __init__(self, board: Board, *, url: str | None = None, baudrate: int = 115200,
                  retries: int = 8, base_timeout: float = 0.05, max_chunk: int | None = None,
-                 **_ignored):
+                 **_ignored: Any):
         """`max_chunk` caps the record bytes per POST / POST_DATA frame (default: the
         agent's maximum, 1024): on a very noisy line smaller frames get through sooner."""
         self.board = board
         url = url or board.target.url
+        if not url:         # load_board requires one for an agent board
+            raise UsageError("target.url", f"board {board.name!r} names no agent URL")
         self.sim: SimAgentProcess | None = None
         if url.startswith(SIM_SCHEME):
             self.sim = SimAgentProcess(board, url[len(SIM_SCHEME):].lstrip("?"))
             url = self.sim.pty
         self.url = url
         self.max_chunk = max_chunk
-        self.resets: list[dict] = []
+        self.resets: list[dict[str, Any]] = []
         self._consumed_events = 0
         self._log_pos = 0
         self._log_lines: list[str] = []
@@ -195,7 +198,7 @@ class AgentTarget(Target):
         if self.board.window_for(addr, length) is None:
             raise AccessError(f"{addr:#x} +{length:#x} is outside every memory window")
 
-    def _call(self, *args, **kw):
+    def _call(self, *args: Any, **kw: Any) -> list[Any]:
         try:
             return self.channel.call(*args, **kw)
         except AgentError as exc:
@@ -212,7 +215,8 @@ class AgentTarget(Target):
 
     def read_reg(self, addr: int, width_bits: int) -> int:
         self._check(addr, width_bits // 8)
-        return self._call(P.READ_REG, addr, width_bits)[0]
+        value: int = self._call(P.READ_REG, addr, width_bits)[0]
+        return value
 
     def write_reg(self, addr: int, width_bits: int, value: int) -> None:
         self._check(addr, width_bits // 8)
@@ -258,12 +262,12 @@ class AgentTarget(Target):
         except (ChannelTimeout, TargetResetError) as exc:
             raise _unknown(exc) from None
 
-    def resolve(self, source: Source, budget: float):
+    def resolve(self, source: Source, budget: float) -> str | RefusedError | None:
         res = self.channel.requery(budget)
         if res is None:
             return None
         how, msg, code, results = res
-        if how == "forgotten":
+        if how == "forgotten" or code is None:     # requery gives a code with every answer
             return "memory"
         t = msg[0]
         if code == P.OK:
@@ -310,6 +314,7 @@ class AgentTarget(Target):
             reason = self.notify_refusal(source, pe)
         if reason:
             raise RefusedError(reason)
+        req: tuple[int, ...]
         if kind == "sdei":
             req = (P.SDEI, pe, source.vector)
         elif kind == "sei":
@@ -339,13 +344,14 @@ class AgentTarget(Target):
         return RefusedError(f"{kind.upper()}: {exc}")
 
     # ---- observation ----------------------------------------------------------------------------
-    def _on_event(self, msg: list) -> None:
+    def _on_event(self, msg: P.Message) -> None:
         if msg[0] == P.EV_CONSUMED:
             self._consumed_events += 1
 
-    def _source_states(self) -> dict:
+    def _source_states(self) -> dict[int, dict[str, Any]]:
         out = {}
         for s in self.board.sources:
+            st: dict[str, Any]
             try:
                 st = {"block_status": self.channel.read_reg(s.block, 32)}
                 if s.read_ack:
@@ -361,7 +367,8 @@ class AgentTarget(Target):
 
     def _on_reset(self, why: str) -> None:
         states = self._source_states()
-        report = {"at": time.time(), "why": why, "boot_count": self.channel.info.boot_count,
+        info = self.channel.info        # set by the resync that calls this
+        report = {"at": time.time(), "why": why, "boot_count": info.boot_count if info else None,
                   "sources": states}
         self.resets.append(report)
         pending = {sid: st for sid, st in states.items() if not st.get("consumed", True)}
@@ -371,22 +378,22 @@ class AgentTarget(Target):
     def wait(self, timeout: float) -> None:
         self.channel.wait_event(timeout, self.channel.event_count)
 
-    def _console_log(self, since: int):
+    def _console_log(self, console: str, since: int) -> tuple[list[str], int]:
         """Kernel lines the console printed after byte offset `since` (0: since this target
         was opened). After a notification, waits until the console has been quiet for
         0.3 s (at most 5 s): the kernel prints a record's decode after the handler acked."""
         if self._notified_at:
             deadline = time.monotonic() + 5.0
-            size, quiet_since = _file_size(self.console), time.monotonic()
+            size, quiet_since = _file_size(console), time.monotonic()
             while time.monotonic() < deadline and time.monotonic() - quiet_since < 0.3:
                 time.sleep(0.05)
-                now = _file_size(self.console)
+                now = _file_size(console)
                 if now != size:
                     size, quiet_since = now, time.monotonic()
             self._notified_at = 0.0
         start = since or self._console_start
         try:
-            with open(self.console, "rb") as fh:
+            with open(console, "rb") as fh:
                 fh.seek(start)
                 data = fh.read()
         except OSError:
@@ -396,9 +403,9 @@ class AgentTarget(Target):
         text = data.decode(errors="replace").replace("\r", "")
         return [line for _t, line in kernel_lines(text)], end
 
-    def os_log(self, since: int = 0):
+    def os_log(self, since: int = 0) -> tuple[list[str], int]:
         if self.console:
-            return self._console_log(since)
+            return self._console_log(self.console, since)
         if self.sim is None:
             return [], since
         with self._log_lock:
@@ -414,7 +421,7 @@ class AgentTarget(Target):
             n = len(self._log_lines)
             return self._log_lines[since:], n
 
-    def os_state(self) -> dict:
+    def os_state(self) -> dict[str, Any]:
         if self.console:
             try:
                 with open(self.console, "rb") as fh:
@@ -428,11 +435,12 @@ class AgentTarget(Target):
             return {}
         try:
             blob = self.channel.status().get("blob")
-            return json.loads(blob)["os"] if blob else {}
+            state: dict[str, Any] = json.loads(blob)["os"] if blob else {}
+            return state
         except Exception:  # noqa: BLE001 - state is best effort
             return {}
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         st = self.channel.stats
         try:
             agent = self.channel.status()

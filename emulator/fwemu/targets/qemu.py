@@ -32,6 +32,7 @@ import base64
 import os
 import re
 import time
+from typing import Any
 
 from ..board import Board, Source
 from ..errors import BlockBusyError, RefusedError, UnreachableError, UsageError
@@ -88,7 +89,7 @@ class QemuTarget(Target):
         self._clock_off: float | None = None   # host monotonic - guest uptime (an upper bound)
         self.sea_paced_s = 0.0                 # total time posts waited for the previous devmem
         self._dirty = False            # notified since the console last settled
-        self.started_info: dict | None = None
+        self.started_info: dict[str, Any] | None = None
         if not self.guest.alive():
             if start if start is not None else _autostart_default():
                 self.started_info = self.guest.start(timeout=boot_timeout)
@@ -124,7 +125,7 @@ class QemuTarget(Target):
                 f"the guest's console already has a client ({holder}; QEMU serves one at a "
                 "time): close `fwemu qemu console` or the other fwemu using this guest")
         self.console = Console(info["serial_port"], self.guest.serial_log).connect()
-        self._calibrate_clock()
+        self._calibrate_clock(self.console)
         with open(self.guest.serial_log, "rb") as fh:
             boot_log = fh.read().decode(errors="replace")
         with acpi.GuestRam(info["ram_file"], info["ram_base"], info["ram_size"]) as ram:
@@ -140,11 +141,11 @@ class QemuTarget(Target):
         self.mem = LocalMemory(board.windows)
         self.qmp_inject = bool(info.get("qmp_inject"))
 
-    def _calibrate_clock(self) -> None:
+    def _calibrate_clock(self, console: Console) -> None:
         """Host monotonic minus guest uptime, an upper bound (the uptime was read before the
         marker came back), so a deadline computed from it is never later in the guest than
         intended. Guest time follows host time under TCG, also while the guest is stalled."""
-        out = self.console.run("read u _ </proc/uptime; echo U=$u", timeout=20)
+        out = console.run("read u _ </proc/uptime; echo U=$u", timeout=20)
         t_after = time.monotonic()
         m = re.search(r"U=(\d+)\.(\d\d)", out)
         if not m:
@@ -180,7 +181,7 @@ class QemuTarget(Target):
     caps = frozenset({Cap.FOLLOWS_MACHINE, Cap.OS_LOG, Cap.RESET})
 
     @classmethod
-    def open(cls, board: Board, *, sim: dict | None = None, url: str | None = None) -> QemuTarget:
+    def open(cls, board: Board, *, sim: dict[str, Any] | None = None, url: str | None = None) -> QemuTarget:
         return cls(board)
 
     def replaced(self) -> str | None:
@@ -333,16 +334,19 @@ class QemuTarget(Target):
             self._close_qmp(source.id)
             raise RefusedError(reason)
         if source.notify == "sea":
+            console, clock_off = self.console, self._clock_off
+            if console is None or clock_off is None:   # notify_refusal: the console is connected
+                raise UnreachableError("the qemu target is closed")
             load = f"devmem {self.abort_address:#x} 32"
             if self.board.pes.count > 1:
                 load = f"taskset -c {pe} {load}"
             t_typed = time.monotonic()
             # guest uptime in centiseconds after which this command never loads
-            deadline_cs = int((t_typed - self._clock_off + self.abort_window) * 100)
+            deadline_cs = int((t_typed - clock_off + self.abort_window) * 100)
             late = f"__FWEMU_LATE{os.getpid()}_{deadline_cs}"
             cmd = (f"read u _ </proc/uptime; if [ ${{u%.*}}${{u#*.}} -lt {deadline_cs} ]; "
                    f"then {load}; else echo {late[:4]}''{late[4:]}; fi")
-            marker, pos = self.console.start_command(cmd)
+            marker, pos = console.start_command(cmd)
             self._sea_cmd = (marker, pos, t_typed + self.abort_window + ABORT_GRACE)
         else:
             record = self._pending_qmp.pop(source.id, None)
@@ -387,7 +391,7 @@ class QemuTarget(Target):
         text, mark = self.console.read_log(since) if self.console else ("", since)
         return kernel_lines(text), mark
 
-    def os_log(self, since: int = 0):
+    def os_log(self, since: int = 0) -> tuple[list[str], int]:
         lines, mark = self.kernel_log(since)
         return [text for _t, text in lines], mark
 
@@ -409,16 +413,16 @@ class QemuTarget(Target):
         self._panic_scan = (size, found)
         return found
 
-    def os_state(self) -> dict:
+    def os_state(self) -> dict[str, Any]:
         alive = self.guest.alive()
         panic = self.guest.exit_reason() if not alive else self._panic_since_boot()
-        state = {"up": alive and panic is None, "panic": panic, "qemu_running": alive,
-                 "pid": self.info.get("pid"), "kernel": self.info.get("kernel_release")}
+        state: dict[str, Any] = {"up": alive and panic is None, "panic": panic, "qemu_running": alive,
+                                 "pid": self.info.get("pid"), "kernel": self.info.get("kernel_release")}
         if not alive and panic is None:
             state["down"] = "QEMU is not running"
         return state
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         d = self.discovery
         return {"kind": "qemu", "run_dir": self.guest.run_dir, "qemu": self.info.get("qemu"),
                 "qemu_version": self.info.get("qemu_version"), "pid": self.info.get("pid"),

@@ -14,11 +14,12 @@ import json
 import os
 import re
 from dataclasses import replace
+from typing import Any
 
 from ..board import Board
 from ..errors import UnreachableError, UsageError
 from ..qemu.image import GuestImage, find_image
-from ..qemu.launcher import Guest
+from ..qemu.launcher import Guest, boot_paths
 from .tables import write_initrd
 
 MACHINE = "virt,secure=on,gic-version=3,acpi=on"
@@ -36,10 +37,11 @@ def firmware_dir() -> str:
     return os.path.join(base, "current")
 
 
-def firmware_info() -> dict:
+def firmware_info() -> dict[str, Any]:
     try:
         with open(os.path.join(firmware_dir(), "build.json")) as fh:
-            return json.load(fh)
+            info: dict[str, Any] = json.load(fh)
+            return info
     except (OSError, ValueError):
         return {}
 
@@ -84,9 +86,10 @@ class TfaGuest(Guest):
         return replace(base, bios=bios, initrd=initrd)
 
     def command(self, image: GuestImage, ram_file: str) -> list[str]:
+        qemu, bios, kernel, initrd = boot_paths(image)
         return [
-            image.qemu, "-M", MACHINE, "-cpu", CPU, "-smp", str(self.smp), "-m", f"{RAM >> 20}M",
-            "-bios", image.bios, "-kernel", image.kernel, "-initrd", image.initrd,
+            qemu, "-M", MACHINE, "-cpu", CPU, "-smp", str(self.smp), "-m", f"{RAM >> 20}M",
+            "-bios", bios, "-kernel", kernel, "-initrd", initrd,
             "-append", APPEND,
             "-nodefaults", "-display", "none", "-no-reboot", "-nic", "none",
             "-chardev", (f"socket,id=ser0,host=127.0.0.1,port=0,server=on,wait=off,nodelay=on,"

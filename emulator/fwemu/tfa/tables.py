@@ -10,7 +10,7 @@ import os
 import struct
 
 from ..board import Board
-from ..hest import DEFAULT_OEM, build_hest
+from ..hest import CREATOR_ID, OEM_ID, build_hest
 
 ACPI_DIR = "kernel/firmware/acpi"
 
@@ -18,8 +18,8 @@ ACPI_DIR = "kernel/firmware/acpi"
 def sdei_table() -> bytes:
     """The ACPI SDEI table: a bare 36-byte header. Linux enables its SDEI driver under
     ACPI only when this table exists; it carries nothing else."""
-    head = struct.pack("<4sIBB6s8sI4sI", b"SDEI", 36, 1, 0, DEFAULT_OEM["oem_id"].encode().ljust(6),
-                       b"FWEMUSDE", 1, DEFAULT_OEM["creator_id"].encode(), 1)
+    head = struct.pack("<4sIBB6s8sI4sI", b"SDEI", 36, 1, 0, OEM_ID.encode().ljust(6),
+                       b"FWEMUSDE", 1, CREATOR_ID.encode(), 1)
     table = bytearray(head)
     table[9] = -sum(table) & 0xFF
     return bytes(table)
