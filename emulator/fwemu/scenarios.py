@@ -13,12 +13,16 @@ import calendar
 import re
 from bisect import bisect_right
 import time
+import uuid
 from dataclasses import dataclass
 
 from .board import SCENARIO_MIN_BLOCK_LENGTH
 from .errors import UsageError
 from .records import model as m
 from .records import sections as sec
+from . import scenario_options as so
+from .scenario_options import MAX_FIELD_FILE as MAX_FIELD_FILE, parse_bytes, parse_int
+from .scenario_options import read_limited as read_limited   # re-exported: commands read FILE with it
 
 MEMORY = ("memory-ue", "memory-ce", "memory-fatal")
 ARM = ("arm-cache-ue", "arm-tlb")
@@ -29,7 +33,7 @@ CXL = ("cxl-protocol",) + CXL_EVENTS
 NEWER = CXL + ("pci-bus", "pci-device", "x86-proc", "nvidia", "memory2", "arm-ras")
 MEM_FIELDS = MEMORY + ("memory2",)      # the memory section's field options apply to section 2
 ARM_FIELDS = ARM + ("arm-ras",)         # --mpidr / --midr: the Arm RAS node's PE
-ALL = MEMORY + ARM + PCIE + ("generic-cpu", "raw") + NEWER
+ALL = MEMORY + ARM + PCIE + ("generic-cpu", "firmware-ref", "raw") + NEWER
 SCENARIOS = ALL
 
 # Scenario addresses default to a page that is free RAM on the sim board and on a 1 GiB
@@ -37,42 +41,6 @@ SCENARIOS = ALL
 DEFAULT_ADDRESS = 0x60000000
 
 assert set(SCENARIOS) == set(SCENARIO_MIN_BLOCK_LENGTH), "board.py and scenarios.py disagree"
-
-
-def parse_int(name: str, text: str, maximum: int) -> int:
-    try:
-        value = int(str(text).replace("_", ""), 0)
-    except ValueError:
-        raise UsageError(name, f"{text!r} is not a number") from None
-    if value < 0 or value > maximum:
-        raise UsageError(name, f"{text} is outside 0 .. {maximum:#x}")
-    return value
-
-
-MAX_FIELD_FILE = 1 << 16     # bytes an @FILE field may hold (a GHES block is far smaller)
-
-
-def read_limited(path: str, name: str, limit: int) -> bytes:
-    """A file's bytes, at most `limit` of them (a FIFO, /dev/zero or a huge file is one line,
-    not an endless read); UsageError(name, ...) otherwise."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise UsageError(name, f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise UsageError(name, f"{path} holds more than {limit} bytes (the limit for this input)")
-    return data
-
-
-def parse_bytes(name: str, text: str) -> bytes:
-    """Hex text, or @FILE for a file's bytes."""
-    if text.startswith("@"):
-        return read_limited(text[1:], name, MAX_FIELD_FILE)
-    try:
-        return bytes.fromhex(text.replace(":", " "))
-    except ValueError:
-        raise UsageError(name, "must be hex bytes (e.g. 'de ad be ef') or @FILE") from None
 
 
 def parse_flags(name: str, text: str) -> int:
@@ -137,6 +105,7 @@ class Option:
     parse: object = None  # callable(name, text) -> value; default: u64
     maximum: int = 0xFFFF_FFFF_FFFF_FFFF
     limits: tuple[tuple[str, int], ...] = ()   # (scenario, maximum) where it is below `maximum`
+    repeat: bool = False    # may be given more than once: the values joined by ';'
 
     @property
     def dest(self) -> str:
@@ -164,6 +133,27 @@ def _fru_text(name, text):
 
 
 U8, U16, U32 = 0xFF, 0xFFFF, 0xFFFF_FFFF
+
+
+def _bytes_upto(name: str, text: str, size: int) -> bytes:
+    data = parse_bytes(name, text)
+    if len(data) > size:
+        raise UsageError(name, f"is {len(data)} bytes; the field holds {size}")
+    return data
+
+
+def _one_of_numbers(name: str, text: str, allowed: tuple[int, ...]) -> int:
+    value = parse_int(name, text, max(allowed))
+    if value not in allowed:
+        raise UsageError(name, f"must be {' or '.join(map(str, allowed))}")
+    return value
+
+
+def _version(name: str, text: str) -> tuple[int, int]:
+    major, dot, minor = text.partition(".")
+    if not dot:
+        raise UsageError(name, f"{text!r} is not MAJOR.MINOR (e.g. 3.0)")
+    return parse_int(name, major, U8), parse_int(name, minor, U8)
 U24 = 0xFF_FFFF
 NO_RAW = tuple(k for k in ALL if k != "raw")
 ADDRESS = MEMORY + ARM + PCIE + ("generic-cpu", "pci-bus", "x86-proc", "memory2", "arm-ras")
@@ -268,8 +258,8 @@ OPTIONS = (
            maximum=U8),
     Option("--bank-address", MEM_FIELDS, "bank address", maximum=U8),
     Option("--chip-id", MEM_FIELDS, "chip id 0..7 (memory2: 8 bits)", maximum=U8, limits=_per_kind(MEMORY, 7)),
-    *(Option(f"--{n}-id", MEM_FIELDS + ("pci-bus", "x86-proc"), f"{n} id")
-      for n in ("requestor", "responder", "target")),
+    *(Option(f"--{n}-id", MEM_FIELDS + ("pci-bus", "x86-proc") + (() if n == "target" else ("generic-cpu",)),
+             f"{n} id") for n in ("requestor", "responder", "target")),
     Option("--status", ("memory2",), "status byte (bit 0: uncorrected; default from --severity)", maximum=U8),
     # ARM
     Option("--arm-type", ARM, "error-info type: cache,tlb,bus,micro-arch (UEFI 2.9A bitmap) or a number",
@@ -303,8 +293,8 @@ OPTIONS = (
     Option("--header-log", ("cxl-protocol",), "CXL RAS header log (up to 64 bytes): hex or @FILE",
            parse_bytes),
     Option("--dvsec", ("cxl-protocol",), "CXL DVSEC bytes: hex or @FILE", parse_bytes),
-    Option("--capability", ("cxl-protocol",), "PCIe capability structure (up to 60 bytes): hex or @FILE",
-           parse_bytes),
+    Option("--capability", PCIE + ("cxl-protocol",), "PCIe capability structure (up to 60 bytes): "
+           "hex or @FILE", lambda n, t: _bytes_upto(n, t, 60)),
     # CXL component events
     Option("--dpa", CXL_EVENTS[:2], "device physical address of the event (default 0x1000)"),
     Option("--event-type", CXL_EVENTS, "memory event type (general media: 0 ECC error, 1 invalid "
@@ -335,7 +325,7 @@ OPTIONS = (
     Option("--segment", ("pci-bus",), "segment number (default 0)", maximum=U8),
     Option("--bus-data", ("pci-bus",), "bus data"),
     Option("--bus-command", ("pci-bus",), "bus command (bit 56: PCI-X; default 0x6, memory read)"),
-    Option("--class-code", ("pci-device",), "class code (24 bits, default 0x020000)", maximum=U24),
+    Option("--class-code", PCIE + ("pci-device",), "class code (24 bits, default 0x020000)", maximum=U24),
     Option("--mem-regs", ("pci-device",), "memory-mapped register pairs ADDR=VALUE[,ADDR=VALUE...]",
            parse_regs),
     Option("--io-regs", ("pci-device",), "IO register pairs ADDR=VALUE[,ADDR=VALUE...]", parse_regs),
@@ -346,7 +336,7 @@ OPTIONS = (
            "or a GUID", parse_check_type),
     Option("--check-info", ("x86-proc",), "check information (default: a data-read L1 cache check, "
            "uncorrected unless --severity corrected)"),
-    Option("--ip", ("x86-proc",), "instruction pointer"),
+    Option("--ip", ("x86-proc", "generic-cpu"), "instruction pointer"),
     # NVIDIA
     Option("--signature", ("nvidia",), "error signature (ASCII, up to 16 characters; default "
            "PCIe-DPC)", _signature),
@@ -375,10 +365,73 @@ OPTIONS = (
     Option("--aux-data", ("arm-ras",), "auxiliary data bytes (tables 22-26): hex or @FILE", parse_bytes),
     Option("--mpam-partid", ("arm-ras",), "auxiliary data of one key-value pair: the MPAM PARTID",
            maximum=U16),
+    # ---- every field of the ARM, PCIe, processor generic and firmware reference sections
+    Option("--validation-bits", MEMORY + ARM + PCIE + ("generic-cpu",), "the section's validation "
+           "bits as written (default: those of the fields set; ARM: 32 bits)",
+           limits=_per_kind(ARM, U32)),
+    Option("--arm-info", ARM, "an error-information entry (repeatable, or entries joined by ';'): "
+           "type=cache+tlb+bus+micro-arch|N, flags=first+last+propagated+overflow|N, "
+           "multiple-error=N, info=N, va=ADDR, pa=ADDR, valid=N, version=N, length=N; "
+           "'none' leaves a field out. An entry's missing keys take the one-entry options' "
+           "values (--arm-type, --error-info, --virt-address, --multiple-error, --address)",
+           so.parse_arm_infos, repeat=True),
+    Option("--arm-context", ARM, "a context-information block (repeatable, or joined by ';'): "
+           f"type={'|'.join(so.ARM_CONTEXT_TYPES)}|N, regs=HEX|@FILE[, version=N][, padding=HEX]",
+           so.parse_arm_contexts, repeat=True),
+    Option("--context-align", ARM, "16 (default: each context block zero-padded to 16 bytes, "
+           "UEFI; Linux >= 6.14) or 1 (back to back, as Linux before 6.14 reads them)",
+           lambda n, t: _one_of_numbers(n, t, (16, 1))),
+    Option("--pcie-version", PCIE, "PCIe capability version MAJOR.MINOR (default 3.0)", _version),
+    Option("--pci-command", PCIE, "PCI command register (default 0x0406)", maximum=U16),
+    Option("--pci-status", PCIE, "PCI status register (default 0x0010)", maximum=U16),
+    Option("--secondary-bus", PCIE, "secondary bus number", maximum=U8),
+    Option("--slot", PCIE, "slot field (the slot number is bits 15:3)", maximum=U16),
+    Option("--bridge-status", PCIE, "bridge secondary status register", maximum=U16),
+    Option("--bridge-control", PCIE, "bridge control register", maximum=U16),
+    Option("--aer-info", PCIE, "the AER info block (up to 96 bytes, zero-padded): hex or @FILE; "
+           "--aer-uncor-status/--aer-cor-status then set their words in it",
+           lambda n, t: _bytes_upto(n, t, 96)),
+    Option("--proc-type", ("generic-cpu",), "processor type: ia32-x64, ia64, arm (default) or a number",
+           lambda n, t: so.one_of(n, t, so.PROC_TYPES, U8, "processor type")),
+    Option("--proc-isa", ("generic-cpu",), "ISA: ia32, ia64, x64, arm-a32, arm-a64 (default) or a "
+           "number", lambda n, t: so.one_of(n, t, so.PROC_ISAS, U8, "ISA")),
+    Option("--proc-error-type", ("generic-cpu",), "error type bitmap: cache (default), tlb, bus, "
+           "micro-arch (joined by ',') or a number",
+           lambda n, t: so.names_or_number(n, t, so.PROC_ERROR_TYPES, U8, "error type")),
+    Option("--operation", ("generic-cpu",), "operation: generic, data-read (default), data-write, "
+           "instruction or a number", lambda n, t: so.one_of(n, t, so.PROC_OPERATIONS, U8, "operation")),
+    Option("--proc-flags", ("generic-cpu",), "flags: restartable, precise-ip, overflow, corrected "
+           "(joined by ','; default restartable, corrected when --severity is corrected) or a number",
+           lambda n, t: so.names_or_number(n, t, so.PROC_FLAGS, U8, "flag")),
+    Option("--level", ("generic-cpu",), "cache level (default 1)", maximum=U8),
+    Option("--cpu-version", ("generic-cpu",), "CPU version (on ARM: MIDR)"),
+    Option("--cpu-brand", ("generic-cpu",), "CPU brand string (at most 128 bytes)",
+           lambda n, t: so.text_bytes(n, t, 128)),
+    Option("--proc-id", ("generic-cpu",), "processor id (default: the PE's MPIDR)"),
+    Option("--ref-type", ("firmware-ref",), "record type: ipf-sal, soc-type1, soc-type2 "
+           "(default) or a number", lambda n, t: so.one_of(n, t, so.FW_RECORD_TYPES, U8, "record type")),
+    Option("--ref-revision", ("firmware-ref",), "revision (default 2: the record is named by "
+           "--ref-guid; 0: by --ref-id)", maximum=U8),
+    Option("--ref-id", ("firmware-ref",), "record identifier (u64)"),
+    Option("--ref-guid", ("firmware-ref",), "record identifier GUID", _guid),
+    Option("--ref-trailing", ("firmware-ref",), "bytes after the 32-byte reference: hex or @FILE", parse_bytes),
     # raw / vendor section
     Option("--guid", ("raw",), "section type GUID of the raw section", _guid),
     Option("--data", ("raw",), "section body: hex or @FILE", parse_bytes),
 )
+
+
+_BYTE_OPTIONS = frozenset(o.flag for o in OPTIONS if o.parse is parse_bytes or o.flag in ("--capability", "--aer-info"))
+
+
+def inline_files(flag: str, text: str) -> str:
+    """A field's text with its @FILE values read into hex, for a daemon, whose working
+    directory is not ours."""
+    if flag in _BYTE_OPTIONS and text.startswith("@"):
+        return parse_bytes(flag, text).hex()
+    if flag in ("--arm-context",):
+        return so.inline_files(text)
+    return text
 
 
 def add_field_options(parser: argparse.ArgumentParser) -> None:
@@ -390,19 +443,21 @@ def add_field_options(parser: argparse.ArgumentParser) -> None:
         kinds = "" if opt.kinds in (ALL, MEMORY, ARM, PCIE, ("raw",), MEM_FIELDS, ARM_FIELDS) else \
             (" [all but raw]" if opt.kinds == NO_RAW else f" [{', '.join(opt.kinds)}]")
         group.add_argument(opt.flag, dest=f"f_{opt.dest}", metavar="V", default=None,
-                           help=f"{opt.help}{kinds}")
+                           action="append" if opt.repeat else "store", help=f"{opt.help}{kinds}")
 
 
 FIELD_GROUPS = {"common": "record fields, every scenario (raw: the block header and entry only)",
                 "memory": f"memory error section ({', '.join(MEMORY)}) and section 2 (memory2)",
                 "arm": f"ARM processor error section ({', '.join(ARM)}; --mpidr/--midr: arm-ras)",
                 "pcie": f"PCIe error section ({', '.join(PCIE)})",
+                "cpu": "processor generic error section (generic-cpu)",
+                "fwref": "firmware error record reference section (firmware-ref)",
                 "newer": f"CXL, PCI/PCI-X, IA32/X64, NVIDIA, memory 2, Arm RAS sections ({', '.join(NEWER)})",
                 "raw": "vendor section (raw --guid G --data HEX)"}
 
 
 def _group_of(opt: Option) -> str:
-    if opt.kinds in (ALL, NO_RAW, ADDRESS):
+    if opt.kinds in (ALL, NO_RAW, ADDRESS) or opt.flag == "--validation-bits":
         return "common"
     if opt.kinds[0] in MEMORY:
         return "memory"
@@ -410,7 +465,8 @@ def _group_of(opt: Option) -> str:
         return "pcie"
     if opt.kinds == ARM_FIELDS:
         return "arm"
-    return {ARM: "arm", ("raw",): "raw"}.get(opt.kinds, "newer")
+    return {ARM: "arm", ("raw",): "raw", ("generic-cpu",): "cpu",
+            ("firmware-ref",): "fwref"}.get(opt.kinds, "newer")
 
 
 def fields_from_args(args: argparse.Namespace) -> dict[str, str]:
@@ -419,7 +475,9 @@ def fields_from_args(args: argparse.Namespace) -> dict[str, str]:
         value = getattr(args, f"f_{opt.dest}", None)
         if value is None:
             continue
-        if not isinstance(value, str):      # argparse gives `--flag=--` as a list without the '--'
+        if opt.repeat:      # one text, so journals, daemons and campaigns carry it as any field
+            value = so.ENTRY_SEP.join(v if isinstance(v, str) else " ".join(map(str, v)) for v in value)
+        elif not isinstance(value, str):      # argparse gives `--flag=--` as a list without the '--'
             value = " ".join(map(str, value))
         fields[opt.flag] = value
     return fields
@@ -447,7 +505,7 @@ def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None 
         raise UsageError("--bank", "conflicts with --bank-group/--bank-address (they share one field)")
 
     default_sev = {"memory-ue": 0, "memory-ce": 2, "memory-fatal": 1, "arm-cache-ue": 0,
-                   "arm-tlb": 2, "pcie-ue": 0, "pcie-ce": 2, "generic-cpu": 2, "raw": 0,
+                   "arm-tlb": 2, "pcie-ue": 0, "pcie-ce": 2, "generic-cpu": 2, "firmware-ref": 3, "raw": 0,
                    "cxl-protocol": 0, "cxl-general-media": 0, "cxl-dram": 2, "cxl-memory-module": 3,
                    "pci-bus": 0, "pci-device": 0, "x86-proc": 0, "nvidia": 0, "memory2": 0,
                    "arm-ras": 0}[kind]
@@ -468,49 +526,86 @@ def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
     addr = v.get("address", DEFAULT_ADDRESS)
     if kind in NEWER:
         return _newer_section(kind, v, severity, addr, mpidr)
+    valid = v.get("validation_bits")
     if kind in MEMORY:
         names = ("pa_mask", "error_status", "node", "card", "module", "bank", "device", "column",
                  "bit_position", "rank", "card_handle", "module_handle", "row", "bank_group",
                  "bank_address", "chip_id", "requestor_id", "responder_id", "target_id")
         extra = {("physical_address_mask" if n == "pa_mask" else n): v[n] for n in names if n in v}
         default_type = {"memory-ue": 3, "memory-ce": 2, "memory-fatal": 3}[kind]
-        return m.MemorySection(physical_address=addr, error_type=v.get("error_type", default_type), **extra)
+        return m.MemorySection(physical_address=addr, error_type=v.get("error_type", default_type),
+                               explicit_validation_bits=valid, **extra)
     if kind in ARM:
-        corrected = severity == m.Severity.CORRECTED
-        # error_info: data access, generic read, level 1, corrected flag per severity
-        default_info = 0x450017 | (0x4000000 if corrected else 0)
-        info = m.ArmErrorInfo(
-            type=v.get("arm_type", m.ARM_TYPE_CACHE if kind == "arm-cache-ue" else m.ARM_TYPE_TLB),
-            multiple_error=v.get("multiple_error"), flags=1,
-            error_info=v.get("error_info", default_info), virt_fault_addr=v.get("virt_address"),
-            physical_fault_addr=addr)
-        return m.ArmSection(error_info=[info], mpidr=v.get("mpidr", 0x80000000 if mpidr is None else mpidr | 0x80000000),
-                            affinity_level=v.get("affinity_level", 0),
-                            running_state=v.get("running_state", 1), psci_state=v.get("psci_state", 0),
-                            midr=v.get("midr", 0x410FD490), vendor=v.get("vendor", b""))
+        return _arm_section(kind, v, severity, mpidr, addr, valid)
     if kind in PCIE:
-        seg, bus, dev, fn = v.get("bdf", (0, 1, 0, 0))
-        ue = kind == "pcie-ue"
-        aer = bytearray(96)
-        aer[0:4] = (0x00010001).to_bytes(4, "little")  # AER capability header: id 1, version 1
-        aer[4:8] = v.get("aer_uncor_status", 0x4000 if ue else 0).to_bytes(4, "little")  # completion timeout
-        aer[12:16] = (0x00062030).to_bytes(4, "little")  # uncorrectable severity: the spec default
-        aer[16:20] = v.get("aer_cor_status", 0 if ue else 0x1).to_bytes(4, "little")  # receiver error
-        return m.PcieSection(port_type=v.get("port_type", 0), version_major=3, version_minor=0,
-                             command=0x0406, status=0x0010, vendor_id=v.get("vendor_id", 0x13B5),
-                             device_id=v.get("device_id", 0x0100), class_code=0x020000,
-                             function=fn, device=dev, segment=seg, bus=bus, secondary_bus=0, slot=0,
-                             serial_number=v.get("serial"), aer_info=bytes(aer))
+        return _pcie_section(kind, v, valid)
     if kind == "generic-cpu":
-        return m.ProcessorGenericSection(proc_type=2, proc_isa=4, proc_error_type=0x01, operation=1,
-                                         flags=0x08 if severity == m.Severity.CORRECTED else 0x01,
-                                         level=1, target_addr=addr,
-                                         # MPIDR_EL1 as the PE reads it (bit 31 is RES1), as
-                                         # the ARM section's mpidr: the same with or without a PE
-                                         proc_id=(0 if mpidr is None else mpidr) | 0x80000000)
+        corrected = severity == m.Severity.CORRECTED
+        return m.ProcessorGenericSection(
+            proc_type=v.get("proc_type", 2), proc_isa=v.get("proc_isa", 4),
+            proc_error_type=v.get("proc_error_type", 0x01), operation=v.get("operation", 1),
+            flags=v.get("proc_flags", 0x08 if corrected else 0x01), level=v.get("level", 1),
+            cpu_version=v.get("cpu_version"), cpu_brand=v.get("cpu_brand"), target_addr=addr,
+            requestor_id=v.get("requestor_id"), responder_id=v.get("responder_id"), ip=v.get("ip"),
+            # MPIDR_EL1 as the PE reads it (bit 31 is RES1), as the ARM section's mpidr: the
+            # same with or without a PE
+            proc_id=v.get("proc_id", (0 if mpidr is None else mpidr) | 0x80000000),
+            explicit_validation_bits=valid)
+    if kind == "firmware-ref":
+        return m.FirmwareRefSection(record_type=v.get("ref_type", 2), revision=v.get("ref_revision", 2),
+                                    record_identifier=v.get("ref_id", 0),
+                                    record_identifier_guid=v.get("ref_guid", uuid.UUID(int=0)),
+                                    trailing=v.get("ref_trailing", b""))
     if "guid" not in v:
         raise UsageError("--guid", "the raw scenario needs the section type GUID")
     return m.RawSection(guid=v["guid"], data=v.get("data", b""))
+
+
+def _arm_section(kind: str, v: dict, severity: int, mpidr: int | None, addr: int,
+                 valid: int | None) -> m.ArmSection:
+    corrected = severity == m.Severity.CORRECTED
+    # the one-entry options, and what each --arm-info entry leaves out: data access,
+    # generic read, level 1, the corrected bit per severity; flags: first
+    base = {"type": v.get("arm_type", m.ARM_TYPE_CACHE if kind == "arm-cache-ue" else m.ARM_TYPE_TLB),
+            "multiple_error": v.get("multiple_error"), "flags": 1,
+            "error_info": v.get("error_info", 0x450017 | (0x4000000 if corrected else 0)),
+            "virt_fault_addr": v.get("virt_address"), "physical_fault_addr": addr}
+    infos = [m.ArmErrorInfo(**{**base, **e}) for e in v.get("arm_info", [{}])]
+    contexts = [m.ArmContext(**c) for c in v.get("arm_context", [])]
+    return m.ArmSection(error_info=infos, context=contexts, context_align=v.get("context_align", 16),
+                        mpidr=v.get("mpidr", 0x80000000 if mpidr is None else mpidr | 0x80000000),
+                        affinity_level=v.get("affinity_level", 0),
+                        running_state=v.get("running_state", 1), psci_state=v.get("psci_state", 0),
+                        midr=v.get("midr", 0x410FD490), vendor=v.get("vendor", b""),
+                        explicit_validation_bits=valid)
+
+
+def _pcie_section(kind: str, v: dict, valid: int | None) -> m.PcieSection:
+    seg, bus, dev, fn = v.get("bdf", (0, 1, 0, 0))
+    ue = kind == "pcie-ue"
+    aer = bytearray(v["aer_info"].ljust(96, b"\0")) if "aer_info" in v else None
+    if aer is None:
+        aer = bytearray(96)
+        aer[0:4] = (0x00010001).to_bytes(4, "little")  # AER capability header: id 1, version 1
+        aer[12:16] = (0x00062030).to_bytes(4, "little")  # uncorrectable severity: the spec default
+        aer[4:8] = (0x4000 if ue else 0).to_bytes(4, "little")    # completion timeout
+        aer[16:20] = (0 if ue else 0x1).to_bytes(4, "little")     # receiver error
+    if "aer_uncor_status" in v:
+        aer[4:8] = v["aer_uncor_status"].to_bytes(4, "little")
+    if "aer_cor_status" in v:
+        aer[16:20] = v["aer_cor_status"].to_bytes(4, "little")
+    major, minor = v.get("pcie_version", (3, 0))
+    bridge = "bridge_status" in v or "bridge_control" in v
+    return m.PcieSection(port_type=v.get("port_type", 0), version_major=major, version_minor=minor,
+                         command=v.get("pci_command", 0x0406), status=v.get("pci_status", 0x0010),
+                         vendor_id=v.get("vendor_id", 0x13B5), device_id=v.get("device_id", 0x0100),
+                         class_code=v.get("class_code", 0x020000), function=fn, device=dev, segment=seg,
+                         bus=bus, secondary_bus=v.get("secondary_bus", 0), slot=v.get("slot", 0),
+                         serial_number=v.get("serial"),
+                         bridge_secondary_status=v.get("bridge_status", 0) if bridge else None,
+                         bridge_control=v.get("bridge_control", 0) if bridge else None,
+                         capability=v.get("capability"), aer_info=bytes(aer),
+                         explicit_validation_bits=valid)
 
 
 DEFAULT_DPA = 0x1000
