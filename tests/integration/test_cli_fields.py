@@ -240,6 +240,25 @@ fields = {{ ref_revision = 0, ref_id = 0x1234, ref_type = "soc-type1" }}
     assert ref == struct.pack("<BB6xQ", 1, 0, 0x1234) + bytes(16)
 
 
+def test_campaign_entries_as_a_list_of_text_and_sweeps_of_new_numbers(cli_run, tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[[step]]\nscenario = "pcie-ce"\ncount = 2\n'
+                 'fields = { slot = [0x8, 0x10], bridge_control = "0x1:0x3:0x1" }\n'
+                 '[[step]]\nscenario = "arm-tlb"\n'
+                 'fields = { arm_info = ["type=tlb", "type=bus,pa=none", "type=cache,va=0x10"] }\n')
+    j = tmp_path / "j.jsonl"
+    rc, out, err = cli_run("campaign", "run", str(f), "--journal", str(j))
+    assert rc == 0, err + out
+    finals = [json.loads(x) for x in j.read_text().splitlines() if '"consumed"' in x]
+    pcie = [bytes.fromhex(r["record"])[SEC:] for r in finals[:2]]
+    assert [struct.unpack_from("<H", r, 37)[0] for r in pcie] == [0x8, 0x10]
+    assert [struct.unpack_from("<HH", r, 48) for r in pcie] == [(0, 1), (0, 2)]
+    arm = bytes.fromhex(finals[2]["record"])[SEC:]
+    assert struct.unpack_from("<H", arm, 4)[0] == 3
+    assert [arm[40 + 32 * k + 4] for k in range(3)] == [0x04, 0x08, 0x02]
+    assert finals[2]["fields"]["--arm-info"] == "type=tlb;type=bus,pa=none;type=cache,va=0x10"
+
+
 def test_campaign_check_names_the_step_and_field(cli_run, tmp_path):
     f = tmp_path / "bad.toml"
     f.write_text('[[step]]\nscenario = "arm-tlb"\nfields = { arm_info = "type=cache,pa=1;type=dram" }\n')
