@@ -111,38 +111,42 @@ ARM_INFO_KEYS = {"multiple-error": ("multiple_error", U16), "flags": ("flags", U
 _NOT_NONE = ("version", "length", "valid")
 
 
-def _pairs(name: str, entry: str, n: int) -> list[tuple[str, str]]:
-    out = []
-    for part in filter(None, (p.strip() for p in entry.split(","))):
-        if "=" not in part:
-            raise UsageError(name, f"entry {n}: {part!r} is not KEY=VALUE")
-        k, v = part.split("=", 1)
-        out.append((k.strip().lower(), v.strip()))
-    return out
-
-
-def parse_arm_infos(name: str, text: str) -> list[dict]:
-    """`KEY=V,...;KEY=V,...`: one dict per entry, the model's field names as keys (what an
-    entry leaves out takes the scenario's value)."""
+def _entries(name: str, text: str, label: str, keys: str,
+             read: Callable[[str, str, str, dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """`KEY=V,...;KEY=V,...`: one dict per entry, each pair handed to `read(where, key,
+    value, entry)`, which returns False for a key it does not know."""
     entries = []
     for n, entry in enumerate(text.split(ENTRY_SEP), 1):
-        got: dict[str, object] = {}
-        for k, v in _pairs(name, entry, n):
-            where = f"{name}: entry {n}: {k}"
-            if k == "type":
-                got["type"] = names_or_number(where, v, ARM_TYPES, U8, "type", sep="+")
-            elif k == "flags" and v.lower() != "none":
-                got["flags"] = names_or_number(where, v, ARM_INFO_FLAGS, U8, "flag", sep="+")
-            elif k in ARM_INFO_KEYS:
-                field, maximum = ARM_INFO_KEYS[k]
-                got[field] = None if v.lower() == "none" and k not in _NOT_NONE else \
-                    parse_int(where, v, maximum)
-            else:
-                raise UsageError(name, f"entry {n}: unknown key {k!r} (type, {', '.join(ARM_INFO_KEYS)})")
+        got: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in entry.split(","))):
+            if "=" not in part:
+                raise UsageError(name, f"{label} {n}: {part!r} is not KEY=VALUE")
+            k, v = (x.strip() for x in part.split("=", 1))
+            if not read(f"{name}: {label} {n}: {k.lower()}", k.lower(), v, got):
+                raise UsageError(name, f"{label} {n}: unknown key {k.lower()!r} ({keys})")
         entries.append(got)
     if len(entries) > U16:
-        raise UsageError(name, "at most 65535 error-information entries")
+        raise UsageError(name, f"at most 65535 {'entries' if label == 'entry' else label + 's'}")
     return entries
+
+
+def _arm_info_pair(where: str, k: str, v: str, got: dict[str, Any]) -> bool:
+    if k == "type":
+        got["type"] = names_or_number(where, v, ARM_TYPES, U8, "type", sep="+")
+    elif k == "flags" and v.lower() != "none":
+        got["flags"] = names_or_number(where, v, ARM_INFO_FLAGS, U8, "flag", sep="+")
+    elif k in ARM_INFO_KEYS:
+        field, maximum = ARM_INFO_KEYS[k]
+        got[field] = None if v.lower() == "none" and k not in _NOT_NONE else parse_int(where, v, maximum)
+    else:
+        return False
+    return True
+
+
+def parse_arm_infos(name: str, text: str) -> list[dict[str, Any]]:
+    """Error-information entries: the model's field names as keys (what an entry leaves
+    out takes the scenario's value)."""
+    return _entries(name, text, "entry", f"type, {', '.join(ARM_INFO_KEYS)}", _arm_info_pair)
 
 
 # ---- ARM context-information blocks ---------------------------------------------------
@@ -152,26 +156,24 @@ ARM_CONTEXT_TYPES = {"aarch32-gpr": 0, "aarch32-el1": 1, "aarch32-el2": 2, "aarc
                      "misc": 8}
 
 
-def parse_arm_contexts(name: str, text: str) -> list[dict]:
-    """`type=T,regs=HEX|@FILE[,version=N][,padding=HEX|@FILE];...`: one dict per block."""
-    blocks = []
-    for n, entry in enumerate(text.split(ENTRY_SEP), 1):
-        got: dict[str, object] = {}
-        for k, v in _pairs(name, entry, n):
-            where = f"{name}: block {n}: {k}"
-            if k == "type":
-                got["type"] = one_of(where, v, ARM_CONTEXT_TYPES, U16, "register context type")
-            elif k == "version":
-                got["version"] = parse_int(where, v, U16)
-            elif k in ("regs", "padding"):
-                got["registers" if k == "regs" else k] = parse_bytes(where, v)
-            else:
-                raise UsageError(name, f"block {n}: unknown key {k!r} (type, regs, version, padding)")
+def _context_pair(where: str, k: str, v: str, got: dict[str, Any]) -> bool:
+    if k == "type":
+        got["type"] = one_of(where, v, ARM_CONTEXT_TYPES, U16, "register context type")
+    elif k == "version":
+        got["version"] = parse_int(where, v, U16)
+    elif k in ("regs", "padding"):
+        got["registers" if k == "regs" else k] = parse_bytes(where, v)
+    else:
+        return False
+    return True
+
+
+def parse_arm_contexts(name: str, text: str) -> list[dict[str, Any]]:
+    """Context blocks: `type=T,regs=HEX|@FILE[,version=N][,padding=HEX|@FILE]` each."""
+    blocks = _entries(name, text, "block", "type, regs, version, padding", _context_pair)
+    for n, got in enumerate(blocks, 1):
         if "type" not in got:
             raise UsageError(name, f"block {n}: needs type= ({', '.join(ARM_CONTEXT_TYPES)}, or a number)")
-        blocks.append(got)
-    if len(blocks) > U16:
-        raise UsageError(name, "at most 65535 context blocks")
     return blocks
 
 
@@ -210,29 +212,11 @@ def text_bytes(name: str, text: str, maximum: int) -> bytes:
 # ---- the option definitions (scenarios.OPTIONS adds the newer section kinds')
 
 def parse_flags(name: str, text: str) -> int:
-    value = 0
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        if part in m.FLAG_NAMES:
-            value |= m.FLAG_NAMES[part]
-        else:
-            try:
-                value |= parse_int(name, part, 0xFF)
-            except UsageError:
-                raise UsageError(name, f"unknown flag {part!r} ({', '.join(m.FLAG_NAMES)}, or a number)") from None
-    return value
+    return names_or_number(name, text, m.FLAG_NAMES, U8, "flag")
 
 
 def parse_arm_type(name: str, text: str) -> int:
-    value = 0
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        if part in m.ARM_TYPE_NAMES:
-            value |= m.ARM_TYPE_NAMES[part]
-        else:
-            try:
-                value |= parse_int(name, part, 0xFF)
-            except UsageError:
-                raise UsageError(name, f"unknown type {part!r} ({', '.join(m.ARM_TYPE_NAMES)}, or a number)") from None
-    return value
+    return names_or_number(name, text, m.ARM_TYPE_NAMES, U8, "type")
 
 
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -396,6 +380,16 @@ SECTION_OPTIONS = (
     Option("--validation-bits", MEMORY + ARM + PCIE + ("generic-cpu",), "the section's validation "
            "bits as written (default: those of the fields set; ARM: 32 bits)",
            limits=_per_kind(ARM, U32)),
+    # the reserved bytes firmware may leave non-zero (cper-layouts.md: ARM @13 u8[3], PCIe
+    # @14 u16 + @20 u32 + @39 u8, processor generic @14 u16, firmware reference @2 u8[6];
+    # memory: the extended byte's bits 4:2), as one little-endian number over them
+    Option("--section-reserved", MEMORY + ARM + PCIE + ("generic-cpu", "firmware-ref"),
+           "the section's reserved bytes as one little-endian number (memory: the extended byte's "
+           "bits 4:2, 0..7; ARM 24 bits; PCIe 56: @14 u16, @20 u32, @39 u8; processor generic 16; "
+           "firmware-ref 48); default 0",
+           limits=tuple((k, m.reserved_max(kind)) for ks, kind in ((MEMORY, "memory"), (ARM, "arm"),
+                        (PCIE, "pcie"), (("generic-cpu",), "processor-generic"),
+                        (("firmware-ref",), "firmware-ref")) for k in ks)),
     Option("--arm-info", ARM, "an error-information entry (repeatable, or entries joined by ';'): "
            "type=cache+tlb+bus+micro-arch|N, flags=first+last+propagated+overflow|N, "
            "multiple-error=N, info=N, va=ADDR, pa=ADDR, valid=N, version=N, length=N; "

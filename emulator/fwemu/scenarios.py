@@ -298,7 +298,7 @@ def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
         extra = {("physical_address_mask" if n == "pa_mask" else n): v[n] for n in names if n in v}
         default_type = {"memory-ue": 3, "memory-ce": 2, "memory-fatal": 3}[kind]
         return m.MemorySection(physical_address=addr, error_type=v.get("error_type", default_type),
-                               explicit_validation_bits=valid, **extra)
+                               explicit_validation_bits=valid, reserved=v.get("section_reserved", 0), **extra)
     if kind in ARM:
         return _arm_section(kind, v, severity, mpidr, addr, valid)
     if kind in PCIE:
@@ -314,12 +314,13 @@ def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
             # MPIDR_EL1 as the PE reads it (bit 31 is RES1), as the ARM section's mpidr: the
             # same with or without a PE
             proc_id=v.get("proc_id", (0 if mpidr is None else mpidr) | 0x80000000),
-            explicit_validation_bits=valid)
+            explicit_validation_bits=valid, reserved=v.get("section_reserved", 0))
     if kind == "firmware-ref":
         return m.FirmwareRefSection(record_type=v.get("ref_type", 2), revision=v.get("ref_revision", 2),
                                     record_identifier=v.get("ref_id", 0),
                                     record_identifier_guid=v.get("ref_guid", uuid.UUID(int=0)),
-                                    trailing=v.get("ref_trailing", b""))
+                                    trailing=v.get("ref_trailing", b""),
+                                    reserved=v.get("section_reserved", 0))
     if "guid" not in v:
         raise UsageError("--guid", "the raw scenario needs the section type GUID")
     return m.RawSection(guid=v["guid"], data=v.get("data", b""))
@@ -341,7 +342,7 @@ def _arm_section(kind: str, v: dict, severity: int, mpidr: int | None, addr: int
                         affinity_level=v.get("affinity_level", 0),
                         running_state=v.get("running_state", 1), psci_state=v.get("psci_state", 0),
                         midr=v.get("midr", 0x410FD490), vendor=v.get("vendor", b""),
-                        explicit_validation_bits=valid)
+                        explicit_validation_bits=valid, reserved=v.get("section_reserved", 0))
 
 
 def _pcie_section(kind: str, v: dict, valid: int | None) -> m.PcieSection:
@@ -369,7 +370,7 @@ def _pcie_section(kind: str, v: dict, valid: int | None) -> m.PcieSection:
                          bridge_secondary_status=v.get("bridge_status", 0) if bridge else None,
                          bridge_control=v.get("bridge_control", 0) if bridge else None,
                          capability=v.get("capability"), aer_info=bytes(aer),
-                         explicit_validation_bits=valid)
+                         explicit_validation_bits=valid, reserved=v.get("section_reserved", 0))
 
 
 DEFAULT_DPA = 0x1000

@@ -148,7 +148,31 @@ def test_firmware_reference_scenario_on_sim(cli_run):
                                 P + "Record Identifier: 00abcdef"]
 
 
+@pytest.mark.parametrize("kind, value, spans", [
+    ("arm-tlb", "0xabcdef", [(13, "efcdab")]),
+    ("pcie-ce", "0x11223344556677", [(14, "7766"), (20, "55443322"), (39, "11")]),
+    ("generic-cpu", "0xbeef", [(14, "efbe")]),
+    ("firmware-ref", "0x010203040506", [(2, "060504030201")]),
+])
+def test_section_reserved_bytes(cli_run, tmp_path, kind, value, spans):
+    plain = build(cli_run, tmp_path, kind)
+    sec = build(cli_run, tmp_path, kind, "--section-reserved", value)
+    want = bytearray(plain)
+    for off, hexbytes in spans:
+        assert plain[off:off + len(hexbytes) // 2] == bytes(len(hexbytes) // 2)
+        want[off:off + len(hexbytes) // 2] = bytes.fromhex(hexbytes)
+    assert sec == bytes(want)
+
+
+def test_memory_reserved_bits_of_the_extended_byte(cli_run, tmp_path):
+    sec = build(cli_run, tmp_path, "memory-ue", "--section-reserved", "5", "--chip-id", "3")
+    assert sec[73] == 3 << 5 | 5 << 2          # chip id bits 7:5, reserved bits 4:2
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["memory-ue", "--section-reserved", "8"], "--section-reserved: 8 is outside 0 .. 0x7"),
+    (["arm-tlb", "--section-reserved", "0x1000000"], "--section-reserved: 0x1000000 is outside 0 .. 0xffffff"),
+    (["generic-cpu", "--section-reserved", "0x10000"], "--section-reserved: 0x10000 is outside 0 .. 0xffff"),
     (["arm-tlb", "--arm-info", "type=cache,foo=1"], "--arm-info: entry 1: unknown key 'foo'"),
     (["arm-tlb", "--arm-info", "type=cache;pa"], "--arm-info: entry 2: 'pa' is not KEY=VALUE"),
     (["arm-tlb", "--arm-info", "multiple-error=0x10000"],
