@@ -204,7 +204,8 @@ def add_field_options(parser: argparse.ArgumentParser) -> None:
     for opt in OPTIONS:
         title = FIELD_GROUPS[_group_of(opt)]
         group = groups.get(title) or groups.setdefault(title, parser.add_argument_group(title))
-        kinds = "" if opt.kinds in (ALL, MEMORY, ARM, PCIE, ("raw",), MEM_FIELDS, ARM_FIELDS) else \
+        kinds = "" if opt.kinds in (ALL, MEMORY, ARM, PCIE, ("raw",), MEM_FIELDS, ARM_FIELDS, ("generic-cpu",),
+                                    ("firmware-ref",)) else \
             (" [all but raw]" if opt.kinds == NO_RAW else f" [{', '.join(opt.kinds)}]")
         group.add_argument(opt.flag, dest=f"f_{opt.dest}", metavar="V", default=None,
                            action="append" if opt.repeat else "store", help=f"{opt.help}{kinds}")
