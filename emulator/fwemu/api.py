@@ -292,9 +292,7 @@ class RemoteSession:
                progress: Progress | None = None) -> InjectResult:
         req = _summarise(req)
         # @FILE values are read here: the daemon's working directory is not ours
-        byte_opts = {o.flag for o in scenarios.OPTIONS if o.parse is scenarios.parse_bytes}
-        fields = {k: scenarios.parse_bytes(k, v).hex() if k in byte_opts and v.startswith("@") else v
-                  for k, v in req.fields.items()}
+        fields = {k: scenarios.inline_files(k, v) for k, v in req.fields.items()}
         wire = req.replace(fields=fields).to_wire()
         on_event = None
         if on_final is not None or progress is not None:

@@ -67,6 +67,7 @@ SCENARIO_MIN_BLOCK_LENGTH: Mapping[str, int] = MappingProxyType({
     "pcie-ue": GHES_HEADER + GDE_HEADER + 208,
     "pcie-ce": GHES_HEADER + GDE_HEADER + 208,
     "generic-cpu": GHES_HEADER + GDE_HEADER + 192,
+    "firmware-ref": GHES_HEADER + GDE_HEADER + 32,     # the reference, no trailing bytes
     "raw": GHES_HEADER + GDE_HEADER,
     # records/sections/: CXL protocol 116 + the 88-byte RAS capability error log; CXL
     # component events 144; PCI bus 72; PCI device 40 (no register pairs); IA32/X64 64 +

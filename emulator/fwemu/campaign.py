@@ -154,7 +154,8 @@ def parse_seconds(file: str, where: str, v: Any) -> float:
 
 
 def _field_text(file: str, where: str, v: Any) -> str:
-    """A field value as the CLI takes it: text as is, a number in hex, a list as V1,V2."""
+    """A field value as the CLI takes it: text as is, a number in hex, a list as V1,V2, a
+    list of text as a repeatable option's entries (joined by ';')."""
     if isinstance(v, bool):
         raise CampaignError(file, where, "must be a number, text or a list (not a boolean)")
     if isinstance(v, int):
@@ -163,7 +164,10 @@ def _field_text(file: str, where: str, v: Any) -> str:
         return v
     if isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
         return ",".join(hex(x) for x in v)
-    raise CampaignError(file, where, f"must be a number, text or a list of numbers (got {v!r:.60})")
+    if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+        return ";".join(v)
+    raise CampaignError(file, where, f"must be a number, text, a list of numbers or a list of text "
+                        f"(got {v!r:.60})")
 
 
 class _Reader:

@@ -1,6 +1,7 @@
 """Scenarios: named error kinds (memory-ue, pcie-ce, …) → a status block, from field options.
 
-One table (OPTIONS) says which command-line field options exist, how each is parsed and
+One table (OPTIONS: scenario_options.py's for the older section kinds, this module's for
+the newer ones) says which command-line field options exist, how each is parsed and
 which scenarios it applies to; `record build` and `inject` both register it, so the two
 commands can never disagree on a field. An option given for a scenario it does not apply
 to is a usage error (exit 2), never silently ignored.
@@ -9,169 +10,29 @@ to is a usage error (exit 2), never silently ignored.
 from __future__ import annotations
 
 import argparse
-import calendar
-import re
 from bisect import bisect_right
 import time
-from dataclasses import dataclass
+import uuid
 
 from .board import SCENARIO_MIN_BLOCK_LENGTH
 from .errors import UsageError
 from .records import model as m
 from .records import sections as sec
+from . import scenario_options as so
+# the kinds and parsers, used here and re-exported (other modules read them from here)
+from .scenario_options import (
+    ADDRESS as ADDRESS, ALL as ALL, ARM as ARM, ARM_FIELDS as ARM_FIELDS, CXL as CXL,
+    CXL_EVENTS as CXL_EVENTS, DEFAULT_ADDRESS as DEFAULT_ADDRESS, DEVICE_ID as DEVICE_ID,
+    MAX_FIELD_FILE as MAX_FIELD_FILE, MEM_FIELDS as MEM_FIELDS, MEMORY as MEMORY, NEWER as NEWER,
+    NO_RAW as NO_RAW, PCIE as PCIE, SCENARIOS as SCENARIOS, U8 as U8, U16 as U16, U24 as U24,
+    U32 as U32, Option as Option, _bytes_upto as _bytes_upto, _guid as _guid,
+    _per_kind as _per_kind, parse_bdf as parse_bdf, parse_bytes as parse_bytes,
+    parse_flags as parse_flags, parse_int as parse_int, parse_timestamp as parse_timestamp,
+    read_limited as read_limited,
+)
 
-MEMORY = ("memory-ue", "memory-ce", "memory-fatal")
-ARM = ("arm-cache-ue", "arm-tlb")
-PCIE = ("pcie-ue", "pcie-ce")
-# the newer section kinds (records/sections/)
-CXL_EVENTS = ("cxl-general-media", "cxl-dram", "cxl-memory-module")
-CXL = ("cxl-protocol",) + CXL_EVENTS
-NEWER = CXL + ("pci-bus", "pci-device", "x86-proc", "nvidia", "memory2", "arm-ras")
-MEM_FIELDS = MEMORY + ("memory2",)      # the memory section's field options apply to section 2
-ARM_FIELDS = ARM + ("arm-ras",)         # --mpidr / --midr: the Arm RAS node's PE
-ALL = MEMORY + ARM + PCIE + ("generic-cpu", "raw") + NEWER
-SCENARIOS = ALL
-
-# Scenario addresses default to a page that is free RAM on the sim board and on a 1 GiB
-# QEMU virt guest (qemu-linux.md pitfall 1).
-DEFAULT_ADDRESS = 0x60000000
 
 assert set(SCENARIOS) == set(SCENARIO_MIN_BLOCK_LENGTH), "board.py and scenarios.py disagree"
-
-
-def parse_int(name: str, text: str, maximum: int) -> int:
-    try:
-        value = int(str(text).replace("_", ""), 0)
-    except ValueError:
-        raise UsageError(name, f"{text!r} is not a number") from None
-    if value < 0 or value > maximum:
-        raise UsageError(name, f"{text} is outside 0 .. {maximum:#x}")
-    return value
-
-
-MAX_FIELD_FILE = 1 << 16     # bytes an @FILE field may hold (a GHES block is far smaller)
-
-
-def read_limited(path: str, name: str, limit: int) -> bytes:
-    """A file's bytes, at most `limit` of them (a FIFO, /dev/zero or a huge file is one line,
-    not an endless read); UsageError(name, ...) otherwise."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise UsageError(name, f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise UsageError(name, f"{path} holds more than {limit} bytes (the limit for this input)")
-    return data
-
-
-def parse_bytes(name: str, text: str) -> bytes:
-    """Hex text, or @FILE for a file's bytes."""
-    if text.startswith("@"):
-        return read_limited(text[1:], name, MAX_FIELD_FILE)
-    try:
-        return bytes.fromhex(text.replace(":", " "))
-    except ValueError:
-        raise UsageError(name, "must be hex bytes (e.g. 'de ad be ef') or @FILE") from None
-
-
-def parse_flags(name: str, text: str) -> int:
-    value = 0
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        if part in m.FLAG_NAMES:
-            value |= m.FLAG_NAMES[part]
-        else:
-            try:
-                value |= parse_int(name, part, 0xFF)
-            except UsageError:
-                raise UsageError(name, f"unknown flag {part!r} ({', '.join(m.FLAG_NAMES)}, or a number)") from None
-    return value
-
-
-def parse_arm_type(name: str, text: str) -> int:
-    value = 0
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        if part in m.ARM_TYPE_NAMES:
-            value |= m.ARM_TYPE_NAMES[part]
-        else:
-            try:
-                value |= parse_int(name, part, 0xFF)
-            except UsageError:
-                raise UsageError(name, f"unknown type {part!r} ({', '.join(m.ARM_TYPE_NAMES)}, or a number)") from None
-    return value
-
-
-_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def parse_timestamp(name: str, text: str) -> m.Timestamp | None | str:
-    if text == "none":
-        return None
-    if text == "now":
-        return "now"
-    mt = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)", text)
-    if not mt:
-        raise UsageError(name, "must be 'now', 'none' or YYYY-MM-DDThh:mm:ss")
-    y, mo, d, h, mi, s = map(int, mt.groups())
-    if not (1 <= mo <= 12 and 1 <= d <= 31 and h < 24 and mi < 60 and s < 60) or \
-            d > (29 if mo == 2 and calendar.isleap(y) else _MONTH_DAYS[mo - 1]):
-        raise UsageError(name, f"{text} is not a valid date and time")
-    return m.Timestamp(year=y, month=mo, day=d, hour=h, minute=mi, second=s)
-
-
-def parse_bdf(name: str, text: str) -> tuple[int, int, int, int]:
-    mt = re.fullmatch(r"(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])", text)
-    if not mt:
-        raise UsageError(name, "must be [SEGMENT:]BUS:DEVICE.FUNCTION in hex, e.g. 0000:01:00.0")
-    seg, bus, dev, fn = (int(g, 16) if g else 0 for g in mt.groups())
-    if dev > 31:
-        raise UsageError(name, f"device {dev:#x} is above 0x1f")
-    return seg, bus, dev, fn
-
-
-@dataclass(frozen=True)
-class Option:
-    flag: str
-    kinds: tuple[str, ...]
-    help: str
-    parse: object = None  # callable(name, text) -> value; default: u64
-    maximum: int = 0xFFFF_FFFF_FFFF_FFFF
-    limits: tuple[tuple[str, int], ...] = ()   # (scenario, maximum) where it is below `maximum`
-
-    @property
-    def dest(self) -> str:
-        return self.flag.lstrip("-").replace("-", "_")
-
-    def convert(self, text: str, kind: str | None = None):
-        if self.parse is None:
-            return parse_int(self.flag, text, dict(self.limits).get(kind, self.maximum))
-        return self.parse(self.flag, text)
-
-
-def _sev(name, text):
-    return m.Severity.parse(text, name)
-
-
-def _guid(name, text):
-    return m.parse_guid(name, text)
-
-
-def _fru_text(name, text):
-    raw = text.encode()
-    if len(raw) > 20:
-        raise UsageError(name, f"is {len(raw)} bytes; the FRU text field holds at most 20")
-    return raw
-
-
-U8, U16, U32 = 0xFF, 0xFFFF, 0xFFFF_FFFF
-U24 = 0xFF_FFFF
-NO_RAW = tuple(k for k in ALL if k != "raw")
-ADDRESS = MEMORY + ARM + PCIE + ("generic-cpu", "pci-bus", "x86-proc", "memory2", "arm-ras")
-DEVICE_ID = PCIE + CXL + ("pci-device",)      # --bdf / --vendor-id / --device-id
-
-
-def _per_kind(kinds: tuple[str, ...], maximum: int) -> tuple[tuple[str, int], ...]:
-    return tuple((k, maximum) for k in kinds)
 
 
 def parse_agent_type(name: str, text: str) -> int:
@@ -233,65 +94,7 @@ def parse_component_type(name: str, text: str) -> int:
                          "or a number)") from None
 
 
-OPTIONS = (
-    # common
-    Option("--address", ADDRESS, "physical address (memory PA, ARM fault PA, CPU target address, "
-           f"PCI bus address, Arm RAS ERR<n>ADDR); default {DEFAULT_ADDRESS:#x}"),
-    Option("--severity", ALL, "recoverable | fatal | corrected | info | number (block and section)", _sev),
-    Option("--section-severity", ALL, "section severity when it should differ from the block's", _sev),
-    Option("--flags", ALL, "entry flags: primary,reset,threshold-exceeded,latent,… or a number", parse_flags),
-    Option("--fru-id", ALL, "FRU id GUID", _guid),
-    Option("--fru-text", ALL, "FRU text (at most 20 bytes)", _fru_text),
-    Option("--timestamp", ALL, "entry timestamp: now (default), none, or YYYY-MM-DDThh:mm:ss", parse_timestamp),
-    Option("--raw-data", ALL, "raw-data area after the entries: hex or @FILE", parse_bytes),
-    # memory
-    Option("--error-type", MEM_FIELDS + ("pci-bus",), "memory error type 0..15 (memory2: 0..255; 2 single-bit ECC, "
-           "3 multi-bit ECC, …); pci-bus: 0 unknown, 1 data parity, 2 system, 3 master abort, "
-           "4 bus timeout, 5 master data parity, 6 address parity, 7 command parity",
-           maximum=U16, limits=_per_kind(MEMORY, 15) + (("memory2", U8),)),
-    Option("--pa-mask", MEM_FIELDS, "physical address mask"),
-    Option("--error-status", MEM_FIELDS + ("pci-bus", "pci-device"), "error status value"),
-    *(Option(f"--{n}", MEM_FIELDS, f"memory {n.replace('-', ' ')}" + (" (memory2: 32 bits)" if mx == U32 else ""),
-             maximum=mx, limits=_per_kind(MEMORY, U16))
-      for n, mx in (("node", U16), ("card", U16), ("module", U16), ("device", U32), ("bit-position", U32),
-                    ("card-handle", U32), ("module-handle", U32))),
-    Option("--bank", MEM_FIELDS + ("cxl-dram",), "memory bank (cxl-dram: 8 bits)", maximum=U16,
-           limits=(("cxl-dram", U8),)),
-    Option("--column", MEM_FIELDS + ("cxl-dram",), "memory column (memory2: 32 bits)", maximum=U32,
-           limits=_per_kind(MEMORY + ("cxl-dram",), U16)),
-    Option("--rank", MEM_FIELDS + CXL_EVENTS[:2], "memory rank (cxl: 8 bits; memory2: 32 bits)", maximum=U32,
-           limits=_per_kind(MEMORY, U16) + _per_kind(CXL_EVENTS[:2], U8)),
-    Option("--row", MEM_FIELDS + ("cxl-dram",), "row (up to 18 bits: sets ROW_EXT above 0xffff; "
-           "cxl-dram: 24 bits; memory2: 32 bits)", maximum=U32,
-           limits=_per_kind(MEMORY, (1 << 18) - 1) + (("cxl-dram", U24),)),
-    Option("--bank-group", MEM_FIELDS + ("cxl-dram",), "bank group (with --bank-address instead of --bank)",
-           maximum=U8),
-    Option("--bank-address", MEM_FIELDS, "bank address", maximum=U8),
-    Option("--chip-id", MEM_FIELDS, "chip id 0..7 (memory2: 8 bits)", maximum=U8, limits=_per_kind(MEMORY, 7)),
-    *(Option(f"--{n}-id", MEM_FIELDS + ("pci-bus", "x86-proc"), f"{n} id")
-      for n in ("requestor", "responder", "target")),
-    Option("--status", ("memory2",), "status byte (bit 0: uncorrected; default from --severity)", maximum=U8),
-    # ARM
-    Option("--arm-type", ARM, "error-info type: cache,tlb,bus,micro-arch (UEFI 2.9A bitmap) or a number",
-           parse_arm_type),
-    Option("--error-info", ARM, "error-info bitfield (default per scenario, e.g. 0x450017)"),
-    Option("--virt-address", ARM, "virtual fault address"),
-    Option("--mpidr", ARM_FIELDS, "MPIDR of the failing PE (default: the target PE's)"),
-    Option("--midr", ARM_FIELDS, "MIDR (default 0x410fd490, Neoverse N2)"),
-    Option("--affinity-level", ARM, "error affinity level", maximum=U8),
-    Option("--running-state", ARM, "running state (bit0 = running)", maximum=U32),
-    Option("--psci-state", ARM, "PSCI state", maximum=U32),
-    Option("--multiple-error", ARM, "multiple-error count field", maximum=U16),
-    Option("--vendor", ARM, "vendor-specific bytes: hex or @FILE", parse_bytes),
-    # PCIe (and the device id of the CXL and PCI device sections)
-    Option("--bdf", DEVICE_ID, "[SEGMENT:]BUS:DEVICE.FUNCTION (default 0000:01:00.0; pci-device: "
-           "segment up to 0xff)", parse_bdf),
-    Option("--vendor-id", DEVICE_ID, "PCI vendor id", maximum=U16),
-    Option("--device-id", DEVICE_ID, "PCI device id", maximum=U16),
-    Option("--port-type", PCIE, "port type (0 endpoint, 4 root port, …)", maximum=U32),
-    Option("--aer-uncor-status", PCIE, "AER uncorrectable error status", maximum=U32),
-    Option("--aer-cor-status", PCIE, "AER correctable error status", maximum=U32),
-    Option("--serial", PCIE + CXL, "device serial number"),
+OPTIONS = so.BASE_OPTIONS + (
     # CXL protocol error
     Option("--agent-type", ("cxl-protocol",), "CXL agent: rcd, rch-dp, device (default), ld, fmld, "
            "rp, dsp, usp, or a number", parse_agent_type),
@@ -303,8 +106,8 @@ OPTIONS = (
     Option("--header-log", ("cxl-protocol",), "CXL RAS header log (up to 64 bytes): hex or @FILE",
            parse_bytes),
     Option("--dvsec", ("cxl-protocol",), "CXL DVSEC bytes: hex or @FILE", parse_bytes),
-    Option("--capability", ("cxl-protocol",), "PCIe capability structure (up to 60 bytes): hex or @FILE",
-           parse_bytes),
+    Option("--capability", PCIE + ("cxl-protocol",), "PCIe capability structure (up to 60 bytes): "
+           "hex or @FILE", lambda n, t: _bytes_upto(n, t, 60)),
     # CXL component events
     Option("--dpa", CXL_EVENTS[:2], "device physical address of the event (default 0x1000)"),
     Option("--event-type", CXL_EVENTS, "memory event type (general media: 0 ECC error, 1 invalid "
@@ -335,7 +138,7 @@ OPTIONS = (
     Option("--segment", ("pci-bus",), "segment number (default 0)", maximum=U8),
     Option("--bus-data", ("pci-bus",), "bus data"),
     Option("--bus-command", ("pci-bus",), "bus command (bit 56: PCI-X; default 0x6, memory read)"),
-    Option("--class-code", ("pci-device",), "class code (24 bits, default 0x020000)", maximum=U24),
+    Option("--class-code", PCIE + ("pci-device",), "class code (24 bits, default 0x020000)", maximum=U24),
     Option("--mem-regs", ("pci-device",), "memory-mapped register pairs ADDR=VALUE[,ADDR=VALUE...]",
            parse_regs),
     Option("--io-regs", ("pci-device",), "IO register pairs ADDR=VALUE[,ADDR=VALUE...]", parse_regs),
@@ -346,7 +149,7 @@ OPTIONS = (
            "or a GUID", parse_check_type),
     Option("--check-info", ("x86-proc",), "check information (default: a data-read L1 cache check, "
            "uncorrected unless --severity corrected)"),
-    Option("--ip", ("x86-proc",), "instruction pointer"),
+    Option("--ip", ("x86-proc", "generic-cpu"), "instruction pointer"),
     # NVIDIA
     Option("--signature", ("nvidia",), "error signature (ASCII, up to 16 characters; default "
            "PCIe-DPC)", _signature),
@@ -375,10 +178,24 @@ OPTIONS = (
     Option("--aux-data", ("arm-ras",), "auxiliary data bytes (tables 22-26): hex or @FILE", parse_bytes),
     Option("--mpam-partid", ("arm-ras",), "auxiliary data of one key-value pair: the MPAM PARTID",
            maximum=U16),
+) + so.SECTION_OPTIONS + (
     # raw / vendor section
     Option("--guid", ("raw",), "section type GUID of the raw section", _guid),
     Option("--data", ("raw",), "section body: hex or @FILE", parse_bytes),
 )
+
+
+_BYTE_OPTIONS = frozenset(o.flag for o in OPTIONS if o.parse is parse_bytes or o.flag in ("--capability", "--aer-info"))
+
+
+def inline_files(flag: str, text: str) -> str:
+    """A field's text with its @FILE values read into hex, for a daemon, whose working
+    directory is not ours."""
+    if flag in _BYTE_OPTIONS and text.startswith("@"):
+        return parse_bytes(flag, text).hex()
+    if flag in ("--arm-context",):
+        return so.inline_files(text)
+    return text
 
 
 def add_field_options(parser: argparse.ArgumentParser) -> None:
@@ -387,22 +204,25 @@ def add_field_options(parser: argparse.ArgumentParser) -> None:
     for opt in OPTIONS:
         title = FIELD_GROUPS[_group_of(opt)]
         group = groups.get(title) or groups.setdefault(title, parser.add_argument_group(title))
-        kinds = "" if opt.kinds in (ALL, MEMORY, ARM, PCIE, ("raw",), MEM_FIELDS, ARM_FIELDS) else \
+        kinds = "" if opt.kinds in (ALL, MEMORY, ARM, PCIE, ("raw",), MEM_FIELDS, ARM_FIELDS, ("generic-cpu",),
+                                    ("firmware-ref",)) else \
             (" [all but raw]" if opt.kinds == NO_RAW else f" [{', '.join(opt.kinds)}]")
         group.add_argument(opt.flag, dest=f"f_{opt.dest}", metavar="V", default=None,
-                           help=f"{opt.help}{kinds}")
+                           action="append" if opt.repeat else "store", help=f"{opt.help}{kinds}")
 
 
 FIELD_GROUPS = {"common": "record fields, every scenario (raw: the block header and entry only)",
                 "memory": f"memory error section ({', '.join(MEMORY)}) and section 2 (memory2)",
                 "arm": f"ARM processor error section ({', '.join(ARM)}; --mpidr/--midr: arm-ras)",
                 "pcie": f"PCIe error section ({', '.join(PCIE)})",
+                "cpu": "processor generic error section (generic-cpu)",
+                "fwref": "firmware error record reference section (firmware-ref)",
                 "newer": f"CXL, PCI/PCI-X, IA32/X64, NVIDIA, memory 2, Arm RAS sections ({', '.join(NEWER)})",
                 "raw": "vendor section (raw --guid G --data HEX)"}
 
 
 def _group_of(opt: Option) -> str:
-    if opt.kinds in (ALL, NO_RAW, ADDRESS):
+    if opt.kinds in (ALL, NO_RAW, ADDRESS) or opt.flag == "--validation-bits":
         return "common"
     if opt.kinds[0] in MEMORY:
         return "memory"
@@ -410,7 +230,8 @@ def _group_of(opt: Option) -> str:
         return "pcie"
     if opt.kinds == ARM_FIELDS:
         return "arm"
-    return {ARM: "arm", ("raw",): "raw"}.get(opt.kinds, "newer")
+    return {ARM: "arm", ("raw",): "raw", ("generic-cpu",): "cpu",
+            ("firmware-ref",): "fwref"}.get(opt.kinds, "newer")
 
 
 def fields_from_args(args: argparse.Namespace) -> dict[str, str]:
@@ -419,7 +240,9 @@ def fields_from_args(args: argparse.Namespace) -> dict[str, str]:
         value = getattr(args, f"f_{opt.dest}", None)
         if value is None:
             continue
-        if not isinstance(value, str):      # argparse gives `--flag=--` as a list without the '--'
+        if opt.repeat:      # one text, so journals, daemons and campaigns carry it as any field
+            value = so.ENTRY_SEP.join(v if isinstance(v, str) else " ".join(map(str, v)) for v in value)
+        elif not isinstance(value, str):      # argparse gives `--flag=--` as a list without the '--'
             value = " ".join(map(str, value))
         fields[opt.flag] = value
     return fields
@@ -447,7 +270,7 @@ def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None 
         raise UsageError("--bank", "conflicts with --bank-group/--bank-address (they share one field)")
 
     default_sev = {"memory-ue": 0, "memory-ce": 2, "memory-fatal": 1, "arm-cache-ue": 0,
-                   "arm-tlb": 2, "pcie-ue": 0, "pcie-ce": 2, "generic-cpu": 2, "raw": 0,
+                   "arm-tlb": 2, "pcie-ue": 0, "pcie-ce": 2, "generic-cpu": 2, "firmware-ref": 3, "raw": 0,
                    "cxl-protocol": 0, "cxl-general-media": 0, "cxl-dram": 2, "cxl-memory-module": 3,
                    "pci-bus": 0, "pci-device": 0, "x86-proc": 0, "nvidia": 0, "memory2": 0,
                    "arm-ras": 0}[kind]
@@ -468,49 +291,87 @@ def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
     addr = v.get("address", DEFAULT_ADDRESS)
     if kind in NEWER:
         return _newer_section(kind, v, severity, addr, mpidr)
+    valid = v.get("validation_bits")
     if kind in MEMORY:
         names = ("pa_mask", "error_status", "node", "card", "module", "bank", "device", "column",
                  "bit_position", "rank", "card_handle", "module_handle", "row", "bank_group",
                  "bank_address", "chip_id", "requestor_id", "responder_id", "target_id")
         extra = {("physical_address_mask" if n == "pa_mask" else n): v[n] for n in names if n in v}
         default_type = {"memory-ue": 3, "memory-ce": 2, "memory-fatal": 3}[kind]
-        return m.MemorySection(physical_address=addr, error_type=v.get("error_type", default_type), **extra)
+        return m.MemorySection(physical_address=addr, error_type=v.get("error_type", default_type),
+                               explicit_validation_bits=valid, reserved=v.get("section_reserved", 0), **extra)
     if kind in ARM:
-        corrected = severity == m.Severity.CORRECTED
-        # error_info: data access, generic read, level 1, corrected flag per severity
-        default_info = 0x450017 | (0x4000000 if corrected else 0)
-        info = m.ArmErrorInfo(
-            type=v.get("arm_type", m.ARM_TYPE_CACHE if kind == "arm-cache-ue" else m.ARM_TYPE_TLB),
-            multiple_error=v.get("multiple_error"), flags=1,
-            error_info=v.get("error_info", default_info), virt_fault_addr=v.get("virt_address"),
-            physical_fault_addr=addr)
-        return m.ArmSection(error_info=[info], mpidr=v.get("mpidr", 0x80000000 if mpidr is None else mpidr | 0x80000000),
-                            affinity_level=v.get("affinity_level", 0),
-                            running_state=v.get("running_state", 1), psci_state=v.get("psci_state", 0),
-                            midr=v.get("midr", 0x410FD490), vendor=v.get("vendor", b""))
+        return _arm_section(kind, v, severity, mpidr, addr, valid)
     if kind in PCIE:
-        seg, bus, dev, fn = v.get("bdf", (0, 1, 0, 0))
-        ue = kind == "pcie-ue"
-        aer = bytearray(96)
-        aer[0:4] = (0x00010001).to_bytes(4, "little")  # AER capability header: id 1, version 1
-        aer[4:8] = v.get("aer_uncor_status", 0x4000 if ue else 0).to_bytes(4, "little")  # completion timeout
-        aer[12:16] = (0x00062030).to_bytes(4, "little")  # uncorrectable severity: the spec default
-        aer[16:20] = v.get("aer_cor_status", 0 if ue else 0x1).to_bytes(4, "little")  # receiver error
-        return m.PcieSection(port_type=v.get("port_type", 0), version_major=3, version_minor=0,
-                             command=0x0406, status=0x0010, vendor_id=v.get("vendor_id", 0x13B5),
-                             device_id=v.get("device_id", 0x0100), class_code=0x020000,
-                             function=fn, device=dev, segment=seg, bus=bus, secondary_bus=0, slot=0,
-                             serial_number=v.get("serial"), aer_info=bytes(aer))
+        return _pcie_section(kind, v, valid)
     if kind == "generic-cpu":
-        return m.ProcessorGenericSection(proc_type=2, proc_isa=4, proc_error_type=0x01, operation=1,
-                                         flags=0x08 if severity == m.Severity.CORRECTED else 0x01,
-                                         level=1, target_addr=addr,
-                                         # MPIDR_EL1 as the PE reads it (bit 31 is RES1), as
-                                         # the ARM section's mpidr: the same with or without a PE
-                                         proc_id=(0 if mpidr is None else mpidr) | 0x80000000)
+        corrected = severity == m.Severity.CORRECTED
+        return m.ProcessorGenericSection(
+            proc_type=v.get("proc_type", 2), proc_isa=v.get("proc_isa", 4),
+            proc_error_type=v.get("proc_error_type", 0x01), operation=v.get("operation", 1),
+            flags=v.get("proc_flags", 0x08 if corrected else 0x01), level=v.get("level", 1),
+            cpu_version=v.get("cpu_version"), cpu_brand=v.get("cpu_brand"), target_addr=addr,
+            requestor_id=v.get("requestor_id"), responder_id=v.get("responder_id"), ip=v.get("ip"),
+            # MPIDR_EL1 as the PE reads it (bit 31 is RES1), as the ARM section's mpidr: the
+            # same with or without a PE
+            proc_id=v.get("proc_id", (0 if mpidr is None else mpidr) | 0x80000000),
+            explicit_validation_bits=valid, reserved=v.get("section_reserved", 0))
+    if kind == "firmware-ref":
+        return m.FirmwareRefSection(record_type=v.get("ref_type", 2), revision=v.get("ref_revision", 2),
+                                    record_identifier=v.get("ref_id", 0),
+                                    record_identifier_guid=v.get("ref_guid", uuid.UUID(int=0)),
+                                    trailing=v.get("ref_trailing", b""),
+                                    reserved=v.get("section_reserved", 0))
     if "guid" not in v:
         raise UsageError("--guid", "the raw scenario needs the section type GUID")
     return m.RawSection(guid=v["guid"], data=v.get("data", b""))
+
+
+def _arm_section(kind: str, v: dict, severity: int, mpidr: int | None, addr: int,
+                 valid: int | None) -> m.ArmSection:
+    corrected = severity == m.Severity.CORRECTED
+    # the one-entry options, and what each --arm-info entry leaves out: data access,
+    # generic read, level 1, the corrected bit per severity; flags: first
+    base = {"type": v.get("arm_type", m.ARM_TYPE_CACHE if kind == "arm-cache-ue" else m.ARM_TYPE_TLB),
+            "multiple_error": v.get("multiple_error"), "flags": 1,
+            "error_info": v.get("error_info", 0x450017 | (0x4000000 if corrected else 0)),
+            "virt_fault_addr": v.get("virt_address"), "physical_fault_addr": addr}
+    infos = [m.ArmErrorInfo(**{**base, **e}) for e in v.get("arm_info", [{}])]
+    contexts = [m.ArmContext(**c) for c in v.get("arm_context", [])]
+    return m.ArmSection(error_info=infos, context=contexts, context_align=v.get("context_align", 16),
+                        mpidr=v.get("mpidr", 0x80000000 if mpidr is None else mpidr | 0x80000000),
+                        affinity_level=v.get("affinity_level", 0),
+                        running_state=v.get("running_state", 1), psci_state=v.get("psci_state", 0),
+                        midr=v.get("midr", 0x410FD490), vendor=v.get("vendor", b""),
+                        explicit_validation_bits=valid, reserved=v.get("section_reserved", 0))
+
+
+def _pcie_section(kind: str, v: dict, valid: int | None) -> m.PcieSection:
+    seg, bus, dev, fn = v.get("bdf", (0, 1, 0, 0))
+    ue = kind == "pcie-ue"
+    aer = bytearray(v["aer_info"].ljust(96, b"\0")) if "aer_info" in v else None
+    if aer is None:
+        aer = bytearray(96)
+        aer[0:4] = (0x00010001).to_bytes(4, "little")  # AER capability header: id 1, version 1
+        aer[12:16] = (0x00062030).to_bytes(4, "little")  # uncorrectable severity: the spec default
+        aer[4:8] = (0x4000 if ue else 0).to_bytes(4, "little")    # completion timeout
+        aer[16:20] = (0 if ue else 0x1).to_bytes(4, "little")     # receiver error
+    if "aer_uncor_status" in v:
+        aer[4:8] = v["aer_uncor_status"].to_bytes(4, "little")
+    if "aer_cor_status" in v:
+        aer[16:20] = v["aer_cor_status"].to_bytes(4, "little")
+    major, minor = v.get("pcie_version", (3, 0))
+    bridge = "bridge_status" in v or "bridge_control" in v
+    return m.PcieSection(port_type=v.get("port_type", 0), version_major=major, version_minor=minor,
+                         command=v.get("pci_command", 0x0406), status=v.get("pci_status", 0x0010),
+                         vendor_id=v.get("vendor_id", 0x13B5), device_id=v.get("device_id", 0x0100),
+                         class_code=v.get("class_code", 0x020000), function=fn, device=dev, segment=seg,
+                         bus=bus, secondary_bus=v.get("secondary_bus", 0), slot=v.get("slot", 0),
+                         serial_number=v.get("serial"),
+                         bridge_secondary_status=v.get("bridge_status", 0) if bridge else None,
+                         bridge_control=v.get("bridge_control", 0) if bridge else None,
+                         capability=v.get("capability"), aer_info=bytes(aer),
+                         explicit_validation_bits=valid, reserved=v.get("section_reserved", 0))
 
 
 DEFAULT_DPA = 0x1000

@@ -223,6 +223,7 @@ SCENARIO_CASES = {
     "pcie-ue": ("pcie-ue", {}, None, "section_type: PCIe error", "recoverable", [AER_NO_DEV]),
     "pcie-ce": ("pcie-ce", {}, None, "section_type: PCIe error", "corrected", [AER_NO_DEV]),
     "generic-cpu": ("generic-cpu", {}, None, "section_type: general processor error", "corrected", []),
+    "firmware-ref": ("firmware-ref", {}, None, "section_type: Firmware Error Record Reference", "info", []),
     "raw-guid-data": ("raw", {"--guid": RAW_GUID, "--data": "de ad be ef"}, None,
                       f"section type: unknown, {RAW_GUID}", "recoverable", []),
     "raw-file": ("raw", {}, "file", f"section type: unknown, {FILE_GUID}", "corrected", []),

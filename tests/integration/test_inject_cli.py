@@ -129,7 +129,8 @@ BAD = [
      "fwemu: error: --address: 0x1ffffffffffffffff is outside 0 .. 0xffffffffffffffff"),
     (["inject", "memory-oops"],
      "fwemu: error: scenario: unknown scenario 'memory-oops' (one of: memory-ue, memory-ce, "
-     "memory-fatal, arm-cache-ue, arm-tlb, pcie-ue, pcie-ce, generic-cpu, raw, cxl-protocol, "
+     "memory-fatal, arm-cache-ue, arm-tlb, pcie-ue, pcie-ce, generic-cpu, firmware-ref, raw, "
+     "cxl-protocol, "
      "cxl-general-media, cxl-dram, cxl-memory-module, pci-bus, pci-device, x86-proc, nvidia, "
      "memory2, arm-ras)"),
     (["inject", "memory-ue", "--count", "0"], "fwemu: error: --count: must be at least 1"),

@@ -25,7 +25,8 @@ KINDS = [k for k in scenarios.SCENARIOS if k != "raw"]
 MEMORY_KINDS = list(scenarios.MEMORY)
 # libcper JSON both ways (arm-ras: libcper 0.0.4 predates its Arm RAS parser, so base64 both ways)
 JSON_KINDS = MEMORY_KINDS + ["generic-cpu", "pci-device", "nvidia", "cxl-general-media", "cxl-dram",
-                             "cxl-memory-module", "arm-cache-ue", "x86-proc", "arm-ras"]
+                             "cxl-memory-module", "arm-cache-ue", "x86-proc", "arm-ras",
+                             "firmware-ref"]
 NO_JSON = ["pcie-ue", "pcie-ce"]     # PCIe: JSON -> bytes only
 NOT_YET = ["memory2"]                # memory error section 2: neither way yet (a clear error)
 # scenario bytes libcper's JSON cannot hold: the PCI bus command's low bits, a CXL 2.0

@@ -37,6 +37,7 @@ examples:
   fwemu inject memory-ce --count 50 --address random:0x60000000:0x70000000:0x1000 --seed 7
   fwemu inject arm-cache-ue --notify sdei --pe 1         on the first SDEI source, PE 1
   fwemu inject pcie-ue --bdf 0000:03:00.0 --json         one JSON object on stdout
+  fwemu inject arm-cache-ue --arm-info type=cache --arm-info type=tlb,pa=none   two error-info entries
   fwemu inject raw block.bin --source 2                  a status block file, posted verbatim
   fwemu inject memory-ue --board fvp --url socket://127.0.0.1:5005
 
