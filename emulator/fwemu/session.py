@@ -136,7 +136,7 @@ class Session:
         session = cls(board, target, fw, j)
         # runs on this journal that were cut short (SIGKILL, a crash): end their injections
         session.runfile = recovery.open_runfile(j)
-        if session.runfile is not None:
+        if session.runfile is not None and j.path is not None:   # a run file is a journal file's
             fw.id_source = session.runfile.reserve_ids
             try:
                 session.restart = recovery.recover(fw, j.path, session.runfile)
@@ -285,7 +285,7 @@ class Session:
                         fw.interrupt(self.stop_reason or "fwemu stopped")
                         break
                 fw.pump(0.05)
-                if on_final is not None:      # streamed as they end, not at the end
+                if tally is not None and on_final is not None:      # streamed as they end, not at the end
                     injs = self._tally_finals(tally, injs)
         else:
             for i in injs:

@@ -183,7 +183,7 @@ class LinuxModel:
         self.work: collections.deque[_Work] = collections.deque()
         self.cv = threading.Condition(self.lock)
         self.next_poll: dict[int, float] = {}
-        self.stats = collections.Counter()
+        self.stats: collections.Counter[str] = collections.Counter()
         self._stop = False
         self.thread = threading.Thread(target=self._run, name="sim-os", daemon=True)
         self.boot()
