@@ -9,12 +9,14 @@ import os
 import re
 import sys
 import tomllib
+from typing import Any
 
-from ..board import load_board, parse_board
+from ..board import Board, load_board, parse_board
 from ..errors import EXIT_FAILED, BoardError, UsageError
-from ..hest import (DEFAULT_OEM, HestError, board_from_hest, board_to_toml, build_hest,
+from ..hest import (DEFAULT_OEM, HestError, HestTable, board_from_hest, board_to_toml, build_hest,
                     parse_hest)
 from ..hest_lint import RULES, SEVERITIES, lint
+from ..output import Output
 from ..safe_io import write_output
 
 SYS_HEST = "/sys/firmware/acpi/tables/HEST"
@@ -38,7 +40,7 @@ def _block(text: str) -> tuple[int, int]:
             from None
 
 
-def register(sub, common) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("hest", parents=[common], help="build, import and lint ACPI HEST tables",
                        description="The board's HEST (build), a HEST as a board file (import), "
                                    "and what Linux does with each field (lint).")
@@ -92,7 +94,7 @@ def register(sub, common) -> None:
     lt.set_defaults(func=cmd_lint)
 
 
-def _missing_action(args, out) -> int:
+def _missing_action(args: argparse.Namespace, out: Output) -> int:
     raise UsageError("hest", "missing action (try: fwemu hest build|import|lint)")
 
 
@@ -113,7 +115,7 @@ def _read(path: str) -> bytes:
         raise UsageError(path, f"cannot read: {why}") from None
 
 
-def _parse_file(path: str):
+def _parse_file(path: str) -> HestTable:
     try:
         return parse_hest(_read(path))
     except HestError as exc:
@@ -121,14 +123,14 @@ def _parse_file(path: str):
         raise
 
 
-def _needs_sources(board) -> None:
+def _needs_sources(board: Board) -> None:
     if not board.sources:
         raise UsageError("--board", f"board {board.name!r} has no [[source]] entries: its "
                          'sources are read from the target\'s own HEST at run time '
                          '(target.discover = "hest"), so there is no table to build or lint')
 
 
-def cmd_build(args, out) -> int:
+def cmd_build(args: argparse.Namespace, out: Output) -> int:
     board = load_board(args.board)
     _needs_sources(board)
     data = build_hest(board, oem_id=args.oem_id, oem_table_id=args.oem_table_id,
@@ -150,7 +152,7 @@ def cmd_build(args, out) -> int:
     return 0
 
 
-def cmd_import(args, out) -> int:
+def cmd_import(args: argparse.Namespace, out: Output) -> int:
     table = _parse_file(args.file)
     if not table.checksum_ok and not args.ignore_checksum:
         raise HestError(9, "checksum", f"is {table.checksum:#04x}, the table's bytes say "
@@ -195,7 +197,7 @@ def cmd_import(args, out) -> int:
     return 0
 
 
-def _board_for_lint(name: str | None):
+def _board_for_lint(name: str | None) -> tuple[Board, dict[str, Any]]:
     """The board and its routes. A board that fails to load only because of its routes is
     still linted (routes are lint findings too)."""
     try:
@@ -211,14 +213,14 @@ def _board_for_lint(name: str | None):
         return parse_board(raw, exc.file), routes
 
 
-def _raw_board(file: str, name: str | None) -> dict:
+def _raw_board(file: str, name: str | None) -> dict[str, Any]:
     if name and ("/" in name or name.endswith(".toml")):
         return tomllib.loads(_read(name).decode("utf-8"))
     res = importlib.resources.files("fwemu").joinpath("boards", file)
     return tomllib.loads(res.read_text(encoding="utf-8"))
 
 
-def cmd_lint(args, out) -> int:
+def cmd_lint(args: argparse.Namespace, out: Output) -> int:
     board_name = getattr(args, "board", None)
     if args.file and board_name:
         raise UsageError("lint", "give either --board NAME or a HEST FILE, not both")

@@ -3,28 +3,30 @@ arm64 kernel) that boards with `target.kind = "qemu"` drive. Guide: docs/qemu.md
 
 from __future__ import annotations
 
+import argparse
 import os
 import select
 import sys
 from typing import Any
 
-from ..board import load_board
+from ..board import Board, load_board
 from ..errors import UnreachableError, UsageError
 from ..qemu import acpi
 from ..qemu.console import Console, kernel_lines
 from ..qemu.image import find_image, missing_prerequisites
 from ..qemu.launcher import RAM_BASE, Guest, default_run_dir, parse_size
+from ..output import Output
 from ..qemu.qmp import Qmp
 
 
-def register(sub, common) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("qemu", parents=[common], help="start, stop and inspect the qemu-virt guest",
                        description="The QEMU arm64 virt guest running Debian's arm64 kernel that "
                                    "the qemu-virt board drives (docs/qemu.md). Build its image "
                                    "once with scripts/fetch-qemu-linux.sh.")
     qsub = p.add_subparsers(dest="qemu_command", metavar="ACTION")
 
-    def run_dir_arg(q):
+    def run_dir_arg(q: argparse.ArgumentParser) -> None:
         q.add_argument("--run", metavar="DIR", default=None,
                        help=f"the guest's run directory (default $FWEMU_QEMU_RUN, else {default_run_dir()})")
 
@@ -56,11 +58,11 @@ def register(sub, common) -> None:
     p.set_defaults(func=cmd_missing)
 
 
-def cmd_missing(args, out) -> int:
+def cmd_missing(args: argparse.Namespace, out: Output) -> int:
     raise UsageError("qemu", "missing action (up, down, status, console)")
 
 
-def _board(args):
+def _board(args: argparse.Namespace) -> Board:
     name = getattr(args, "board", None) or os.environ.get("FWEMU_BOARD") or "qemu-virt"
     board = load_board(name)
     if board.target.kind != "qemu":
@@ -68,7 +70,7 @@ def _board(args):
     return board
 
 
-def _guest(args, board=None) -> Guest:
+def _guest(args: argparse.Namespace, board: Board | None = None) -> Guest:
     board = board or _board(args)
     ram = next((w for w in board.windows if w.name == "ram"), None)
     size = parse_size(args.memory) if getattr(args, "memory", None) else (ram.size if ram else 1 << 30)
@@ -76,7 +78,7 @@ def _guest(args, board=None) -> Guest:
     return Guest(args.run, ram_size=size, smp=smp, ram_base=ram.base if ram else RAM_BASE)
 
 
-def cmd_up(args, out) -> int:
+def cmd_up(args: argparse.Namespace, out: Output) -> int:
     missing = missing_prerequisites()
     if missing:
         raise UnreachableError("cannot boot the guest: " + "; ".join(missing))
@@ -92,7 +94,7 @@ def cmd_up(args, out) -> int:
     return 0
 
 
-def cmd_down(args, out) -> int:
+def cmd_down(args: argparse.Namespace, out: Output) -> int:
     guest = Guest(args.run)
     info = guest.info()
     stopped = guest.stop()
@@ -108,7 +110,7 @@ def _public(info: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in info.items() if k != "command"}
 
 
-def cmd_status(args, out) -> int:
+def cmd_status(args: argparse.Namespace, out: Output) -> int:
     guest = Guest(args.run)
     info = guest.info()
     alive = guest.alive()
@@ -146,7 +148,7 @@ def cmd_status(args, out) -> int:
     return 0
 
 
-def print_kernel_log(path: str, out) -> int:
+def print_kernel_log(path: str, out: Output) -> int:
     """`console --log`: the kernel's lines from a console log (qemu and tfa machines)."""
     with open(path, "rb") as fh:
         text = fh.read().decode(errors="replace").replace("\r", "")
@@ -157,7 +159,7 @@ def print_kernel_log(path: str, out) -> int:
     return 0
 
 
-def cmd_console(args, out) -> int:
+def cmd_console(args: argparse.Namespace, out: Output) -> int:
     guest = Guest(args.run)
     info = guest.info()
     if args.log:

@@ -4,18 +4,20 @@ agent path (`fwemu --board tfa-qemu inject ...`). Guide: docs/tfa-qemu.md."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from typing import Any
 
 from ..board import load_board
 from ..errors import UnreachableError, UsageError
+from ..output import Output
 from ..qemu.console import Console
 from ..tfa.guest import TfaGuest, firmware_info, missing_prerequisites
 from .qemu import print_kernel_log
 
 
-def register(sub, common) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("tfa", parents=[common], help="start, stop and inspect the tfa-qemu machine",
                        description="QEMU virt (secure=on) running TF-A with the fwemu agent in BL31, "
                                    "edk2 and Debian's arm64 kernel, for agent boards such as "
@@ -38,11 +40,11 @@ def register(sub, common) -> None:
     p.set_defaults(func=cmd_missing)
 
 
-def cmd_missing(args, out) -> int:
+def cmd_missing(args: argparse.Namespace, out: Output) -> int:
     raise UsageError("tfa", "missing action (up, down, status, console)")
 
 
-def _guest(args) -> TfaGuest:
+def _guest(args: argparse.Namespace) -> TfaGuest:
     name = getattr(args, "board", None) or os.environ.get("FWEMU_BOARD") or "tfa-qemu"
     board = load_board(name)
     if board.target.kind != "agent" or not board.target.console:
@@ -51,7 +53,7 @@ def _guest(args) -> TfaGuest:
     return TfaGuest(board)
 
 
-def cmd_up(args, out) -> int:
+def cmd_up(args: argparse.Namespace, out: Output) -> int:
     missing = missing_prerequisites()
     if missing:
         raise UnreachableError("cannot boot the tfa-qemu machine: " + "; ".join(missing))
@@ -68,7 +70,7 @@ def cmd_up(args, out) -> int:
     return 0
 
 
-def cmd_down(args, out) -> int:
+def cmd_down(args: argparse.Namespace, out: Output) -> int:
     guest = _guest(args)
     info = guest.info()
     stopped = guest.stop()
@@ -78,7 +80,7 @@ def cmd_down(args, out) -> int:
     return 0
 
 
-def cmd_status(args, out) -> int:
+def cmd_status(args: argparse.Namespace, out: Output) -> int:
     guest = _guest(args)
     info = guest.info()
     alive = guest.alive()
@@ -99,7 +101,7 @@ def cmd_status(args, out) -> int:
     return 0
 
 
-def cmd_console(args, out) -> int:
+def cmd_console(args: argparse.Namespace, out: Output) -> int:
     guest = _guest(args)
     if args.log:
         return print_kernel_log(guest.serial_log, out)
