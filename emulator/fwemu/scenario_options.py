@@ -324,6 +324,18 @@ BASE_OPTIONS = (  # the common, memory, ARM and PCIe fields (the newer kinds': s
     Option("--fru-text", ALL, "FRU text (at most 20 bytes)", _fru_text),
     Option("--timestamp", ALL, "entry timestamp: now (default), none, or YYYY-MM-DDThh:mm:ss", parse_timestamp),
     Option("--raw-data", ALL, "raw-data area after the entries: hex or @FILE", parse_bytes),
+    # header fields as written: a correct firmware derives them; a value here makes a record
+    # the OS should reject or misread (fault injection against the consumer's checks)
+    Option("--entry-revision", ALL, "the entry's revision (default 0x0300; below 0x0300 the 64-byte "
+           "entry header, which has no timestamp)", maximum=U16),
+    Option("--error-data-length", ALL, "the entry's error data length as written (default: the "
+           "section's length)", maximum=U32),
+    Option("--data-length", ALL, "the block's data length as written (default: the entries' and raw "
+           "data's length)", maximum=U32),
+    Option("--raw-data-offset", ALL, "the block's raw data offset as written (default: the end of the "
+           "entries)", maximum=U32),
+    Option("--block-status", ALL, "the block_status word as written (default: from the entry "
+           "severities)", maximum=U32),
     # memory
     Option("--error-type", MEM_FIELDS + ("pci-bus",), "memory error type 0..15 (memory2: 0..255; 2 single-bit ECC, "
            "3 multi-bit ECC, …); pci-bus: 0 unknown, 1 data parity, 2 system, 3 master abort, "

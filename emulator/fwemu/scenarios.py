@@ -276,15 +276,22 @@ def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None 
                    "arm-ras": 0}[kind]
     severity = v.get("severity", default_sev)
     section = _section(kind, v, int(severity), mpidr)
-    ts = v.get("timestamp", "now")
+    revision = v.get("entry_revision", 0x0300)
+    ts = v.get("timestamp", "now" if revision >= 0x0300 else None)
+    if ts is not None and revision < 0x0300:
+        raise UsageError("--entry-revision", f"{revision:#06x} is the 64-byte entry header, which has no "
+                         "timestamp: give --timestamp none (or leave it out)")
     if ts == "now":
         ts = m.Timestamp.now(sequence)
     elif isinstance(ts, m.Timestamp) and sequence:
         ts = m.Timestamp(**{**ts.__dict__, "sequence": sequence})
     entry = m.Entry(section=section, severity=v.get("section_severity", severity),
                     flags=v.get("flags", m.FLAG_PRIMARY), fru_id=v.get("fru_id"),
-                    fru_text=v.get("fru_text"), timestamp=ts)
-    return m.StatusBlock(entries=[entry], severity=severity, raw_data=v.get("raw_data", b""))
+                    fru_text=v.get("fru_text"), timestamp=ts, revision=revision,
+                    error_data_length=v.get("error_data_length"))
+    return m.StatusBlock(entries=[entry], severity=severity, raw_data=v.get("raw_data", b""),
+                         data_length=v.get("data_length"), raw_data_offset=v.get("raw_data_offset"),
+                         block_status=v.get("block_status"))
 
 
 def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
@@ -500,6 +507,12 @@ def _arm_ras_section(v: dict, corrected: bool, addr: int, mpidr: int | None) -> 
         user_data=v.get("user_data", b""), error_syndromes=[record], auxiliary_data=aux)
 
 
+# header fields written as given instead of derived (fault injection): records made with
+# them are built whole, not from the templates below
+AS_WRITTEN = frozenset(("--entry-revision", "--error-data-length", "--data-length", "--raw-data-offset",
+                        "--block-status"))
+
+
 class RecordFactory:
     """Builds scenario records fast, each one unique per board (DESIGN rule 6).
 
@@ -620,7 +633,9 @@ class RecordFactory:
         mpidr = self.mpidrs[pe]
         if not unique:
             return codec.encode(build(scenario, fields, mpidr=mpidr))
-        if fields.get("--timestamp", "now") != "now":
+        if fields.get("--timestamp", "now") != "now" or not AS_WRITTEN.isdisjoint(fields):
+            # a given timestamp, or header fields as written (an entry revision may leave no
+            # timestamp to vary, and the templates below assume the 72-byte entry header)
             return self._fixed(scenario, fields, mpidr, warnings)
         addr_text = fields.get("--address")
         fast_memory = scenario in MEMORY

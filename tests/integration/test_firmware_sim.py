@@ -902,7 +902,7 @@ FORGED = {   # rule -> (bytes, what Linux prints)
 
 @pytest.mark.parametrize("sid", [0, 1, 2, 5, 7], ids=["polled", "hed", "sea", "sdei", "ghes-v1"])
 @pytest.mark.parametrize("rule", list(FORGED))
-def test_invalid_record_is_warned_about_and_still_acked(sim, tmp_path, rule, sid):
+def test_invalid_record_is_warned_about_acked_and_dropped(sim, tmp_path, rule, sid):
     raw, message = FORGED[rule]
     f = tmp_path / f"{rule}.bin"
     f.write_bytes(raw)
@@ -912,7 +912,10 @@ def test_invalid_record_is_warned_about_and_still_acked(sim, tmp_path, rule, sid
     inj = s.firmware.submit("raw", record=f.read_bytes(), source_id=sid)
     settle(s, inj)
     assert inj.forged
-    assert (inj.state, inj.reason) == ("consumed", "")
+    # acked, but the OS threw it away: never reported consumed
+    assert inj.state == "dropped"
+    assert inj.reason == (f"the OS acked it but threw it away as invalid (GHES: {message}): nothing "
+                          "printed, no memory_failure")
     expected = [PFX + message]                          # no record printed, nothing handled
     if sid == 2:   # ghes_in_nmi_queue_one_entry fails for it: the SEA is not claimed by GHES
         expected.append("[sim] SEA on CPU0 not claimed by GHES: the faulting task gets SIGBUS")
@@ -921,7 +924,7 @@ def test_invalid_record_is_warned_about_and_still_acked(sim, tmp_path, rule, sid
     if sid != 7:
         assert read_ack(s, sid) == ACKED
     done = jlines(s)[-1]
-    assert (done["event"], done["forged"]) == ("consumed", True)
+    assert (done["event"], done["forged"], done["reason"]) == ("dropped", True, inj.reason)
 
 
 @pytest.mark.parametrize("sid", [0, 2, 5], ids=["polled", "sea", "sdei"])

@@ -276,9 +276,10 @@ def test_raw_file_with_a_bad_length_is_warned_about_by_the_os_and_acked(fwemu, t
     struct.pack_into("<I", bad, 12, 2000)        # data_length beyond the 1008-byte block
     f = _write(tmp_path, "bad.bin", bytes(bad))
     rc, out, _ = fwemu("inject", "raw", f, "--source", "2")
-    assert rc == 0
+    assert rc == 3     # acked but thrown away: dropped, not consumed
     lines = out.splitlines()
-    assert lines[1].startswith("   consumed ")
+    assert lines[1] == ("   dropped: the OS acked it but threw it away as invalid (GHES: Invalid error status "
+                        "block length!): nothing printed, no memory_failure")
     # source 2 is SEA: the invalid block is acked but does not claim the abort
     assert lines[2:] == ["OS log (sim):", "   [Firmware Warn]: GHES: Invalid error status block length!",
                          "   [sim] SEA on CPU0 not claimed by GHES: the faulting task gets SIGBUS"]

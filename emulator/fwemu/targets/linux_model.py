@@ -165,9 +165,10 @@ class LinuxModel:
         self.log_mark = 0   # lines ever logged; log_buf holds the newest
         self.seqno = 0
         self.cache: list[tuple[bytes, float]] = []
-        # source id -> True when the last record read from it was dropped as a cached
-        # duplicate (acked, nothing printed, no memory_failure); SimTarget.dropped reads it
-        self.dropped: dict[int, bool] = {}
+        # source id -> why the last record read from it was acked but thrown away: True for
+        # a cached duplicate, the kernel's warning for a block that failed its checks (nothing
+        # printed, no memory_failure either way); SimTarget.dropped reads it
+        self.dropped: dict[int, bool | str] = {}
         self.rl_corrected = _RateLimit("ghes_print_estatus", clock)
         self.rl_uncorrected = _RateLimit("ghes_print_estatus", clock)
         self.poisoned: set[int] = set()
@@ -439,6 +440,7 @@ class LinuxModel:
         if got is None:
             return False
         paddr, buf, warn = got
+        self.dropped[g.source.id] = warn or False
         if warn:
             self.log(warn)
         else:
@@ -468,6 +470,7 @@ class LinuxModel:
             paddr, buf, warn = got
             if warn:
                 self.log(warn)
+                self.dropped[g.source.id] = warn
                 self._clear(g, paddr)
                 continue
             claimed = True

@@ -136,7 +136,13 @@ class SimTarget(Target):
         return self.platform.mem.source_consumed(source)
 
     def dropped(self, source: Source) -> str | None:
-        return DROPPED_DUPLICATE if self.os.dropped.get(source.id) else None
+        why = self.os.dropped.get(source.id)
+        if not why:
+            return None
+        if why is True:
+            return DROPPED_DUPLICATE
+        return (f"the OS acked it but threw it away as invalid ({why.split(': ', 1)[-1]}): nothing printed, "
+                "no memory_failure")
 
     def withdraw(self, source: Source) -> None:
         self.platform.mem.withdraw_source(source)
