@@ -380,6 +380,10 @@ BASE_OPTIONS = (  # the common, memory, ARM and PCIe fields (the newer kinds': s
            "segment up to 0xff)", parse_bdf),
     Option("--vendor-id", DEVICE_ID, "PCI vendor id", maximum=U16),
     Option("--device-id", DEVICE_ID, "PCI device id", maximum=U16),
+    Option("--device-number", DEVICE_ID, "the device number byte as written, over --bdf's (any value, "
+           "e.g. above 0x1f)", maximum=U8),
+    Option("--function-number", DEVICE_ID, "the function number byte as written, over --bdf's (any value, "
+           "e.g. above 7)", maximum=U8),
     Option("--port-type", PCIE, "port type (0 endpoint, 4 root port, …)", maximum=U32),
     Option("--aer-uncor-status", PCIE, "AER uncorrectable error status", maximum=U32),
     Option("--aer-cor-status", PCIE, "AER correctable error status", maximum=U32),

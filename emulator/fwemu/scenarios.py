@@ -354,7 +354,7 @@ def _arm_section(kind: str, v: dict, severity: int, mpidr: int | None, addr: int
 
 
 def _pcie_section(kind: str, v: dict, valid: int | None) -> m.PcieSection:
-    seg, bus, dev, fn = v.get("bdf", (0, 1, 0, 0))
+    seg, bus, dev, fn = _bdf(v)
     ue = kind == "pcie-ue"
     aer = bytearray(v["aer_info"].ljust(96, b"\0")) if "aer_info" in v else None
     if aer is None:
@@ -384,10 +384,17 @@ def _pcie_section(kind: str, v: dict, valid: int | None) -> m.PcieSection:
 DEFAULT_DPA = 0x1000
 
 
+def _bdf(v: dict) -> tuple[int, int, int, int]:
+    """--bdf (default 0000:01:00.0), its device and function numbers replaced by
+    --device-number / --function-number where given (a byte a BDF's text cannot name)."""
+    seg, bus, dev, fn = v.get("bdf", (0, 1, 0, 0))
+    return seg, bus, v.get("device_number", dev), v.get("function_number", fn)
+
+
 def _newer_section(kind: str, v: dict, severity: int, addr: int, mpidr: int | None = None) -> m.Section:
     """The sections of records/sections/ with the scenario's defaults and field options."""
     corrected = severity == m.Severity.CORRECTED
-    seg, bus, dev, fn = v.get("bdf", (0, 1, 0, 0))
+    seg, bus, dev, fn = _bdf(v)
     if kind == "cxl-protocol":
         agent = v.get("agent_type", sec.cxl_protocol.DEVICE)
         uncor = v.get("ras_uncor_status", 0 if corrected else 0x80)
@@ -402,6 +409,10 @@ def _newer_section(kind: str, v: dict, severity: int, addr: int, mpidr: int | No
                  {"agent_segment": seg, "agent_bus": bus, "agent_device": dev, "agent_function": fn})
         if "rcrb" in v and agent != sec.cxl_protocol.RCH_DP:
             raise UsageError("--rcrb", "only an rch-dp agent (--agent-type rch-dp) has an RCRB address")
+        named = next((k for k in ("bdf", "device_number", "function_number") if k in v), None)
+        if named and agent == sec.cxl_protocol.RCH_DP:     # nowhere to write it: never ignored
+            raise UsageError("--" + named.replace("_", "-"), "an rch-dp agent is named by its RCRB address "
+                             "(--rcrb), not a bus/device/function")
         device = agent in sec.cxl_protocol.DEVICE_AGENTS
         return sec.CxlProtocolSection(
             agent_type=agent, **where, vendor_id=v.get("vendor_id", 0x8086),

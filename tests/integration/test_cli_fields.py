@@ -98,6 +98,16 @@ def test_pcie_every_field(cli_run, tmp_path):
     assert sec[112:208] == aer[:16] + struct.pack("<I", 0x40) + aer[20:]
 
 
+@pytest.mark.parametrize("kind, at", [("pcie-ue", 31), ("cxl-protocol", 16), ("pci-device", 23)])
+def test_device_and_function_numbers_a_bdf_cannot_name(cli_run, tmp_path, kind, at):
+    # function then device, one byte each, at the section's offsets (UEFI N.2.7, CXL 3.x, N.2.13)
+    sec = build(cli_run, tmp_path, kind, "--bdf", "02:05:1f.7", "--device-number", "0x3f",
+                "--function-number", "0xff")
+    assert sec[at:at + 2] == bytes((0xFF, 0x3F))
+    sec = build(cli_run, tmp_path, kind, "--bdf", "02:05:1f.7", "--function-number", "9")
+    assert sec[at:at + 2] == bytes((9, 0x1F))            # the device from --bdf
+
+
 def test_pcie_bridge_and_capability_set_their_validation_bits(cli_run, tmp_path):
     plain = build(cli_run, tmp_path, "pcie-ce")
     assert struct.unpack_from("<Q", plain)[0] == 0x8F        # port, version, command, device id, AER
@@ -208,6 +218,11 @@ def test_memory_reserved_bits_of_the_extended_byte(cli_run, tmp_path):
     (["firmware-ref", "--ref-guid", "nope"], "--ref-guid: 'nope' is not a GUID"),
     (["firmware-ref", "--ref-id", "-1"], "--ref-id: -1 is outside"),
     (["firmware-ref", "--ref-trailing", "zz"], "--ref-trailing: must be hex bytes"),
+    (["pcie-ue", "--device-number", "256"], "--device-number: 256 is outside 0 .. 0xff"),
+    (["pci-device", "--function-number", "x"], "--function-number: 'x' is not a number"),
+    (["memory-ue", "--function-number", "1"], "--function-number: does not apply to memory-ue"),
+    (["cxl-protocol", "--agent-type", "rch-dp", "--device-number", "1"],
+     "--device-number: an rch-dp agent is named by its RCRB address (--rcrb), not a bus/device/function"),
     (["pcie-ue", "--arm-info", "type=cache"], "--arm-info: does not apply to pcie-ue"),
     (["arm-tlb", "--slot", "1"], "--slot: does not apply to arm-tlb"),
     (["memory-ue", "--cpu-brand", "x"], "--cpu-brand: does not apply to memory-ue"),
