@@ -1,14 +1,23 @@
-/* cper-generate with every optional field valid: libcper's generator library in its
- * ALL_VALID mode (its own CLI only offers random validation bits), so each generated
- * section carries all its fields and libcper's JSON of it holds every byte.
- * Usage: libcper-all-valid OUT SECTION... (the generator's section names). */
+/* cper-generate in the validation modes its own CLI does not offer (it only sets random
+ * validation bits): libcper's generator library in ALL_VALID mode (default: every optional
+ * field valid, so libcper's JSON of a section holds every byte) or, after --some-valid,
+ * SOME_VALID (the generator's fixed alternating pattern of bits).
+ * Usage: libcper-all-valid [--some-valid] OUT SECTION... (the generator's section names). */
 #include <stdio.h>
+#include <string.h>
 #include <libcper/generator/cper-generate.h>
 
 int main(int argc, char **argv)
 {
+	GEN_VALID_BITS_TEST_TYPE mode = ALL_VALID;
+
+	if (argc > 1 && strcmp(argv[1], "--some-valid") == 0) {
+		mode = SOME_VALID;
+		argv++;
+		argc--;
+	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s OUT SECTION...\n", argv[0]);
+		fprintf(stderr, "usage: %s [--some-valid] OUT SECTION...\n", argv[0]);
 		return 2;
 	}
 	FILE *out = fopen(argv[1], "wb");
@@ -16,6 +25,6 @@ int main(int argc, char **argv)
 		perror(argv[1]);
 		return 1;
 	}
-	generate_cper_record(argv + 2, (UINT16)(argc - 2), out, ALL_VALID);
+	generate_cper_record(argv + 2, (UINT16)(argc - 2), out, mode);
 	return fclose(out) == 0 ? 0 : 1;
 }

@@ -10,6 +10,7 @@ $FWEMU_LIBCPER_CACHE). Nothing from fwemu is used here.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
 import struct
@@ -20,6 +21,7 @@ import uuid
 from pathlib import Path
 
 VERSION = "0.0.4"
+MODES_EXE = "libcper-modes"    # the generator in ALL_VALID / SOME_VALID mode (libcper_all_valid.c)
 
 
 def cache_dir() -> Path:
@@ -30,7 +32,10 @@ def build_generator(all_valid: bool = False) -> Path:
     """The cper-generate binary (all_valid: tests/libcper_all_valid.c, the generator with
     every optional field valid); RuntimeError saying what is missing when it cannot be built."""
     out = cache_dir() / VERSION
-    exe = out / ("libcper-all-valid" if all_valid else "cper-generate")
+    wrapper = Path(__file__).with_name("libcper_all_valid.c")
+    # the wrapper's binary is named by its source's hash: a changed wrapper is rebuilt
+    exe = out / (f"{MODES_EXE}-{hashlib.sha256(wrapper.read_bytes()).hexdigest()[:12]}" if all_valid
+                 else "cper-generate")
     if exe.exists():
         return exe
     out.mkdir(parents=True, exist_ok=True)
@@ -53,8 +58,7 @@ def build_generator(all_valid: bool = False) -> Path:
     sources += [str(src / f) for f in ("Cper.c", "base64.c", "common-utils.c", "cper-parse.c", "cper-utils.c",
                                        "ir-parse.c", "log.c", "generator/cper-generate.c",
                                        "generator/gen-utils.c")]
-    sources.append(str(Path(__file__).with_name("libcper_all_valid.c")) if all_valid
-                   else str(src / "generator" / "cper-generate-cli.c"))
+    sources.append(str(wrapper) if all_valid else str(src / "generator" / "cper-generate-cli.c"))
     tmp = exe.with_suffix(".tmp")
     r = subprocess.run(["gcc", "-O1", "-w", "-std=gnu18", "-D_POSIX_C_SOURCE=200809L", f"-I{src}/include",
                         *sources, "-o", str(tmp), *flags.stdout.split()], capture_output=True, text=True,
@@ -65,10 +69,16 @@ def build_generator(all_valid: bool = False) -> Path:
     return exe
 
 
-def generate(exe: Path, sections: list[str], path: Path) -> bytes:
+def generate(exe: Path, sections: list[str], path: Path, some_valid: bool = False) -> bytes:
     """A full record with these sections (the generator's names: memory, arm, pcie, ...).
-    The generator never seeds its random numbers, so the same call makes the same record."""
-    argv = [str(path), *sections] if exe.name == "libcper-all-valid" else ["--out", str(path), "--sections", *sections]
+    The generator never seeds its random numbers, so the same call makes the same record.
+    With the modes binary (build_generator(True)): every field valid, or with some_valid
+    libcper's SOME_VALID pattern; with cper-generate: random validation bits."""
+    if exe.name.startswith(MODES_EXE):
+        argv = ["--some-valid"] * some_valid + [str(path), *sections]
+    else:
+        assert not some_valid, "cper-generate sets random validation bits only"
+        argv = ["--out", str(path), "--sections", *sections]
     subprocess.run([str(exe), *argv], check=True, capture_output=True, timeout=60)
     return path.read_bytes()
 

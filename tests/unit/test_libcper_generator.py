@@ -21,7 +21,7 @@ TYPED = {"memory": m.MemorySection, "arm": m.ArmSection, "pcie": m.PcieSection,
          "generic": m.ProcessorGenericSection, "firmware": m.FirmwareRefSection,
          "pcibus": sections.PciBusSection, "pcidev": sections.PciDeviceSection,
          "cxlprotocol": sections.CxlProtocolSection, "ia32x64": sections.X86ProcessorSection,
-         "nvidia": sections.NvidiaSection}
+         "nvidia": sections.NvidiaSection, "memory2": sections.Memory2Section}
 # libcper's generator makes a CXL component section as its 32-byte header plus 0..63 random
 # bytes "that do not necessarily conform to the specification" (gen-section-cxl-component.c),
 # shorter than any CXL event record, so fwemu keeps those bytes raw (and exactly).
@@ -47,17 +47,21 @@ def all_valid():
     return _built(True)
 
 
-def _sections(generator, tmp_path, name: str):
-    rec = libcper_gen.generate(generator, [name] * 6, tmp_path / f"{name}.cper")
+def _sections(generator, tmp_path, name: str, some_valid: bool = False):
+    rec = libcper_gen.generate(generator, [name] * 6, tmp_path / f"{name}.cper", some_valid)
     got = libcper_gen.record_sections(rec)
     assert len(got) == 6
     assert len({body for _g, _s, _f, body in got}) > 1, "the generator made six equal sections"
     return got
 
 
+@pytest.mark.parametrize("mode", ["random", "all-valid", "some-valid"])
 @pytest.mark.parametrize("name", sorted(TYPED))
-def test_generated_sections_decode_typed_and_encode_back(generator, tmp_path, name):
-    for guid, sev, _flags, body in _sections(generator, tmp_path, name):
+def test_generated_sections_decode_typed_and_encode_back(generator, all_valid, tmp_path, name, mode):
+    """In each of the generator's validation modes: random bits (its CLI), every field
+    valid, and its fixed SOME_VALID pattern."""
+    exe = generator if mode == "random" else all_valid
+    for guid, sev, _flags, body in _sections(exe, tmp_path, name, some_valid=mode == "some-valid"):
         block = libcper_gen.one_entry_block(guid, sev & 3, body)
         decoded = records.decode(block)
         section = decoded.entries[0].section
