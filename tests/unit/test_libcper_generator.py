@@ -94,7 +94,7 @@ def _as_cper_parse(v):
 
 
 # the generator's kinds fwemu writes libcper JSON for
-JSON_KINDS = ("memory", "arm", "generic", "ia32x64", "firmware", "pcibus", "pcidev", "nvidia", "cxlprotocol") + RAW
+JSON_KINDS = ("memory", "memory2", "arm", "generic", "ia32x64", "firmware", "pcibus", "pcidev", "nvidia", "cxlprotocol") + RAW
 
 
 @pytest.mark.parametrize("name", JSON_KINDS)

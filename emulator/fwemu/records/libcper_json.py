@@ -10,9 +10,8 @@ bytes -> JSON is refused (naming the section) when the JSON would not give the s
 and JSON -> bytes follows the reading that makes fwemu's own records come back exactly
 (e.g. a memory bank group/address of 0 is absent, not "set to 0").
 
-Sections converted both ways: platform memory (without `errorStatus`), firmware error
-record reference, and any section libcper does not decode (raw, base64). The other kinds
-libcper decodes are refused with one line naming the section.
+Sections: those of libcper_sections.KINDS (each written as libcper writes it and read as
+libcper reads it; PCIe read only) and any section libcper does not decode (raw, base64).
 """
 
 from __future__ import annotations

@@ -98,6 +98,65 @@ def memory_bytes(i: int, d: dict) -> bytes:
     return bytes(buf)
 
 
+# ---- platform memory 2 -----------------------------------------------------------------
+# UEFI N.2.6, as libcper 0.0.4 reads and writes it. Its two sides disagree, and a record
+# converts only where they agree (libcper_json refuses the rest by byte): it writes
+# physicalAddress under the error-status bit (0) but reads it back under bit 1; it writes the
+# bank as address/group whenever bit 6 is clear but reads that form back as bits 20 and 21.
+MEMORY2 = uuid.UUID("61ec04fc-48e6-d813-25c9-8daa44750b12")
+MEM2_PLAIN = (("physicalAddressMask", 24, 8, 2), ("node", 32, 2, 3), ("card", 34, 2, 4),
+              ("module", 36, 2, 5), ("device", 40, 4, 7), ("row", 44, 4, 8), ("column", 48, 4, 9),
+              ("rank", 52, 4, 10), ("bitPosition", 56, 4, 11), ("chipID", 60, 1, 12),
+              ("requestorID", 64, 8, 15), ("responderID", 72, 8, 16), ("targetID", 80, 8, 17),
+              ("cardSmbiosHandle", 88, 4, 18), ("moduleSmbiosHandle", 92, 4, 19))
+
+
+def memory2_json(i: int, body: bytes) -> dict:
+    v = u(body, 0, 8)
+    out: dict = {"errorStatus": status_json(u(body, 8, 8))} if v & 1 else {}
+    bank = u(body, 38, 2)
+    out["bank"] = {"value": bank} if v >> 6 & 1 else {"address": bank & 0xFF, "group": bank >> 8}
+    if v >> 13 & 1:
+        out["memoryErrorType"] = pair(body[61], MEM_TYPES, "Unknown (Reserved)")
+    if v >> 14 & 1:
+        out["status"] = {"value": body[62], "state": "Uncorrected" if body[62] & 1 else "Corrected"}
+    if v & 1:
+        out["physicalAddress"] = u(body, 16, 8)
+    out["physicalAddressHex"] = f"0x{u(body, 16, 8):016X}"
+    for key, off, size, bit in MEM2_PLAIN:
+        if v >> bit & 1:
+            out[key] = u(body, off, size)
+    return out
+
+
+def memory2_bytes(i: int, d: dict) -> bytes:
+    where = f"sections[{i}].Memory2"
+    buf = bytearray(96)
+    v = put_status(buf, d, where)
+    bank = d.get("bank")
+    if isinstance(bank, dict) and "value" in bank:
+        struct.pack_into("<H", buf, 38, int_(bank, "value", f"{where}.bank", 0xFFFF))
+        v |= 1 << 6
+    else:     # libcper: the address/group form, whether or not it is there
+        b = bank if isinstance(bank, dict) else {}
+        group = int_(b, "group", f"{where}.bank", 0xFF) if "group" in b else 0
+        addr = int_(b, "address", f"{where}.bank", 0xFF) if "address" in b else 0
+        struct.pack_into("<H", buf, 38, group << 8 | addr)
+        v |= 3 << 20
+    if "memoryErrorType" in d:
+        buf[61] = int_(d["memoryErrorType"], "value", f"{where}.memoryErrorType", 0xFF)
+        v |= 1 << 13
+    if "status" in d:
+        buf[62] = int_(d["status"], "value", f"{where}.status", 0xFF)
+        v |= 1 << 14
+    for key, off, size, bit in (("physicalAddress", 16, 8, 1),) + MEM2_PLAIN:
+        if key in d:
+            buf[off:off + size] = int_(d, key, where, (1 << 8 * size) - 1).to_bytes(size, "little")
+            v |= 1 << bit
+    struct.pack_into("<Q", buf, 0, v)
+    return bytes(buf)
+
+
 # ---- firmware error record reference ----------------------------------------------------
 
 def firmware_json(i: int, body: bytes) -> dict:
@@ -120,6 +179,7 @@ def firmware_bytes(i: int, d: dict) -> bytes:
 # GUID -> (JSON key, whether libcper decodes a body of this size (else base64), to JSON, from JSON)
 Kind = tuple[str, Callable[[bytes], bool], Callable[[int, bytes], dict] | None, Callable[[int, dict], bytes]]
 KINDS: dict[uuid.UUID, Kind] = {MEMORY: ("Memory", lambda b: len(b) >= 80, memory_json, memory_bytes),
+         MEMORY2: ("Memory2", lambda b: len(b) >= 96, memory2_json, memory2_bytes),
          FIRMWARE: ("Firmware", lambda b: len(b) >= 32, firmware_json, firmware_bytes),
          uuid.UUID("eb5e4685-ca66-4769-b6a2-26068b001326"): ("PciComponent", ll.pci_dev_fits, ll.pci_dev_json,
                                                            ll.pci_dev_bytes),
