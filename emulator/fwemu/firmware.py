@@ -237,7 +237,7 @@ class FirmwareModel:
         if self._follows and not self._resetting:
             self._follow_target()    # UnreachableError: no machine now, nothing accepted
         now = self.clock()     # under the lock: the instant it was accepted, not before a wait
-        if not unique or record_given or "--timestamp" in (fields or {}) or "--entry-revision" in (fields or {}):
+        if not unique or record_given or self.factory.may_repeat(fields or {}):
             self._warn_if_repeat(digest, now, src, warnings)
         if self.id_source is not None and (self._id_end is None or self._next_id >= self._id_end):
             # 16 ids first (a one-shot command leaves no wide gap), doubling to ID_BLOCK

@@ -638,15 +638,21 @@ class RecordFactory:
         data[o] = (data[o] & 1) | (seq << 1)
         return bytes(data)
 
+    @staticmethod
+    def may_repeat(fields: dict) -> bool:
+        """make() cannot vary the timestamp freely for these fields, so a record can repeat
+        an earlier one byte for byte (the caller watches for it): a given timestamp (that
+        second's 128 sequence values), or header fields as written (an entry revision may
+        leave no timestamp at all, and the templates assume the 72-byte entry header)."""
+        return fields.get("--timestamp", "now") != "now" or not AS_WRITTEN.isdisjoint(fields)
+
     def make(self, scenario: str, fields: dict, pe: int = 0, unique: bool = True,
              warnings: list | None = None) -> bytes:
         codec = self._codec
         mpidr = self.mpidrs[pe]
         if not unique:
             return codec.encode(build(scenario, fields, mpidr=mpidr))
-        if fields.get("--timestamp", "now") != "now" or not AS_WRITTEN.isdisjoint(fields):
-            # a given timestamp, or header fields as written (an entry revision may leave no
-            # timestamp to vary, and the templates below assume the 72-byte entry header)
+        if self.may_repeat(fields):
             return self._fixed(scenario, fields, mpidr, warnings)
         addr_text = fields.get("--address")
         fast_memory = scenario in MEMORY
