@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 import tomllib
+from importlib.resources.abc import Traversable
 
 from .board_model import (
     NOTIFY_TYPES, SCENARIO_MIN_BLOCK_LENGTH, SCENARIOS, Board, Gas, Pes, ReadAck, SdeiEvent,
@@ -43,7 +44,7 @@ DEFAULT_BOARD = "sim"
 BOARD_ENV = "FWEMU_BOARD"
 
 
-def _shipped_dir():
+def _shipped_dir() -> Traversable:
     return importlib.resources.files(__package__).joinpath("boards")
 
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from .errors import UsageError
 from .notification import HEST_TYPES
@@ -105,7 +106,7 @@ class ReadAck:
     def gas(self) -> Gas:
         return Gas(self.address, self.space_id, self.width, self.bit_offset, self.access_size)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"address": self.address, "preserve": self.preserve, "write": self.write,
                 "bit_offset": self.bit_offset, "width": self.width,
                 "space_id": self.space_id, "access_size": self.access_size}
@@ -124,8 +125,8 @@ class Target:
     def console_path(self) -> str | None:
         return self.console.replace("{uid}", str(os.getuid())) if self.console else None
 
-    def to_dict(self) -> dict:
-        d = {"kind": self.kind, "url": self.url, "discover": self.discover, "notes": self.notes}
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "url": self.url, "discover": self.discover, "notes": self.notes}
         if self.hint:
             d["hint"] = self.hint
         if self.console:
@@ -138,7 +139,7 @@ class Pes:
     count: int
     mpidr: tuple[int, ...]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"count": self.count, "mpidr": list(self.mpidr)}
 
 
@@ -162,7 +163,7 @@ class Window:
     def contains(self, addr: int, length: int = 1) -> bool:
         return length >= 0 and self.base <= addr and addr + length <= self.end
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "base": self.base, "size": self.size, "access": self.access,
                 "path": self.path, "offset": self.offset}
 
@@ -200,7 +201,7 @@ class Source:
     def notify_value(self) -> int:
         return NOTIFY_TYPES[self.notify]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         gas = self.esa_gas
         return {
             "id": self.id, "type": self.type, "notify": self.notify,
@@ -230,7 +231,7 @@ class SdeiEvent:
     def critical(self) -> bool:
         return self.priority == "critical"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"number": self.number, "shared": self.shared, "priority": self.priority,
                 "binding": self.binding, "interrupt": self.interrupt}
 
@@ -295,7 +296,7 @@ class Board:
         return None
 
     # -- conversion ---------------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Fully resolved (defaults filled), JSON-safe, and in the board-file schema, so
         `board_from_dict(b.to_dict()) == b` (board_parse.py)."""
         return {

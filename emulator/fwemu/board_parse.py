@@ -9,11 +9,12 @@ This module is pure stdlib: it must not import fwemu.records (the C core).
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Literal, TypeVar, overload
 
 from .board_model import (
     NOTIFY_TYPES, SCENARIO_MIN_BLOCK_LENGTH, SCENARIOS, SOURCE_TYPES, Board, Gas, Pes, ReadAck,
@@ -36,14 +37,13 @@ SDEI_PRIORITIES = ("normal", "critical")
 SDEI_BINDINGS = ("explicit", "interrupt")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_REQUIRED = object()
 
 
 # --------------------------------------------------------------------------------------
 # Parsing: types, ranges, unknown keys
 
 
-def _describe(value: Any) -> str:
+def _describe(value: object) -> str:
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"
     if isinstance(value, int):
@@ -67,15 +67,26 @@ def _range(start: int, length: int) -> str:
     return f"{start:#x} .. {start + max(length, 1) - 1:#x}"
 
 
-class _Table:
-    """One TOML table being read: checks keys up front, types as fields are taken."""
+class _Required:
+    """The default of a key that must be present (None is a default of its own)."""
 
-    def __init__(self, file: str, path: str, data: Any, allowed: tuple[str, ...]):
+
+_REQUIRED = _Required()
+_T = TypeVar("_T")
+
+
+class _Table:
+    """One TOML table being read: checks keys up front, types as fields are taken.
+
+    The readers are named after the TOML type they take (t.int, t.str, t.bool), so inside
+    this class the builtins are spelled builtins.int and so on."""
+
+    def __init__(self, file: str, path: str, data: object, allowed: tuple[str, ...]):
         self.file, self.path = file, path
         if not isinstance(data, dict):
             raise BoardError(file, path or "board", f"expected a table, got {_describe(data)}")
         # None means "absent" (to_dict writes null for unset optional fields).
-        self.data = {k: v for k, v in data.items() if v is not None}
+        self.data: dict[str, object] = {k: v for k, v in data.items() if v is not None}
         for key in data:
             if key not in allowed:
                 hint = difflib.get_close_matches(key, allowed, n=1)
@@ -92,54 +103,65 @@ class _Table:
     def has(self, key: str) -> bool:
         return key in self.data
 
-    def _get(self, key: str, default: Any) -> Any:
-        if key in self.data:
-            return self.data[key]
-        if default is _REQUIRED:
+    def _absent(self, key: str, default: _T | _Required) -> _T:
+        """What an absent key reads as: its default, or an error if it has none."""
+        if isinstance(default, _Required):
             raise self.error(key, "required")
         return default
 
-    def int(self, key: str, default: Any = _REQUIRED, lo: int = 0, hi: int = U64) -> Any:
-        value = self._get(key, default)
-        if value is default and key not in self.data:
-            return value
-        return _check_int(self, key, value, lo, hi)
+    def int(self, key: str, default: _T | _Required = _REQUIRED, lo: int = 0,
+            hi: int = U64) -> builtins.int | _T:
+        if key not in self.data:
+            return self._absent(key, default)
+        return _check_int(self, key, self.data[key], lo, hi)
 
-    def bool(self, key: str, default: Any = _REQUIRED) -> bool:
-        value = self._get(key, default)
-        if not isinstance(value, bool):
+    def bool(self, key: str, default: builtins.bool | _Required = _REQUIRED) -> builtins.bool:
+        if key not in self.data:
+            return self._absent(key, default)
+        value = self.data[key]
+        if not isinstance(value, builtins.bool):
             raise self.error(key, f"expected true or false, got {_describe(value)}")
         return value
 
-    def str(self, key: str, default: Any = _REQUIRED) -> Any:
-        value = self._get(key, default)
-        if value is default and key not in self.data:
-            return value
-        if not isinstance(value, str):
+    def str(self, key: builtins.str, default: _T | _Required = _REQUIRED) -> builtins.str | _T:
+        if key not in self.data:
+            return self._absent(key, default)
+        value = self.data[key]
+        if not isinstance(value, builtins.str):
             raise self.error(key, f"expected a string, got {_describe(value)}")
         return value
 
-    def choice(self, key: str, choices: tuple[str, ...], default: Any = _REQUIRED) -> str:
+    def choice(self, key: builtins.str, choices: tuple[builtins.str, ...],
+               default: builtins.str | _Required = _REQUIRED) -> builtins.str:
         value = self.str(key, default)
         if value not in choices:
             raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
         return value
 
-    def table(self, key: str, allowed: tuple[str, ...], required: bool = False) -> _Table | None:
+    @overload
+    def table(self, key: builtins.str, allowed: tuple[builtins.str, ...],
+              required: Literal[True]) -> _Table: ...
+    @overload
+    def table(self, key: builtins.str, allowed: tuple[builtins.str, ...],
+              required: builtins.bool = False) -> _Table | None: ...
+
+    def table(self, key: builtins.str, allowed: tuple[builtins.str, ...],
+              required: builtins.bool = False) -> _Table | None:
         if key not in self.data:
             if required:
                 raise self.error(key, "required")
             return None
         return _Table(self.file, self.field(key), self.data[key], allowed)
 
-    def tables(self, key: str) -> list:
+    def tables(self, key: builtins.str) -> list[object]:
+        """The [[key]] entries, each a table (read each with _Table)."""
         value = self.data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise self.error(key, f"expected an array of tables ([[{key}]]), got {_describe(value)}")
         return value
 
 
-def _check_int(t: _Table, key: str, value: Any, lo: int, hi: int) -> int:
+def _check_int(t: _Table, key: str, value: object, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         hint = ""
         if isinstance(value, str) and re.fullmatch(r"\s*(0x[0-9a-fA-F_]+|\d+)\s*", value):
@@ -170,7 +192,7 @@ _READ_ACK_KEYS = ("address", "preserve", "write", "bit_offset", "width", "space_
 _SDEI_KEYS = ("number", "shared", "priority", "binding", "interrupt")
 
 
-def parse_board(data: Mapping, file: str = "<dict>", shipped: bool = False) -> Board:
+def parse_board(data: Mapping[str, object], file: str = "<dict>", shipped: bool = False) -> Board:
     """Validate a decoded board (a TOML document as a dict) and build the Board."""
     top = _Table(file, "", dict(data), _TOP_KEYS)
     name = top.str("name")
@@ -187,7 +209,7 @@ def parse_board(data: Mapping, file: str = "<dict>", shipped: bool = False) -> B
     events = tuple(_parse_sdei(_Table(file, f"sdei_event[{i}]", e, _SDEI_KEYS))
                    for i, e in enumerate(top.tables("sdei_event")))
     routes_t = top.table("routes", SCENARIOS)
-    routes = {}
+    routes: dict[str, int] = {}
     if routes_t is not None:
         for scenario in SCENARIOS:
             if routes_t.has(scenario):
@@ -207,16 +229,15 @@ def parse_board(data: Mapping, file: str = "<dict>", shipped: bool = False) -> B
                  file=file, shipped=shipped)
 
 
-def board_from_dict(data: Mapping, file: str | None = None) -> Board:
+def board_from_dict(data: Mapping[str, object], file: str | None = None) -> Board:
     """The Board a `Board.to_dict()` describes: `board_from_dict(b.to_dict()) == b`.
 
     to_dict adds `file` and `shipped`, which a board file may not hold; they are taken
     out here, so parse_board keeps refusing them in a file."""
-    data = dict(data)
-    file = file or data.get("file") or "<dict>"
-    shipped = bool(data.pop("shipped", False))
-    data.pop("file", None)
-    return parse_board(data, file, shipped=shipped)
+    rest = dict(data)
+    named = rest.pop("file", None)
+    shipped = bool(rest.pop("shipped", False))
+    return parse_board(rest, file or (str(named) if named else "<dict>"), shipped=shipped)
 
 
 def _parse_target(t: _Table) -> Target:
@@ -421,7 +442,7 @@ def _check_windows(file: str, windows: tuple[Window, ...]) -> None:
                                  f"({_range(other.base, other.size)})")
 
 
-def _regions(src: Source, i: int):
+def _regions(src: Source, i: int) -> Iterator[tuple[str, int, int]]:
     yield f"source[{i}].block", src.block, src.block_length
     yield f"source[{i}].esa", src.esa, src.esa_gas.access_bytes
     if src.read_ack is not None:
@@ -472,7 +493,7 @@ def _check_sdei(file: str, sources: tuple[Source, ...], events: tuple[SdeiEvent,
         users[src.vector] = i
 
 
-def _check_routes(file: str, sources: tuple[Source, ...], routes: dict, target: Target) -> None:
+def _check_routes(file: str, sources: tuple[Source, ...], routes: dict[str, int], target: Target) -> None:
     if not sources and target.discover == "hest":
         return  # checked against the guest's HEST at run time
     by_id = {s.id: s for s in sources}
