@@ -38,7 +38,7 @@ from .scenario_options import (
 )
 
 
-assert set(SCENARIOS) == set(SCENARIO_MIN_BLOCK_LENGTH), "board.py and scenarios.py disagree"
+assert set(SCENARIOS) == set(SCENARIO_MIN_BLOCK_LENGTH), "board_model.py and scenario_options.py disagree"
 
 # A scenario's parsed field options by dest: each value is what its Option's parser gives
 # (an int, bytes, a BDF tuple, a Timestamp, a GUID, ...), so its type follows the key,
