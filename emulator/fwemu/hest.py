@@ -4,7 +4,7 @@
     data = build_hest(load_board("rd-n2"), oem_id="ARMLTD")    # bytes, checksum set
     table = parse_hest(data)              # HestTable: header + entries with their offsets
     skel = board_from_hest(table, "my-board")   # dict in the board-file schema (+ .notes)
-    Board.from_dict(skel); open("b.toml", "w").write(board_to_toml(skel, skel.notes))
+    board_from_dict(skel); open("b.toml", "w").write(board_to_toml(skel, skel.notes))
 
 Layouts: shared/reference/cper-layouts.md §11 and ACPICA actbl1.h. Types 9 (GHES) and 10
 (GHESv2) are decoded fully; the other structure types (IA-32 MCE/CMC/NMI/deferred MC, PCIe
@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .board import NOTIFY_TYPES, Board, Gas, Source
+from .board import NOTIFY_TYPES, Board, Gas, Source, board_from_dict
 from .errors import BoardError, UsageError
 
 __all__ = ["HestError", "HestTable", "HestEntry", "Ghes", "Notify", "TYPE_NAMES",
@@ -486,7 +486,7 @@ def board_from_hest(table: HestTable, name: str, *, blocks: Mapping[int, int] | 
                     target: str = "sim", url: str | None = None, pes: int = 1,
                     description: str | None = None) -> BoardSkeleton:
     """A board (dict in the board-file schema) for a HEST's GHES / GHESv2 entries, checked
-    with Board.from_dict; HestError naming the entry, offset and field if it cannot be one."""
+    with board_from_dict; HestError naming the entry, offset and field if it cannot be one."""
     notes: list[str] = []
     kept: list[HestEntry] = []
     for e in table.entries:
@@ -534,7 +534,7 @@ def board_from_hest(table: HestTable, name: str, *, blocks: Mapping[int, int] | 
             for k, v in header.items()) + "`")
     board.notes = notes
     try:
-        Board.from_dict(dict(board), file=name)
+        board_from_dict(dict(board), file=name)
     except BoardError as exc:
         raise _map_board_error(exc, kept) from None
     return board

@@ -10,12 +10,18 @@ to is a usage error (exit 2), never silently ignored.
 from __future__ import annotations
 
 import argparse
+import os
 from bisect import bisect_right
+from collections.abc import Callable, Sequence
 import time
+from typing import Any, NamedTuple
 import uuid
 
+from . import uniq
+from ._corelib import CData, ffi, lib
 from .board import SCENARIO_MIN_BLOCK_LENGTH
 from .errors import UsageError
+from .records import codec
 from .records import model as m
 from .records import sections as sec
 from . import scenario_options as so
@@ -32,7 +38,12 @@ from .scenario_options import (
 )
 
 
-assert set(SCENARIOS) == set(SCENARIO_MIN_BLOCK_LENGTH), "board.py and scenarios.py disagree"
+assert set(SCENARIOS) == set(SCENARIO_MIN_BLOCK_LENGTH), "board_model.py and scenario_options.py disagree"
+
+# A scenario's parsed field options by dest: each value is what its Option's parser gives
+# (an int, bytes, a BDF tuple, a Timestamp, a GUID, ...), so its type follows the key,
+# which mypy cannot track through the option table.
+FieldValues = dict[str, Any]
 
 
 def parse_agent_type(name: str, text: str) -> int:
@@ -57,7 +68,7 @@ def parse_regs(name: str, text: str) -> list[tuple[int, int]]:
     return pairs
 
 
-def parse_check_type(name: str, text: str):
+def parse_check_type(name: str, text: str) -> uuid.UUID:
     key = text.strip().lower()
     if key in sec.x86_processor.CHECK_TYPES:
         return sec.x86_processor.CHECK_TYPES[key]
@@ -67,7 +78,7 @@ def parse_check_type(name: str, text: str):
         raise UsageError(name, f"{text!r}: one of {', '.join(sec.x86_processor.CHECK_TYPES)} or a GUID") from None
 
 
-def _ascii16(what: str):
+def _ascii16(what: str) -> Callable[[str, str], bytes]:
     """A parser of ASCII text of at most 16 bytes (the NVIDIA signature, the Arm RAS user data)."""
     def parse(name: str, text: str) -> bytes:
         try:
@@ -200,7 +211,7 @@ def inline_files(flag: str, text: str) -> str:
 
 def add_field_options(parser: argparse.ArgumentParser) -> None:
     """Registers every field option as a string; `build()` parses it for the scenario."""
-    groups = {}
+    groups: dict[str, argparse._ArgumentGroup] = {}
     for opt in OPTIONS:
         title = FIELD_GROUPS[_group_of(opt)]
         group = groups.get(title) or groups.setdefault(title, parser.add_argument_group(title))
@@ -257,7 +268,7 @@ def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None 
     if kind not in SCENARIOS:
         raise UsageError("scenario", f"unknown scenario {kind!r} (one of: {', '.join(SCENARIOS)})")
     fields = fields or {}
-    v: dict[str, object] = {}
+    v: FieldValues = {}
     by_flag = {o.flag: o for o in OPTIONS}
     for flag, text in fields.items():
         opt = by_flag.get(flag)
@@ -274,7 +285,7 @@ def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None 
                    "cxl-protocol": 0, "cxl-general-media": 0, "cxl-dram": 2, "cxl-memory-module": 3,
                    "pci-bus": 0, "pci-device": 0, "x86-proc": 0, "nvidia": 0, "memory2": 0,
                    "arm-ras": 0}[kind]
-    severity = v.get("severity", default_sev)
+    severity: int = v.get("severity", default_sev)
     section = _section(kind, v, int(severity), mpidr)
     revision = v.get("entry_revision", 0x0300)
     ts = v.get("timestamp", "now" if revision >= 0x0300 else None)
@@ -294,7 +305,7 @@ def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None 
                          block_status=v.get("block_status"))
 
 
-def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
+def _section(kind: str, v: FieldValues, severity: int, mpidr: int | None) -> m.Section:
     addr = v.get("address", DEFAULT_ADDRESS)
     if kind in NEWER:
         return _newer_section(kind, v, severity, addr, mpidr)
@@ -334,7 +345,7 @@ def _section(kind: str, v: dict, severity: int, mpidr: int | None) -> m.Section:
     return m.RawSection(guid=v["guid"], data=v.get("data", b""))
 
 
-def _arm_section(kind: str, v: dict, severity: int, mpidr: int | None, addr: int,
+def _arm_section(kind: str, v: FieldValues, severity: int, mpidr: int | None, addr: int,
                  valid: int | None) -> m.ArmSection:
     corrected = severity == m.Severity.CORRECTED
     # the one-entry options, and what each --arm-info entry leaves out: data access,
@@ -353,7 +364,7 @@ def _arm_section(kind: str, v: dict, severity: int, mpidr: int | None, addr: int
                         explicit_validation_bits=valid, reserved=v.get("section_reserved", 0))
 
 
-def _pcie_section(kind: str, v: dict, valid: int | None) -> m.PcieSection:
+def _pcie_section(kind: str, v: FieldValues, valid: int | None) -> m.PcieSection:
     seg, bus, dev, fn = _bdf(v)
     ue = kind == "pcie-ue"
     aer = bytearray(v["aer_info"].ljust(96, b"\0")) if "aer_info" in v else None
@@ -384,14 +395,14 @@ def _pcie_section(kind: str, v: dict, valid: int | None) -> m.PcieSection:
 DEFAULT_DPA = 0x1000
 
 
-def _bdf(v: dict) -> tuple[int, int, int, int]:
+def _bdf(v: FieldValues) -> tuple[int, int, int, int]:
     """--bdf (default 0000:01:00.0), its device and function numbers replaced by
     --device-number / --function-number where given (a byte a BDF's text cannot name)."""
     seg, bus, dev, fn = v.get("bdf", (0, 1, 0, 0))
     return seg, bus, v.get("device_number", dev), v.get("function_number", fn)
 
 
-def _newer_section(kind: str, v: dict, severity: int, addr: int, mpidr: int | None = None) -> m.Section:
+def _newer_section(kind: str, v: FieldValues, severity: int, addr: int, mpidr: int | None = None) -> m.Section:
     """The sections of records/sections/ with the scenario's defaults and field options."""
     corrected = severity == m.Severity.CORRECTED
     seg, bus, dev, fn = _bdf(v)
@@ -490,7 +501,7 @@ def _newer_section(kind: str, v: dict, severity: int, addr: int, mpidr: int | No
                                    error_info=[info])
 
 
-def _arm_ras_section(v: dict, corrected: bool, addr: int, mpidr: int | None) -> m.Section:
+def _arm_ras_section(v: FieldValues, corrected: bool, addr: int, mpidr: int | None) -> m.Section:
     """A processor node (the target PE's MPIDR and a Neoverse N2 MIDR) with one error record."""
     for flag, name, size, other in (("--ip-instance", "ip_instance", 16, "mpidr"),
                                     ("--ip-type", "ip_type", 24, "midr")):
@@ -524,6 +535,29 @@ AS_WRITTEN = frozenset(("--entry-revision", "--error-data-length", "--data-lengt
                         "--block-status"))
 
 
+class _MemTemplate(NamedTuple):
+    """A memory scenario's C structs, which fw_encode_mem_block completes with an address
+    and a timestamp per record."""
+
+    status: CData       # fw_estatus *
+    raw: CData          # the raw data status points into, kept alive with it
+    gde: CData          # fw_gde *
+    section: CData      # fw_mem_section *
+    content: bytes      # the content key less address and timestamp
+
+
+class _BytesTemplate(NamedTuple):
+    """Any other scenario's encoded record, its timestamp patched per record."""
+
+    data: bytearray
+    content: bytes
+
+
+# what a record's timestamps are kept unique over: a record's bytes less the timestamp, or
+# for a memory template its content key and the address
+_ContentKey = bytes | tuple[bytes, int]
+
+
 class RecordFactory:
     """Builds scenario records fast, each one unique per board (DESIGN rule 6).
 
@@ -547,24 +581,23 @@ class RecordFactory:
     TS_OFFSET = 20 + 64        # the first entry's GDE timestamp (revision 0x0300)
     CACHE = 256
 
-    def __init__(self, mpidrs, board: str | None = None, state_path=None):
+    def __init__(self, mpidrs: Sequence[int], board: str | None = None,
+                 state_path: str | os.PathLike[str] | None = None):
         """board: the board's name, whose state file holds the uniqueness tokens (None:
         tokens kept in memory, unique within this factory only); state_path: that file."""
-        from . import uniq
-        from ._corelib import ffi, lib
-        from .records import codec
-        self._ffi, self._lib, self._codec = ffi, lib, codec
         self.mpidrs = mpidrs
         self.stamps = uniq.StampAllocator(board, state_path)
-        self._templates: dict = {}
+        # (scenario, fields (less the address, for memory), PE) -> template
+        self._templates: dict[tuple[str, tuple[tuple[str, str], ...], int],
+                              _MemTemplate | _BytesTemplate] = {}
         self._wall = -1
         self._floor = -1
         # Per content: the last token it used this second, and those running ahead of the wall.
-        self._last: dict = {}
-        self._ahead: dict = {}
-        self._ts_base: dict = {}    # second -> timestamp u64 (sequence 0)
+        self._last: dict[_ContentKey, int] = {}
+        self._ahead: dict[_ContentKey, int] = {}
+        self._ts_base: dict[int, int] = {}    # second -> timestamp u64 (sequence 0)
         self._warned = -1
-        self._fixed_last: dict = {}
+        self._fixed_last: dict[tuple[int, bytes], int] = {}   # (timestamp, record) -> sequence
         self._out = ffi.new("uint8_t[]", 4096)
 
     def _ts_for(self, second: int) -> int:
@@ -584,7 +617,7 @@ class RecordFactory:
         o = self.TS_OFFSET
         return data[:o] + bytes(8) + data[o + 8:]
 
-    def _unique_ts(self, ckey, warnings) -> int:
+    def _unique_ts(self, ckey: _ContentKey, warnings: list[str] | None) -> int:
         wall = int(time.time())
         if wall != self._wall:      # a new second: content starts again at the wall's second,
             self._wall = wall       # except content still running ahead of it
@@ -613,11 +646,12 @@ class RecordFactory:
                                 "10-s duplicate cache")
         return self._ts_for(second) | ((t & 0x7F) << 25)   # Timestamp.sequence: flag byte bits 7:1
 
-    def _fixed(self, scenario: str, fields: dict, mpidr, warnings) -> bytes:
+    def _fixed(self, scenario: str, fields: dict[str, str], mpidr: int,
+               warnings: list[str] | None) -> bytes:
         """A user-given timestamp: that second's sequence values, unique on the board."""
         blk = build(scenario, fields, mpidr=mpidr)
         ts = blk.entries[0].timestamp
-        data = bytearray(self._codec.encode(blk))
+        data = bytearray(codec.encode(blk))
         if ts is None:   # --timestamp none: nothing to vary (firmware warns about repeats)
             return bytes(data)
         key = m.timestamp_u64(ts)
@@ -639,16 +673,15 @@ class RecordFactory:
         return bytes(data)
 
     @staticmethod
-    def may_repeat(fields: dict) -> bool:
+    def may_repeat(fields: dict[str, str]) -> bool:
         """make() cannot vary the timestamp freely for these fields, so a record can repeat
         an earlier one byte for byte (the caller watches for it): a given timestamp (that
         second's 128 sequence values), or header fields as written (an entry revision may
         leave no timestamp at all, and the templates assume the 72-byte entry header)."""
         return fields.get("--timestamp", "now") != "now" or not AS_WRITTEN.isdisjoint(fields)
 
-    def make(self, scenario: str, fields: dict, pe: int = 0, unique: bool = True,
-             warnings: list | None = None) -> bytes:
-        codec = self._codec
+    def make(self, scenario: str, fields: dict[str, str], pe: int = 0, unique: bool = True,
+             warnings: list[str] | None = None) -> bytes:
         mpidr = self.mpidrs[pe]
         if not unique:
             return codec.encode(build(scenario, fields, mpidr=mpidr))
@@ -656,6 +689,7 @@ class RecordFactory:
             return self._fixed(scenario, fields, mpidr, warnings)
         addr_text = fields.get("--address")
         fast_memory = scenario in MEMORY
+        rest: tuple[tuple[str, str], ...]
         if fast_memory and len(fields) == (addr_text is not None):   # only an address, or nothing
             rest = ()
         else:
@@ -668,22 +702,22 @@ class RecordFactory:
             blk = build(scenario, fields, mpidr=mpidr)
             if fast_memory:
                 e = blk.entries[0]
+                assert isinstance(e.section, m.MemorySection)     # a MEMORY scenario's section
                 st, raw = codec.estatus_struct(blk)
-                gde = self._ffi.new("fw_gde *", codec._gde_fields(e))
+                gde = ffi.new("fw_gde *", codec._gde_fields(e))
                 # content less address and timestamp: the same template on every PE
                 base = codec.encode(build(scenario, dict(rest), mpidr=mpidr))
-                tpl = ("mem", st, raw, gde, codec._mem_struct(e.section), self._content_key(base))
+                tpl = _MemTemplate(st, raw, gde, codec._mem_struct(e.section), self._content_key(base))
             else:
                 data = bytearray(codec.encode(blk))
-                tpl = ("bytes", data, self._content_key(bytes(data)))
+                tpl = _BytesTemplate(data, self._content_key(bytes(data)))
             self._templates[key] = tpl
-        if tpl[0] == "mem":
-            _k, st, _raw, gde, sec, cid = tpl
+        if isinstance(tpl, _MemTemplate):
             addr = parse_int("--address", addr_text, 0xFFFF_FFFF_FFFF_FFFF) if addr_text else DEFAULT_ADDRESS
-            ts = self._unique_ts((cid, addr), warnings)
-            length = self._lib.fw_encode_mem_block(st, gde, sec, addr, ts, self._out, 4096)
-            return bytes(self._ffi.buffer(self._out, length))
-        data = tpl[1]
-        ts = self._unique_ts(tpl[2], warnings)
+            ts = self._unique_ts((tpl.content, addr), warnings)
+            length = lib.fw_encode_mem_block(tpl.status, tpl.gde, tpl.section, addr, ts, self._out, 4096)
+            return bytes(ffi.buffer(self._out, length))
+        data = tpl.data
+        ts = self._unique_ts(tpl.content, warnings)
         data[self.TS_OFFSET:self.TS_OFFSET + 8] = ts.to_bytes(8, "little")
         return bytes(data)

@@ -27,7 +27,7 @@ import uuid
 import pytest
 
 from fwemu import journal, records, scenarios
-from fwemu.board import Board, load_board
+from fwemu.board import Board, board_from_dict, load_board
 from fwemu.errors import BoardError, RefusedError
 from fwemu.firmware import FINAL, FirmwareModel
 from fwemu.journal import Journal
@@ -176,7 +176,7 @@ def board_with(extra_sources=(), extra_events=(), edit=None) -> Board:
     d["sdei_event"] += list(extra_events)
     if edit:
         edit(d)
-    return Board.from_dict(d, file="sim-extra.toml")
+    return board_from_dict(d, file="sim-extra.toml")
 
 
 def extra_source(sid: int, slot: int, notify: str, vector: int = 0, **kw) -> dict:

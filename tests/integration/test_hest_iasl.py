@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from fwemu.board import NOTIFY_TYPES, Board, list_boards
+from fwemu.board import NOTIFY_TYPES, Board, board_from_dict, list_boards
 from fwemu.cli import main
 from fwemu.hest import HestError, board_from_hest, build_hest, parse_hest
 from fwemu.hest_lint import lint
@@ -165,7 +165,7 @@ def every_field_board() -> Board:
             s["esa_gas"] = {"space_id": 0, "bit_width": 64, "bit_offset": 0, "access_size": 3}
         sources.append(s)
     events.append({"number": 5000, "priority": "critical"})
-    return Board.from_dict({"name": "every-field", "target": {"kind": "sim"},
+    return board_from_dict({"name": "every-field", "target": {"kind": "sim"},
                             "pes": {"count": 1},
                             "window": [{"name": "w", "base": base, "size": 0x10000,
                                         "access": "local"}],
@@ -363,7 +363,7 @@ def test_iasl_template_made_usable_imports_as_a_board(iasl, template, tmp_path):
     for entry, sub in zip(table.entries, subs, strict=True):
         assert_entry_matches(entry, sub)
     skel = board_from_hest(table, "tmpl")
-    board = Board.from_dict(dict(skel))
+    board = board_from_dict(dict(skel))
     ghes = [(e, s) for e, s in zip(table.entries, subs, strict=True) if e.ghes is not None]
     assert [s.id for s in board.sources] == [e.source_id for e, _ in ghes]
     for src, (_e, sub) in zip(board.sources, ghes, strict=True):

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from fwemu.board import Board
+from fwemu.board import Board, board_from_dict
 from fwemu.firmware import FirmwareModel
 from fwemu.journal import Journal
 from fwemu.records import encode
@@ -96,7 +96,7 @@ def sim_board_like(qboard: Board) -> Board:
         w["access"] = "local"          # an agent board's remote window, as sim memory
     d.pop("file", None)
     d.pop("shipped", None)
-    return Board.from_dict(d)
+    return board_from_dict(d)
 
 
 def session_on(target) -> Session:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fwemu.board import (
-    NOTIFY_TYPES, SCENARIO_MIN_BLOCK_LENGTH, SCENARIOS, Board, list_boards, load_board,
+    NOTIFY_TYPES, SCENARIO_MIN_BLOCK_LENGTH, SCENARIOS, board_from_dict, list_boards, load_board,
 )
 from fwemu.errors import EXIT_USAGE, BoardError, UsageError
 
@@ -133,7 +133,7 @@ def test_to_dict_round_trips_through_json(name):
     d = board.to_dict()
     text = json.dumps(d)
     assert json.loads(text) == d
-    assert Board.from_dict(json.loads(text)) == board
+    assert board_from_dict(json.loads(text)) == board
 
 
 def test_to_dict_is_fully_resolved():
@@ -773,8 +773,8 @@ def test_console_is_an_agent_option_naming_a_file(tmp_path):
     d = load_board("sim").to_dict()
     d["target"]["console"] = "/tmp/x.log"
     with pytest.raises(BoardError, match=r"target\.console: only an \"agent\" target"):
-        Board.from_dict(d)
+        board_from_dict(d)
     d = load_board("fvp").to_dict()
     d["target"]["console"] = ""
     with pytest.raises(BoardError, match=r"target\.console: empty"):
-        Board.from_dict(d)
+        board_from_dict(d)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fwemu.board import NOTIFY_TYPES, Board, list_boards, parse_board
+from fwemu.board import NOTIFY_TYPES, Board, board_from_dict, list_boards, parse_board
 from fwemu.cli import main
 from fwemu.errors import EXIT_USAGE, UsageError
 from fwemu.hest import (TYPE_NAMES, HestError, HestTable, board_from_hest, board_to_toml,
@@ -35,7 +35,7 @@ QEMU_ENTRY = bytes.fromhex(
 
 
 def qemu_board() -> Board:
-    return Board.from_dict({
+    return board_from_dict({
         "name": "qemu-virt", "target": {"kind": "sim"}, "pes": {"count": 1},
         "window": [{"name": "hw-errors", "base": 0x7C410000, "size": 0x10000,
                     "access": "local"}],
@@ -66,7 +66,7 @@ def clean_dict() -> dict:
 
 
 def clean_board() -> Board:
-    return Board.from_dict(clean_dict())
+    return board_from_dict(clean_dict())
 
 
 def clean_table() -> bytes:
@@ -204,7 +204,7 @@ def test_toml_writer_round_trips_board(board):
 def test_toml_writer_escapes_strings():
     d = clean_dict()
     d["description"] = 'quote " backslash \\ tab \t newline \n unicode \u00e9'
-    assert Board.from_dict(tomllib.loads(board_to_toml(d))).description == d["description"]
+    assert board_from_dict(tomllib.loads(board_to_toml(d))).description == d["description"]
 
 
 @settings(max_examples=200, deadline=None)
@@ -223,10 +223,10 @@ def test_import_everything_the_schema_holds():
                                    "access_size": 3})
     d["source"][1]["read_ack"].update(bit_offset=1, width=4, access_size=1)
     d["routes"] = {"memory-ue": 0}
-    board = Board.from_dict(d)
+    board = board_from_dict(d)
     data = build_hest(board)
     skel = board_from_hest(parse_hest(data), "clean")
-    again = Board.from_dict(dict(skel))
+    again = board_from_dict(dict(skel))
     assert build_hest(again) == data
     assert again.source(1).read_ack.width == 4 and not again.source(1).enabled
 
@@ -238,7 +238,7 @@ def test_import_qemu_layout_guesses_qemu_blocks():
                      "esa": base + 8 * i, "block": base + 32 + 1024 * i, "block_length": 1024,
                      "read_ack": {"address": base + 16 + 8 * i, "preserve": 0xFFFFFFFFFFFFFFFE,
                                   "write": 1}}
-    board = Board.from_dict({"name": "q", "target": {"kind": "sim"}, "pes": {"count": 1},
+    board = board_from_dict({"name": "q", "target": {"kind": "sim"}, "pes": {"count": 1},
                              "window": [{"name": "w", "base": base, "size": 0x1000,
                                          "access": "local"}],
                              "source": [src(0), src(1)]})
@@ -251,7 +251,7 @@ def test_import_block_override_and_windows_cover_everything():
     data = build_hest(clean_board())
     skel = board_from_hest(parse_hest(data), "x", blocks={2: 0x90000000}, target="agent",
                            url="socket://127.0.0.1:5002", pes=4)
-    b = Board.from_dict(dict(skel))
+    b = board_from_dict(dict(skel))
     assert b.source(2).block == 0x90000000 and b.target.kind == "agent"
     assert all(w.access == "remote" for w in b.windows) and b.pes.count == 4
     for s in b.sources:
@@ -267,7 +267,7 @@ def test_import_skips_other_types_and_unknown_notify_with_notes():
     assert [s["id"] for s in skel["source"]] == [0, 2]
     notes = "\n".join(skel.notes)
     assert "IA-32 NMI source 7 skipped" in notes and "notification type 12" in notes
-    Board.from_dict(dict(skel))
+    board_from_dict(dict(skel))
 
 
 def test_import_notes_dropped_fields():
@@ -437,8 +437,8 @@ def test_lint_board_checks_blocks_and_routes():
     d = clean_dict()
     d["source"][0]["block_length"] = 172
     d["routes"] = {"memory-ue": 0}
-    assert lint(Board.from_dict(d)) == []
-    found = lint(Board.from_dict(d), routes={"pcie-ce": 0})
+    assert lint(board_from_dict(d)) == []
+    found = lint(board_from_dict(d), routes={"pcie-ce": 0})
     assert rules_of(found) == {"route-block-small"}
 
 
@@ -507,7 +507,7 @@ def _check_any(data: bytes) -> None:
     except HestError as exc:
         assert exc.field
         return
-    Board.from_dict(dict(skel))
+    board_from_dict(dict(skel))
     parse_board(tomllib.loads(board_to_toml(skel, skel.notes)), "fuzz.toml")
 
 

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..board import Board
+from ..board import Board, board_from_dict
 from ..errors import UnreachableError
 
 if TYPE_CHECKING:       # for annotations only: parse_hest_table is where discovery uses fwemu.hest
@@ -328,4 +328,4 @@ def board_for(template: Board, disc: Discovery, ram_file: str, ram_base: int, ra
                               "no such source (or its block is too small)")
     d["routes"] = routes
     disc.notes.extend(getattr(skel, "notes", []))
-    return Board.from_dict(d, file=f"{template.file} + the guest's HEST")
+    return board_from_dict(d, file=f"{template.file} + the guest's HEST")

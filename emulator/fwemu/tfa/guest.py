@@ -16,7 +16,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from ..board import Board
+from ..board import Board, board_from_dict
 from ..errors import UnreachableError, UsageError
 from ..qemu.image import GuestImage, find_image
 from ..qemu.launcher import Guest, boot_paths
@@ -111,7 +111,7 @@ def private_board(run_dir: str, port: int, base: str = "tfa-qemu") -> Board:
     d["name"] = f"{base}-private"
     d["target"]["url"] = f"socket://127.0.0.1:{port}"
     d["target"]["console"] = os.path.join(os.path.abspath(run_dir), "serial.log")
-    return Board.from_dict(d)
+    return board_from_dict(d)
 
 
 def missing_prerequisites() -> list[str]:
