@@ -323,6 +323,35 @@ def test_invalid_entry_length_rejected(real, qemu_target, fresh_pa):
     check_same_as_sim("invalid error_data_length", pairs)
 
 
+def test_entry_revision_0201_as_the_kernel_reads_it(real, qemu_target, fresh_pa, pacer):
+    """--entry-revision 0x0201: the 64-byte entry header (no timestamp); the kernel finds
+    the section 64 bytes after the entry and handles it as the sim does."""
+    pa = fresh_pa()
+    pacer.before(corrected=False)
+    fields = {"--entry-revision": "0x0201", "--address": hex(pa)}
+    r, s, pairs = both(real, qemu_target, "memory-ue", fields)
+    inj = r["injection"]
+    assert inj["state"] == s["injection"]["state"] == "consumed", inj
+    assert "  section_type: memory error" in hw_lines(r["os_log"])
+    assert not any("precise tstamp" in ln for ln in hw_lines(r["os_log"]))
+    assert any(ln.startswith(f"Memory failure: {pa >> 12:#x}:") for ln in r["os_log"])
+    check_same_as_sim("entry revision 0x0201", pairs)
+
+
+def test_header_length_options_dropped_on_sim_acked_by_the_kernel(real, qemu_target, fresh_pa):
+    """--data-length / --error-data-length as written: the kernel warns, clears and acks,
+    as the sim does; the sim (which sees the OS throw it away) journals it dropped."""
+    for fields, warning in (({"--data-length": "2000"}, "Invalid error status block length!"),
+                            ({"--error-data-length": "200"}, "Failed to read error status block!")):
+        r, s, pairs = both(real, qemu_target, "memory-ue", {**fields, "--address": hex(fresh_pa())})
+        assert f"[Firmware Warn]: GHES: {warning}" in r["os_log"]
+        assert not hw_lines(r["os_log"])
+        assert r["injection"]["state"] == "consumed"        # the ack is all a real target shows
+        assert s["injection"]["state"] == "dropped" and warning in s["injection"]["reason"]
+        assert_acked(qemu_target, qemu_target.board.source(r["injection"]["source"]))
+        check_same_as_sim(f"as written: {fields}", pairs)
+
+
 def test_block_status_zero_times_out(real, qemu_target, fresh_pa, pacer):
     src = sea_source(qemu_target)
     rec = h.with_block_status(h.record_bytes("memory-ue", {**FIELDS_TS, "--address": hex(fresh_pa())}), 0)
