@@ -26,7 +26,7 @@ from importlib.resources.abc import Traversable
 
 from .board_model import (
     NOTIFY_TYPES, SCENARIO_MIN_BLOCK_LENGTH, SCENARIOS, Board, Gas, Pes, ReadAck, SdeiEvent,
-    Source, Target, Window,
+    Source, TargetSpec, Window,
 )
 from .board_parse import board_from_dict, parse_board
 from .errors import BoardError
@@ -35,7 +35,7 @@ from .safe_io import read_capped
 # the types (board_model) and the parser (board_parse) are re-exported: callers name
 # every board concept from here
 __all__ = [
-    "Board", "Gas", "Pes", "ReadAck", "SdeiEvent", "Source", "Target", "Window",
+    "Board", "Gas", "Pes", "ReadAck", "SdeiEvent", "Source", "TargetSpec", "Window",
     "NOTIFY_TYPES", "SCENARIOS", "SCENARIO_MIN_BLOCK_LENGTH", "DEFAULT_BOARD",
     "load_board", "list_boards", "board_names", "parse_board", "board_from_dict",
 ]

@@ -19,7 +19,7 @@ from .errors import UsageError
 from .notification import HEST_TYPES
 
 __all__ = [
-    "Board", "Gas", "Pes", "ReadAck", "SdeiEvent", "Source", "Target", "Window",
+    "Board", "Gas", "Pes", "ReadAck", "SdeiEvent", "Source", "TargetSpec", "Window",
     "NOTIFY_TYPES", "SOURCE_TYPES", "SCENARIOS", "SCENARIO_MIN_BLOCK_LENGTH",
 ]
 
@@ -113,7 +113,7 @@ class ReadAck:
 
 
 @dataclass(frozen=True)
-class Target:
+class TargetSpec:
     kind: str
     url: str | None = None
     discover: str = "board"
@@ -240,7 +240,7 @@ class SdeiEvent:
 class Board:
     name: str
     description: str
-    target: Target
+    target: TargetSpec
     pes: Pes
     windows: tuple[Window, ...]
     sources: tuple[Source, ...]

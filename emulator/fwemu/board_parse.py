@@ -18,7 +18,7 @@ from typing import Literal, TypeVar, overload
 
 from .board_model import (
     NOTIFY_TYPES, SCENARIO_MIN_BLOCK_LENGTH, SCENARIOS, SOURCE_TYPES, Board, Gas, Pes, ReadAck,
-    SdeiEvent, Source, Target, Window,
+    SdeiEvent, Source, TargetSpec, Window,
 )
 from .errors import BoardError
 from .notification import NEEDS_VECTOR as NOTIFY_NEEDS_VECTOR
@@ -240,7 +240,7 @@ def board_from_dict(data: Mapping[str, object], file: str | None = None) -> Boar
     return parse_board(rest, file or (str(named) if named else "<dict>"), shipped=shipped)
 
 
-def _parse_target(t: _Table) -> Target:
+def _parse_target(t: _Table) -> TargetSpec:
     kind = t.str("kind")
     if kind not in TARGET_KINDS:
         raise t.error("kind", f"unknown target kind {kind!r} (one of {', '.join(TARGET_KINDS)})")
@@ -260,7 +260,7 @@ def _parse_target(t: _Table) -> Target:
         raise t.error("console", "empty")
     notes = t.str("notes", "")
     hint = t.str("hint", "")
-    return Target(kind=kind, url=url, discover=discover, console=console, notes=notes, hint=hint)
+    return TargetSpec(kind=kind, url=url, discover=discover, console=console, notes=notes, hint=hint)
 
 
 def _parse_pes(t: _Table) -> Pes:
@@ -493,7 +493,7 @@ def _check_sdei(file: str, sources: tuple[Source, ...], events: tuple[SdeiEvent,
         users[src.vector] = i
 
 
-def _check_routes(file: str, sources: tuple[Source, ...], routes: dict[str, int], target: Target) -> None:
+def _check_routes(file: str, sources: tuple[Source, ...], routes: dict[str, int], target: TargetSpec) -> None:
     if not sources and target.discover == "hest":
         return  # checked against the guest's HEST at run time
     by_id = {s.id: s for s in sources}

@@ -28,7 +28,7 @@ from typing import Any
 from .board import NOTIFY_TYPES, Board, Gas, Source, board_from_dict
 from .errors import BoardError, UsageError
 
-__all__ = ["HestError", "HestTable", "HestEntry", "Ghes", "Notify", "TYPE_NAMES",
+__all__ = ["HestError", "HestTable", "HestEntry", "GhesEntry", "Notify", "TYPE_NAMES",
            "build_hest", "parse_hest", "board_from_hest", "board_to_toml"]
 
 HEADER_LEN = 36
@@ -111,7 +111,7 @@ class Notify:
 
 
 @dataclass(frozen=True)
-class Ghes:
+class GhesEntry:
     """The fields of a type 9 / 10 entry after its 4-byte header."""
 
     related_source_id: int
@@ -149,7 +149,7 @@ class HestEntry:
     source_id: int
     enabled: int | None  # None for IA-32 NMI, which has no such field
     fields: Mapping[str, Any] = field(default_factory=dict)   # non-GHES types: decoded fields
-    ghes: Ghes | None = None
+    ghes: GhesEntry | None = None
 
     @property
     def type_name(self) -> str:
@@ -307,7 +307,7 @@ def _decode(data: bytes, off: int, i: int, etype: int, length: int) -> HestEntry
         if etype == 10:
             ra = _gas(data, off + 64)
             pres, wr = struct.unpack_from("<QQ", data, off + 76)
-        g = Ghes(related, flags, enabled, prealloc, sections, max_raw, _gas(data, off + 20),
+        g = GhesEntry(related, flags, enabled, prealloc, sections, max_raw, _gas(data, off + 20),
                  _notify(data, off + 32), struct.unpack_from("<I", data, off + 60)[0], ra, pres, wr)
         return HestEntry(i, off, etype, length, sid, enabled, {}, g)
     f: dict[str, Any]

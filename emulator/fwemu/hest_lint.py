@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .board import SCENARIO_MIN_BLOCK_LENGTH, Board, Gas
-from .hest import NOTIFY_LEN, Ghes, HestEntry, HestTable, build_hest, parse_hest
+from .hest import NOTIFY_LEN, GhesEntry, HestEntry, HestTable, build_hest, parse_hest
 
 __all__ = ["Finding", "RULES", "SEVERITIES", "lint"]
 
@@ -218,7 +218,7 @@ def _gas_rules(e: HestEntry, g: Gas, name: str, at: int, out: _Out) -> None:
         out.add("gas-space-id", e, f"{label}: address space {g.space_id}", e.offset + at)
 
 
-def _entry_rules(e: HestEntry, g: Ghes, out: _Out) -> None:
+def _entry_rules(e: HestEntry, g: GhesEntry, out: _Out) -> None:
     n = g.notify
     if not g.enabled:
         out.add("source-disabled", e, f"{e.label}: enabled = 0", e.offset + 7)
@@ -270,7 +270,7 @@ def _duplicates(t: HestTable, out: _Out) -> None:
         first_any.setdefault(e.source_id, e)
 
 
-def _sdei_reuse(ghes: list[tuple[HestEntry, Ghes]], out: _Out) -> None:
+def _sdei_reuse(ghes: list[tuple[HestEntry, GhesEntry]], out: _Out) -> None:
     users: dict[int, HestEntry] = {}
     for e, g in ghes:
         n = g.notify
@@ -302,8 +302,8 @@ def _overlaps(t: HestTable, blocks: dict[int, int], out: _Out) -> None:
                         f"overlaps {oe.label}.{oname} ({ostart:#x} .. {ostart + on - 1:#x})")
 
 
-def _routes(ghes: list[tuple[HestEntry, Ghes]], routes: Mapping[str, int], out: _Out) -> None:
-    by_id: dict[int, tuple[HestEntry, Ghes]] = {}
+def _routes(ghes: list[tuple[HestEntry, GhesEntry]], routes: Mapping[str, int], out: _Out) -> None:
+    by_id: dict[int, tuple[HestEntry, GhesEntry]] = {}
     for e, g in ghes:
         by_id.setdefault(e.source_id, (e, g))
     for scenario, sid in routes.items():
