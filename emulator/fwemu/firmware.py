@@ -697,6 +697,12 @@ class FirmwareModel:
             self.journal.write_line(inj.journal_line(event))
 
     # ---- driving --------------------------------------------------------------------------
+    def idle(self) -> bool:
+        """Nothing in flight and no source holding a record: pump() has nothing to watch
+        until the next submit (a pumping thread may sleep)."""
+        with self.lock:
+            return not self.inflight and all(st.current is None for st in self.sources.values())
+
     def wait_all(self, injections, deadline: float | None = None) -> None:
         """Pump until every given injection is final."""
         while not all(i.final for i in injections):

@@ -197,8 +197,7 @@ class Daemon:
         while not self._stop.is_set():
             try:
                 fw.pump(0.05)
-                with fw.lock:
-                    idle = not fw.inflight and all(st.current is None for st in fw.sources.values())
+                idle = fw.idle()
             except Exception:
                 log.exception("firmware pump failed; continuing")
                 idle = True
