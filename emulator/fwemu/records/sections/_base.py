@@ -23,7 +23,6 @@ import dataclasses
 import struct
 import uuid
 from dataclasses import dataclass
-from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any, ClassVar, cast
 
@@ -78,6 +77,10 @@ class Layout:
         self.reserved_len = sum(n for _o, n in reserved)
         self.valid_max = (1 << (8 * valid[1])) - 1 if valid else 0
         self._compile()
+        # LayoutSection.derived_validation_bits, generated: a group's bit is set when its
+        # first field is (the others are set with it)
+        terms = "".join(f" | ((s.{names[0]} is not None) << {bit})" for bit, names in self.groups.items())
+        self.derive_bits = self._generate(f"def f(s):\n    return s.ALWAYS_BITS{terms}\n", {}, "bits")
 
     def _compile(self) -> None:
         """One struct.Struct for the whole fixed part (the cover check above makes the
@@ -101,51 +104,49 @@ class Layout:
         self._with_res = self._packer(spans, zero_reserved=False)
         self._zero_res = self._packer(spans, zero_reserved=True)
 
-    def _packer(self, spans, zero_reserved: bool):
-        """(Struct, getter, defaults, fixups) for pack_section(): one attribute read per
-        argument (C speed), None -> 0 or b"", then the few arguments that are not plain
-        attributes (reserved bytes, computed fields, ints of odd sizes) are filled in."""
+    def _packer(self, spans, zero_reserved: bool) -> Any:
+        """pack_section()'s work for this layout as one function generated from the table:
+        one struct.pack of every span in offset order, each argument an attribute read
+        (None -> 0 or b"" by `or`), the computed fields from `c`, ints of odd sizes as
+        bytes and the reserved spans sliced from `r`. Generated once, when the module
+        defining the layout is imported: a loop over the plan per record cost more than
+        the encoding itself."""
         native = {1: "B", 2: "H", 4: "I", 8: "Q"}
         computed = {f.name for f in self.fields if f.computed}
         fmt: list[str] = ["<"]
-        names: list[str] = []
-        defaults: list[Any] = []
-        fixups: list[tuple[int, int, int, Any]] = []
+        args: list[str] = []
         for _o, n, what, detail in spans:
             if what == _RES and zero_reserved:
                 fmt.append(f"{n}x")
                 continue
             fmt.append(native[n] if what in (_VALID, _INT) else f"{n}s")
-            i = len(names)
             if what == _VALID:
-                names.append("validation_bits")
-            elif what == _RES or detail in computed:
-                names.append("KIND")     # any attribute: the fixup replaces it
-                fixups.append((i, _COMPUTED if what != _RES else _RES, n, detail))
+                args.append("s.validation_bits")
+            elif what == _RES:
+                args.append(f"r[{detail}:{detail + n}]")
+            elif detail in computed:
+                args.append(f"c[{detail!r}]" if n in native else f"c[{detail!r}].to_bytes({n}, 'little')")
+            elif what == _RAW:
+                args.append(f"(s.{detail} or b'')")
+            elif what == _ODD:
+                args.append(f"(s.{detail} or 0).to_bytes({n}, 'little')")
             else:
-                names.append(detail)
-                if what == _ODD:
-                    fixups.append((i, _ODD, n, detail))
-            defaults.append(b"" if what == _RAW else 0)
-        get = attrgetter(*names) if len(names) > 1 else (lambda o: (getattr(o, names[0]),))
-        return struct.Struct("".join(fmt)), get, tuple(defaults), tuple(fixups)
+                args.append(f"(s.{detail} or 0)")
+        head = "" if zero_reserved else f"    r = r.ljust({self.reserved_len}, b'\\0')\n"
+        src = f"def f(s, c, r):\n{head}    return P({', '.join(args)})\n"
+        return self._generate(src, {"P": struct.Struct("".join(fmt)).pack}, "pack")
+
+    def _generate(self, src: str, ns: dict[str, Any], what: str) -> Any:
+        """The function `f` of `src`, source made here from this layout's own table."""
+        exec(compile(src, f"<{self.size}-byte layout {what}>", "exec"), ns)
+        return ns["f"]
 
     def pack_section(self, sec, computed: dict[str, int], reserved: bytes) -> bytearray:
         """The fixed part of a section object whose attributes are this layout's fields
         (`computed`: the values of the computed ones)."""
-        packer, get, defaults, fixups = self._with_res if any(reserved) else self._zero_res
-        args = [d if v is None else v for v, d in zip(get(sec), defaults, strict=True)]
-        if fixups:
-            res = reserved.ljust(self.reserved_len, b"\0")
-            for i, what, n, detail in fixups:
-                if what == _RES:
-                    args[i] = res[detail:detail + n]
-                elif what == _COMPUTED:
-                    args[i] = computed[detail] if n in (1, 2, 4, 8) else computed[detail].to_bytes(n, "little")
-                else:
-                    v = args[i]
-                    args[i] = v.to_bytes(n, "little") if v.__class__ is int else b""
-        return bytearray(packer.pack(*args))
+        if any(reserved):
+            return bytearray(self._with_res(sec, computed, reserved))
+        return bytearray(self._zero_res(sec, computed, reserved))
 
     def pack(self, values: dict[str, Any], valid_bits: int, reserved: bytes) -> bytearray:
         """The fixed part from a dict of field values (a field missing or None: zeros)."""
@@ -257,10 +258,7 @@ class LayoutSection(m.Section):
         self.reserved = norm_reserved(self.reserved, lay.reserved_len)
 
     def derived_validation_bits(self) -> int:
-        bits = self.ALWAYS_BITS
-        for bit, names in self.LAYOUT.groups.items():
-            if getattr(self, names[0]) is not None:
-                bits |= 1 << bit
+        bits: int = self.LAYOUT.derive_bits(self)     # ALWAYS_BITS and each set group's bit
         return bits
 
     # ---- bytes ----------------------------------------------------------------------
