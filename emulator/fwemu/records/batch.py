@@ -24,7 +24,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 
 from ..errors import UsageError
-from . import codec, packer
+from . import codec, packer, sections
 from . import model as m
 from .model import U8, U32, U64, _check_range
 
@@ -85,6 +85,8 @@ class Packer:
         self._block = dataclasses.replace(template, entries=[dataclasses.replace(entry, section=self._section)])
         fallback = codec._encode_body
         body = packer.BODY.get(type(sec))
+        if body is None and sections.is_section(sec):   # records/sections/ kinds encode themselves
+            body = type(sec).encode  # type: ignore[attr-defined]
         self._body = body if body is not None else lambda s: packer.body(s, fallback)
         whole = packer.block(self._block, fallback)
         start = 20 + self._block.entries[0].header_length
