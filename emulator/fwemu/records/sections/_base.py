@@ -81,6 +81,7 @@ class Layout:
         # first field is (the others are set with it)
         terms = "".join(f" | ((s.{names[0]} is not None) << {bit})" for bit, names in self.groups.items())
         self.derive_bits = self._generate(f"def f(s):\n    return s.ALWAYS_BITS{terms}\n", {}, "bits")
+        self.check_fields = self._check_fn()
 
     def _compile(self) -> None:
         """One struct.Struct for the whole fixed part (the cover check above makes the
@@ -135,6 +136,27 @@ class Layout:
         head = "" if zero_reserved else f"    r = r.ljust({self.reserved_len}, b'\\0')\n"
         src = f"def f(s, c, r):\n{head}    return P({', '.join(args)})\n"
         return self._generate(src, {"P": struct.Struct("".join(fmt)).pack}, "pack")
+
+    def _check_fn(self) -> Any:
+        """LayoutSection._check_layout's per-field checks, generated in field order (the
+        first bad field is the one named): a field with no validation bit must be set, an
+        int must fit its size (else check_int's message), raw bytes become exactly their
+        size (bytes already of that size are kept as they are)."""
+        lines = ["def f(s, d):"]
+        for fl in self.model_fields:
+            n, size = fl.name, fl.size
+            lines.append(f"    v = d[{n!r}]")
+            if fl.bit is None:
+                lines.append(f"    if v is None: raise E({n!r}, 'must be set (it has no validation bit)')")
+            if fl.raw:
+                lines.append(f"    if v is not None and (v.__class__ is not bytes or len(v) != {size}): "
+                             f"s.{n} = CB({n!r}, v, {size}).ljust({size}, b'\\0')")
+            else:
+                lines.append(f"    if v is not None and (v.__class__ is not int or v < 0 or v >> {8 * size}): "
+                             f"CI({n!r}, v, {fl.maximum})")
+        lines.append("    return None")
+        return self._generate("\n".join(lines) + "\n", {"E": UsageError, "CB": check_bytes, "CI": check_int},
+                              "checks")
 
     def _generate(self, src: str, ns: dict[str, Any], what: str) -> Any:
         """The function `f` of `src`, source made here from this layout's own table."""
@@ -237,16 +259,7 @@ class LayoutSection(m.Section):
     def _check_layout(self) -> None:
         lay = self.LAYOUT
         d = self.__dict__
-        for f in lay.model_fields:
-            v = d[f.name]
-            if v is None:
-                if f.bit is None:
-                    raise UsageError(f.name, "must be set (it has no validation bit)")
-                continue
-            if f.raw:
-                setattr(self, f.name, check_bytes(f.name, v, f.size).ljust(f.size, b"\0"))
-            elif v.__class__ is not int or v < 0 or v >> (8 * f.size):   # else: the message
-                check_int(f.name, v, f.maximum)
+        lay.check_fields(self, d)   # each field's value (generated from the table)
         for names in lay.shared:   # fields sharing a bit are set together
             if any(d[n] is not None for n in names):
                 for n in names:
