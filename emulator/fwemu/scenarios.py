@@ -335,11 +335,11 @@ def _section(kind: str, v: FieldValues, severity: int, mpidr: int | None) -> m.S
             proc_id=v.get("proc_id", (0 if mpidr is None else mpidr) | 0x80000000),
             explicit_validation_bits=valid, reserved=v.get("section_reserved", 0))
     if kind == "firmware-ref":
-        return m.FirmwareRefSection(record_type=v.get("ref_type", 2), revision=v.get("ref_revision", 2),
-                                    record_identifier=v.get("ref_id", 0),
-                                    record_identifier_guid=v.get("ref_guid", uuid.UUID(int=0)),
-                                    trailing=v.get("ref_trailing", b""),
-                                    reserved=v.get("section_reserved", 0))
+        return sec.FirmwareRefSection(record_type=v.get("ref_type", 2), revision=v.get("ref_revision", 2),
+                                      record_identifier=v.get("ref_id", 0),
+                                      record_identifier_guid=v.get("ref_guid", uuid.UUID(int=0)),
+                                      trailing=v.get("ref_trailing", b""),
+                                      reserved=v.get("section_reserved", 0))
     if "guid" not in v:
         raise UsageError("--guid", "the raw scenario needs the section type GUID")
     return m.RawSection(guid=v["guid"], data=v.get("data", b""))

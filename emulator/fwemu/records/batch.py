@@ -27,6 +27,7 @@ from ..errors import UsageError
 from . import codec, packer
 from . import model as m
 from .model import U8, U32, U64, _check_range
+from .sections import firmware_ref
 
 # Integer fields of the older kinds a Packer may vary (name -> maximum). Memory's bank,
 # bank_group and bank_address share one wire field and are checked together: not here.
@@ -36,7 +37,8 @@ _LIMITS: dict[type, dict[str, int]] = {
     m.ProcessorGenericSection: {n: mx for n, _b, mx in m.PROC_FIELDS if mx is not None},
     m.ArmSection: {"mpidr": U64, "affinity_level": U8, "running_state": U32, "psci_state": U32,
                    "midr": U64},
-    m.FirmwareRefSection: {"record_type": U8, "revision": U8, "record_identifier": U64},
+    firmware_ref.Section: {n: (1 << 8 * size) - 1 for n, _off, size in firmware_ref.FIELDS
+                           if n != "record_identifier_guid"},
 }
 
 

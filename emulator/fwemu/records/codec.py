@@ -9,6 +9,7 @@ from .._corelib import ffi, lib
 from ..errors import CoreError, RecordError, UsageError
 from . import model as m
 from . import packer, sections
+from .sections import firmware_ref
 
 _BUF = 1 << 17  # an encoded block is at most 64 KiB + raw data; bigger is refused below
 
@@ -88,7 +89,7 @@ def section_struct(s: m.Section):
         fields = {name: _z(getattr(s, name)) for name, _b, mx in m.PROC_FIELDS if mx is not None}
         fields.update(validation_bits=s.validation_bits, cpu_brand=list(s.cpu_brand or bytes(128)))
         return lib.FW_SEC_PROC, ffi.new("fw_proc_section *", fields), keep
-    if isinstance(s, m.FirmwareRefSection):
+    if isinstance(s, firmware_ref.FirmwareRefSection):
         trailing = ffi.from_buffer(s.trailing)
         keep.append(trailing)
         return lib.FW_SEC_FWREF, ffi.new("fw_fwref_section *", {
@@ -368,15 +369,7 @@ def _decode_proc(body: bytes) -> m.Section | None:
     return _explicit(sec, v)
 
 
-def _decode_fwref(body: bytes) -> m.Section | None:
-    s = ffi.new("fw_fwref_section *")
-    if lib.fw_fwref_decode(ffi.from_buffer(body), len(body), s) != lib.FW_OK:
-        return None
-    return m.FirmwareRefSection(record_type=s.record_type, revision=s.revision,
-                                record_identifier=s.record_identifier,
-                                record_identifier_guid=_uuid(s.record_identifier_guid),
-                                trailing=bytes(body[lib.FW_FWREF_LEN:]),
-                                reserved=_reserved("firmware-ref", body))
+_decode_fwref = firmware_ref.decode
 
 
 _DECODERS = {1: _decode_mem, 2: _decode_arm, 3: _decode_pcie, 4: _decode_proc, 5: _decode_fwref}

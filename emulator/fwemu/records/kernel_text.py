@@ -12,17 +12,19 @@ included. Assumes the block passed the kernel's structural checks (codec.check()
 from __future__ import annotations
 
 import struct
-import uuid
 from collections.abc import Mapping
 
 from . import model as m
 from . import sections
+from .sections import firmware_ref
 from .codec import _encode_body
 from .kernel_profile import DEFAULT as DEFAULT_PROFILE
 from .kernel_profile import KernelProfile
+from .printk import FW_WARN
 from .printk import get as _get
 from .printk import hash_x as _hash_x
 from .printk import hexdump as _hexdump
+from .printk import name as _name
 
 # ---- string tables (cper.c, cper-arm.c) ---------------------------------------------------
 
@@ -53,9 +55,7 @@ PCIE_PORT_TYPE_STRS = (
     "upstream switch port", "downstream switch port", "PCIe to PCI/PCI-X bridge",
     "PCI/PCI-X to PCIe bridge", "root complex integrated endpoint device",
     "root complex event collector")
-FW_ERR_REC_TYPE_STRS = ("IPF SAL Error Record",
-                        "SOC Firmware Error Record Type1 (Legacy CrashLog Support)",
-                        "SOC Firmware Error Record Type2")
+FW_ERR_REC_TYPE_STRS = firmware_ref.REC_TYPE_STRS
 ARM_REG_CTX_STRS = (
     "AArch32 general purpose registers", "AArch32 EL1 context registers",
     "AArch32 EL2 context registers", "AArch32 secure context registers",
@@ -85,7 +85,6 @@ ARM_BUS_ADDR_SPACE_STRS = ("External Memory Access", "Internal Memory Access", "
 ARM_ERR_TYPE_MASK = 0x1E  # CPER_ARM_ERR_TYPE_MASK = GENMASK(4, 1): UEFI 2.9A bitmap
 ARM_BUS_ERROR = 0x08      # CPER_ARM_BUS_ERROR
 KERN_LEVEL_LEN = 2     # the "\001<n>" log-level bytes inside the prefix (cper_print_bits wraps on them)
-FW_WARN = "[Firmware Warn]: "
 
 
 def severity_name(sev: int) -> str:
@@ -107,10 +106,6 @@ def arm_error_type_names(type_byte: int) -> str:
 
 def _s32(v: int) -> int:  # a value as C's int sees it (%d)
     return (v & 0xFFFF_FFFF) - ((v & 0x8000_0000) << 1)
-
-
-def _name(table, i: int) -> str:
-    return table[i] if i < len(table) else "unknown"
 
 
 def _cstr(b: bytes, limit: int) -> str:
@@ -335,26 +330,13 @@ def _proc(pfx, b, length, entry, dimm_names, profile):
     return out
 
 
-def _fwref(pfx, b, length, entry, dimm_names, profile):
-    rtype, rev, rid = struct.unpack("<BB6xQ", _get(b, 0, 16))
-    out = [f"{pfx}Firmware Error Record Type: {_name(FW_ERR_REC_TYPE_STRS, rtype)}",
-           f"{pfx}Revision: {rev}"]
-    if rev == 0:
-        out.append(f"{pfx}Record Identifier: {rid:08x}")
-    elif rev == 2:
-        out.append(f"{pfx}Record Identifier: {uuid.UUID(bytes_le=_get(b, 16, 16))}")
-    skip = 16 if rev == 0 else 8 if rev == 1 else 32
-    # The kernel's u32 `length - skip` wraps when length < skip; we print nothing then.
-    return out + _hexdump(pfx, _get(b, skip, length - skip), ascii=True)
-
-
 _KNOWN = {  # section GUID -> (section_type text, minimum error_data_length, printer)
     m.ProcessorGenericSection.GUID: ("general processor error", 192, _proc),
     m.MemorySection.GUID: ("memory error", 73, _mem),
     m.PcieSection.GUID: ("PCIe error", 208, _pcie),
     m.ArmSection.GUID: ("ARM processor error", 40, _arm),
-    m.FirmwareRefSection.GUID: ("Firmware Error Record Reference", 16, _fwref),
 }
+_OLDER = {mod.GUID: mod for mod in sections.OLDER}   # the older kinds in records/sections/
 
 
 # ---- entries and the block ----------------------------------------------------------------
@@ -384,6 +366,9 @@ def format_entry(pfx: str, index: int, entry: m.Entry,
     guid = entry.section.section_type
     body = section_bytes(entry.section)
     length = len(body) if entry.error_data_length is None else entry.error_data_length
+    older = _OLDER.get(guid)
+    if older is not None:
+        return out + older.print_section(npfx, body, length, profile)
     known = _KNOWN.get(guid)
     newer = None if known else sections.print_section(npfx, guid, body, length, profile)
     if newer is not None:       # a newer kind this kernel version decodes (records/sections/)

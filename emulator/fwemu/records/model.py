@@ -14,7 +14,10 @@ left in a field whose bit is clear) and, where the layout has reserved bytes, `r
 need them.
 
 Encoding and decoding go through the C core (`fwemu.records.codec`); this module is pure
-data plus JSON conversion.
+data plus JSON conversion. The section kinds with a module of their own in records/sections/
+(the newer ones, and of the older ones the firmware error record reference) build on
+`Section` and the checks here; those older kinds stay readable by their names here (see
+`__getattr__`).
 """
 
 from __future__ import annotations
@@ -234,8 +237,7 @@ RESERVED = {
     "arm": ((13, 3),),
     "pcie": ((14, 2), (20, 4), (39, 1)),
     "processor-generic": ((14, 2),),
-    "firmware-ref": ((2, 6),),
-}
+}   # and the kinds of records/sections/ with RESERVED_SPANS (register_section adds them)
 
 
 def reserved_max(kind: str) -> int:
@@ -532,34 +534,6 @@ class ProcessorGenericSection(Section):
 
 
 @dataclass
-class FirmwareRefSection(Section):
-    """Firmware error record reference (32 bytes + trailing data)."""
-
-    KIND: ClassVar[str] = "firmware-ref"
-    GUID: ClassVar[uuid.UUID] = uuid.UUID("81212A96-09ED-4996-9471-8D729C8E69ED")
-
-    record_type: int = 0
-    revision: int = 0
-    record_identifier: int = 0
-    record_identifier_guid: uuid.UUID = uuid.UUID(int=0)
-    trailing: bytes = b""
-    reserved: int = 0
-
-    def __post_init__(self):
-        _check_range("record_type", self.record_type, U8)
-        _check_range("revision", self.revision, U8)
-        _check_range("record_identifier", self.record_identifier, U64)
-        if not isinstance(self.record_identifier_guid, uuid.UUID):
-            self.record_identifier_guid = parse_guid("record_identifier_guid", self.record_identifier_guid)
-        self.trailing = _check_bytes("trailing", self.trailing, maximum=U16)
-        _check_range("reserved", self.reserved, reserved_max(self.KIND))
-
-    @property
-    def validation_bits(self) -> int:   # the section has none
-        return 0
-
-
-@dataclass
 class RawSection(Section):
     """Any section type (vendor sections, or a known GUID with hand-made bytes)."""
 
@@ -581,15 +555,40 @@ class RawSection(Section):
 
 FW_MAX_BLOCK = 65536
 SECTION_CLASSES: dict[str, type[Section]] = {
-    c.KIND: c for c in (MemorySection, ArmSection, PcieSection, ProcessorGenericSection,
-                        FirmwareRefSection, RawSection)
+    c.KIND: c for c in (MemorySection, ArmSection, PcieSection, ProcessorGenericSection, RawSection)
 }
+# `unknown section kind` lists the older kinds in this order, wherever their classes live
+_OLDER_ORDER = ("memory", "arm", "pcie", "processor-generic", "firmware-ref", "raw")
+# Older kinds whose classes moved to records/sections/, by their names here (see __getattr__)
+_MOVED: dict[str, type[Section]] = {}
 
 
 def register_section(cls: type[Section]) -> None:
     """Make a section kind known to section_from_json (records/sections/ registers its
-    kinds; a class with a `from_json(dict)` classmethod builds itself from its JSON form)."""
+    kinds; a class with a `from_json(dict)` classmethod builds itself from its JSON form).
+    An older kind's class (one of _OLDER_ORDER) is also readable here by its name, and
+    its RESERVED_SPANS go into RESERVED."""
     SECTION_CLASSES[cls.KIND] = cls
+    if cls.KIND in _OLDER_ORDER:
+        _MOVED[cls.__name__] = cls
+        spans = getattr(cls, "RESERVED_SPANS", None)
+        if spans:
+            RESERVED[cls.KIND] = spans
+        rank = {k: i for i, k in enumerate(_OLDER_ORDER)}
+        ordered = sorted(SECTION_CLASSES.items(), key=lambda kv: rank.get(kv[0], len(rank)))
+        SECTION_CLASSES.clear()
+        SECTION_CLASSES.update(ordered)
+
+
+def __getattr__(name: str) -> type[Section]:
+    """`model.FirmwareRefSection` and the like: the older kinds whose modules are in
+    records/sections/. Those modules import this one, so it cannot import them;
+    records/sections/__init__ registers them (register_section), and importing any part
+    of `fwemu.records` runs it first."""
+    cls = _MOVED.get(name)
+    if cls is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return cls
 
 
 def parse_guid(name: str, value) -> uuid.UUID:

@@ -15,13 +15,13 @@ import struct
 from collections.abc import Callable
 from operator import itemgetter
 
-from ..errors import CoreError, UsageError
+from ..errors import CoreError
 from . import model as m
 from . import sections
+from .sections import firmware_ref
+from .sections._base import MAX_BODY as _BUF
+from .sections._base import too_big as _too_big
 
-# The C core refuses a section body bigger than its scratch buffer, and anything past
-# INT_MAX outright; the same limits and messages here (codec._rc).
-_BUF = 1 << 17
 _ZERO16 = bytes(16)
 
 HEADER = struct.Struct("<5I")                   # block_status, raw off, raw len, data len, sev
@@ -33,14 +33,7 @@ ARM_INFO = struct.Struct("<BBHBHBQQQ")          # 32
 ARM_CTX = struct.Struct("<HHI")                 # 8 + registers + padding
 PCIE = struct.Struct("<QIBB2sHH4sHH3sBBHBBH1sQHH60s96s")   # 208
 PROC = struct.Struct("<Q6B2sQ128s5Q")           # 192
-FWREF = struct.Struct("<BB6sQ16s")              # 32 + trailing
-assert (MEM.size, ARM_HDR.size, ARM_INFO.size, PCIE.size, PROC.size, FWREF.size) == (80, 40, 32, 208, 192, 32)
-
-
-def _too_big(kind: str, n: int) -> None:
-    if n > 0x7FFF_FFFF:
-        raise CoreError(f"C core refused {kind} section (code -2)")
-    raise UsageError(f"{kind} section", "record is larger than 64 KiB")
+assert (MEM.size, ARM_HDR.size, ARM_INFO.size, PCIE.size, PROC.size) == (80, 40, 32, 208, 192)
 
 
 # Field values read from the instance dict in one C call (dataclass fields all live there;
@@ -131,21 +124,13 @@ def _proc(s: m.ProcessorGenericSection) -> bytes:
                      req or 0, resp or 0, ip or 0)
 
 
-def _fwref(s: m.FirmwareRefSection) -> bytes:
-    body = FWREF.pack(s.record_type, s.revision, s.reserved.to_bytes(6, "little"),
-                      s.record_identifier, s.record_identifier_guid.bytes_le) + s.trailing
-    if len(body) > _BUF:
-        _too_big(s.KIND, len(body))
-    return body
-
-
 def _raw(s: m.RawSection) -> bytes:
     return bytes(s.data)
 
 
 BODY: dict[type, Callable] = {
     m.MemorySection: _mem, m.ArmSection: _arm, m.PcieSection: _pcie,
-    m.ProcessorGenericSection: _proc, m.FirmwareRefSection: _fwref, m.RawSection: _raw,
+    m.ProcessorGenericSection: _proc, firmware_ref.Section: firmware_ref.encode, m.RawSection: _raw,
 }
 # Section type GUIDs on the wire, per class (uuid.bytes_le builds new bytes on each call).
 _GUID_LE: dict[type, bytes] = {}

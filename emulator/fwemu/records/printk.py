@@ -8,6 +8,7 @@ ones); it imports nothing from records, so both can use it.
 from __future__ import annotations
 
 MAX_READ = 1 << 16    # reads past the section are zero-filled; one read is capped at 64 KiB
+FW_WARN = "[Firmware Warn]: "   # the kernel's FW_WARN: such lines carry no `{N}[Hardware Error]` prefix
 
 
 def get(b: bytes, off: int, n: int) -> bytes:
@@ -33,6 +34,11 @@ def hexdump(pfx: str, data: bytes, ascii: bool) -> list[str]:
             text += "".join(chr(c) if 0x20 <= c < 0x7F else "." for c in row)
         out.append(f"{pfx}{off:08x}: {text}")
     return out
+
+
+def name(table: tuple[str, ...], i: int) -> str:
+    """A kernel string table's entry for `i`, "unknown" past its end."""
+    return table[i] if i < len(table) else "unknown"
 
 
 def hash_x(v: int) -> str:

@@ -27,8 +27,19 @@ from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any, ClassVar, cast
 
-from ...errors import UsageError
+from ...errors import CoreError, UsageError
 from .. import model as m
+
+
+# The C core refuses a section body bigger than its scratch buffer, and anything past INT_MAX
+# outright; encoders in Python keep the same limits and messages (codec._rc).
+MAX_BODY = 1 << 17
+
+
+def too_big(kind: str, n: int) -> None:
+    if n > 0x7FFF_FFFF:
+        raise CoreError(f"C core refused {kind} section (code -2)")
+    raise UsageError(f"{kind} section", "record is larger than 64 KiB")
 
 
 _VALID, _INT, _ODD, _RAW, _RES, _COMPUTED = range(6)   # what each span of a compiled layout holds

@@ -1,0 +1,63 @@
+"""The older section kinds that live in records/sections/ (sections.OLDER): the C core's
+encoder (csrc/cper.c, what firmware posts through) puts each field where the module's
+field table says, under the validation bit it names, and the module's Python encoder
+agrees. The tables are the modules' own, not copies, so a field moved on either side fails
+here."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from fwemu.records import codec
+from fwemu.records import sections as S
+
+
+def _fields(mod):
+    """(name, offset, size, validation bit or None) of a module's field table."""
+    for row in mod.FIELDS:
+        yield (*row, None) if len(row) == 3 else row
+
+
+def _pattern(size: int) -> bytes:
+    return bytes(range(0xA1, 0xA1 + size))
+
+
+def _value(name: str, size: int):
+    raw = _pattern(size)
+    return uuid.UUID(bytes_le=raw) if name.endswith("_guid") else int.from_bytes(raw, "little")
+
+
+CASES = [(mod, name, off, size, bit) for mod in S.OLDER for name, off, size, bit in _fields(mod)]
+
+
+def test_every_older_module_is_covered():
+    assert {mod.KIND for mod, *_ in CASES} == {mod.KIND for mod in S.OLDER}
+    assert all(mod in S.OLDER for mod in (S.firmware_ref,))
+
+
+@pytest.mark.parametrize("mod", S.OLDER, ids=lambda mod: mod.KIND)
+def test_field_table_covers_the_fixed_part_once(mod):
+    cover = [0] * mod.FIXED
+    valid = getattr(mod, "VALID", None)
+    spans = [(off, size) for _n, off, size, _b in _fields(mod)] + list(mod.RESERVED)
+    for off, size in spans + ([valid] if valid else []):
+        for i in range(off, off + size):
+            cover[i] += 1
+    assert cover == [1] * mod.FIXED
+
+
+@pytest.mark.parametrize("mod, name, off, size, bit", CASES,
+                         ids=[f"{mod.KIND}.{name}" for mod, name, *_ in CASES])
+def test_c_encoder_writes_the_field_where_the_table_says(mod, name, off, size, bit):
+    sec = mod.Section(**{name: _value(name, size)})
+    c_body = codec._encode_body(sec)          # section_struct -> fw_*_encode (the C core)
+    assert c_body == mod.encode(sec)
+    want = bytearray(mod.FIXED)
+    want[off:off + size] = _pattern(size)
+    valid = getattr(mod, "VALID", None)
+    if valid:
+        voff, vsize = valid
+        want[voff:voff + vsize] = (1 << bit).to_bytes(vsize, "little")
+    assert c_body[:mod.FIXED] == bytes(want)
