@@ -324,7 +324,7 @@ def _section(kind: str, v: FieldValues, severity: int, mpidr: int | None) -> m.S
         return _pcie_section(kind, v, valid)
     if kind == "generic-cpu":
         corrected = severity == m.Severity.CORRECTED
-        return m.ProcessorGenericSection(
+        return sec.ProcessorGenericSection(
             proc_type=v.get("proc_type", 2), proc_isa=v.get("proc_isa", 4),
             proc_error_type=v.get("proc_error_type", 0x01), operation=v.get("operation", 1),
             flags=v.get("proc_flags", 0x08 if corrected else 0x01), level=v.get("level", 1),

@@ -9,7 +9,7 @@ from .._corelib import ffi, lib
 from ..errors import CoreError, RecordError, UsageError
 from . import model as m
 from . import packer, sections
-from .sections import firmware_ref
+from .sections import firmware_ref, processor_generic
 
 _BUF = 1 << 17  # an encoded block is at most 64 KiB + raw data; bigger is refused below
 
@@ -85,8 +85,8 @@ def section_struct(s: m.Section):
                       class_code=list(_z(s.class_code).to_bytes(3, "little")),
                       capability=list(s.capability or bytes(60)), aer_info=list(s.aer_info or bytes(96)))
         return lib.FW_SEC_PCIE, ffi.new("fw_pcie_section *", fields), keep
-    if isinstance(s, m.ProcessorGenericSection):
-        fields = {name: _z(getattr(s, name)) for name, _b, mx in m.PROC_FIELDS if mx is not None}
+    if isinstance(s, processor_generic.Section):
+        fields = {name: _z(getattr(s, name)) for name, _mx in processor_generic.LIMITS}
         fields.update(validation_bits=s.validation_bits, cpu_brand=list(s.cpu_brand or bytes(128)))
         return lib.FW_SEC_PROC, ffi.new("fw_proc_section *", fields), keep
     if isinstance(s, firmware_ref.FirmwareRefSection):
@@ -356,19 +356,7 @@ def _decode_pcie(body: bytes) -> m.Section | None:
     return _explicit(m.PcieSection(**fields, reserved=_reserved("pcie", body)), v)
 
 
-def _decode_proc(body: bytes) -> m.Section | None:
-    s = ffi.new("fw_proc_section *")
-    if len(body) != lib.FW_PROC_LEN or lib.fw_proc_decode(body, len(body), s) != lib.FW_OK:
-        return None
-    v = s.validation_bits
-    fields = {}
-    for name, bit, _mx in m.PROC_FIELDS:
-        value = bytes(s.cpu_brand) if name == "cpu_brand" else getattr(s, name)
-        fields[name] = value if v >> bit & 1 or (any(value) if name == "cpu_brand" else value) else None
-    sec = m.ProcessorGenericSection(**fields, reserved=_reserved("processor-generic", body))
-    return _explicit(sec, v)
-
-
+_decode_proc = processor_generic.decode
 _decode_fwref = firmware_ref.decode
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from . import model as m
 from . import sections
-from .sections import firmware_ref
+from .sections import processor_generic
 from .codec import _encode_body
 from .kernel_profile import DEFAULT as DEFAULT_PROFILE
 from .kernel_profile import KernelProfile
@@ -29,11 +29,7 @@ from .printk import name as _name
 # ---- string tables (cper.c, cper-arm.c) ---------------------------------------------------
 
 SEVERITY_STRS = ("recoverable", "fatal", "corrected", "info")
-PROC_TYPE_STRS = ("IA32/X64", "IA64", "ARM")
-PROC_ISA_STRS = ("IA32", "IA64", "X64", "ARM A32/T32", "ARM A64")
-PROC_ERROR_TYPE_STRS = ("cache error", "TLB error", "bus error", "micro-architectural error")
-PROC_OP_STRS = ("unknown or generic", "data read", "data write", "instruction execution")
-PROC_FLAG_STRS = ("restartable", "precise IP", "overflow", "corrected")
+PROC_ERROR_TYPE_STRS = processor_generic.ERROR_TYPE_STRS   # ARM's error types use them too
 MEM_ERR_TYPE_STRS = (
     "unknown", "no error", "single-bit ECC", "multi-bit ECC", "single-symbol chipkill ECC",
     "multi-symbol chipkill ECC", "master abort", "target abort", "parity error",
@@ -55,7 +51,6 @@ PCIE_PORT_TYPE_STRS = (
     "upstream switch port", "downstream switch port", "PCIe to PCI/PCI-X bridge",
     "PCI/PCI-X to PCIe bridge", "root complex integrated endpoint device",
     "root complex event collector")
-FW_ERR_REC_TYPE_STRS = firmware_ref.REC_TYPE_STRS
 ARM_REG_CTX_STRS = (
     "AArch32 general purpose registers", "AArch32 EL1 context registers",
     "AArch32 EL2 context registers", "AArch32 secure context registers",
@@ -84,7 +79,6 @@ ARM_BUS_ADDR_SPACE_STRS = ("External Memory Access", "Internal Memory Access", "
 
 ARM_ERR_TYPE_MASK = 0x1E  # CPER_ARM_ERR_TYPE_MASK = GENMASK(4, 1): UEFI 2.9A bitmap
 ARM_BUS_ERROR = 0x08      # CPER_ARM_BUS_ERROR
-KERN_LEVEL_LEN = 2     # the "\001<n>" log-level bytes inside the prefix (cper_print_bits wraps on them)
 
 
 def severity_name(sev: int) -> str:
@@ -112,21 +106,6 @@ def _cstr(b: bytes, limit: int) -> str:
     """%.<limit>s of a byte buffer; non-printable bytes shown as dmesg escapes them."""
     b = b[:limit].split(b"\0", 1)[0]
     return "".join(chr(c) if 0x20 <= c < 0x7F else f"\\x{c:02x}" for c in b)
-
-
-def _print_bits(pfx: str, bits: int, strs) -> list[str]:
-    """cper_print_bits(): names of set bits joined by ', ', a new line once the buffer
-    (prefix incl. its 2 log-level bytes) would pass 80 characters."""
-    out, buf = [], ""
-    base = len(pfx) + KERN_LEVEL_LEN
-    for i, name in enumerate(strs):
-        if not bits >> i & 1:
-            continue
-        if buf and base + len(buf) + len(name) + 2 > 80:
-            out.append(pfx + buf)
-            buf = ""
-        buf = f"{buf}, {name}" if buf else name
-    return out + ([pfx + buf] if buf else [])
 
 
 # ---- the bytes the kernel reads (same layout as the C core writes) ------------------------
@@ -304,34 +283,7 @@ def _pcie(pfx, b, length, entry, dimm_names, profile):
     return out
 
 
-_PROC_U64 = ((0x40, "version_info", 16), (0x100, "processor_id", 152),
-             (0x200, "target_address", 160), (0x400, "requestor_id", 168),
-             (0x800, "responder_id", 176), (0x1000, "IP", 184))
-
-
-def _proc(pfx, b, length, entry, dimm_names, profile):
-    vb, ptype, isa, etype, op, flags, level = struct.unpack("<Q6B", _get(b, 0, 14))
-    out = []
-    if vb & 1:
-        out.append(f"{pfx}processor_type: {ptype}, {_name(PROC_TYPE_STRS, ptype)}")
-    if vb & 2:
-        out.append(f"{pfx}processor_isa: {isa}, {_name(PROC_ISA_STRS, isa)}")
-    if vb & 4:
-        out += [f"{pfx}error_type: 0x{etype:02x}"] + _print_bits(pfx, etype, PROC_ERROR_TYPE_STRS)
-    if vb & 8:
-        out.append(f"{pfx}operation: {op}, {_name(PROC_OP_STRS, op)}")
-    if vb & 0x10:
-        out += [f"{pfx}flags: 0x{flags:02x}"] + _print_bits(pfx, flags, PROC_FLAG_STRS)
-    if vb & 0x20:
-        out.append(f"{pfx}level: {level}")
-    for bit, label, off in _PROC_U64:  # cpu_brand (bit 7) is never printed
-        if vb & bit:
-            out.append(f"{pfx}{label}: 0x{int.from_bytes(_get(b, off, 8), 'little'):016x}")
-    return out
-
-
 _KNOWN = {  # section GUID -> (section_type text, minimum error_data_length, printer)
-    m.ProcessorGenericSection.GUID: ("general processor error", 192, _proc),
     m.MemorySection.GUID: ("memory error", 73, _mem),
     m.PcieSection.GUID: ("PCIe error", 208, _pcie),
     m.ArmSection.GUID: ("ARM processor error", 40, _arm),

@@ -15,7 +15,8 @@ need them.
 
 Encoding and decoding go through the C core (`fwemu.records.codec`); this module is pure
 data plus JSON conversion. The section kinds with a module of their own in records/sections/
-(the newer ones, and of the older ones the firmware error record reference) build on
+(the newer ones, and of the older ones the firmware error record reference and the
+processor generic error) build on
 `Section` and the checks here; those older kinds stay readable by their names here (see
 `__getattr__`).
 """
@@ -236,7 +237,6 @@ def _jsonify(v):
 RESERVED = {
     "arm": ((13, 3),),
     "pcie": ((14, 2), (20, 4), (39, 1)),
-    "processor-generic": ((14, 2),),
 }   # and the kinds of records/sections/ with RESERVED_SPANS (register_section adds them)
 
 
@@ -491,48 +491,6 @@ class PcieSection(Section):
         return sum(1 << bit for bit, names in PCIE_GROUPS if getattr(self, names[0]) is not None)
 
 
-PROC_FIELDS = (("proc_type", 0, U8), ("proc_isa", 1, U8), ("proc_error_type", 2, U8),
-               ("operation", 3, U8), ("flags", 4, U8), ("level", 5, U8), ("cpu_version", 6, U64),
-               ("cpu_brand", 7, None), ("proc_id", 8, U64), ("target_addr", 9, U64),
-               ("requestor_id", 10, U64), ("responder_id", 11, U64), ("ip", 12, U64))
-_PROC_LIMITS = tuple((name, mx, name) for name, _bit, mx in PROC_FIELDS if mx is not None)
-
-
-@dataclass
-class ProcessorGenericSection(Section):
-    """Processor generic error (192 bytes). `cpu_brand` is up to 128 bytes of text."""
-
-    KIND: ClassVar[str] = "processor-generic"
-    GUID: ClassVar[uuid.UUID] = uuid.UUID("9876CCAD-47B4-4BDB-B65E-16F193C4F3DB")
-
-    proc_type: int | None = None
-    proc_isa: int | None = None
-    proc_error_type: int | None = None
-    operation: int | None = None
-    flags: int | None = None
-    level: int | None = None
-    cpu_version: int | None = None
-    cpu_brand: bytes | None = None
-    proc_id: int | None = None
-    target_addr: int | None = None
-    requestor_id: int | None = None
-    responder_id: int | None = None
-    ip: int | None = None
-    explicit_validation_bits: int | None = None
-    reserved: int = 0
-
-    def __post_init__(self):
-        _check_opts(self, _PROC_LIMITS)
-        if isinstance(self.cpu_brand, str):
-            self.cpu_brand = self.cpu_brand.encode()
-        if self.cpu_brand is not None:
-            self.cpu_brand = _check_bytes("cpu_brand", self.cpu_brand, maximum=128).ljust(128, b"\0")
-        _common_checks(self, U64)
-
-    def derived_validation_bits(self) -> int:
-        return sum(1 << bit for name, bit, _m in PROC_FIELDS if getattr(self, name) is not None)
-
-
 @dataclass
 class RawSection(Section):
     """Any section type (vendor sections, or a known GUID with hand-made bytes)."""
@@ -555,7 +513,7 @@ class RawSection(Section):
 
 FW_MAX_BLOCK = 65536
 SECTION_CLASSES: dict[str, type[Section]] = {
-    c.KIND: c for c in (MemorySection, ArmSection, PcieSection, ProcessorGenericSection, RawSection)
+    c.KIND: c for c in (MemorySection, ArmSection, PcieSection, RawSection)
 }
 # `unknown section kind` lists the older kinds in this order, wherever their classes live
 _OLDER_ORDER = ("memory", "arm", "pcie", "processor-generic", "firmware-ref", "raw")

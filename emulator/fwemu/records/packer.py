@@ -18,7 +18,7 @@ from operator import itemgetter
 from ..errors import CoreError
 from . import model as m
 from . import sections
-from .sections import firmware_ref
+from .sections import firmware_ref, processor_generic
 from .sections._base import MAX_BODY as _BUF
 from .sections._base import too_big as _too_big
 
@@ -32,8 +32,7 @@ ARM_HDR = struct.Struct("<IHHIB3sQQII")         # 40
 ARM_INFO = struct.Struct("<BBHBHBQQQ")          # 32
 ARM_CTX = struct.Struct("<HHI")                 # 8 + registers + padding
 PCIE = struct.Struct("<QIBB2sHH4sHH3sBBHBBH1sQHH60s96s")   # 208
-PROC = struct.Struct("<Q6B2sQ128s5Q")           # 192
-assert (MEM.size, ARM_HDR.size, ARM_INFO.size, PCIE.size, PROC.size) == (80, 40, 32, 208, 192)
+assert (MEM.size, ARM_HDR.size, ARM_INFO.size, PCIE.size) == (80, 40, 32, 208)
 
 
 # Field values read from the instance dict in one C call (dataclass fields all live there;
@@ -112,25 +111,13 @@ def _pcie(s: m.PcieSection) -> bytes:
                      bss or 0, bc or 0, cap or b"", aer or b"")
 
 
-_PROC_GET = itemgetter(
-    "proc_type", "proc_isa", "proc_error_type", "operation", "flags", "level", "cpu_version",
-    "cpu_brand", "proc_id", "target_addr", "requestor_id", "responder_id", "ip", "reserved")
-
-
-def _proc(s: m.ProcessorGenericSection) -> bytes:
-    pt, isa, et, op, fl, lv, ver, brand, pid, ta, req, resp, ip, res = _PROC_GET(s.__dict__)
-    return PROC.pack(s.validation_bits, pt or 0, isa or 0, et or 0, op or 0, fl or 0, lv or 0,
-                     res.to_bytes(2, "little"), ver or 0, brand or b"", pid or 0, ta or 0,
-                     req or 0, resp or 0, ip or 0)
-
-
 def _raw(s: m.RawSection) -> bytes:
     return bytes(s.data)
 
 
 BODY: dict[type, Callable] = {
     m.MemorySection: _mem, m.ArmSection: _arm, m.PcieSection: _pcie,
-    m.ProcessorGenericSection: _proc, firmware_ref.Section: firmware_ref.encode, m.RawSection: _raw,
+    processor_generic.Section: processor_generic.encode, firmware_ref.Section: firmware_ref.encode, m.RawSection: _raw,
 }
 # Section type GUIDs on the wire, per class (uuid.bytes_le builds new bytes on each call).
 _GUID_LE: dict[type, bytes] = {}
