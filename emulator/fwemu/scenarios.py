@@ -316,8 +316,8 @@ def _section(kind: str, v: FieldValues, severity: int, mpidr: int | None) -> m.S
                  "bank_address", "chip_id", "requestor_id", "responder_id", "target_id")
         extra = {("physical_address_mask" if n == "pa_mask" else n): v[n] for n in names if n in v}
         default_type = {"memory-ue": 3, "memory-ce": 2, "memory-fatal": 3}[kind]
-        return m.MemorySection(physical_address=addr, error_type=v.get("error_type", default_type),
-                               explicit_validation_bits=valid, reserved=v.get("section_reserved", 0), **extra)
+        return sec.MemorySection(physical_address=addr, error_type=v.get("error_type", default_type),
+                                 explicit_validation_bits=valid, reserved=v.get("section_reserved", 0), **extra)
     if kind in ARM:
         return _arm_section(kind, v, severity, mpidr, addr, valid)
     if kind in PCIE:
@@ -702,7 +702,7 @@ class RecordFactory:
             blk = build(scenario, fields, mpidr=mpidr)
             if fast_memory:
                 e = blk.entries[0]
-                assert isinstance(e.section, m.MemorySection)     # a MEMORY scenario's section
+                assert isinstance(e.section, sec.MemorySection)     # a MEMORY scenario's section
                 st, raw = codec.estatus_struct(blk)
                 gde = ffi.new("fw_gde *", codec._gde_fields(e))
                 # content less address and timestamp: the same template on every PE

@@ -14,9 +14,10 @@ from fwemu.records import codec
 from fwemu.records import sections as S
 
 
-def _fields(mod):
-    """(name, offset, size, validation bit or None) of a module's field table."""
-    for row in mod.FIELDS:
+def _fields(mod, parts: bool = True):
+    """(name, offset, size, validation bit or None) of a module's field table; with
+    `parts`, also the fields that are bytes of another one (memory's bank halves)."""
+    for row in mod.FIELDS + (getattr(mod, "PARTS", ()) if parts else ()):
         yield (*row, None) if len(row) == 3 else row
 
 
@@ -37,14 +38,15 @@ CASES = [(mod, name, off, size, bit) for mod in S.OLDER for name, off, size, bit
 
 def test_every_older_module_is_covered():
     assert {mod.KIND for mod, *_ in CASES} == {mod.KIND for mod in S.OLDER}
-    assert all(mod in S.OLDER for mod in (S.firmware_ref, S.processor_generic))
+    assert all(mod in S.OLDER for mod in (S.firmware_ref, S.processor_generic, S.memory))
 
 
 @pytest.mark.parametrize("mod", S.OLDER, ids=lambda mod: mod.KIND)
 def test_field_table_covers_the_fixed_part_once(mod):
     cover = [0] * mod.FIXED
     valid = getattr(mod, "VALID", None)
-    spans = [(off, size) for _n, off, size, _b in _fields(mod)] + list(mod.RESERVED)
+    spans = [(off, size) for _n, off, size, _b in _fields(mod, parts=False)]
+    spans += list(mod.RESERVED) + list(getattr(mod, "PACKED", ()))   # PACKED: bytes of bit fields
     for off, size in spans + ([valid] if valid else []):
         for i in range(off, off + size):
             cover[i] += 1
@@ -64,3 +66,15 @@ def test_c_encoder_writes_the_field_where_the_table_says(mod, name, off, size, b
         voff, vsize = valid
         want[voff:voff + vsize] = (1 << bit).to_bytes(vsize, "little")
     assert c_body[:mod.FIXED] == bytes(want)
+
+
+def test_c_encoder_packs_the_memory_extended_byte():
+    # row bits 17:16 in bits 1:0 (ROW_EXT), the reserved bits 4:2, the chip id in bits 7:5
+    mem = S.memory
+    sec = mem.Section(row=0x2ABCD, chip_id=5, reserved=3)
+    body = codec._encode_body(sec)
+    assert body == mem.encode(sec)
+    assert body[mem.EXTENDED] == 2 | 3 << 2 | 5 << 5
+    assert body[42:44] == (0xABCD).to_bytes(2, "little")
+    want = 1 << 8 | 1 << mem.ROW_EXT_BIT | 1 << mem.CHIP_ID_BIT
+    assert int.from_bytes(body[:8], "little") == want

@@ -9,7 +9,7 @@ from .._corelib import ffi, lib
 from ..errors import CoreError, RecordError, UsageError
 from . import model as m
 from . import packer, sections
-from .sections import firmware_ref, processor_generic
+from .sections import firmware_ref, memory, processor_generic
 
 _BUF = 1 << 17  # an encoded block is at most 64 KiB + raw data; bigger is refused below
 
@@ -36,7 +36,7 @@ def _z(v):
 
 # ---- section bodies ------------------------------------------------------------------
 
-def _mem_struct(s: m.MemorySection):
+def _mem_struct(s: memory.MemorySection):
     bank = s.bank_word
     row = _z(s.row)
     return ffi.new("fw_mem_section *", {
@@ -57,7 +57,7 @@ def section_struct(s: m.Section):
     pointer to the struct, the cffi objects it points into, to keep alive), or None for a
     kind the C core does not encode (raw, records/sections/)."""
     keep: list = []
-    if isinstance(s, m.MemorySection):
+    if isinstance(s, memory.Section):
         return lib.FW_SEC_MEM, _mem_struct(s), keep
     if isinstance(s, m.ArmSection):
         infos = ffi.new("fw_arm_err_info[]", [{
@@ -275,34 +275,6 @@ def _view(valid: int, bit: int, value):
     return value if valid >> bit & 1 or value else None
 
 
-def _decode_mem(body: bytes) -> m.Section | None:
-    s = ffi.new("fw_mem_section *")
-    if len(body) != lib.FW_MEM_LEN or lib.fw_mem_decode(body, len(body), s) != lib.FW_OK:
-        return None
-    v = s.validation_bits
-    bank = s.bank
-    group_bits = v >> 19 & 1 or v >> 20 & 1
-    if v >> 6 & 1 or not group_bits:   # BANK (or no bank bit at all): the whole word
-        bank_fields = {"bank": _view(v, 6, bank), "bank_group": (bank >> 8) if v >> 19 & 1 else None,
-                       "bank_address": (bank & 0xFF) if v >> 20 & 1 else None}
-    else:                              # BANK_GROUP / BANK_ADDRESS: the two halves
-        bank_fields = {"bank": None, "bank_group": _view(v, 19, bank >> 8),
-                       "bank_address": _view(v, 20, bank & 0xFF)}
-    row = s.row | (s.extended & 3) << 16
-    sec = m.MemorySection(
-        error_status=_view(v, 0, s.error_status), physical_address=_view(v, 1, s.physical_addr),
-        physical_address_mask=_view(v, 2, s.physical_addr_mask), node=_view(v, 3, s.node),
-        card=_view(v, 4, s.card), module=_view(v, 5, s.module), device=_view(v, 7, s.device),
-        row=row if v >> 8 & 1 or v >> m.MEM_ROW_EXT_BIT & 1 or row else None,
-        column=_view(v, 9, s.column), bit_position=_view(v, 10, s.bit_pos),
-        requestor_id=_view(v, 11, s.requestor_id), responder_id=_view(v, 12, s.responder_id),
-        target_id=_view(v, 13, s.target_id), error_type=_view(v, 14, s.error_type),
-        rank=_view(v, 15, s.rank), card_handle=_view(v, 16, s.mem_array_handle),
-        module_handle=_view(v, 17, s.mem_dev_handle), chip_id=_view(v, 21, s.extended >> 5),
-        reserved=s.extended >> 2 & 7, **bank_fields)
-    return _explicit(sec, v)
-
-
 def _decode_arm(body: bytes) -> m.Section | None:
     if len(body) < lib.FW_ARM_HDR_LEN:
         return None
@@ -356,6 +328,7 @@ def _decode_pcie(body: bytes) -> m.Section | None:
     return _explicit(m.PcieSection(**fields, reserved=_reserved("pcie", body)), v)
 
 
+_decode_mem = memory.decode
 _decode_proc = processor_generic.decode
 _decode_fwref = firmware_ref.decode
 

@@ -30,22 +30,6 @@ from .printk import name as _name
 
 SEVERITY_STRS = ("recoverable", "fatal", "corrected", "info")
 PROC_ERROR_TYPE_STRS = processor_generic.ERROR_TYPE_STRS   # ARM's error types use them too
-MEM_ERR_TYPE_STRS = (
-    "unknown", "no error", "single-bit ECC", "multi-bit ECC", "single-symbol chipkill ECC",
-    "multi-symbol chipkill ECC", "master abort", "target abort", "parity error",
-    "watchdog timeout", "invalid address", "mirror Broken", "memory sparing",
-    "scrub corrected error", "scrub uncorrected error", "physical memory map-out event")
-MEM_ERR_STATUS_STRS = {  # cper_mem_err_status_str(): keyed by error_status bits 15:8
-    1: "Error detected internal to the component", 4: "Storage error in DRAM memory",
-    5: "Storage error in TLB", 6: "Storage error in cache",
-    7: "Error in one or more functional units", 8: "Component failed self test",
-    9: "Overflow or undervalue of internal queue", 16: "Error detected in the bus",
-    17: "Virtual address not found on IO-TLB or IO-PDIR", 18: "Improper access error",
-    19: "Access to a memory address which is not mapped to any component",
-    20: "Loss of Lockstep", 21: "Response not associated with a request",
-    22: "Bus parity error - must also set the A, C, or D Bits",
-    23: "Detection of a protocol error", 24: "Detection of a PATH_ERROR",
-    25: "Bus operation timeout", 26: "A read was issued to data that has been poisoned"}
 PCIE_PORT_TYPE_STRS = (
     "PCIe end point", "legacy PCI end point", "unknown", "unknown", "root port",
     "upstream switch port", "downstream switch port", "PCIe to PCI/PCI-X bridge",
@@ -116,48 +100,6 @@ def section_bytes(s: m.Section) -> bytes:
 
 
 # ---- section printers: (pfx, body, error_data_length, entry, dimm_names, profile) -> lines
-
-_LOCATION = (  # cper_mem_err_location(): (validation mask, format, value)
-    (1 << 3, "node:%d ", "node"), (1 << 4, "card:%d ", "card"), (1 << 5, "module:%d ", "module"),
-    (1 << 15, "rank:%d ", "rank"), (1 << 6, "bank:%d ", "bank"),
-    (1 << 19, "bank_group:%d ", "bank_group"), (1 << 20, "bank_address:%d ", "bank_address"),
-    (1 << 7, "device:%d ", "device"), (1 << 8 | 1 << 18, "row:%d ", "row"),
-    (1 << 9, "column:%d ", "column"), (1 << 10, "bit_position:%d ", "bit_pos"),
-    (1 << 11, "requestor_id:0x%016x ", "req"), (1 << 12, "responder_id:0x%016x ", "resp"),
-    (1 << 13, "target_id:0x%016x ", "tgt"), (1 << 21, "chip_id:%d ", "chip_id"))
-_MEM_KEYS = ("vb", "status", "pa", "pa_mask", "node", "card", "module", "bank", "device", "row",
-             "column", "bit_pos", "req", "resp", "tgt", "etype", "ext", "rank", "card_handle",
-             "dev_handle")
-
-
-def _mem(pfx, b, length, entry, dimm_names, profile):
-    f = dict(zip(_MEM_KEYS, struct.unpack("<4Q8H3QBBHHH", _get(b, 0, 80)), strict=True))
-    vb = f["vb"]
-    f.update(bank_group=f["bank"] >> 8, bank_address=f["bank"] & 0xFF, chip_id=f["ext"] >> 5,
-             row=f["row"] | ((f["ext"] & 3) << 16 if vb >> 18 & 1 else 0))
-    if length == 73 and vb & ~0x7FFF:  # UEFI 2.1/2.2 layout claiming fields it lacks
-        return [FW_WARN + "valid bits set for fields beyond structure"]
-    out = []
-    if vb & 1:
-        status = MEM_ERR_STATUS_STRS.get(f["status"] >> 8 & 0xFF, "Reserved")
-        out.append(f"{pfx} error_status: {status} (0x{f['status']:016x})")  # sic: extra space
-    if vb & 2:
-        out.append(f"{pfx}physical_address: 0x{f['pa']:016x}")
-    if vb & 4:
-        out.append(f"{pfx}physical_address_mask: 0x{f['pa_mask']:016x}")
-    loc = "".join(fmt % f[key] for mask, fmt, key in _LOCATION if vb & mask)[:255]
-    if loc:
-        out.append(pfx + loc)
-    if vb & 1 << 14:
-        out.append(f"{pfx}error_type: {f['etype']}, {_name(MEM_ERR_TYPE_STRS, f['etype'])}")
-    if vb & 1 << 17:
-        h = f["dev_handle"]
-        if h in dimm_names:
-            out.append(f"{pfx}DIMM location: {dimm_names[h][0]} {dimm_names[h][1]} ")
-        else:
-            out.append(f"{pfx}DIMM location: not present. DMI handle: 0x{h:04x} ")
-    return out
-
 
 def _arm_err_info(pfx: str, t: int, info: int) -> list[str]:
     """cper_print_arm_err_info() with the UEFI 2.9A type bitmap (6.1.192)."""
@@ -284,7 +226,6 @@ def _pcie(pfx, b, length, entry, dimm_names, profile):
 
 
 _KNOWN = {  # section GUID -> (section_type text, minimum error_data_length, printer)
-    m.MemorySection.GUID: ("memory error", 73, _mem),
     m.PcieSection.GUID: ("PCIe error", 208, _pcie),
     m.ArmSection.GUID: ("ARM processor error", 40, _arm),
 }
@@ -320,7 +261,7 @@ def format_entry(pfx: str, index: int, entry: m.Entry,
     length = len(body) if entry.error_data_length is None else entry.error_data_length
     older = _OLDER.get(guid)
     if older is not None:
-        return out + older.print_section(npfx, body, length, profile)
+        return out + older.print_section(npfx, body, length, profile, dimm_names)
     known = _KNOWN.get(guid)
     newer = None if known else sections.print_section(npfx, guid, body, length, profile)
     if newer is not None:       # a newer kind this kernel version decodes (records/sections/)

@@ -15,8 +15,8 @@ need them.
 
 Encoding and decoding go through the C core (`fwemu.records.codec`); this module is pure
 data plus JSON conversion. The section kinds with a module of their own in records/sections/
-(the newer ones, and of the older ones the firmware error record reference and the
-processor generic error) build on
+(the newer ones, and of the older ones memory, processor generic and firmware error
+record reference) build on
 `Section` and the checks here; those older kinds stay readable by their names here (see
 `__getattr__`).
 """
@@ -233,7 +233,6 @@ def _jsonify(v):
 
 
 # Reserved areas kept by `reserved` (little endian over the spans, in order): (offset, bytes).
-# Memory: the `extended` byte's bits 4:2 (reserved = those 3 bits, 0..7).
 RESERVED = {
     "arm": ((13, 3),),
     "pcie": ((14, 2), (20, 4), (39, 1)),
@@ -241,80 +240,12 @@ RESERVED = {
 
 
 def reserved_max(kind: str) -> int:
-    if kind == "memory":
-        return 7
+    """The largest `reserved` of a kind: a class's RESERVED_MAX (memory: 3 bits of a byte),
+    else from its reserved spans."""
+    maximum: int | None = getattr(SECTION_CLASSES.get(kind), "RESERVED_MAX", None)
+    if maximum is not None:
+        return maximum
     return (1 << (8 * sum(n for _o, n in RESERVED.get(kind, ())))) - 1
-
-
-MEM_FIELDS = (  # (model field, validation bit, max)
-    ("error_status", 0, U64), ("physical_address", 1, U64), ("physical_address_mask", 2, U64),
-    ("node", 3, U16), ("card", 4, U16), ("module", 5, U16), ("bank", 6, U16), ("device", 7, U16),
-    ("row", 8, (1 << 18) - 1), ("column", 9, U16), ("bit_position", 10, U16),
-    ("requestor_id", 11, U64), ("responder_id", 12, U64), ("target_id", 13, U64),
-    ("error_type", 14, U8), ("rank", 15, U16), ("card_handle", 16, U16), ("module_handle", 17, U16),
-    ("bank_group", 19, U8), ("bank_address", 20, U8), ("chip_id", 21, 7),
-)
-MEM_ROW_EXT_BIT = 18
-_MEM_LIMITS = tuple((name, mx, name) for name, _bit, mx in MEM_FIELDS)
-
-
-@dataclass
-class MemorySection(Section):
-    """Platform memory error (80 bytes). `row` may use 18 bits (ROW_EXT: the `extended`
-    byte's bits 1:0); `bank` and `bank_group`/`bank_address` share the wire bank field
-    (bank[15:8] group, bank[7:0] address): given together they must agree."""
-
-    KIND: ClassVar[str] = "memory"
-    GUID: ClassVar[uuid.UUID] = uuid.UUID("A5BC1114-6F64-4EDE-B863-3E83ED7C83B1")
-
-    error_status: int | None = None
-    physical_address: int | None = None
-    physical_address_mask: int | None = None
-    node: int | None = None
-    card: int | None = None
-    module: int | None = None
-    bank: int | None = None
-    bank_group: int | None = None
-    bank_address: int | None = None
-    device: int | None = None
-    row: int | None = None
-    column: int | None = None
-    bit_position: int | None = None
-    requestor_id: int | None = None
-    responder_id: int | None = None
-    target_id: int | None = None
-    error_type: int | None = None
-    rank: int | None = None
-    card_handle: int | None = None
-    module_handle: int | None = None
-    chip_id: int | None = None
-    explicit_validation_bits: int | None = None
-    reserved: int = 0
-
-    def __post_init__(self):
-        _check_opts(self, _MEM_LIMITS)
-        _common_checks(self, U64)
-        if self.bank is not None and ((self.bank_group is not None and self.bank_group != self.bank >> 8)
-                                      or (self.bank_address is not None
-                                          and self.bank_address != self.bank & 0xFF)):
-            raise UsageError("bank", f"{self.bank:#x} disagrees with bank_group/bank_address "
-                             "(they share one field: bank[15:8] group, bank[7:0] address)")
-
-    @property
-    def bank_word(self) -> int:
-        """The wire bank field."""
-        if self.bank is not None:
-            return self.bank
-        return ((self.bank_group or 0) << 8) | (self.bank_address or 0)
-
-    def derived_validation_bits(self) -> int:
-        bits = 0
-        for name, bit, _max in MEM_FIELDS:
-            if getattr(self, name) is not None:
-                bits |= 1 << bit
-        if self.row is not None and self.row > U16:
-            bits |= 1 << MEM_ROW_EXT_BIT
-        return bits
 
 
 ARM_INFO_FIELDS = (("multiple_error", 0, U16), ("flags", 1, U8), ("error_info", 2, U64),
@@ -513,7 +444,7 @@ class RawSection(Section):
 
 FW_MAX_BLOCK = 65536
 SECTION_CLASSES: dict[str, type[Section]] = {
-    c.KIND: c for c in (MemorySection, ArmSection, PcieSection, RawSection)
+    c.KIND: c for c in (ArmSection, PcieSection, RawSection)
 }
 # `unknown section kind` lists the older kinds in this order, wherever their classes live
 _OLDER_ORDER = ("memory", "arm", "pcie", "processor-generic", "firmware-ref", "raw")

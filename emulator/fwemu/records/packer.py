@@ -18,7 +18,7 @@ from operator import itemgetter
 from ..errors import CoreError
 from . import model as m
 from . import sections
-from .sections import firmware_ref, processor_generic
+from .sections import firmware_ref, memory, processor_generic
 from .sections._base import MAX_BODY as _BUF
 from .sections._base import too_big as _too_big
 
@@ -27,41 +27,11 @@ _ZERO16 = bytes(16)
 HEADER = struct.Struct("<5I")                   # block_status, raw off, raw len, data len, sev
 GDE_V3 = struct.Struct("<16sIHBBI16s20sQ")      # 72 bytes: with the timestamp
 GDE_V2 = struct.Struct("<16sIHBBI16s20s")       # 64 bytes: revision < 0x0300
-MEM = struct.Struct("<QQQQ8HQQQBBHHH")          # 80
 ARM_HDR = struct.Struct("<IHHIB3sQQII")         # 40
 ARM_INFO = struct.Struct("<BBHBHBQQQ")          # 32
 ARM_CTX = struct.Struct("<HHI")                 # 8 + registers + padding
 PCIE = struct.Struct("<QIBB2sHH4sHH3sBBHBBH1sQHH60s96s")   # 208
-assert (MEM.size, ARM_HDR.size, ARM_INFO.size, PCIE.size) == (80, 40, 32, 208)
-
-
-# Field values read from the instance dict in one C call (dataclass fields all live there;
-# getattr would look each name up on the class first, several times the cost).
-_MEM_GET = itemgetter(
-    "error_status", "physical_address", "physical_address_mask", "node", "card", "module",
-    "bank", "bank_group", "bank_address", "device", "row", "column", "bit_position",
-    "requestor_id", "responder_id", "target_id", "error_type", "rank", "card_handle",
-    "module_handle", "chip_id", "explicit_validation_bits", "reserved")
-
-
-def _mem(s: m.MemorySection) -> bytes:
-    (es, pa, pam, node, card, module, bank, bg, ba, dev, row, col, bit, req, resp, tgt, et,
-     rank, ch, mh, chip, evb, res) = _MEM_GET(s.__dict__)
-    if evb is None:    # the bits of model.MEM_FIELDS, written out: one pass, no getattr
-        evb = ((es is not None) | (pa is not None) << 1 | (pam is not None) << 2
-               | (node is not None) << 3 | (card is not None) << 4 | (module is not None) << 5
-               | (bank is not None) << 6 | (dev is not None) << 7 | (row is not None) << 8
-               | (col is not None) << 9 | (bit is not None) << 10 | (req is not None) << 11
-               | (resp is not None) << 12 | (tgt is not None) << 13 | (et is not None) << 14
-               | (rank is not None) << 15 | (ch is not None) << 16 | (mh is not None) << 17
-               | (row is not None and row > 0xFFFF) << 18 | (bg is not None) << 19
-               | (ba is not None) << 20 | (chip is not None) << 21)
-    if bank is None:
-        bank = (bg or 0) << 8 | (ba or 0)
-    row = row or 0
-    return MEM.pack(evb, es or 0, pa or 0, pam or 0, node or 0, card or 0, module or 0, bank,
-                    dev or 0, row & 0xFFFF, col or 0, bit or 0, req or 0, resp or 0, tgt or 0,
-                    et or 0, row >> 16 | res << 2 | (chip or 0) << 5, rank or 0, ch or 0, mh or 0)
+assert (ARM_HDR.size, ARM_INFO.size, PCIE.size) == (40, 32, 208)
 
 
 def _z(v):
@@ -116,7 +86,7 @@ def _raw(s: m.RawSection) -> bytes:
 
 
 BODY: dict[type, Callable] = {
-    m.MemorySection: _mem, m.ArmSection: _arm, m.PcieSection: _pcie,
+    memory.Section: memory.encode, m.ArmSection: _arm, m.PcieSection: _pcie,
     processor_generic.Section: processor_generic.encode, firmware_ref.Section: firmware_ref.encode, m.RawSection: _raw,
 }
 # Section type GUIDs on the wire, per class (uuid.bytes_le builds new bytes on each call).

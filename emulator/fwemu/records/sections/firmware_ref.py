@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import struct
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -100,9 +101,11 @@ def decode(body: bytes) -> FirmwareRefSection | None:
                               trailing=bytes(body[FIXED:]), reserved=int.from_bytes(res, "little"))
 
 
-def print_section(npfx: str, body: bytes, length: int, profile: KernelProfile) -> list[str]:
+def print_section(npfx: str, body: bytes, length: int, profile: KernelProfile,
+                  dimm_names: Mapping[int, tuple[str, str]] | None = None) -> list[str]:
     """cper_estatus_print_section() for this GUID (every profile's kernel prints it alike):
-    the section_type line, then cper_print_fw_err() once the length holds its 16 bytes."""
+    the section_type line, then cper_print_fw_err() once the length holds its 16 bytes.
+    `dimm_names`: unused (the older kinds' printers take what the memory one needs)."""
     out = [f"{npfx}section_type: Firmware Error Record Reference"]
     if length < 16:
         return out + [FW_WARN + "error section length is too small"]
