@@ -364,7 +364,7 @@ def _arm_section(kind: str, v: FieldValues, severity: int, mpidr: int | None, ad
                         explicit_validation_bits=valid, reserved=v.get("section_reserved", 0))
 
 
-def _pcie_section(kind: str, v: FieldValues, valid: int | None) -> m.PcieSection:
+def _pcie_section(kind: str, v: FieldValues, valid: int | None) -> sec.PcieSection:
     seg, bus, dev, fn = _bdf(v)
     ue = kind == "pcie-ue"
     aer = bytearray(v["aer_info"].ljust(96, b"\0")) if "aer_info" in v else None
@@ -380,7 +380,7 @@ def _pcie_section(kind: str, v: FieldValues, valid: int | None) -> m.PcieSection
         aer[16:20] = v["aer_cor_status"].to_bytes(4, "little")
     major, minor = v.get("pcie_version", (3, 0))
     bridge = "bridge_status" in v or "bridge_control" in v
-    return m.PcieSection(port_type=v.get("port_type", 0), version_major=major, version_minor=minor,
+    return sec.PcieSection(port_type=v.get("port_type", 0), version_major=major, version_minor=minor,
                          command=v.get("pci_command", 0x0406), status=v.get("pci_status", 0x0010),
                          vendor_id=v.get("vendor_id", 0x13B5), device_id=v.get("device_id", 0x0100),
                          class_code=v.get("class_code", 0x020000), function=fn, device=dev, segment=seg,

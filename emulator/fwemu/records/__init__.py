@@ -10,10 +10,10 @@
 from .batch import Packer
 from .codec import Verdict, check, decode, encode, encode_c, encode_many
 from .model import (
-    ArmContext, ArmErrorInfo, ArmSection, Entry, PcieSection, RawSection, Section, Severity,
-    StatusBlock, Timestamp, block_from_json,
+    ArmContext, ArmErrorInfo, ArmSection, Entry, RawSection, Section, Severity, StatusBlock,
+    Timestamp, block_from_json,
 )
-from .sections import FirmwareRefSection, MemorySection, ProcessorGenericSection
+from .sections import FirmwareRefSection, MemorySection, PcieSection, ProcessorGenericSection
 
 __all__ = [
     "ArmContext", "ArmErrorInfo", "ArmSection", "Entry", "FirmwareRefSection", "MemorySection",

@@ -27,13 +27,13 @@ from ..errors import UsageError
 from . import codec, packer
 from . import model as m
 from .model import U8, U32, U64, _check_range
-from .sections import firmware_ref, memory, processor_generic
+from .sections import firmware_ref, memory, pcie, processor_generic
 
 # Integer fields of the older kinds a Packer may vary (name -> maximum). Memory's bank,
 # bank_group and bank_address share one wire field and are checked together: not here.
 _LIMITS: dict[type, dict[str, int]] = {
     memory.Section: {n: mx for n, _b, mx in memory.LIMITS if not n.startswith("bank")},
-    m.PcieSection: dict(m.PCIE_LIMITS),
+    pcie.Section: dict(pcie.LIMITS),
     processor_generic.Section: dict(processor_generic.LIMITS),
     m.ArmSection: {"mpidr": U64, "affinity_level": U8, "running_state": U32, "psci_state": U32,
                    "midr": U64},

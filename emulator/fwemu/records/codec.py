@@ -9,7 +9,7 @@ from .._corelib import ffi, lib
 from ..errors import CoreError, RecordError, UsageError
 from . import model as m
 from . import packer, sections
-from .sections import firmware_ref, memory, processor_generic
+from .sections import firmware_ref, memory, pcie, processor_generic
 
 _BUF = 1 << 17  # an encoded block is at most 64 KiB + raw data; bigger is refused below
 
@@ -79,8 +79,8 @@ def section_struct(s: m.Section):
             "mpidr": _z(s.mpidr), "midr": s.midr, "running_state": _z(s.running_state),
             "psci_state": s.psci_state, "ctx_align": s.context_align, "err_info": infos, "ctx": ctx,
             "vendor": vendor, "vendor_len": len(s.vendor)}), keep
-    if isinstance(s, m.PcieSection):
-        fields = {k: _z(getattr(s, k)) for k in m.PCIE_LIMITS if k != "class_code"}
+    if isinstance(s, pcie.Section):
+        fields = {k: _z(getattr(s, k)) for k in pcie.LIMITS if k != "class_code"}
         fields.update(validation_bits=s.validation_bits,
                       class_code=list(_z(s.class_code).to_bytes(3, "little")),
                       capability=list(s.capability or bytes(60)), aer_info=list(s.aer_info or bytes(96)))
@@ -310,25 +310,8 @@ def _decode_arm(body: bytes) -> m.Section | None:
     return _explicit(arm, v)
 
 
-def _decode_pcie(body: bytes) -> m.Section | None:
-    s = ffi.new("fw_pcie_section *")
-    if len(body) != lib.FW_PCIE_LEN or lib.fw_pcie_decode(body, len(body), s) != lib.FW_OK:
-        return None
-    v = s.validation_bits
-    values = {k: getattr(s, k) for k in m.PCIE_LIMITS if k != "class_code"}
-    values["class_code"] = int.from_bytes(bytes(s.class_code), "little")
-    values["capability"] = bytes(s.capability)
-    values["aer_info"] = bytes(s.aer_info)
-    fields = {}
-    for bit, names in m.PCIE_GROUPS:   # a group is there when its bit is, or its bytes are not 0
-        there = v >> bit & 1 or any(values[n] if isinstance(values[n], int) else any(values[n])
-                                    for n in names)
-        for n in names:
-            fields[n] = values[n] if there else None
-    return _explicit(m.PcieSection(**fields, reserved=_reserved("pcie", body)), v)
-
-
 _decode_mem = memory.decode
+_decode_pcie = pcie.decode
 _decode_proc = processor_generic.decode
 _decode_fwref = firmware_ref.decode
 

@@ -24,17 +24,12 @@ from .printk import FW_WARN
 from .printk import get as _get
 from .printk import hash_x as _hash_x
 from .printk import hexdump as _hexdump
-from .printk import name as _name
+from .printk import s32 as _s32
 
 # ---- string tables (cper.c, cper-arm.c) ---------------------------------------------------
 
 SEVERITY_STRS = ("recoverable", "fatal", "corrected", "info")
 PROC_ERROR_TYPE_STRS = processor_generic.ERROR_TYPE_STRS   # ARM's error types use them too
-PCIE_PORT_TYPE_STRS = (
-    "PCIe end point", "legacy PCI end point", "unknown", "unknown", "root port",
-    "upstream switch port", "downstream switch port", "PCIe to PCI/PCI-X bridge",
-    "PCI/PCI-X to PCIe bridge", "root complex integrated endpoint device",
-    "root complex event collector")
 ARM_REG_CTX_STRS = (
     "AArch32 general purpose registers", "AArch32 EL1 context registers",
     "AArch32 EL2 context registers", "AArch32 secure context registers",
@@ -81,10 +76,6 @@ def arm_error_type_names(type_byte: int) -> str:
 
 
 # ---- C printf helpers ---------------------------------------------------------------------
-
-def _s32(v: int) -> int:  # a value as C's int sees it (%d)
-    return (v & 0xFFFF_FFFF) - ((v & 0x8000_0000) << 1)
-
 
 def _cstr(b: bytes, limit: int) -> str:
     """%.<limit>s of a byte buffer; non-printable bytes shown as dmesg escapes them."""
@@ -195,38 +186,7 @@ def _arm(pfx, b, length, entry, dimm_names, profile):
     return out
 
 
-def _pcie(pfx, b, length, entry, dimm_names, profile):
-    vb, port, minor, major, cmd, status = struct.unpack("<QIBB2xHH", _get(b, 0, 20))
-    vendor, device_id = struct.unpack("<HH", _get(b, 24, 4))
-    cc = _get(b, 28, 3)
-    func, dev, seg, bus, sbus, slot = struct.unpack("<BBHBBH", _get(b, 31, 8))
-    lower, upper, sec_status, control = struct.unpack("<IIHH", _get(b, 40, 12))
-    out = []
-    if vb & 1:
-        out.append(f"{pfx}port_type: {_s32(port)}, {_name(PCIE_PORT_TYPE_STRS, port)}")
-    if vb & 2:
-        out.append(f"{pfx}version: {major}.{minor}")
-    if vb & 4:
-        out.append(f"{pfx}command: 0x{cmd:04x}, status: 0x{status:04x}")
-    if vb & 8:
-        out += [f"{pfx}device_id: {seg:04x}:{bus:02x}:{dev:02x}.{func:x}", f"{pfx}slot: {slot >> 3}",
-                f"{pfx}secondary_bus: 0x{sbus:02x}",
-                f"{pfx}vendor_id: 0x{vendor:04x}, device_id: 0x{device_id:04x}",
-                f"{pfx}class_code: {cc[2]:02x}{cc[1]:02x}{cc[0]:02x}"]
-    if vb & 0x10:
-        out.append(f"{pfx}serial number: 0x{lower:04x}, 0x{upper:04x}")
-    if vb & 0x20:
-        out.append(f"{pfx}bridge: secondary_status: 0x{sec_status:04x}, control: 0x{control:04x}")
-    if vb & 0x80 and int(entry.severity) & 1:  # sic: CPER_SEV_FATAL used as a bit mask
-        regs = struct.unpack("<11I", _get(b, 112, 44))
-        out += [f"{pfx}aer_uncor_status: 0x{regs[1]:08x}, aer_uncor_mask: 0x{regs[2]:08x}",
-                f"{pfx}aer_uncor_severity: 0x{regs[3]:08x}",
-                f"{pfx}TLP Header: " + " ".join(f"{w:08x}" for w in regs[7:11])]
-    return out
-
-
 _KNOWN = {  # section GUID -> (section_type text, minimum error_data_length, printer)
-    m.PcieSection.GUID: ("PCIe error", 208, _pcie),
     m.ArmSection.GUID: ("ARM processor error", 40, _arm),
 }
 _OLDER = {mod.GUID: mod for mod in sections.OLDER}   # the older kinds in records/sections/
@@ -261,7 +221,8 @@ def format_entry(pfx: str, index: int, entry: m.Entry,
     length = len(body) if entry.error_data_length is None else entry.error_data_length
     older = _OLDER.get(guid)
     if older is not None:
-        return out + older.print_section(npfx, body, length, profile, dimm_names)
+        return out + older.print_section(npfx, body, length, profile,
+                                         severity=int(entry.severity), dimm_names=dimm_names)
     known = _KNOWN.get(guid)
     newer = None if known else sections.print_section(npfx, guid, body, length, profile)
     if newer is not None:       # a newer kind this kernel version decodes (records/sections/)

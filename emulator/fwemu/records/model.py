@@ -15,8 +15,8 @@ need them.
 
 Encoding and decoding go through the C core (`fwemu.records.codec`); this module is pure
 data plus JSON conversion. The section kinds with a module of their own in records/sections/
-(the newer ones, and of the older ones memory, processor generic and firmware error
-record reference) build on
+(the newer ones, and of the older ones memory, PCIe, processor generic and firmware
+error record reference) build on
 `Section` and the checks here; those older kinds stay readable by their names here (see
 `__getattr__`).
 """
@@ -235,7 +235,6 @@ def _jsonify(v):
 # Reserved areas kept by `reserved` (little endian over the spans, in order): (offset, bytes).
 RESERVED = {
     "arm": ((13, 3),),
-    "pcie": ((14, 2), (20, 4), (39, 1)),
 }   # and the kinds of records/sections/ with RESERVED_SPANS (register_section adds them)
 
 
@@ -357,71 +356,6 @@ class ArmSection(Section):
                 | (self.running_state is not None) << 2 | bool(self.vendor) << 3)
 
 
-PCIE_GROUPS = (  # validation bit → the model fields carried under it
-    (0, ("port_type",)),
-    (1, ("version_major", "version_minor")),
-    (2, ("command", "status")),
-    (3, ("vendor_id", "device_id", "class_code", "function", "device", "segment", "bus",
-         "secondary_bus", "slot")),
-    (4, ("serial_number",)),
-    (5, ("bridge_secondary_status", "bridge_control")),
-    (6, ("capability",)),
-    (7, ("aer_info",)),
-)
-PCIE_LIMITS = {"port_type": U32, "version_major": U8, "version_minor": U8, "command": U16,
-               "status": U16, "vendor_id": U16, "device_id": U16, "class_code": 0xFFFFFF,
-               "function": U8, "device": U8, "segment": U16, "bus": U8, "secondary_bus": U8,
-               "slot": U16, "serial_number": U64, "bridge_secondary_status": U16,
-               "bridge_control": U16}
-_PCIE_LIMITS = tuple((name, mx, name) for name, mx in PCIE_LIMITS.items())
-
-
-@dataclass
-class PcieSection(Section):
-    """PCIe error (208 bytes). Fields sharing a validation bit are set together."""
-
-    KIND: ClassVar[str] = "pcie"
-    GUID: ClassVar[uuid.UUID] = uuid.UUID("D995E954-BBC1-430F-AD91-B44DCB3C6F35")
-
-    port_type: int | None = None
-    version_major: int | None = None
-    version_minor: int | None = None
-    command: int | None = None
-    status: int | None = None
-    vendor_id: int | None = None
-    device_id: int | None = None
-    class_code: int | None = None
-    function: int | None = None
-    device: int | None = None
-    segment: int | None = None
-    bus: int | None = None
-    secondary_bus: int | None = None
-    slot: int | None = None
-    serial_number: int | None = None
-    bridge_secondary_status: int | None = None
-    bridge_control: int | None = None
-    capability: bytes | None = None
-    aer_info: bytes | None = None
-    explicit_validation_bits: int | None = None
-    reserved: int = 0
-
-    def __post_init__(self):
-        _check_opts(self, _PCIE_LIMITS)
-        if self.capability is not None:
-            self.capability = _check_bytes("capability", self.capability, maximum=60).ljust(60, b"\0")
-        if self.aer_info is not None:
-            self.aer_info = _check_bytes("aer_info", self.aer_info, maximum=96).ljust(96, b"\0")
-        for _bit, names in PCIE_GROUPS:
-            if any(getattr(self, n) is not None for n in names):
-                for n in names:
-                    if getattr(self, n) is None:
-                        setattr(self, n, 0)
-        _common_checks(self, U64)
-
-    def derived_validation_bits(self) -> int:
-        return sum(1 << bit for bit, names in PCIE_GROUPS if getattr(self, names[0]) is not None)
-
-
 @dataclass
 class RawSection(Section):
     """Any section type (vendor sections, or a known GUID with hand-made bytes)."""
@@ -444,7 +378,7 @@ class RawSection(Section):
 
 FW_MAX_BLOCK = 65536
 SECTION_CLASSES: dict[str, type[Section]] = {
-    c.KIND: c for c in (ArmSection, PcieSection, RawSection)
+    c.KIND: c for c in (ArmSection, RawSection)
 }
 # `unknown section kind` lists the older kinds in this order, wherever their classes live
 _OLDER_ORDER = ("memory", "arm", "pcie", "processor-generic", "firmware-ref", "raw")

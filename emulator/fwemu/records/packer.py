@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from operator import itemgetter
 
 from ..errors import CoreError
 from . import model as m
 from . import sections
-from .sections import firmware_ref, memory, processor_generic
+from .sections import firmware_ref, memory, pcie, processor_generic
 from .sections._base import MAX_BODY as _BUF
 from .sections._base import too_big as _too_big
 
@@ -30,8 +29,7 @@ GDE_V2 = struct.Struct("<16sIHBBI16s20s")       # 64 bytes: revision < 0x0300
 ARM_HDR = struct.Struct("<IHHIB3sQQII")         # 40
 ARM_INFO = struct.Struct("<BBHBHBQQQ")          # 32
 ARM_CTX = struct.Struct("<HHI")                 # 8 + registers + padding
-PCIE = struct.Struct("<QIBB2sHH4sHH3sBBHBBH1sQHH60s96s")   # 208
-assert (ARM_HDR.size, ARM_INFO.size, PCIE.size) == (40, 32, 208)
+assert (ARM_HDR.size, ARM_INFO.size) == (40, 32)
 
 
 def _z(v):
@@ -63,30 +61,12 @@ def _arm(s: m.ArmSection) -> bytes:
     return b"".join(parts)
 
 
-_PCIE_GET = itemgetter(
-    "port_type", "version_minor", "version_major", "command", "status", "vendor_id",
-    "device_id", "class_code", "function", "device", "segment", "bus", "secondary_bus", "slot",
-    "serial_number", "bridge_secondary_status", "bridge_control", "capability", "aer_info",
-    "reserved")
-
-
-def _pcie(s: m.PcieSection) -> bytes:
-    (pt, vmin, vmaj, cmd, st, ven, did, cc, fn, dev, seg, bus, sbus, slot, sn, bss, bc, cap,
-     aer, res) = _PCIE_GET(s.__dict__)
-    return PCIE.pack(s.validation_bits, pt or 0, vmin or 0, vmaj or 0,
-                     (res & 0xFFFF).to_bytes(2, "little"), cmd or 0, st or 0,
-                     (res >> 16 & 0xFFFF_FFFF).to_bytes(4, "little"), ven or 0, did or 0,
-                     (cc or 0).to_bytes(3, "little"), fn or 0, dev or 0, seg or 0, bus or 0,
-                     sbus or 0, slot or 0, (res >> 48 & 0xFF).to_bytes(1, "little"), sn or 0,
-                     bss or 0, bc or 0, cap or b"", aer or b"")
-
-
 def _raw(s: m.RawSection) -> bytes:
     return bytes(s.data)
 
 
 BODY: dict[type, Callable] = {
-    memory.Section: memory.encode, m.ArmSection: _arm, m.PcieSection: _pcie,
+    memory.Section: memory.encode, m.ArmSection: _arm, pcie.Section: pcie.encode,
     processor_generic.Section: processor_generic.encode, firmware_ref.Section: firmware_ref.encode, m.RawSection: _raw,
 }
 # Section type GUIDs on the wire, per class (uuid.bytes_le builds new bytes on each call).

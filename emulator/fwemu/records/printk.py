@@ -58,6 +58,11 @@ def print_bits(pfx: str, bits: int, strs: tuple[str, ...]) -> list[str]:
     return out + ([pfx + buf] if buf else [])
 
 
+def s32(v: int) -> int:
+    """A value as C's int sees it (%d)."""
+    return (v & 0xFFFF_FFFF) - ((v & 0x8000_0000) << 1)
+
+
 def hash_x(v: int) -> str:
     """C's %#x: 0 prints without the 0x."""
     return f"{v:#x}" if v else "0"

@@ -101,11 +101,12 @@ def decode(body: bytes) -> FirmwareRefSection | None:
                               trailing=bytes(body[FIXED:]), reserved=int.from_bytes(res, "little"))
 
 
-def print_section(npfx: str, body: bytes, length: int, profile: KernelProfile,
-                  dimm_names: Mapping[int, tuple[str, str]] | None = None) -> list[str]:
+def print_section(npfx: str, body: bytes, length: int, profile: KernelProfile, *,
+                  severity: int = 0, dimm_names: Mapping[int, tuple[str, str]] | None = None,
+                  ) -> list[str]:
     """cper_estatus_print_section() for this GUID (every profile's kernel prints it alike):
     the section_type line, then cper_print_fw_err() once the length holds its 16 bytes.
-    `dimm_names`: unused (the older kinds' printers take what the memory one needs)."""
+    `severity`, `dimm_names`: unused (the PCIe and memory printers' arguments)."""
     out = [f"{npfx}section_type: Firmware Error Record Reference"]
     if length < 16:
         return out + [FW_WARN + "error section length is too small"]

@@ -236,11 +236,13 @@ _KEYS = ("vb", "status", "pa", "pa_mask", "node", "card", "module", "bank", "dev
          "dev_handle")
 
 
-def print_section(npfx: str, body: bytes, length: int, profile: KernelProfile,
-                  dimm_names: Mapping[int, tuple[str, str]] | None = None) -> list[str]:
+def print_section(npfx: str, body: bytes, length: int, profile: KernelProfile, *,
+                  severity: int = 0, dimm_names: Mapping[int, tuple[str, str]] | None = None,
+                  ) -> list[str]:
     """cper_estatus_print_section() for this GUID: the section_type line, then
     cper_print_mem() once the length holds the UEFI 2.1 layout. `dimm_names` maps SMBIOS
-    type-17 handles to (bank locator, device locator) for the `DIMM location:` line."""
+    type-17 handles to (bank locator, device locator) for the `DIMM location:` line;
+    `severity`: unused (the PCIe printer's)."""
     out = [f"{npfx}section_type: memory error"]
     if length < UEFI_2_1:
         return out + [FW_WARN + "error section length is too small"]

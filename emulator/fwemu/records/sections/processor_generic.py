@@ -138,11 +138,12 @@ _U64 = ((0x40, "version_info", 16), (0x100, "processor_id", 152),
         (0x800, "responder_id", 176), (0x1000, "IP", 184))
 
 
-def print_section(npfx: str, body: bytes, length: int, profile: KernelProfile,
-                  dimm_names: Mapping[int, tuple[str, str]] | None = None) -> list[str]:
+def print_section(npfx: str, body: bytes, length: int, profile: KernelProfile, *,
+                  severity: int = 0, dimm_names: Mapping[int, tuple[str, str]] | None = None,
+                  ) -> list[str]:
     """cper_estatus_print_section() for this GUID: the section_type line, then
-    cper_print_proc_generic() once the length holds the whole section. `dimm_names`:
-    unused (the older kinds' printers take what the memory one needs)."""
+    cper_print_proc_generic() once the length holds the whole section. `severity`,
+    `dimm_names`: unused (the PCIe and memory printers' arguments)."""
     out = [f"{npfx}section_type: general processor error"]
     if length < FIXED:
         return out + [FW_WARN + "error section length is too small"]
