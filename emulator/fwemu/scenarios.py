@@ -346,17 +346,17 @@ def _section(kind: str, v: FieldValues, severity: int, mpidr: int | None) -> m.S
 
 
 def _arm_section(kind: str, v: FieldValues, severity: int, mpidr: int | None, addr: int,
-                 valid: int | None) -> m.ArmSection:
+                 valid: int | None) -> sec.ArmSection:
     corrected = severity == m.Severity.CORRECTED
     # the one-entry options, and what each --arm-info entry leaves out: data access,
     # generic read, level 1, the corrected bit per severity; flags: first
-    base = {"type": v.get("arm_type", m.ARM_TYPE_CACHE if kind == "arm-cache-ue" else m.ARM_TYPE_TLB),
+    base = {"type": v.get("arm_type", sec.arm.ARM_TYPE_CACHE if kind == "arm-cache-ue" else sec.arm.ARM_TYPE_TLB),
             "multiple_error": v.get("multiple_error"), "flags": 1,
             "error_info": v.get("error_info", 0x450017 | (0x4000000 if corrected else 0)),
             "virt_fault_addr": v.get("virt_address"), "physical_fault_addr": addr}
-    infos = [m.ArmErrorInfo(**{**base, **e}) for e in v.get("arm_info", [{}])]
-    contexts = [m.ArmContext(**c) for c in v.get("arm_context", [])]
-    return m.ArmSection(error_info=infos, context=contexts, context_align=v.get("context_align", 16),
+    infos = [sec.ArmErrorInfo(**{**base, **e}) for e in v.get("arm_info", [{}])]
+    contexts = [sec.ArmContext(**c) for c in v.get("arm_context", [])]
+    return sec.ArmSection(error_info=infos, context=contexts, context_align=v.get("context_align", 16),
                         mpidr=v.get("mpidr", 0x80000000 if mpidr is None else mpidr | 0x80000000),
                         affinity_level=v.get("affinity_level", 0),
                         running_state=v.get("running_state", 1), psci_state=v.get("psci_state", 0),

@@ -38,7 +38,7 @@ CASES = [(mod, name, off, size, bit) for mod in S.OLDER for name, off, size, bit
 
 def test_every_older_module_is_covered():
     assert {mod.KIND for mod, *_ in CASES} == {mod.KIND for mod in S.OLDER}
-    assert all(mod in S.OLDER for mod in (S.firmware_ref, S.processor_generic, S.memory, S.pcie))
+    assert all(mod in S.OLDER for mod in (S.firmware_ref, S.processor_generic, S.memory, S.pcie, S.arm))
 
 
 @pytest.mark.parametrize("mod", S.OLDER, ids=lambda mod: mod.KIND)
@@ -46,7 +46,7 @@ def test_field_table_covers_the_fixed_part_once(mod):
     cover = [0] * mod.FIXED
     valid = getattr(mod, "VALID", None)
     spans = [(off, size) for _n, off, size, _b in _fields(mod, parts=False)]
-    spans += list(mod.RESERVED) + list(getattr(mod, "PACKED", ()))   # PACKED: bytes of bit fields
+    spans += list(mod.RESERVED) + list(getattr(mod, "PACKED", ())) + list(getattr(mod, "COMPUTED", ()))
     for off, size in spans + ([valid] if valid else []):
         for i in range(off, off + size):
             cover[i] += 1
@@ -61,11 +61,33 @@ def test_c_encoder_writes_the_field_where_the_table_says(mod, name, off, size, b
     assert c_body == mod.encode(sec)
     want = bytearray(mod.FIXED)
     want[off:off + size] = _pattern(size)
-    valid = getattr(mod, "VALID", None)
+    _put_valid(want, getattr(mod, "VALID", None), bit)
+    got = bytearray(c_body[:mod.FIXED])
+    for off, size in getattr(mod, "COMPUTED", ()):     # counts and lengths: not the field's
+        got[off:off + size] = bytes(size)
+    assert got == want
+
+
+def _put_valid(buf: bytearray, valid, bit) -> None:
     if valid:
         voff, vsize = valid
-        want[voff:voff + vsize] = (1 << bit).to_bytes(vsize, "little")
-    assert c_body[:mod.FIXED] == bytes(want)
+        buf[voff:voff + vsize] = (0 if bit is None else 1 << bit).to_bytes(vsize, "little")
+
+
+ARM_INFO = list(S.arm.INFO_FIELDS)
+
+
+@pytest.mark.parametrize("name, off, size, bit", ARM_INFO, ids=[row[0] for row in ARM_INFO])
+def test_c_encoder_writes_the_arm_entry_field_where_the_table_says(name, off, size, bit):
+    arm = S.arm
+    info = arm.ArmErrorInfo(**{"type": 0, "length": 0, name: _value(name, size)})
+    sec = arm.Section(error_info=[info])
+    c_body = codec._encode_body(sec)
+    assert c_body == arm.encode(sec)
+    want = bytearray(arm.INFO)
+    want[off:off + size] = _pattern(size)
+    _put_valid(want, arm.INFO_VALID, bit)
+    assert c_body[arm.FIXED:arm.FIXED + arm.INFO] == bytes(want)
 
 
 def test_c_encoder_packs_the_memory_extended_byte():

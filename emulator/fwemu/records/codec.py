@@ -9,7 +9,7 @@ from .._corelib import ffi, lib
 from ..errors import CoreError, RecordError, UsageError
 from . import model as m
 from . import packer, sections
-from .sections import firmware_ref, memory, pcie, processor_generic
+from .sections import arm, firmware_ref, memory, pcie, processor_generic
 
 _BUF = 1 << 17  # an encoded block is at most 64 KiB + raw data; bigger is refused below
 
@@ -59,7 +59,7 @@ def section_struct(s: m.Section):
     keep: list = []
     if isinstance(s, memory.Section):
         return lib.FW_SEC_MEM, _mem_struct(s), keep
-    if isinstance(s, m.ArmSection):
+    if isinstance(s, arm.Section):
         infos = ffi.new("fw_arm_err_info[]", [{
             "version": e.version, "length": e.length, "validation_bits": e.validation_bits,
             "type": e.type, "multiple_error": _z(e.multiple_error), "flags": _z(e.flags),
@@ -127,14 +127,6 @@ def _encode_body(s: m.Section) -> bytes:
             value >>= 8 * size
         body = bytes(buf)
     return body
-
-
-def _reserved(kind: str, body: bytes) -> int:
-    value, shift = 0, 0
-    for off, size in m.RESERVED[kind]:
-        value |= int.from_bytes(body[off:off + size], "little") << shift
-        shift += 8 * size
-    return value
 
 
 def _explicit(sec, wire_bits: int):
@@ -269,48 +261,9 @@ def kernel_warning(buf: bytes, error_block_length: int = 0) -> str | None:
 
 # ---- decoding ----------------------------------------------------------------------
 
-def _view(valid: int, bit: int, value):
-    """A field's model value: set when its bit is set, and also when its bit is clear but
-    the bytes are not zero (kept, so the record encodes back to them)."""
-    return value if valid >> bit & 1 or value else None
-
-
-def _decode_arm(body: bytes) -> m.Section | None:
-    if len(body) < lib.FW_ARM_HDR_LEN:
-        return None
-    n_info = int.from_bytes(body[4:6], "little")
-    n_ctx = int.from_bytes(body[6:8], "little")
-    sec = ffi.new("fw_arm_section *")
-    infos = ffi.new("fw_arm_err_info[]", max(n_info, 1))
-    ctxs = ffi.new("fw_arm_ctx[]", max(n_ctx, 1))
-    buf = ffi.from_buffer(body)
-    if lib.fw_arm_decode(buf, len(body), sec, infos, n_info, ctxs, n_ctx) != lib.FW_OK:
-        return None
-    v = sec.validation_bits
-    info_list = []
-    for i in range(n_info):
-        e = infos[i]
-        ev = e.validation_bits
-        fields = {name: _view(ev, bit, getattr(e, name)) for name, bit, _mx in m.ARM_INFO_FIELDS}
-        info = m.ArmErrorInfo(type=e.type, version=e.version, length=e.length, **fields)
-        info_list.append(_explicit(info, ev))
-    contexts = []
-    for i in range(n_ctx):
-        c = ctxs[i]
-        pad = bytes(ffi.buffer(c.pad, c.pad_len)) if c.pad_len else b""
-        contexts.append(m.ArmContext(type=c.type, version=c.version,
-                                     registers=bytes(ffi.buffer(c.regs, c.size)),
-                                     padding=pad if any(pad) else None))
-    arm = m.ArmSection(error_info=info_list, mpidr=_view(v, 0, sec.mpidr),
-                       affinity_level=_view(v, 1, sec.affinity_level),
-                       running_state=_view(v, 2, sec.running_state), psci_state=sec.psci_state,
-                       midr=sec.midr, context=contexts, context_align=sec.ctx_align,
-                       vendor=bytes(ffi.buffer(sec.vendor, sec.vendor_len)),
-                       reserved=_reserved("arm", body))
-    return _explicit(arm, v)
-
-
+# the sections' decoders (records/sections/), by the C core's FW_SEC_* kind of their GUID
 _decode_mem = memory.decode
+_decode_arm = arm.decode
 _decode_pcie = pcie.decode
 _decode_proc = processor_generic.decode
 _decode_fwref = firmware_ref.decode

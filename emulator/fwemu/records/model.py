@@ -1,4 +1,8 @@
-"""Typed model of a GHES error status block: header, entries, and each section kind.
+"""Typed model of a GHES error status block: header, entries, raw sections, and the base
+every section kind builds on (`Section`, the range checks, `Timestamp`). Each section kind
+has its own module in records/sections/ (its class, field table, encode, decode, kernel
+printing); the older kinds' classes stay readable here by name (`model.MemorySection`, see
+`__getattr__`).
 
 Fields follow the wire layouts (shared reference cper-layouts.md). Optional fields are
 `None` when their validation bit is clear; by default a section's validation bits are
@@ -13,12 +17,8 @@ left in a field whose bit is clear) and, where the layout has reserved bytes, `r
 (their little-endian value, see RESERVED). The decoder fills them only when the bytes
 need them.
 
-Encoding and decoding go through the C core (`fwemu.records.codec`); this module is pure
-data plus JSON conversion. The section kinds with a module of their own in records/sections/
-(the newer ones, and of the older ones memory, PCIe, processor generic and firmware
-error record reference) build on
-`Section` and the checks here; those older kinds stay readable by their names here (see
-`__getattr__`).
+Encoding and decoding go through `fwemu.records.codec` (the C core judges the block, the
+section modules read and write the bodies); this module is pure data plus JSON conversion.
 """
 
 from __future__ import annotations
@@ -233,9 +233,7 @@ def _jsonify(v):
 
 
 # Reserved areas kept by `reserved` (little endian over the spans, in order): (offset, bytes).
-RESERVED = {
-    "arm": ((13, 3),),
-}   # and the kinds of records/sections/ with RESERVED_SPANS (register_section adds them)
+RESERVED: dict[str, tuple[tuple[int, int], ...]] = {}   # per kind: its RESERVED_SPANS (register_section)
 
 
 def reserved_max(kind: str) -> int:
@@ -245,115 +243,6 @@ def reserved_max(kind: str) -> int:
     if maximum is not None:
         return maximum
     return (1 << (8 * sum(n for _o, n in RESERVED.get(kind, ())))) - 1
-
-
-ARM_INFO_FIELDS = (("multiple_error", 0, U16), ("flags", 1, U8), ("error_info", 2, U64),
-                   ("virt_fault_addr", 3, U64), ("physical_fault_addr", 4, U64))
-
-# UEFI 2.9A error-information type bitmap (what current Linux reads; cper-layouts.md §6)
-_ARM_INFO_LIMITS = tuple((name, mx, f"error_info.{name}") for name, _bit, mx in ARM_INFO_FIELDS)
-ARM_TYPE_CACHE, ARM_TYPE_TLB, ARM_TYPE_BUS, ARM_TYPE_MICROARCH = 0x02, 0x04, 0x08, 0x10
-ARM_TYPE_NAMES = {"cache": ARM_TYPE_CACHE, "tlb": ARM_TYPE_TLB, "bus": ARM_TYPE_BUS,
-                  "micro-arch": ARM_TYPE_MICROARCH}
-
-
-@dataclass
-class ArmErrorInfo:
-    """One 32-byte ARM error-information entry. `type` is the UEFI 2.9A bitmap."""
-
-    type: int = ARM_TYPE_CACHE
-    multiple_error: int | None = None
-    flags: int | None = None
-    error_info: int | None = None
-    virt_fault_addr: int | None = None
-    physical_fault_addr: int | None = None
-    version: int = 0
-    length: int = 32
-    explicit_validation_bits: int | None = None
-
-    def __post_init__(self):
-        _check_range("error_info.type", self.type, U8)
-        _check_range("error_info.version", self.version, U8)
-        _check_range("error_info.length", self.length, U8)
-        _check_opts(self, _ARM_INFO_LIMITS)
-        _opt("error_info.explicit_validation_bits", self.explicit_validation_bits, U16)
-
-    @property
-    def validation_bits(self) -> int:
-        if self.explicit_validation_bits is not None:
-            return self.explicit_validation_bits
-        return sum(1 << bit for name, bit, _m in ARM_INFO_FIELDS if getattr(self, name) is not None)
-
-
-@dataclass
-class ArmContext:
-    """A context-information block: register-context type 0..8 and its raw register bytes.
-
-    `padding`: the bytes written after the registers. None (the default) = zeros up to the
-    section's `context_align`; bytes = exactly these (a decoded block whose padding is not
-    all zeros keeps it here)."""
-
-    type: int = 5
-    registers: bytes = b""
-    version: int = 0
-    padding: bytes | None = None
-
-    def __post_init__(self):
-        _check_range("context.type", self.type, U16)
-        _check_range("context.version", self.version, U16)
-        self.registers = _check_bytes("context.registers", self.registers, maximum=U32)
-        if self.padding is not None:
-            self.padding = _check_bytes("context.padding", self.padding, maximum=U16)
-
-
-ARM_CTX_ALIGNS = (16, 1)  # UEFI layout (Linux >= v6.14 reads it), back to back (before v6.14)
-
-
-@dataclass
-class ArmSection(Section):
-    """ARM processor error: header, error-info entries, context blocks, vendor bytes.
-    `psci_state` shares the running-state validation bit; `midr` is always present.
-    `context_align` 16 (default) pads each context block with zeros to a multiple of 16
-    bytes as UEFI 2.10 N.2.4.4 says; 1 writes them back to back, the layout Linux before
-    v6.14 reads (docs/kernel-profiles.md)."""
-
-    KIND: ClassVar[str] = "arm"
-    GUID: ClassVar[uuid.UUID] = uuid.UUID("E19E3D16-BC11-11E4-9CAA-C2051D5D46B0")
-
-    error_info: list[ArmErrorInfo] = field(default_factory=lambda: [ArmErrorInfo()])
-    mpidr: int | None = None
-    affinity_level: int | None = None
-    running_state: int | None = None
-    psci_state: int = 0
-    midr: int = 0
-    context: list[ArmContext] = field(default_factory=list)
-    vendor: bytes = b""
-    context_align: int = 16
-    explicit_validation_bits: int | None = None
-    reserved: int = 0
-
-    def __post_init__(self):
-        if self.context_align not in ARM_CTX_ALIGNS:
-            raise UsageError("context_align", f"{self.context_align!r} is not 16 (UEFI: each context "
-                             "block zero-padded to a multiple of 16 bytes) or 1 (back to back, "
-                             "as Linux before v6.14 reads them)")
-        self.error_info = [e if isinstance(e, ArmErrorInfo) else ArmErrorInfo(**e) for e in self.error_info]
-        self.context = [c if isinstance(c, ArmContext) else ArmContext(**c) for c in self.context]
-        if len(self.error_info) > U16:   # UEFI asks for >= 1; Linux reads 0 too, so it is allowed
-            raise UsageError("error_info", "at most 65535 error-information entries")
-        if len(self.context) > U16:
-            raise UsageError("context", "at most 65535 context blocks")
-        _opt("mpidr", self.mpidr, U64)
-        _opt("affinity_level", self.affinity_level, U8)
-        _opt("running_state", self.running_state, U32)
-        _check_range("psci_state", self.psci_state, U32)
-        _check_range("midr", self.midr, U64)
-        self.vendor = _check_bytes("vendor", self.vendor, maximum=U16)
-        _common_checks(self, U32)
-
-    def derived_validation_bits(self) -> int:
-        return ((self.mpidr is not None) | (self.affinity_level is not None) << 1
-                | (self.running_state is not None) << 2 | bool(self.vendor) << 3)
 
 
 @dataclass
@@ -378,22 +267,24 @@ class RawSection(Section):
 
 FW_MAX_BLOCK = 65536
 SECTION_CLASSES: dict[str, type[Section]] = {
-    c.KIND: c for c in (ArmSection, RawSection)
+    c.KIND: c for c in (RawSection,)
 }
 # `unknown section kind` lists the older kinds in this order, wherever their classes live
 _OLDER_ORDER = ("memory", "arm", "pcie", "processor-generic", "firmware-ref", "raw")
-# Older kinds whose classes moved to records/sections/, by their names here (see __getattr__)
-_MOVED: dict[str, type[Section]] = {}
+# Older kinds' classes that moved to records/sections/, by their names here (__getattr__)
+_MOVED: dict[str, type] = {}
 
 
-def register_section(cls: type[Section]) -> None:
+def register_section(cls: type[Section], parts: tuple[type, ...] = ()) -> None:
     """Make a section kind known to section_from_json (records/sections/ registers its
     kinds; a class with a `from_json(dict)` classmethod builds itself from its JSON form).
-    An older kind's class (one of _OLDER_ORDER) is also readable here by its name, and
-    its RESERVED_SPANS go into RESERVED."""
+    An older kind's class (one of _OLDER_ORDER) and the classes of its `parts` (ARM's
+    entries and contexts) are also readable here by their names, and its RESERVED_SPANS
+    go into RESERVED."""
     SECTION_CLASSES[cls.KIND] = cls
     if cls.KIND in _OLDER_ORDER:
-        _MOVED[cls.__name__] = cls
+        for c in (cls, *parts):
+            _MOVED[c.__name__] = c
         spans = getattr(cls, "RESERVED_SPANS", None)
         if spans:
             RESERVED[cls.KIND] = spans
@@ -403,7 +294,7 @@ def register_section(cls: type[Section]) -> None:
         SECTION_CLASSES.update(ordered)
 
 
-def __getattr__(name: str) -> type[Section]:
+def __getattr__(name: str) -> type:
     """`model.FirmwareRefSection` and the like: the older kinds whose modules are in
     records/sections/. Those modules import this one, so it cannot import them;
     records/sections/__init__ registers them (register_section), and importing any part
@@ -597,12 +488,9 @@ def section_from_json(d: dict) -> Section:
                 d[k] = bytes.fromhex(d[k])
             except ValueError:
                 raise UsageError(k, "must be hex text") from None
-    if kind == "arm":
-        d["error_info"] = [ArmErrorInfo(**e) for e in d.get("error_info", [{}])]
-        d["context"] = [ArmContext(**{**c, "registers": _hex(c.get("registers", ""), "context.registers"),
-                                      "padding": None if c.get("padding") is None
-                                      else _hex(c["padding"], "context.padding")})
-                        for c in d.get("context", [])]
+    parts = getattr(cls, "json_parts", None)   # a kind with parts of its own (ARM)
+    if parts is not None:
+        parts(d)
     try:
         return cls(**d)
     except TypeError as exc:

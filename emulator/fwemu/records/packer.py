@@ -1,5 +1,6 @@
 """The fast encoder behind `records.encode`: model -> status block bytes with one
-precompiled `struct.Struct` per wire structure, no intermediate dicts or cffi objects.
+precompiled `struct.Struct` per wire structure (the section bodies' are in their
+records/sections/ modules), no intermediate dicts or cffi objects.
 
 The C core (`codec.encode_c`, `csrc/cper.c`) stays the reference: tests/unit/test_packer.py
 checks that both give the same bytes for random models of every kind, and a section type
@@ -17,58 +18,21 @@ from collections.abc import Callable
 from ..errors import CoreError
 from . import model as m
 from . import sections
-from .sections import firmware_ref, memory, pcie, processor_generic
-from .sections._base import MAX_BODY as _BUF
-from .sections._base import too_big as _too_big
 
 _ZERO16 = bytes(16)
 
 HEADER = struct.Struct("<5I")                   # block_status, raw off, raw len, data len, sev
 GDE_V3 = struct.Struct("<16sIHBBI16s20sQ")      # 72 bytes: with the timestamp
 GDE_V2 = struct.Struct("<16sIHBBI16s20s")       # 64 bytes: revision < 0x0300
-ARM_HDR = struct.Struct("<IHHIB3sQQII")         # 40
-ARM_INFO = struct.Struct("<BBHBHBQQQ")          # 32
-ARM_CTX = struct.Struct("<HHI")                 # 8 + registers + padding
-assert (ARM_HDR.size, ARM_INFO.size) == (40, 32)
-
-
-def _z(v):
-    return 0 if v is None else v
-
-
-def _arm(s: m.ArmSection) -> bytes:
-    parts = [b""]
-    for e in s.error_info:
-        parts.append(ARM_INFO.pack(e.version, e.length, e.validation_bits, e.type,
-                                   _z(e.multiple_error), _z(e.flags), _z(e.error_info),
-                                   _z(e.virt_fault_addr), _z(e.physical_fault_addr)))
-    align = s.context_align or 16
-    for c in s.context:
-        size = len(c.registers)
-        parts.append(ARM_CTX.pack(c.version, c.type, size))
-        parts.append(c.registers)
-        if c.padding is None:
-            parts.append(bytes((align - (8 + size) % align) % align))
-        else:
-            parts.append(c.padding)
-    parts.append(s.vendor)
-    length = 40 + sum(len(p) for p in parts)
-    if length > _BUF:
-        _too_big(s.KIND, length)
-    parts[0] = ARM_HDR.pack(s.validation_bits, len(s.error_info), len(s.context), length,
-                            _z(s.affinity_level), s.reserved.to_bytes(3, "little"), _z(s.mpidr),
-                            s.midr, _z(s.running_state), s.psci_state)
-    return b"".join(parts)
 
 
 def _raw(s: m.RawSection) -> bytes:
     return bytes(s.data)
 
 
-BODY: dict[type, Callable] = {
-    memory.Section: memory.encode, m.ArmSection: _arm, pcie.Section: pcie.encode,
-    processor_generic.Section: processor_generic.encode, firmware_ref.Section: firmware_ref.encode, m.RawSection: _raw,
-}
+# the older kinds' encoders (records/sections/), and raw bytes
+BODY: dict[type, Callable] = {mod.Section: mod.encode for mod in sections.OLDER}
+BODY[m.RawSection] = _raw
 # Section type GUIDs on the wire, per class (uuid.bytes_le builds new bytes on each call).
 _GUID_LE: dict[type, bytes] = {}
 

@@ -14,13 +14,13 @@ events, PCI/PCI-X bus, PCI/PCI-X device, IA32/X64 processor, NVIDIA, memory erro
 `Section.from_json`); the bodies are posted like any other section's (codec.encode puts
 them into entries through the C core).
 
-Older kinds (OLDER): platform memory error (`memory`), PCIe error (`pcie`), processor
-generic error (`processor_generic`), firmware error record reference (`firmware_ref`). The C core knows them too: it encodes them when firmware posts
+Older kinds (OLDER): platform memory error (`memory`), ARM processor error (`arm`), PCIe
+error (`pcie`), processor generic error (`processor_generic`), firmware error record
+reference (`firmware_ref`). The C core knows them too: it encodes them when firmware posts
 (csrc/cper.c, reached through codec.section_struct), and its fw_os_actions() decides what
 GHES does with them. Their modules' `encode(sec)` / `decode(body)` are what records.encode
 and records.decode use (packer.BODY, codec._DECODERS), and kernel_text prints them through
-OLDER. The older kind not moved yet (ARM) and raw sections stay in
-records/model.py, codec.py, packer.py and kernel_text.py.
+OLDER. Raw sections (any GUID, bytes as given) stay in records/model.py.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from types import ModuleType
 from .. import model as m
 from ..kernel_profile import KernelProfile
 from . import cxl_dram, cxl_general_media, cxl_memory_module, cxl_protocol, nvidia, pci_bus
-from . import arm_ras, firmware_ref, memory, memory2, pci_device, pcie, processor_generic
+from . import arm, arm_ras, firmware_ref, memory, memory2, pci_device, pcie, processor_generic
 from . import x86_processor
 from ._base import LayoutSection
 from ._arm_ras_aux import MPAM_PARTID, AuxContext, AuxData, AuxPair
+from .arm import ArmContext, ArmErrorInfo, ArmSection
 from .arm_ras import ArmRasSection, ErrorSyndrome
 from .cxl_dram import CxlDramSection
 from .cxl_general_media import CxlGeneralMediaSection
@@ -56,13 +57,15 @@ BY_GUID: dict[uuid.UUID, ModuleType] = {mod.GUID: mod for mod in MODULES}
 BY_GUID_LE: dict[bytes, ModuleType] = {mod.GUID.bytes_le: mod for mod in MODULES}
 CLASSES: dict[str, type[m.Section]] = {mod.Section.KIND: mod.Section for mod in MODULES}
 SECTION_TYPES = tuple(CLASSES.values())
-OLDER: tuple[ModuleType, ...] = (memory, pcie, processor_generic, firmware_ref)
+OLDER: tuple[ModuleType, ...] = (memory, arm, pcie, processor_generic, firmware_ref)
 
-for _cls in (*(mod.Section for mod in OLDER), *SECTION_TYPES):   # block_from_json knows them
+for _mod in OLDER:      # block_from_json knows them, model.<class name> finds them
+    m.register_section(_mod.Section, getattr(_mod, "PART_CLASSES", ()))
+for _cls in SECTION_TYPES:
     m.register_section(_cls)
 
 __all__ = [
-    "ArmRasSection", "AuxContext", "AuxData", "AuxPair", "BY_GUID", "CLASSES", "CxlDramSection",
+    "ArmContext", "ArmErrorInfo", "ArmRasSection", "ArmSection", "AuxContext", "AuxData", "AuxPair", "BY_GUID", "CLASSES", "CxlDramSection",
     "CxlGeneralMediaSection", "CxlMemoryModuleSection", "CxlProtocolSection", "ErrorSyndrome",
     "FirmwareRefSection", "LayoutSection", "MODULES", "MPAM_PARTID", "Memory2Section", "MemorySection",
     "NvidiaSection", "OLDER", "PciBusSection", "PciDeviceSection", "PcieSection", "ProcessorGenericSection", "RasCapability", "X86Context", "X86ErrorInfo", "X86ProcessorSection",

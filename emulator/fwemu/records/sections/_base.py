@@ -177,6 +177,12 @@ class Layout:
         return valid_bits, values, reserved
 
 
+def view(valid: int, bit: int, value: int) -> int | None:
+    """A field's model value: set when its bit is set, and also when its bit is clear but
+    the bytes are not zero (kept, so the record encodes back to them)."""
+    return value if valid >> bit & 1 or value else None
+
+
 def nonzero(v) -> bool:
     return bool(any(v) if isinstance(v, (bytes, bytearray)) else v)
 

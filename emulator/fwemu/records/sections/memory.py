@@ -48,6 +48,7 @@ from ...errors import UsageError
 from .. import model as m
 from ..kernel_profile import KernelProfile
 from ..printk import FW_WARN, get, name
+from ._base import view
 
 GUID = uuid.UUID("A5BC1114-6F64-4EDE-B863-3E83ED7C83B1")
 KIND = "memory"
@@ -186,12 +187,6 @@ def encode(s: MemorySection) -> bytes:
                         et or 0, row >> 16 | res << 2 | (chip or 0) << 5, rank or 0, ch or 0, mh or 0)
 
 
-def _view(valid: int, bit: int, value: int) -> int | None:
-    """A field's model value: set when its bit is set, and also when its bit is clear but
-    the bytes are not zero (kept, so the record encodes back to them)."""
-    return value if valid >> bit & 1 or value else None
-
-
 def decode(body: bytes) -> MemorySection | None:
     """The typed section (None unless the body is the section's 80 bytes)."""
     if len(body) != FIXED:
@@ -199,22 +194,22 @@ def decode(body: bytes) -> MemorySection | None:
     (v, status, pa, pa_mask, node, card, module, bank, device, row16, column, bit_pos, req, resp,
      tgt, etype, ext, rank, card_handle, module_handle) = _STRUCT.unpack(body)
     if v >> 6 & 1 or not (v >> 19 & 1 or v >> 20 & 1):   # BANK (or no bank bit at all): the word
-        bank_fields = {"bank": _view(v, 6, bank), "bank_group": (bank >> 8) if v >> 19 & 1 else None,
+        bank_fields = {"bank": view(v, 6, bank), "bank_group": (bank >> 8) if v >> 19 & 1 else None,
                        "bank_address": (bank & 0xFF) if v >> 20 & 1 else None}
     else:                                                 # BANK_GROUP / BANK_ADDRESS: the halves
-        bank_fields = {"bank": None, "bank_group": _view(v, 19, bank >> 8),
-                       "bank_address": _view(v, 20, bank & 0xFF)}
+        bank_fields = {"bank": None, "bank_group": view(v, 19, bank >> 8),
+                       "bank_address": view(v, 20, bank & 0xFF)}
     row = row16 | (ext & 3) << 16
     sec = MemorySection(
-        error_status=_view(v, 0, status), physical_address=_view(v, 1, pa),
-        physical_address_mask=_view(v, 2, pa_mask), node=_view(v, 3, node),
-        card=_view(v, 4, card), module=_view(v, 5, module), device=_view(v, 7, device),
+        error_status=view(v, 0, status), physical_address=view(v, 1, pa),
+        physical_address_mask=view(v, 2, pa_mask), node=view(v, 3, node),
+        card=view(v, 4, card), module=view(v, 5, module), device=view(v, 7, device),
         row=row if v >> 8 & 1 or v >> ROW_EXT_BIT & 1 or row else None,
-        column=_view(v, 9, column), bit_position=_view(v, 10, bit_pos),
-        requestor_id=_view(v, 11, req), responder_id=_view(v, 12, resp),
-        target_id=_view(v, 13, tgt), error_type=_view(v, 14, etype),
-        rank=_view(v, 15, rank), card_handle=_view(v, 16, card_handle),
-        module_handle=_view(v, 17, module_handle), chip_id=_view(v, CHIP_ID_BIT, ext >> 5),
+        column=view(v, 9, column), bit_position=view(v, 10, bit_pos),
+        requestor_id=view(v, 11, req), responder_id=view(v, 12, resp),
+        target_id=view(v, 13, tgt), error_type=view(v, 14, etype),
+        rank=view(v, 15, rank), card_handle=view(v, 16, card_handle),
+        module_handle=view(v, 17, module_handle), chip_id=view(v, CHIP_ID_BIT, ext >> 5),
         reserved=ext >> 2 & 7, **bank_fields)
     if sec.validation_bits != v:
         sec.explicit_validation_bits = v
