@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import UsageError
 from .records import model as m
+from .records.sections import arm
 
 U8, U16, U32, U64 = 0xFF, 0xFFFF, 0xFFFF_FFFF, 0xFFFF_FFFF_FFFF_FFFF
 U24 = 0xFF_FFFF
@@ -216,7 +217,7 @@ def parse_flags(name: str, text: str) -> int:
 
 
 def parse_arm_type(name: str, text: str) -> int:
-    return names_or_number(name, text, m.ARM_TYPE_NAMES, U8, "type")
+    return names_or_number(name, text, arm.ARM_TYPE_NAMES, U8, "type")
 
 
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)

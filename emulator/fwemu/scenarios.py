@@ -316,15 +316,15 @@ def _section(kind: str, v: FieldValues, severity: int, mpidr: int | None) -> m.S
                  "bank_address", "chip_id", "requestor_id", "responder_id", "target_id")
         extra = {("physical_address_mask" if n == "pa_mask" else n): v[n] for n in names if n in v}
         default_type = {"memory-ue": 3, "memory-ce": 2, "memory-fatal": 3}[kind]
-        return m.MemorySection(physical_address=addr, error_type=v.get("error_type", default_type),
-                               explicit_validation_bits=valid, reserved=v.get("section_reserved", 0), **extra)
+        return sec.MemorySection(physical_address=addr, error_type=v.get("error_type", default_type),
+                                 explicit_validation_bits=valid, reserved=v.get("section_reserved", 0), **extra)
     if kind in ARM:
         return _arm_section(kind, v, severity, mpidr, addr, valid)
     if kind in PCIE:
         return _pcie_section(kind, v, valid)
     if kind == "generic-cpu":
         corrected = severity == m.Severity.CORRECTED
-        return m.ProcessorGenericSection(
+        return sec.ProcessorGenericSection(
             proc_type=v.get("proc_type", 2), proc_isa=v.get("proc_isa", 4),
             proc_error_type=v.get("proc_error_type", 0x01), operation=v.get("operation", 1),
             flags=v.get("proc_flags", 0x08 if corrected else 0x01), level=v.get("level", 1),
@@ -335,28 +335,28 @@ def _section(kind: str, v: FieldValues, severity: int, mpidr: int | None) -> m.S
             proc_id=v.get("proc_id", (0 if mpidr is None else mpidr) | 0x80000000),
             explicit_validation_bits=valid, reserved=v.get("section_reserved", 0))
     if kind == "firmware-ref":
-        return m.FirmwareRefSection(record_type=v.get("ref_type", 2), revision=v.get("ref_revision", 2),
-                                    record_identifier=v.get("ref_id", 0),
-                                    record_identifier_guid=v.get("ref_guid", uuid.UUID(int=0)),
-                                    trailing=v.get("ref_trailing", b""),
-                                    reserved=v.get("section_reserved", 0))
+        return sec.FirmwareRefSection(record_type=v.get("ref_type", 2), revision=v.get("ref_revision", 2),
+                                      record_identifier=v.get("ref_id", 0),
+                                      record_identifier_guid=v.get("ref_guid", uuid.UUID(int=0)),
+                                      trailing=v.get("ref_trailing", b""),
+                                      reserved=v.get("section_reserved", 0))
     if "guid" not in v:
         raise UsageError("--guid", "the raw scenario needs the section type GUID")
     return m.RawSection(guid=v["guid"], data=v.get("data", b""))
 
 
 def _arm_section(kind: str, v: FieldValues, severity: int, mpidr: int | None, addr: int,
-                 valid: int | None) -> m.ArmSection:
+                 valid: int | None) -> sec.ArmSection:
     corrected = severity == m.Severity.CORRECTED
     # the one-entry options, and what each --arm-info entry leaves out: data access,
     # generic read, level 1, the corrected bit per severity; flags: first
-    base = {"type": v.get("arm_type", m.ARM_TYPE_CACHE if kind == "arm-cache-ue" else m.ARM_TYPE_TLB),
+    base = {"type": v.get("arm_type", sec.arm.ARM_TYPE_CACHE if kind == "arm-cache-ue" else sec.arm.ARM_TYPE_TLB),
             "multiple_error": v.get("multiple_error"), "flags": 1,
             "error_info": v.get("error_info", 0x450017 | (0x4000000 if corrected else 0)),
             "virt_fault_addr": v.get("virt_address"), "physical_fault_addr": addr}
-    infos = [m.ArmErrorInfo(**{**base, **e}) for e in v.get("arm_info", [{}])]
-    contexts = [m.ArmContext(**c) for c in v.get("arm_context", [])]
-    return m.ArmSection(error_info=infos, context=contexts, context_align=v.get("context_align", 16),
+    infos = [sec.ArmErrorInfo(**{**base, **e}) for e in v.get("arm_info", [{}])]
+    contexts = [sec.ArmContext(**c) for c in v.get("arm_context", [])]
+    return sec.ArmSection(error_info=infos, context=contexts, context_align=v.get("context_align", 16),
                         mpidr=v.get("mpidr", 0x80000000 if mpidr is None else mpidr | 0x80000000),
                         affinity_level=v.get("affinity_level", 0),
                         running_state=v.get("running_state", 1), psci_state=v.get("psci_state", 0),
@@ -364,7 +364,7 @@ def _arm_section(kind: str, v: FieldValues, severity: int, mpidr: int | None, ad
                         explicit_validation_bits=valid, reserved=v.get("section_reserved", 0))
 
 
-def _pcie_section(kind: str, v: FieldValues, valid: int | None) -> m.PcieSection:
+def _pcie_section(kind: str, v: FieldValues, valid: int | None) -> sec.PcieSection:
     seg, bus, dev, fn = _bdf(v)
     ue = kind == "pcie-ue"
     aer = bytearray(v["aer_info"].ljust(96, b"\0")) if "aer_info" in v else None
@@ -380,7 +380,7 @@ def _pcie_section(kind: str, v: FieldValues, valid: int | None) -> m.PcieSection
         aer[16:20] = v["aer_cor_status"].to_bytes(4, "little")
     major, minor = v.get("pcie_version", (3, 0))
     bridge = "bridge_status" in v or "bridge_control" in v
-    return m.PcieSection(port_type=v.get("port_type", 0), version_major=major, version_minor=minor,
+    return sec.PcieSection(port_type=v.get("port_type", 0), version_major=major, version_minor=minor,
                          command=v.get("pci_command", 0x0406), status=v.get("pci_status", 0x0010),
                          vendor_id=v.get("vendor_id", 0x13B5), device_id=v.get("device_id", 0x0100),
                          class_code=v.get("class_code", 0x020000), function=fn, device=dev, segment=seg,
@@ -702,7 +702,7 @@ class RecordFactory:
             blk = build(scenario, fields, mpidr=mpidr)
             if fast_memory:
                 e = blk.entries[0]
-                assert isinstance(e.section, m.MemorySection)     # a MEMORY scenario's section
+                assert isinstance(e.section, sec.MemorySection)     # a MEMORY scenario's section
                 st, raw = codec.estatus_struct(blk)
                 gde = ffi.new("fw_gde *", codec._gde_fields(e))
                 # content less address and timestamp: the same template on every PE

@@ -9,10 +9,10 @@
 
 from .batch import Packer
 from .codec import Verdict, check, decode, encode, encode_c, encode_many
-from .model import (
-    ArmContext, ArmErrorInfo, ArmSection, Entry, FirmwareRefSection, MemorySection,
-    PcieSection, ProcessorGenericSection, RawSection, Section, Severity, StatusBlock, Timestamp,
-    block_from_json,
+from .model import Entry, RawSection, Section, Severity, StatusBlock, Timestamp, block_from_json
+from .sections import (
+    ArmContext, ArmErrorInfo, ArmSection, FirmwareRefSection, MemorySection, PcieSection,
+    ProcessorGenericSection,
 )
 
 __all__ = [

@@ -26,17 +26,18 @@ from collections.abc import Iterable, Sequence
 from ..errors import UsageError
 from . import codec, packer, sections
 from . import model as m
-from .model import U8, U32, U64, _check_range
+from .model import U64, _check_range
+from .sections import arm, firmware_ref, memory, pcie, processor_generic
 
 # Integer fields of the older kinds a Packer may vary (name -> maximum). Memory's bank,
 # bank_group and bank_address share one wire field and are checked together: not here.
 _LIMITS: dict[type, dict[str, int]] = {
-    m.MemorySection: {n: mx for n, _b, mx in m.MEM_FIELDS if not n.startswith("bank")},
-    m.PcieSection: dict(m.PCIE_LIMITS),
-    m.ProcessorGenericSection: {n: mx for n, _b, mx in m.PROC_FIELDS if mx is not None},
-    m.ArmSection: {"mpidr": U64, "affinity_level": U8, "running_state": U32, "psci_state": U32,
-                   "midr": U64},
-    m.FirmwareRefSection: {"record_type": U8, "revision": U8, "record_identifier": U64},
+    memory.Section: {n: mx for n, _b, mx in memory.LIMITS if not n.startswith("bank")},
+    pcie.Section: dict(pcie.LIMITS),
+    processor_generic.Section: dict(processor_generic.LIMITS),
+    arm.Section: {n: (1 << 8 * size) - 1 for n, _off, size, _bit in arm.FIELDS},
+    firmware_ref.Section: {n: (1 << 8 * size) - 1 for n, _off, size in firmware_ref.FIELDS
+                           if n != "record_identifier_guid"},
 }
 
 

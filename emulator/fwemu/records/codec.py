@@ -9,6 +9,7 @@ from .._corelib import ffi, lib
 from ..errors import CoreError, RecordError, UsageError
 from . import model as m
 from . import packer, sections
+from .sections import arm, firmware_ref, memory, pcie, processor_generic
 
 _BUF = 1 << 17  # an encoded block is at most 64 KiB + raw data; bigger is refused below
 
@@ -35,7 +36,7 @@ def _z(v):
 
 # ---- section bodies ------------------------------------------------------------------
 
-def _mem_struct(s: m.MemorySection):
+def _mem_struct(s: memory.MemorySection):
     bank = s.bank_word
     row = _z(s.row)
     return ffi.new("fw_mem_section *", {
@@ -56,9 +57,9 @@ def section_struct(s: m.Section):
     pointer to the struct, the cffi objects it points into, to keep alive), or None for a
     kind the C core does not encode (raw, records/sections/)."""
     keep: list = []
-    if isinstance(s, m.MemorySection):
+    if isinstance(s, memory.Section):
         return lib.FW_SEC_MEM, _mem_struct(s), keep
-    if isinstance(s, m.ArmSection):
+    if isinstance(s, arm.Section):
         infos = ffi.new("fw_arm_err_info[]", [{
             "version": e.version, "length": e.length, "validation_bits": e.validation_bits,
             "type": e.type, "multiple_error": _z(e.multiple_error), "flags": _z(e.flags),
@@ -78,17 +79,17 @@ def section_struct(s: m.Section):
             "mpidr": _z(s.mpidr), "midr": s.midr, "running_state": _z(s.running_state),
             "psci_state": s.psci_state, "ctx_align": s.context_align, "err_info": infos, "ctx": ctx,
             "vendor": vendor, "vendor_len": len(s.vendor)}), keep
-    if isinstance(s, m.PcieSection):
-        fields = {k: _z(getattr(s, k)) for k in m.PCIE_LIMITS if k != "class_code"}
+    if isinstance(s, pcie.Section):
+        fields = {k: _z(getattr(s, k)) for k in pcie.LIMITS if k != "class_code"}
         fields.update(validation_bits=s.validation_bits,
                       class_code=list(_z(s.class_code).to_bytes(3, "little")),
                       capability=list(s.capability or bytes(60)), aer_info=list(s.aer_info or bytes(96)))
         return lib.FW_SEC_PCIE, ffi.new("fw_pcie_section *", fields), keep
-    if isinstance(s, m.ProcessorGenericSection):
-        fields = {name: _z(getattr(s, name)) for name, _b, mx in m.PROC_FIELDS if mx is not None}
+    if isinstance(s, processor_generic.Section):
+        fields = {name: _z(getattr(s, name)) for name, _mx in processor_generic.LIMITS}
         fields.update(validation_bits=s.validation_bits, cpu_brand=list(s.cpu_brand or bytes(128)))
         return lib.FW_SEC_PROC, ffi.new("fw_proc_section *", fields), keep
-    if isinstance(s, m.FirmwareRefSection):
+    if isinstance(s, firmware_ref.FirmwareRefSection):
         trailing = ffi.from_buffer(s.trailing)
         keep.append(trailing)
         return lib.FW_SEC_FWREF, ffi.new("fw_fwref_section *", {
@@ -126,14 +127,6 @@ def _encode_body(s: m.Section) -> bytes:
             value >>= 8 * size
         body = bytes(buf)
     return body
-
-
-def _reserved(kind: str, body: bytes) -> int:
-    value, shift = 0, 0
-    for off, size in m.RESERVED[kind]:
-        value |= int.from_bytes(body[off:off + size], "little") << shift
-        shift += 8 * size
-    return value
 
 
 def _explicit(sec, wire_bits: int):
@@ -268,115 +261,12 @@ def kernel_warning(buf: bytes, error_block_length: int = 0) -> str | None:
 
 # ---- decoding ----------------------------------------------------------------------
 
-def _view(valid: int, bit: int, value):
-    """A field's model value: set when its bit is set, and also when its bit is clear but
-    the bytes are not zero (kept, so the record encodes back to them)."""
-    return value if valid >> bit & 1 or value else None
-
-
-def _decode_mem(body: bytes) -> m.Section | None:
-    s = ffi.new("fw_mem_section *")
-    if len(body) != lib.FW_MEM_LEN or lib.fw_mem_decode(body, len(body), s) != lib.FW_OK:
-        return None
-    v = s.validation_bits
-    bank = s.bank
-    group_bits = v >> 19 & 1 or v >> 20 & 1
-    if v >> 6 & 1 or not group_bits:   # BANK (or no bank bit at all): the whole word
-        bank_fields = {"bank": _view(v, 6, bank), "bank_group": (bank >> 8) if v >> 19 & 1 else None,
-                       "bank_address": (bank & 0xFF) if v >> 20 & 1 else None}
-    else:                              # BANK_GROUP / BANK_ADDRESS: the two halves
-        bank_fields = {"bank": None, "bank_group": _view(v, 19, bank >> 8),
-                       "bank_address": _view(v, 20, bank & 0xFF)}
-    row = s.row | (s.extended & 3) << 16
-    sec = m.MemorySection(
-        error_status=_view(v, 0, s.error_status), physical_address=_view(v, 1, s.physical_addr),
-        physical_address_mask=_view(v, 2, s.physical_addr_mask), node=_view(v, 3, s.node),
-        card=_view(v, 4, s.card), module=_view(v, 5, s.module), device=_view(v, 7, s.device),
-        row=row if v >> 8 & 1 or v >> m.MEM_ROW_EXT_BIT & 1 or row else None,
-        column=_view(v, 9, s.column), bit_position=_view(v, 10, s.bit_pos),
-        requestor_id=_view(v, 11, s.requestor_id), responder_id=_view(v, 12, s.responder_id),
-        target_id=_view(v, 13, s.target_id), error_type=_view(v, 14, s.error_type),
-        rank=_view(v, 15, s.rank), card_handle=_view(v, 16, s.mem_array_handle),
-        module_handle=_view(v, 17, s.mem_dev_handle), chip_id=_view(v, 21, s.extended >> 5),
-        reserved=s.extended >> 2 & 7, **bank_fields)
-    return _explicit(sec, v)
-
-
-def _decode_arm(body: bytes) -> m.Section | None:
-    if len(body) < lib.FW_ARM_HDR_LEN:
-        return None
-    n_info = int.from_bytes(body[4:6], "little")
-    n_ctx = int.from_bytes(body[6:8], "little")
-    sec = ffi.new("fw_arm_section *")
-    infos = ffi.new("fw_arm_err_info[]", max(n_info, 1))
-    ctxs = ffi.new("fw_arm_ctx[]", max(n_ctx, 1))
-    buf = ffi.from_buffer(body)
-    if lib.fw_arm_decode(buf, len(body), sec, infos, n_info, ctxs, n_ctx) != lib.FW_OK:
-        return None
-    v = sec.validation_bits
-    info_list = []
-    for i in range(n_info):
-        e = infos[i]
-        ev = e.validation_bits
-        fields = {name: _view(ev, bit, getattr(e, name)) for name, bit, _mx in m.ARM_INFO_FIELDS}
-        info = m.ArmErrorInfo(type=e.type, version=e.version, length=e.length, **fields)
-        info_list.append(_explicit(info, ev))
-    contexts = []
-    for i in range(n_ctx):
-        c = ctxs[i]
-        pad = bytes(ffi.buffer(c.pad, c.pad_len)) if c.pad_len else b""
-        contexts.append(m.ArmContext(type=c.type, version=c.version,
-                                     registers=bytes(ffi.buffer(c.regs, c.size)),
-                                     padding=pad if any(pad) else None))
-    arm = m.ArmSection(error_info=info_list, mpidr=_view(v, 0, sec.mpidr),
-                       affinity_level=_view(v, 1, sec.affinity_level),
-                       running_state=_view(v, 2, sec.running_state), psci_state=sec.psci_state,
-                       midr=sec.midr, context=contexts, context_align=sec.ctx_align,
-                       vendor=bytes(ffi.buffer(sec.vendor, sec.vendor_len)),
-                       reserved=_reserved("arm", body))
-    return _explicit(arm, v)
-
-
-def _decode_pcie(body: bytes) -> m.Section | None:
-    s = ffi.new("fw_pcie_section *")
-    if len(body) != lib.FW_PCIE_LEN or lib.fw_pcie_decode(body, len(body), s) != lib.FW_OK:
-        return None
-    v = s.validation_bits
-    values = {k: getattr(s, k) for k in m.PCIE_LIMITS if k != "class_code"}
-    values["class_code"] = int.from_bytes(bytes(s.class_code), "little")
-    values["capability"] = bytes(s.capability)
-    values["aer_info"] = bytes(s.aer_info)
-    fields = {}
-    for bit, names in m.PCIE_GROUPS:   # a group is there when its bit is, or its bytes are not 0
-        there = v >> bit & 1 or any(values[n] if isinstance(values[n], int) else any(values[n])
-                                    for n in names)
-        for n in names:
-            fields[n] = values[n] if there else None
-    return _explicit(m.PcieSection(**fields, reserved=_reserved("pcie", body)), v)
-
-
-def _decode_proc(body: bytes) -> m.Section | None:
-    s = ffi.new("fw_proc_section *")
-    if len(body) != lib.FW_PROC_LEN or lib.fw_proc_decode(body, len(body), s) != lib.FW_OK:
-        return None
-    v = s.validation_bits
-    fields = {}
-    for name, bit, _mx in m.PROC_FIELDS:
-        value = bytes(s.cpu_brand) if name == "cpu_brand" else getattr(s, name)
-        fields[name] = value if v >> bit & 1 or (any(value) if name == "cpu_brand" else value) else None
-    sec = m.ProcessorGenericSection(**fields, reserved=_reserved("processor-generic", body))
-    return _explicit(sec, v)
-
-
-def _decode_fwref(body: bytes) -> m.Section | None:
-    s = ffi.new("fw_fwref_section *")
-    if lib.fw_fwref_decode(ffi.from_buffer(body), len(body), s) != lib.FW_OK:
-        return None
-    return m.FirmwareRefSection(record_type=s.record_type, revision=s.revision,
-                                record_identifier=s.record_identifier,
-                                record_identifier_guid=_uuid(s.record_identifier_guid),
-                                trailing=bytes(body[lib.FW_FWREF_LEN:]),
-                                reserved=_reserved("firmware-ref", body))
+# the sections' decoders (records/sections/), by the C core's FW_SEC_* kind of their GUID
+_decode_mem = memory.decode
+_decode_arm = arm.decode
+_decode_pcie = pcie.decode
+_decode_proc = processor_generic.decode
+_decode_fwref = firmware_ref.decode
 
 
 _DECODERS = {1: _decode_mem, 2: _decode_arm, 3: _decode_pcie, 4: _decode_proc, 5: _decode_fwref}

@@ -6,17 +6,18 @@ tag v6.1 (the 2025 UEFI 2.9A ARM error-type series was backported) 6.1.192 wins.
 
 Works on the section bytes the kernel reads (typed sections packed as the C core packs them),
 so RawSection bytes under a known GUID decode as the kernel decodes them, length quirks
-included. Assumes the block passed the kernel's structural checks (codec.check()).
+included. Assumes the block passed the kernel's structural checks (codec.check()). The
+entry and block lines are here; each section's lines are its records/sections/ module's
+(`print_section`).
 """
 
 from __future__ import annotations
 
-import struct
-import uuid
 from collections.abc import Mapping
 
 from . import model as m
 from . import sections
+from .sections.arm import arm_error_type_names as arm_error_type_names
 from .codec import _encode_body
 from .kernel_profile import DEFAULT as DEFAULT_PROFILE
 from .kernel_profile import KernelProfile
@@ -24,68 +25,9 @@ from .printk import get as _get
 from .printk import hash_x as _hash_x
 from .printk import hexdump as _hexdump
 
-# ---- string tables (cper.c, cper-arm.c) ---------------------------------------------------
+# ---- string tables (cper.c; each section's are in its records/sections/ module) -------------
 
 SEVERITY_STRS = ("recoverable", "fatal", "corrected", "info")
-PROC_TYPE_STRS = ("IA32/X64", "IA64", "ARM")
-PROC_ISA_STRS = ("IA32", "IA64", "X64", "ARM A32/T32", "ARM A64")
-PROC_ERROR_TYPE_STRS = ("cache error", "TLB error", "bus error", "micro-architectural error")
-PROC_OP_STRS = ("unknown or generic", "data read", "data write", "instruction execution")
-PROC_FLAG_STRS = ("restartable", "precise IP", "overflow", "corrected")
-MEM_ERR_TYPE_STRS = (
-    "unknown", "no error", "single-bit ECC", "multi-bit ECC", "single-symbol chipkill ECC",
-    "multi-symbol chipkill ECC", "master abort", "target abort", "parity error",
-    "watchdog timeout", "invalid address", "mirror Broken", "memory sparing",
-    "scrub corrected error", "scrub uncorrected error", "physical memory map-out event")
-MEM_ERR_STATUS_STRS = {  # cper_mem_err_status_str(): keyed by error_status bits 15:8
-    1: "Error detected internal to the component", 4: "Storage error in DRAM memory",
-    5: "Storage error in TLB", 6: "Storage error in cache",
-    7: "Error in one or more functional units", 8: "Component failed self test",
-    9: "Overflow or undervalue of internal queue", 16: "Error detected in the bus",
-    17: "Virtual address not found on IO-TLB or IO-PDIR", 18: "Improper access error",
-    19: "Access to a memory address which is not mapped to any component",
-    20: "Loss of Lockstep", 21: "Response not associated with a request",
-    22: "Bus parity error - must also set the A, C, or D Bits",
-    23: "Detection of a protocol error", 24: "Detection of a PATH_ERROR",
-    25: "Bus operation timeout", 26: "A read was issued to data that has been poisoned"}
-PCIE_PORT_TYPE_STRS = (
-    "PCIe end point", "legacy PCI end point", "unknown", "unknown", "root port",
-    "upstream switch port", "downstream switch port", "PCIe to PCI/PCI-X bridge",
-    "PCI/PCI-X to PCIe bridge", "root complex integrated endpoint device",
-    "root complex event collector")
-FW_ERR_REC_TYPE_STRS = ("IPF SAL Error Record",
-                        "SOC Firmware Error Record Type1 (Legacy CrashLog Support)",
-                        "SOC Firmware Error Record Type2")
-ARM_REG_CTX_STRS = (
-    "AArch32 general purpose registers", "AArch32 EL1 context registers",
-    "AArch32 EL2 context registers", "AArch32 secure context registers",
-    "AArch64 general purpose registers", "AArch64 EL1 context registers",
-    "AArch64 EL2 context registers", "AArch64 EL3 context registers",
-    "Misc. system register structure")
-ARM_TRANS_TYPE_STRS = ("Instruction", "Data Access", "Generic")
-_ARM_OPS = ("Generic error (type cannot be determined)",
-            "Generic read (type of instruction or data request cannot be determined)",
-            "Generic write (type of instruction of data request cannot be determined)",
-            "Data read", "Data write", "Instruction fetch", "Prefetch")
-ARM_BUS_OP_STRS = _ARM_OPS
-ARM_CACHE_OP_STRS = _ARM_OPS + (
-    "Eviction", "Snooping (processor initiated a cache snoop that resulted in an error)",
-    "Snooped (processor raised a cache error caused by another processor or device snooping "
-    "its cache)", "Management")
-ARM_TLB_OP_STRS = _ARM_OPS + (
-    "Local management operation (processor initiated a TLB management operation that resulted "
-    "in an error)",
-    "External management operation (processor raised a TLB error caused by another processor "
-    "or device broadcasting TLB operations)")
-ARM_BUS_PART_STRS = ("Local processor originated request", "Local processor responded to request",
-                     "Local processor observed", "Generic")
-ARM_BUS_ADDR_SPACE_STRS = ("External Memory Access", "Internal Memory Access", "Unknown",
-                           "Device Memory Access")
-
-ARM_ERR_TYPE_MASK = 0x1E  # CPER_ARM_ERR_TYPE_MASK = GENMASK(4, 1): UEFI 2.9A bitmap
-ARM_BUS_ERROR = 0x08      # CPER_ARM_BUS_ERROR
-KERN_LEVEL_LEN = 2     # the "\001<n>" log-level bytes inside the prefix (cper_print_bits wraps on them)
-FW_WARN = "[Firmware Warn]: "
 
 
 def severity_name(sev: int) -> str:
@@ -93,45 +35,12 @@ def severity_name(sev: int) -> str:
     return SEVERITY_STRS[sev] if 0 <= sev < len(SEVERITY_STRS) else "unknown"
 
 
-def arm_error_type_names(type_byte: int) -> str:
-    """The ARM error-information type as 6.1.192 names it (cper_bits_to_str over bits 4:1,
-    joined with '|', plus the reserved-bits note): 0x02 'cache error', 0x14
-    'TLB error|micro-architectural error', 0x00 '', 0x03 'cache error with reserved bit(s)'.
-    Used by both `error_type: 0x%02x: %s%s` and GHES's `Unhandled processor error type`."""
-    bits = (type_byte & ARM_ERR_TYPE_MASK) >> 1
-    names = "|".join(n for i, n in enumerate(PROC_ERROR_TYPE_STRS) if bits >> i & 1)
-    return names + (" with reserved bit(s)" if type_byte & ~ARM_ERR_TYPE_MASK & 0xFF else "")
-
-
 # ---- C printf helpers ---------------------------------------------------------------------
-
-def _s32(v: int) -> int:  # a value as C's int sees it (%d)
-    return (v & 0xFFFF_FFFF) - ((v & 0x8000_0000) << 1)
-
-
-def _name(table, i: int) -> str:
-    return table[i] if i < len(table) else "unknown"
-
 
 def _cstr(b: bytes, limit: int) -> str:
     """%.<limit>s of a byte buffer; non-printable bytes shown as dmesg escapes them."""
     b = b[:limit].split(b"\0", 1)[0]
     return "".join(chr(c) if 0x20 <= c < 0x7F else f"\\x{c:02x}" for c in b)
-
-
-def _print_bits(pfx: str, bits: int, strs) -> list[str]:
-    """cper_print_bits(): names of set bits joined by ', ', a new line once the buffer
-    (prefix incl. its 2 log-level bytes) would pass 80 characters."""
-    out, buf = [], ""
-    base = len(pfx) + KERN_LEVEL_LEN
-    for i, name in enumerate(strs):
-        if not bits >> i & 1:
-            continue
-        if buf and base + len(buf) + len(name) + 2 > 80:
-            out.append(pfx + buf)
-            buf = ""
-        buf = f"{buf}, {name}" if buf else name
-    return out + ([pfx + buf] if buf else [])
 
 
 # ---- the bytes the kernel reads (same layout as the C core writes) ------------------------
@@ -141,220 +50,7 @@ def section_bytes(s: m.Section) -> bytes:
     return _encode_body(s)
 
 
-# ---- section printers: (pfx, body, error_data_length, entry, dimm_names, profile) -> lines
-
-_LOCATION = (  # cper_mem_err_location(): (validation mask, format, value)
-    (1 << 3, "node:%d ", "node"), (1 << 4, "card:%d ", "card"), (1 << 5, "module:%d ", "module"),
-    (1 << 15, "rank:%d ", "rank"), (1 << 6, "bank:%d ", "bank"),
-    (1 << 19, "bank_group:%d ", "bank_group"), (1 << 20, "bank_address:%d ", "bank_address"),
-    (1 << 7, "device:%d ", "device"), (1 << 8 | 1 << 18, "row:%d ", "row"),
-    (1 << 9, "column:%d ", "column"), (1 << 10, "bit_position:%d ", "bit_pos"),
-    (1 << 11, "requestor_id:0x%016x ", "req"), (1 << 12, "responder_id:0x%016x ", "resp"),
-    (1 << 13, "target_id:0x%016x ", "tgt"), (1 << 21, "chip_id:%d ", "chip_id"))
-_MEM_KEYS = ("vb", "status", "pa", "pa_mask", "node", "card", "module", "bank", "device", "row",
-             "column", "bit_pos", "req", "resp", "tgt", "etype", "ext", "rank", "card_handle",
-             "dev_handle")
-
-
-def _mem(pfx, b, length, entry, dimm_names, profile):
-    f = dict(zip(_MEM_KEYS, struct.unpack("<4Q8H3QBBHHH", _get(b, 0, 80)), strict=True))
-    vb = f["vb"]
-    f.update(bank_group=f["bank"] >> 8, bank_address=f["bank"] & 0xFF, chip_id=f["ext"] >> 5,
-             row=f["row"] | ((f["ext"] & 3) << 16 if vb >> 18 & 1 else 0))
-    if length == 73 and vb & ~0x7FFF:  # UEFI 2.1/2.2 layout claiming fields it lacks
-        return [FW_WARN + "valid bits set for fields beyond structure"]
-    out = []
-    if vb & 1:
-        status = MEM_ERR_STATUS_STRS.get(f["status"] >> 8 & 0xFF, "Reserved")
-        out.append(f"{pfx} error_status: {status} (0x{f['status']:016x})")  # sic: extra space
-    if vb & 2:
-        out.append(f"{pfx}physical_address: 0x{f['pa']:016x}")
-    if vb & 4:
-        out.append(f"{pfx}physical_address_mask: 0x{f['pa_mask']:016x}")
-    loc = "".join(fmt % f[key] for mask, fmt, key in _LOCATION if vb & mask)[:255]
-    if loc:
-        out.append(pfx + loc)
-    if vb & 1 << 14:
-        out.append(f"{pfx}error_type: {f['etype']}, {_name(MEM_ERR_TYPE_STRS, f['etype'])}")
-    if vb & 1 << 17:
-        h = f["dev_handle"]
-        if h in dimm_names:
-            out.append(f"{pfx}DIMM location: {dimm_names[h][0]} {dimm_names[h][1]} ")
-        else:
-            out.append(f"{pfx}DIMM location: not present. DMI handle: 0x{h:04x} ")
-    return out
-
-
-def _arm_err_info(pfx: str, t: int, info: int) -> list[str]:
-    """cper_print_arm_err_info() with the UEFI 2.9A type bitmap (6.1.192)."""
-    if t & 0x10:  # micro-architectural/vendor: error_info is vendor specific
-        return []
-    out = []
-    if info & 1 and (tt := info >> 16 & 3) < len(ARM_TRANS_TYPE_STRS):
-        out.append(f"{pfx}transaction type: {ARM_TRANS_TYPE_STRS[tt]}")
-    if info & 2:
-        op = info >> 18 & 0xF
-        for bit, what, table in ((2, "cache", ARM_CACHE_OP_STRS), (4, "TLB", ARM_TLB_OP_STRS),
-                                 (8, "bus", ARM_BUS_OP_STRS)):
-            if t & bit and op < len(table):
-                out.append(f"{pfx}{what} error, operation type: {table[op]}")
-    if info & 4:
-        level = info >> 22 & 7
-        for bit, text in ((2, "cache level: %d"), (4, "TLB level: %d"),
-                          (8, "affinity level at which the bus error occurred: %d")):
-            if t & bit:
-                out.append(pfx + text % level)
-    for valid, shift, yes, no in (
-            (8, 25, "processor context corrupted", "processor context not corrupted"),
-            (0x10, 26, "the error has been corrected", "the error has not been corrected"),
-            (0x20, 27, "PC is precise", "PC is imprecise"),
-            (0x40, 28, "Program execution can be restarted reliably at the PC associated with "
-                       "the error.", None)):
-        if info & valid and (text := yes if info >> shift & 1 else no):
-            out.append(pfx + text)
-    if t != ARM_BUS_ERROR:  # sic: the bus-only fields print for a type of exactly "bus error"
-        return out
-    bus = ((0x80, f"participation type: {ARM_BUS_PART_STRS[info >> 29 & 3]}"),
-           (0x100, "request timed out" if info >> 31 & 1 else ""),
-           (0x200, f"address space: {ARM_BUS_ADDR_SPACE_STRS[info >> 32 & 3]}"),
-           (0x400, f"memory access attributes:0x{info >> 34 & 0x1FF:x}"),
-           (0x800, f"access mode: {'normal' if info >> 43 & 1 else 'secure'}"))
-    return out + [pfx + text for valid, text in bus if info & valid and text]
-
-
-def _arm(pfx, b, length, entry, dimm_names, profile):
-    """cper_print_proc_arm(). Walks the bytes by the section's own counts and
-    section_length, as the kernel does (not by error_data_length); steps from one context
-    block to the next as the profile's kernel does (8 + size, or that aligned to 16)."""
-    vb, n_info, n_ctx, sec_len, aff = struct.unpack("<IHHIB", _get(b, 0, 13))
-    mpidr, midr, running, psci = struct.unpack("<QQII", _get(b, 16, 24))
-    npfx, ipfx = pfx + " ", pfx + "  "
-    out = [f"{pfx}MIDR: 0x{midr:016x}"]
-    rest = _s32(sec_len - 40 - 32 * n_info)
-    if rest < 0:
-        return out + [f"{pfx}section length: {_s32(sec_len)}", f"{pfx}section length is too small",
-                      f"{pfx}firmware-generated error record is incorrect",
-                      f"{pfx}ERR_INFO_NUM is {n_info}"]
-    if vb & 1:
-        out.append(f"{pfx}Multiprocessor Affinity Register (MPIDR): 0x{mpidr:016x}")
-    if vb & 2:
-        out.append(f"{pfx}error affinity level: {aff}")
-    if vb & 4:
-        out += [f"{pfx}running state: 0x{running:x}",
-                f"{pfx}Power State Coordination Interface state: {_s32(psci)}"]
-    off = 40
-    for i in range(n_info):
-        _v, _l, ivb, t, multi, flags, info, va, pa = struct.unpack("<BBHBHBQQQ", _get(b, off, 32))
-        out += [f"{pfx}Error info structure {i}:", f"{pfx}num errors: {multi + 1}"]
-        if ivb & 2:
-            out += [npfx + text for bit, text in (
-                (1, "first error captured"), (2, "last error captured"),
-                (4, "propagated error captured"),
-                (8, "overflow occurred, error info is incomplete")) if flags & bit]
-        out.append(f"{npfx}error_type: 0x{t:02x}: {arm_error_type_names(t)}")
-        if ivb & 4:
-            out += [f"{npfx}error_info: 0x{info:016x}"] + _arm_err_info(ipfx, t, info)
-        if ivb & 8:
-            out.append(f"{npfx}virtual fault address: 0x{va:016x}")
-        if ivb & 0x10:
-            out.append(f"{npfx}physical fault address: 0x{pa:016x}")
-        off += 32
-    for i in range(n_ctx):
-        _ver, ctype, csize = struct.unpack("<HHI", _get(b, off, 8))
-        align = profile.ctx_alignment
-        size = _s32(-(-(8 + csize) // align) * align)
-        out.append(f"{pfx}Context info structure {i}:")
-        if rest < size:
-            return out + [f"{npfx}section length is too small",
-                          f"{pfx}firmware-generated error record is incorrect"]
-        if ctype > len(ARM_REG_CTX_STRS) - 1:
-            return out + [f"{npfx}Invalid context type: {ctype} (max: {len(ARM_REG_CTX_STRS) - 1})"]
-        out.append(f"{npfx}register context type: {ARM_REG_CTX_STRS[ctype]}")
-        out += _hexdump(npfx, _get(b, off + 8, csize), ascii=False)
-        rest -= size
-        off += size
-    if rest > 0:
-        out.append(f"{pfx}Vendor specific error info has {rest} bytes:")
-        out += _hexdump(npfx, _get(b, off, rest), ascii=True)
-    return out
-
-
-def _pcie(pfx, b, length, entry, dimm_names, profile):
-    vb, port, minor, major, cmd, status = struct.unpack("<QIBB2xHH", _get(b, 0, 20))
-    vendor, device_id = struct.unpack("<HH", _get(b, 24, 4))
-    cc = _get(b, 28, 3)
-    func, dev, seg, bus, sbus, slot = struct.unpack("<BBHBBH", _get(b, 31, 8))
-    lower, upper, sec_status, control = struct.unpack("<IIHH", _get(b, 40, 12))
-    out = []
-    if vb & 1:
-        out.append(f"{pfx}port_type: {_s32(port)}, {_name(PCIE_PORT_TYPE_STRS, port)}")
-    if vb & 2:
-        out.append(f"{pfx}version: {major}.{minor}")
-    if vb & 4:
-        out.append(f"{pfx}command: 0x{cmd:04x}, status: 0x{status:04x}")
-    if vb & 8:
-        out += [f"{pfx}device_id: {seg:04x}:{bus:02x}:{dev:02x}.{func:x}", f"{pfx}slot: {slot >> 3}",
-                f"{pfx}secondary_bus: 0x{sbus:02x}",
-                f"{pfx}vendor_id: 0x{vendor:04x}, device_id: 0x{device_id:04x}",
-                f"{pfx}class_code: {cc[2]:02x}{cc[1]:02x}{cc[0]:02x}"]
-    if vb & 0x10:
-        out.append(f"{pfx}serial number: 0x{lower:04x}, 0x{upper:04x}")
-    if vb & 0x20:
-        out.append(f"{pfx}bridge: secondary_status: 0x{sec_status:04x}, control: 0x{control:04x}")
-    if vb & 0x80 and int(entry.severity) & 1:  # sic: CPER_SEV_FATAL used as a bit mask
-        regs = struct.unpack("<11I", _get(b, 112, 44))
-        out += [f"{pfx}aer_uncor_status: 0x{regs[1]:08x}, aer_uncor_mask: 0x{regs[2]:08x}",
-                f"{pfx}aer_uncor_severity: 0x{regs[3]:08x}",
-                f"{pfx}TLP Header: " + " ".join(f"{w:08x}" for w in regs[7:11])]
-    return out
-
-
-_PROC_U64 = ((0x40, "version_info", 16), (0x100, "processor_id", 152),
-             (0x200, "target_address", 160), (0x400, "requestor_id", 168),
-             (0x800, "responder_id", 176), (0x1000, "IP", 184))
-
-
-def _proc(pfx, b, length, entry, dimm_names, profile):
-    vb, ptype, isa, etype, op, flags, level = struct.unpack("<Q6B", _get(b, 0, 14))
-    out = []
-    if vb & 1:
-        out.append(f"{pfx}processor_type: {ptype}, {_name(PROC_TYPE_STRS, ptype)}")
-    if vb & 2:
-        out.append(f"{pfx}processor_isa: {isa}, {_name(PROC_ISA_STRS, isa)}")
-    if vb & 4:
-        out += [f"{pfx}error_type: 0x{etype:02x}"] + _print_bits(pfx, etype, PROC_ERROR_TYPE_STRS)
-    if vb & 8:
-        out.append(f"{pfx}operation: {op}, {_name(PROC_OP_STRS, op)}")
-    if vb & 0x10:
-        out += [f"{pfx}flags: 0x{flags:02x}"] + _print_bits(pfx, flags, PROC_FLAG_STRS)
-    if vb & 0x20:
-        out.append(f"{pfx}level: {level}")
-    for bit, label, off in _PROC_U64:  # cpu_brand (bit 7) is never printed
-        if vb & bit:
-            out.append(f"{pfx}{label}: 0x{int.from_bytes(_get(b, off, 8), 'little'):016x}")
-    return out
-
-
-def _fwref(pfx, b, length, entry, dimm_names, profile):
-    rtype, rev, rid = struct.unpack("<BB6xQ", _get(b, 0, 16))
-    out = [f"{pfx}Firmware Error Record Type: {_name(FW_ERR_REC_TYPE_STRS, rtype)}",
-           f"{pfx}Revision: {rev}"]
-    if rev == 0:
-        out.append(f"{pfx}Record Identifier: {rid:08x}")
-    elif rev == 2:
-        out.append(f"{pfx}Record Identifier: {uuid.UUID(bytes_le=_get(b, 16, 16))}")
-    skip = 16 if rev == 0 else 8 if rev == 1 else 32
-    # The kernel's u32 `length - skip` wraps when length < skip; we print nothing then.
-    return out + _hexdump(pfx, _get(b, skip, length - skip), ascii=True)
-
-
-_KNOWN = {  # section GUID -> (section_type text, minimum error_data_length, printer)
-    m.ProcessorGenericSection.GUID: ("general processor error", 192, _proc),
-    m.MemorySection.GUID: ("memory error", 73, _mem),
-    m.PcieSection.GUID: ("PCIe error", 208, _pcie),
-    m.ArmSection.GUID: ("ARM processor error", 40, _arm),
-    m.FirmwareRefSection.GUID: ("Firmware Error Record Reference", 16, _fwref),
-}
+_OLDER = {mod.GUID: mod for mod in sections.OLDER}   # the kinds every kernel version prints
 
 
 # ---- entries and the block ----------------------------------------------------------------
@@ -384,19 +80,16 @@ def format_entry(pfx: str, index: int, entry: m.Entry,
     guid = entry.section.section_type
     body = section_bytes(entry.section)
     length = len(body) if entry.error_data_length is None else entry.error_data_length
-    known = _KNOWN.get(guid)
-    newer = None if known else sections.print_section(npfx, guid, body, length, profile)
+    older = _OLDER.get(guid)
+    if older is not None:
+        return out + older.print_section(npfx, body, length, profile,
+                                         severity=int(entry.severity), dimm_names=dimm_names)
+    newer = sections.print_section(npfx, guid, body, length, profile)
     if newer is not None:       # a newer kind this kernel version decodes (records/sections/)
         return out + newer
-    if known is None:
-        return out + [f"{npfx}section type: unknown, {guid}",
-                      f"{npfx}section length: {_hash_x(length)}"] + _hexdump(
-                          npfx, _get(body, 0, length), ascii=True)
-    text, minimum, printer = known
-    out.append(f"{npfx}section_type: {text}")
-    if length < minimum:
-        return out + [FW_WARN + "error section length is too small"]
-    return out + printer(npfx, body, length, entry, dimm_names or {}, profile)
+    return out + [f"{npfx}section type: unknown, {guid}",
+                  f"{npfx}section length: {_hash_x(length)}"] + _hexdump(
+                      npfx, _get(body, 0, length), ascii=True)
 
 
 def format_estatus(block: m.StatusBlock, source_id: int, seq: int = 1, *,

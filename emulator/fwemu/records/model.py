@@ -1,4 +1,8 @@
-"""Typed model of a GHES error status block: header, entries, and each section kind.
+"""Typed model of a GHES error status block: header, entries, raw sections, and the base
+every section kind builds on (`Section`, the range checks, `Timestamp`). Each section kind
+has its own module in records/sections/ (its class, field table, encode, decode, kernel
+printing); the older kinds' classes stay readable here by name (`model.MemorySection`, see
+`__getattr__`).
 
 Fields follow the wire layouts (shared reference cper-layouts.md). Optional fields are
 `None` when their validation bit is clear; by default a section's validation bits are
@@ -13,8 +17,8 @@ left in a field whose bit is clear) and, where the layout has reserved bytes, `r
 (their little-endian value, see RESERVED). The decoder fills them only when the bytes
 need them.
 
-Encoding and decoding go through the C core (`fwemu.records.codec`); this module is pure
-data plus JSON conversion.
+Encoding and decoding go through `fwemu.records.codec` (the C core judges the block, the
+section modules read and write the bodies); this module is pure data plus JSON conversion.
 """
 
 from __future__ import annotations
@@ -229,334 +233,16 @@ def _jsonify(v):
 
 
 # Reserved areas kept by `reserved` (little endian over the spans, in order): (offset, bytes).
-# Memory: the `extended` byte's bits 4:2 (reserved = those 3 bits, 0..7).
-RESERVED = {
-    "arm": ((13, 3),),
-    "pcie": ((14, 2), (20, 4), (39, 1)),
-    "processor-generic": ((14, 2),),
-    "firmware-ref": ((2, 6),),
-}
+RESERVED: dict[str, tuple[tuple[int, int], ...]] = {}   # per kind: its RESERVED_SPANS (register_section)
 
 
 def reserved_max(kind: str) -> int:
-    if kind == "memory":
-        return 7
+    """The largest `reserved` of a kind: a class's RESERVED_MAX (memory: 3 bits of a byte),
+    else from its reserved spans."""
+    maximum: int | None = getattr(SECTION_CLASSES.get(kind), "RESERVED_MAX", None)
+    if maximum is not None:
+        return maximum
     return (1 << (8 * sum(n for _o, n in RESERVED.get(kind, ())))) - 1
-
-
-MEM_FIELDS = (  # (model field, validation bit, max)
-    ("error_status", 0, U64), ("physical_address", 1, U64), ("physical_address_mask", 2, U64),
-    ("node", 3, U16), ("card", 4, U16), ("module", 5, U16), ("bank", 6, U16), ("device", 7, U16),
-    ("row", 8, (1 << 18) - 1), ("column", 9, U16), ("bit_position", 10, U16),
-    ("requestor_id", 11, U64), ("responder_id", 12, U64), ("target_id", 13, U64),
-    ("error_type", 14, U8), ("rank", 15, U16), ("card_handle", 16, U16), ("module_handle", 17, U16),
-    ("bank_group", 19, U8), ("bank_address", 20, U8), ("chip_id", 21, 7),
-)
-MEM_ROW_EXT_BIT = 18
-_MEM_LIMITS = tuple((name, mx, name) for name, _bit, mx in MEM_FIELDS)
-
-
-@dataclass
-class MemorySection(Section):
-    """Platform memory error (80 bytes). `row` may use 18 bits (ROW_EXT: the `extended`
-    byte's bits 1:0); `bank` and `bank_group`/`bank_address` share the wire bank field
-    (bank[15:8] group, bank[7:0] address): given together they must agree."""
-
-    KIND: ClassVar[str] = "memory"
-    GUID: ClassVar[uuid.UUID] = uuid.UUID("A5BC1114-6F64-4EDE-B863-3E83ED7C83B1")
-
-    error_status: int | None = None
-    physical_address: int | None = None
-    physical_address_mask: int | None = None
-    node: int | None = None
-    card: int | None = None
-    module: int | None = None
-    bank: int | None = None
-    bank_group: int | None = None
-    bank_address: int | None = None
-    device: int | None = None
-    row: int | None = None
-    column: int | None = None
-    bit_position: int | None = None
-    requestor_id: int | None = None
-    responder_id: int | None = None
-    target_id: int | None = None
-    error_type: int | None = None
-    rank: int | None = None
-    card_handle: int | None = None
-    module_handle: int | None = None
-    chip_id: int | None = None
-    explicit_validation_bits: int | None = None
-    reserved: int = 0
-
-    def __post_init__(self):
-        _check_opts(self, _MEM_LIMITS)
-        _common_checks(self, U64)
-        if self.bank is not None and ((self.bank_group is not None and self.bank_group != self.bank >> 8)
-                                      or (self.bank_address is not None
-                                          and self.bank_address != self.bank & 0xFF)):
-            raise UsageError("bank", f"{self.bank:#x} disagrees with bank_group/bank_address "
-                             "(they share one field: bank[15:8] group, bank[7:0] address)")
-
-    @property
-    def bank_word(self) -> int:
-        """The wire bank field."""
-        if self.bank is not None:
-            return self.bank
-        return ((self.bank_group or 0) << 8) | (self.bank_address or 0)
-
-    def derived_validation_bits(self) -> int:
-        bits = 0
-        for name, bit, _max in MEM_FIELDS:
-            if getattr(self, name) is not None:
-                bits |= 1 << bit
-        if self.row is not None and self.row > U16:
-            bits |= 1 << MEM_ROW_EXT_BIT
-        return bits
-
-
-ARM_INFO_FIELDS = (("multiple_error", 0, U16), ("flags", 1, U8), ("error_info", 2, U64),
-                   ("virt_fault_addr", 3, U64), ("physical_fault_addr", 4, U64))
-
-# UEFI 2.9A error-information type bitmap (what current Linux reads; cper-layouts.md §6)
-_ARM_INFO_LIMITS = tuple((name, mx, f"error_info.{name}") for name, _bit, mx in ARM_INFO_FIELDS)
-ARM_TYPE_CACHE, ARM_TYPE_TLB, ARM_TYPE_BUS, ARM_TYPE_MICROARCH = 0x02, 0x04, 0x08, 0x10
-ARM_TYPE_NAMES = {"cache": ARM_TYPE_CACHE, "tlb": ARM_TYPE_TLB, "bus": ARM_TYPE_BUS,
-                  "micro-arch": ARM_TYPE_MICROARCH}
-
-
-@dataclass
-class ArmErrorInfo:
-    """One 32-byte ARM error-information entry. `type` is the UEFI 2.9A bitmap."""
-
-    type: int = ARM_TYPE_CACHE
-    multiple_error: int | None = None
-    flags: int | None = None
-    error_info: int | None = None
-    virt_fault_addr: int | None = None
-    physical_fault_addr: int | None = None
-    version: int = 0
-    length: int = 32
-    explicit_validation_bits: int | None = None
-
-    def __post_init__(self):
-        _check_range("error_info.type", self.type, U8)
-        _check_range("error_info.version", self.version, U8)
-        _check_range("error_info.length", self.length, U8)
-        _check_opts(self, _ARM_INFO_LIMITS)
-        _opt("error_info.explicit_validation_bits", self.explicit_validation_bits, U16)
-
-    @property
-    def validation_bits(self) -> int:
-        if self.explicit_validation_bits is not None:
-            return self.explicit_validation_bits
-        return sum(1 << bit for name, bit, _m in ARM_INFO_FIELDS if getattr(self, name) is not None)
-
-
-@dataclass
-class ArmContext:
-    """A context-information block: register-context type 0..8 and its raw register bytes.
-
-    `padding`: the bytes written after the registers. None (the default) = zeros up to the
-    section's `context_align`; bytes = exactly these (a decoded block whose padding is not
-    all zeros keeps it here)."""
-
-    type: int = 5
-    registers: bytes = b""
-    version: int = 0
-    padding: bytes | None = None
-
-    def __post_init__(self):
-        _check_range("context.type", self.type, U16)
-        _check_range("context.version", self.version, U16)
-        self.registers = _check_bytes("context.registers", self.registers, maximum=U32)
-        if self.padding is not None:
-            self.padding = _check_bytes("context.padding", self.padding, maximum=U16)
-
-
-ARM_CTX_ALIGNS = (16, 1)  # UEFI layout (Linux >= v6.14 reads it), back to back (before v6.14)
-
-
-@dataclass
-class ArmSection(Section):
-    """ARM processor error: header, error-info entries, context blocks, vendor bytes.
-    `psci_state` shares the running-state validation bit; `midr` is always present.
-    `context_align` 16 (default) pads each context block with zeros to a multiple of 16
-    bytes as UEFI 2.10 N.2.4.4 says; 1 writes them back to back, the layout Linux before
-    v6.14 reads (docs/kernel-profiles.md)."""
-
-    KIND: ClassVar[str] = "arm"
-    GUID: ClassVar[uuid.UUID] = uuid.UUID("E19E3D16-BC11-11E4-9CAA-C2051D5D46B0")
-
-    error_info: list[ArmErrorInfo] = field(default_factory=lambda: [ArmErrorInfo()])
-    mpidr: int | None = None
-    affinity_level: int | None = None
-    running_state: int | None = None
-    psci_state: int = 0
-    midr: int = 0
-    context: list[ArmContext] = field(default_factory=list)
-    vendor: bytes = b""
-    context_align: int = 16
-    explicit_validation_bits: int | None = None
-    reserved: int = 0
-
-    def __post_init__(self):
-        if self.context_align not in ARM_CTX_ALIGNS:
-            raise UsageError("context_align", f"{self.context_align!r} is not 16 (UEFI: each context "
-                             "block zero-padded to a multiple of 16 bytes) or 1 (back to back, "
-                             "as Linux before v6.14 reads them)")
-        self.error_info = [e if isinstance(e, ArmErrorInfo) else ArmErrorInfo(**e) for e in self.error_info]
-        self.context = [c if isinstance(c, ArmContext) else ArmContext(**c) for c in self.context]
-        if len(self.error_info) > U16:   # UEFI asks for >= 1; Linux reads 0 too, so it is allowed
-            raise UsageError("error_info", "at most 65535 error-information entries")
-        if len(self.context) > U16:
-            raise UsageError("context", "at most 65535 context blocks")
-        _opt("mpidr", self.mpidr, U64)
-        _opt("affinity_level", self.affinity_level, U8)
-        _opt("running_state", self.running_state, U32)
-        _check_range("psci_state", self.psci_state, U32)
-        _check_range("midr", self.midr, U64)
-        self.vendor = _check_bytes("vendor", self.vendor, maximum=U16)
-        _common_checks(self, U32)
-
-    def derived_validation_bits(self) -> int:
-        return ((self.mpidr is not None) | (self.affinity_level is not None) << 1
-                | (self.running_state is not None) << 2 | bool(self.vendor) << 3)
-
-
-PCIE_GROUPS = (  # validation bit → the model fields carried under it
-    (0, ("port_type",)),
-    (1, ("version_major", "version_minor")),
-    (2, ("command", "status")),
-    (3, ("vendor_id", "device_id", "class_code", "function", "device", "segment", "bus",
-         "secondary_bus", "slot")),
-    (4, ("serial_number",)),
-    (5, ("bridge_secondary_status", "bridge_control")),
-    (6, ("capability",)),
-    (7, ("aer_info",)),
-)
-PCIE_LIMITS = {"port_type": U32, "version_major": U8, "version_minor": U8, "command": U16,
-               "status": U16, "vendor_id": U16, "device_id": U16, "class_code": 0xFFFFFF,
-               "function": U8, "device": U8, "segment": U16, "bus": U8, "secondary_bus": U8,
-               "slot": U16, "serial_number": U64, "bridge_secondary_status": U16,
-               "bridge_control": U16}
-_PCIE_LIMITS = tuple((name, mx, name) for name, mx in PCIE_LIMITS.items())
-
-
-@dataclass
-class PcieSection(Section):
-    """PCIe error (208 bytes). Fields sharing a validation bit are set together."""
-
-    KIND: ClassVar[str] = "pcie"
-    GUID: ClassVar[uuid.UUID] = uuid.UUID("D995E954-BBC1-430F-AD91-B44DCB3C6F35")
-
-    port_type: int | None = None
-    version_major: int | None = None
-    version_minor: int | None = None
-    command: int | None = None
-    status: int | None = None
-    vendor_id: int | None = None
-    device_id: int | None = None
-    class_code: int | None = None
-    function: int | None = None
-    device: int | None = None
-    segment: int | None = None
-    bus: int | None = None
-    secondary_bus: int | None = None
-    slot: int | None = None
-    serial_number: int | None = None
-    bridge_secondary_status: int | None = None
-    bridge_control: int | None = None
-    capability: bytes | None = None
-    aer_info: bytes | None = None
-    explicit_validation_bits: int | None = None
-    reserved: int = 0
-
-    def __post_init__(self):
-        _check_opts(self, _PCIE_LIMITS)
-        if self.capability is not None:
-            self.capability = _check_bytes("capability", self.capability, maximum=60).ljust(60, b"\0")
-        if self.aer_info is not None:
-            self.aer_info = _check_bytes("aer_info", self.aer_info, maximum=96).ljust(96, b"\0")
-        for _bit, names in PCIE_GROUPS:
-            if any(getattr(self, n) is not None for n in names):
-                for n in names:
-                    if getattr(self, n) is None:
-                        setattr(self, n, 0)
-        _common_checks(self, U64)
-
-    def derived_validation_bits(self) -> int:
-        return sum(1 << bit for bit, names in PCIE_GROUPS if getattr(self, names[0]) is not None)
-
-
-PROC_FIELDS = (("proc_type", 0, U8), ("proc_isa", 1, U8), ("proc_error_type", 2, U8),
-               ("operation", 3, U8), ("flags", 4, U8), ("level", 5, U8), ("cpu_version", 6, U64),
-               ("cpu_brand", 7, None), ("proc_id", 8, U64), ("target_addr", 9, U64),
-               ("requestor_id", 10, U64), ("responder_id", 11, U64), ("ip", 12, U64))
-_PROC_LIMITS = tuple((name, mx, name) for name, _bit, mx in PROC_FIELDS if mx is not None)
-
-
-@dataclass
-class ProcessorGenericSection(Section):
-    """Processor generic error (192 bytes). `cpu_brand` is up to 128 bytes of text."""
-
-    KIND: ClassVar[str] = "processor-generic"
-    GUID: ClassVar[uuid.UUID] = uuid.UUID("9876CCAD-47B4-4BDB-B65E-16F193C4F3DB")
-
-    proc_type: int | None = None
-    proc_isa: int | None = None
-    proc_error_type: int | None = None
-    operation: int | None = None
-    flags: int | None = None
-    level: int | None = None
-    cpu_version: int | None = None
-    cpu_brand: bytes | None = None
-    proc_id: int | None = None
-    target_addr: int | None = None
-    requestor_id: int | None = None
-    responder_id: int | None = None
-    ip: int | None = None
-    explicit_validation_bits: int | None = None
-    reserved: int = 0
-
-    def __post_init__(self):
-        _check_opts(self, _PROC_LIMITS)
-        if isinstance(self.cpu_brand, str):
-            self.cpu_brand = self.cpu_brand.encode()
-        if self.cpu_brand is not None:
-            self.cpu_brand = _check_bytes("cpu_brand", self.cpu_brand, maximum=128).ljust(128, b"\0")
-        _common_checks(self, U64)
-
-    def derived_validation_bits(self) -> int:
-        return sum(1 << bit for name, bit, _m in PROC_FIELDS if getattr(self, name) is not None)
-
-
-@dataclass
-class FirmwareRefSection(Section):
-    """Firmware error record reference (32 bytes + trailing data)."""
-
-    KIND: ClassVar[str] = "firmware-ref"
-    GUID: ClassVar[uuid.UUID] = uuid.UUID("81212A96-09ED-4996-9471-8D729C8E69ED")
-
-    record_type: int = 0
-    revision: int = 0
-    record_identifier: int = 0
-    record_identifier_guid: uuid.UUID = uuid.UUID(int=0)
-    trailing: bytes = b""
-    reserved: int = 0
-
-    def __post_init__(self):
-        _check_range("record_type", self.record_type, U8)
-        _check_range("revision", self.revision, U8)
-        _check_range("record_identifier", self.record_identifier, U64)
-        if not isinstance(self.record_identifier_guid, uuid.UUID):
-            self.record_identifier_guid = parse_guid("record_identifier_guid", self.record_identifier_guid)
-        self.trailing = _check_bytes("trailing", self.trailing, maximum=U16)
-        _check_range("reserved", self.reserved, reserved_max(self.KIND))
-
-    @property
-    def validation_bits(self) -> int:   # the section has none
-        return 0
 
 
 @dataclass
@@ -581,15 +267,42 @@ class RawSection(Section):
 
 FW_MAX_BLOCK = 65536
 SECTION_CLASSES: dict[str, type[Section]] = {
-    c.KIND: c for c in (MemorySection, ArmSection, PcieSection, ProcessorGenericSection,
-                        FirmwareRefSection, RawSection)
+    c.KIND: c for c in (RawSection,)
 }
+# `unknown section kind` lists the older kinds in this order, wherever their classes live
+_OLDER_ORDER = ("memory", "arm", "pcie", "processor-generic", "firmware-ref", "raw")
+# Older kinds' classes that moved to records/sections/, by their names here (__getattr__)
+_MOVED: dict[str, type] = {}
 
 
-def register_section(cls: type[Section]) -> None:
+def register_section(cls: type[Section], parts: tuple[type, ...] = ()) -> None:
     """Make a section kind known to section_from_json (records/sections/ registers its
-    kinds; a class with a `from_json(dict)` classmethod builds itself from its JSON form)."""
+    kinds; a class with a `from_json(dict)` classmethod builds itself from its JSON form).
+    An older kind's class (one of _OLDER_ORDER) and the classes of its `parts` (ARM's
+    entries and contexts) are also readable here by their names, and its RESERVED_SPANS
+    go into RESERVED."""
     SECTION_CLASSES[cls.KIND] = cls
+    if cls.KIND in _OLDER_ORDER:
+        for c in (cls, *parts):
+            _MOVED[c.__name__] = c
+        spans = getattr(cls, "RESERVED_SPANS", None)
+        if spans:
+            RESERVED[cls.KIND] = spans
+        rank = {k: i for i, k in enumerate(_OLDER_ORDER)}
+        ordered = sorted(SECTION_CLASSES.items(), key=lambda kv: rank.get(kv[0], len(rank)))
+        SECTION_CLASSES.clear()
+        SECTION_CLASSES.update(ordered)
+
+
+def __getattr__(name: str) -> type:
+    """`model.FirmwareRefSection` and the like: the older kinds whose modules are in
+    records/sections/. Those modules import this one, so it cannot import them;
+    records/sections/__init__ registers them (register_section), and importing any part
+    of `fwemu.records` runs it first."""
+    cls = _MOVED.get(name)
+    if cls is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return cls
 
 
 def parse_guid(name: str, value) -> uuid.UUID:
@@ -775,12 +488,9 @@ def section_from_json(d: dict) -> Section:
                 d[k] = bytes.fromhex(d[k])
             except ValueError:
                 raise UsageError(k, "must be hex text") from None
-    if kind == "arm":
-        d["error_info"] = [ArmErrorInfo(**e) for e in d.get("error_info", [{}])]
-        d["context"] = [ArmContext(**{**c, "registers": _hex(c.get("registers", ""), "context.registers"),
-                                      "padding": None if c.get("padding") is None
-                                      else _hex(c["padding"], "context.padding")})
-                        for c in d.get("context", [])]
+    parts = getattr(cls, "json_parts", None)   # a kind with parts of its own (ARM)
+    if parts is not None:
+        parts(d)
     try:
         return cls(**d)
     except TypeError as exc:

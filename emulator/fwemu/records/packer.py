@@ -1,5 +1,6 @@
 """The fast encoder behind `records.encode`: model -> status block bytes with one
-precompiled `struct.Struct` per wire structure, no intermediate dicts or cffi objects.
+precompiled `struct.Struct` per wire structure (the section bodies' are in their
+records/sections/ modules), no intermediate dicts or cffi objects.
 
 The C core (`codec.encode_c`, `csrc/cper.c`) stays the reference: tests/unit/test_packer.py
 checks that both give the same bytes for random models of every kind, and a section type
@@ -13,140 +14,25 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from operator import itemgetter
 
-from ..errors import CoreError, UsageError
+from ..errors import CoreError
 from . import model as m
 from . import sections
 
-# The C core refuses a section body bigger than its scratch buffer, and anything past
-# INT_MAX outright; the same limits and messages here (codec._rc).
-_BUF = 1 << 17
 _ZERO16 = bytes(16)
 
 HEADER = struct.Struct("<5I")                   # block_status, raw off, raw len, data len, sev
 GDE_V3 = struct.Struct("<16sIHBBI16s20sQ")      # 72 bytes: with the timestamp
 GDE_V2 = struct.Struct("<16sIHBBI16s20s")       # 64 bytes: revision < 0x0300
-MEM = struct.Struct("<QQQQ8HQQQBBHHH")          # 80
-ARM_HDR = struct.Struct("<IHHIB3sQQII")         # 40
-ARM_INFO = struct.Struct("<BBHBHBQQQ")          # 32
-ARM_CTX = struct.Struct("<HHI")                 # 8 + registers + padding
-PCIE = struct.Struct("<QIBB2sHH4sHH3sBBHBBH1sQHH60s96s")   # 208
-PROC = struct.Struct("<Q6B2sQ128s5Q")           # 192
-FWREF = struct.Struct("<BB6sQ16s")              # 32 + trailing
-assert (MEM.size, ARM_HDR.size, ARM_INFO.size, PCIE.size, PROC.size, FWREF.size) == (80, 40, 32, 208, 192, 32)
-
-
-def _too_big(kind: str, n: int) -> None:
-    if n > 0x7FFF_FFFF:
-        raise CoreError(f"C core refused {kind} section (code -2)")
-    raise UsageError(f"{kind} section", "record is larger than 64 KiB")
-
-
-# Field values read from the instance dict in one C call (dataclass fields all live there;
-# getattr would look each name up on the class first, several times the cost).
-_MEM_GET = itemgetter(
-    "error_status", "physical_address", "physical_address_mask", "node", "card", "module",
-    "bank", "bank_group", "bank_address", "device", "row", "column", "bit_position",
-    "requestor_id", "responder_id", "target_id", "error_type", "rank", "card_handle",
-    "module_handle", "chip_id", "explicit_validation_bits", "reserved")
-
-
-def _mem(s: m.MemorySection) -> bytes:
-    (es, pa, pam, node, card, module, bank, bg, ba, dev, row, col, bit, req, resp, tgt, et,
-     rank, ch, mh, chip, evb, res) = _MEM_GET(s.__dict__)
-    if evb is None:    # the bits of model.MEM_FIELDS, written out: one pass, no getattr
-        evb = ((es is not None) | (pa is not None) << 1 | (pam is not None) << 2
-               | (node is not None) << 3 | (card is not None) << 4 | (module is not None) << 5
-               | (bank is not None) << 6 | (dev is not None) << 7 | (row is not None) << 8
-               | (col is not None) << 9 | (bit is not None) << 10 | (req is not None) << 11
-               | (resp is not None) << 12 | (tgt is not None) << 13 | (et is not None) << 14
-               | (rank is not None) << 15 | (ch is not None) << 16 | (mh is not None) << 17
-               | (row is not None and row > 0xFFFF) << 18 | (bg is not None) << 19
-               | (ba is not None) << 20 | (chip is not None) << 21)
-    if bank is None:
-        bank = (bg or 0) << 8 | (ba or 0)
-    row = row or 0
-    return MEM.pack(evb, es or 0, pa or 0, pam or 0, node or 0, card or 0, module or 0, bank,
-                    dev or 0, row & 0xFFFF, col or 0, bit or 0, req or 0, resp or 0, tgt or 0,
-                    et or 0, row >> 16 | res << 2 | (chip or 0) << 5, rank or 0, ch or 0, mh or 0)
-
-
-def _z(v):
-    return 0 if v is None else v
-
-
-def _arm(s: m.ArmSection) -> bytes:
-    parts = [b""]
-    for e in s.error_info:
-        parts.append(ARM_INFO.pack(e.version, e.length, e.validation_bits, e.type,
-                                   _z(e.multiple_error), _z(e.flags), _z(e.error_info),
-                                   _z(e.virt_fault_addr), _z(e.physical_fault_addr)))
-    align = s.context_align or 16
-    for c in s.context:
-        size = len(c.registers)
-        parts.append(ARM_CTX.pack(c.version, c.type, size))
-        parts.append(c.registers)
-        if c.padding is None:
-            parts.append(bytes((align - (8 + size) % align) % align))
-        else:
-            parts.append(c.padding)
-    parts.append(s.vendor)
-    length = 40 + sum(len(p) for p in parts)
-    if length > _BUF:
-        _too_big(s.KIND, length)
-    parts[0] = ARM_HDR.pack(s.validation_bits, len(s.error_info), len(s.context), length,
-                            _z(s.affinity_level), s.reserved.to_bytes(3, "little"), _z(s.mpidr),
-                            s.midr, _z(s.running_state), s.psci_state)
-    return b"".join(parts)
-
-
-_PCIE_GET = itemgetter(
-    "port_type", "version_minor", "version_major", "command", "status", "vendor_id",
-    "device_id", "class_code", "function", "device", "segment", "bus", "secondary_bus", "slot",
-    "serial_number", "bridge_secondary_status", "bridge_control", "capability", "aer_info",
-    "reserved")
-
-
-def _pcie(s: m.PcieSection) -> bytes:
-    (pt, vmin, vmaj, cmd, st, ven, did, cc, fn, dev, seg, bus, sbus, slot, sn, bss, bc, cap,
-     aer, res) = _PCIE_GET(s.__dict__)
-    return PCIE.pack(s.validation_bits, pt or 0, vmin or 0, vmaj or 0,
-                     (res & 0xFFFF).to_bytes(2, "little"), cmd or 0, st or 0,
-                     (res >> 16 & 0xFFFF_FFFF).to_bytes(4, "little"), ven or 0, did or 0,
-                     (cc or 0).to_bytes(3, "little"), fn or 0, dev or 0, seg or 0, bus or 0,
-                     sbus or 0, slot or 0, (res >> 48 & 0xFF).to_bytes(1, "little"), sn or 0,
-                     bss or 0, bc or 0, cap or b"", aer or b"")
-
-
-_PROC_GET = itemgetter(
-    "proc_type", "proc_isa", "proc_error_type", "operation", "flags", "level", "cpu_version",
-    "cpu_brand", "proc_id", "target_addr", "requestor_id", "responder_id", "ip", "reserved")
-
-
-def _proc(s: m.ProcessorGenericSection) -> bytes:
-    pt, isa, et, op, fl, lv, ver, brand, pid, ta, req, resp, ip, res = _PROC_GET(s.__dict__)
-    return PROC.pack(s.validation_bits, pt or 0, isa or 0, et or 0, op or 0, fl or 0, lv or 0,
-                     res.to_bytes(2, "little"), ver or 0, brand or b"", pid or 0, ta or 0,
-                     req or 0, resp or 0, ip or 0)
-
-
-def _fwref(s: m.FirmwareRefSection) -> bytes:
-    body = FWREF.pack(s.record_type, s.revision, s.reserved.to_bytes(6, "little"),
-                      s.record_identifier, s.record_identifier_guid.bytes_le) + s.trailing
-    if len(body) > _BUF:
-        _too_big(s.KIND, len(body))
-    return body
 
 
 def _raw(s: m.RawSection) -> bytes:
     return bytes(s.data)
 
 
-BODY: dict[type, Callable] = {
-    m.MemorySection: _mem, m.ArmSection: _arm, m.PcieSection: _pcie,
-    m.ProcessorGenericSection: _proc, m.FirmwareRefSection: _fwref, m.RawSection: _raw,
-}
+# the older kinds' encoders (records/sections/), and raw bytes
+BODY: dict[type, Callable] = {mod.Section: mod.encode for mod in sections.OLDER}
+BODY[m.RawSection] = _raw
 # Section type GUIDs on the wire, per class (uuid.bytes_le builds new bytes on each call).
 _GUID_LE: dict[type, bytes] = {}
 

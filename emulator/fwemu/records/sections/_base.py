@@ -26,8 +26,19 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar, cast
 
-from ...errors import UsageError
+from ...errors import CoreError, UsageError
 from .. import model as m
+
+
+# The C core refuses a section body bigger than its scratch buffer, and anything past INT_MAX
+# outright; encoders in Python keep the same limits and messages (codec._rc).
+MAX_BODY = 1 << 17
+
+
+def too_big(kind: str, n: int) -> None:
+    if n > 0x7FFF_FFFF:
+        raise CoreError(f"C core refused {kind} section (code -2)")
+    raise UsageError(f"{kind} section", "record is larger than 64 KiB")
 
 
 _VALID, _INT, _ODD, _RAW, _RES, _COMPUTED = range(6)   # what each span of a compiled layout holds
@@ -187,6 +198,12 @@ class Layout:
                   for f in self.fields}
         reserved = b"".join(bytes(body[off:off + n]) for off, n in self.reserved)
         return valid_bits, values, reserved
+
+
+def view(valid: int, bit: int, value: int) -> int | None:
+    """A field's model value: set when its bit is set, and also when its bit is clear but
+    the bytes are not zero (kept, so the record encodes back to them)."""
+    return value if valid >> bit & 1 or value else None
 
 
 def nonzero(v) -> bool:
