@@ -155,7 +155,7 @@ def estatus_struct(b: m.StatusBlock):
         flags |= lib.FW_EST_OVERRIDE_RAW_OFFSET
     raw = ffi.from_buffer(b.raw_data)
     st = ffi.new("fw_estatus *", {"flags": flags, "block_status": b.block_status,
-                                  "severity": int(b.severity), "data_length": _z(b.data_length),
+                                  "severity": b.wire_severity, "data_length": _z(b.data_length),
                                   "raw_data_offset": _z(b.raw_data_offset), "raw_data": raw,
                                   "raw_data_len": len(b.raw_data)})
     return st, raw

@@ -104,7 +104,7 @@ def format_estatus(block: m.StatusBlock, source_id: int, seq: int = 1, *,
     `[Firmware Warn]: ...` lines that cper.c prints in the middle carry no `{N}` prefix.
     profile: the kernel version whose reading is printed (kernel_profile; default 6.1)."""
     pfx = f"{{{seq}}}[Hardware Error]: "
-    sev = int(block.severity) & 0xFFFF  # cper_estatus_print() keeps it in a __u16
+    sev = block.wire_severity & 0xFFFF  # cper_estatus_print() keeps it in a __u16
     out = [f"{pfx}Hardware error from APEI Generic Hardware Error Source: {source_id}"]
     if sev == m.Severity.CORRECTED:
         out.append(f"{pfx}It has been corrected by h/w and requires no further action")

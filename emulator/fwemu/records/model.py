@@ -215,9 +215,16 @@ class Section:
 
     def to_json(self) -> dict:
         out = {"kind": self.KIND}
-        for f in dataclasses.fields(self):
+        for f in _fields_of(self):
             out[f.name] = _jsonify(getattr(self, f.name))
         return out
+
+
+def _fields_of(obj: object) -> tuple[dataclasses.Field, ...]:
+    """The dataclass fields of a section kind (every kind is a dataclass; Section is not)."""
+    if not dataclasses.is_dataclass(obj):
+        raise TypeError(f"{obj!r} is not a dataclass section kind")
+    return dataclasses.fields(obj)
 
 
 def _jsonify(v):
@@ -439,10 +446,17 @@ class StatusBlock:
         """True when the block carries a deliberate fault (not what correct firmware writes)."""
         return (self.data_length is not None or self.raw_data_offset is not None
                 or any(e.error_data_length is not None for e in self.entries)
-                or self.block_status != auto_block_status(self.severity, self.entries))
+                or self.block_status != auto_block_status(self.wire_severity, self.entries))
+
+    @property
+    def wire_severity(self) -> int:
+        """The block's error severity as written: the one given, else the entries' worst
+        (what __post_init__ sets `severity` to)."""
+        sev = self.severity
+        return derived_block_severity(self.entries) if sev is None else int(sev)
 
     def to_json(self) -> dict:
-        return {"severity": int(self.severity), "block_status": self.block_status,
+        return {"severity": self.wire_severity, "block_status": self.block_status,
                 "raw_data": self.raw_data.hex(), "data_length": self.data_length,
                 "raw_data_offset": self.raw_data_offset,
                 **({"raw_gap": self.raw_gap.hex()} if self.raw_gap else {}),
@@ -479,7 +493,7 @@ def section_from_json(d: dict) -> Section:
         raise UsageError("section.kind", f"unknown section kind {kind!r} ({', '.join(SECTION_CLASSES)})")
     if hasattr(cls, "from_json"):
         return cls.from_json(d)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in _fields_of(cls)}
     unknown = set(d) - names
     if unknown:
         raise UsageError(f"section.{sorted(unknown)[0]}", f"not a field of a {kind} section")
