@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .._corelib import ffi, lib
 from ..errors import CoreError, RecordError, UsageError
@@ -11,14 +13,16 @@ from . import model as m
 from . import packer, sections
 from .sections import arm, firmware_ref, memory, pcie, processor_generic
 
+S = TypeVar("S", m.Section, m.Entry)   # what carries explicit_validation_bits
+
 _BUF = 1 << 17  # an encoded block is at most 64 KiB + raw data; bigger is refused below
 
 
-def _guid(g: uuid.UUID):
+def _guid(g: uuid.UUID) -> dict[str, list[int]]:
     return {"b": list(g.bytes_le)}
 
 
-def _uuid(g) -> uuid.UUID:
+def _uuid(g: Any) -> uuid.UUID:   # a cffi EFI_GUID-like struct
     return uuid.UUID(bytes_le=bytes(g.b))
 
 
@@ -30,13 +34,13 @@ def _rc(rc: int, what: str) -> int:
     raise CoreError(f"C core refused {what} (code {rc})")
 
 
-def _z(v):
+def _z(v: int | None) -> int:
     return 0 if v is None else v
 
 
 # ---- section bodies ------------------------------------------------------------------
 
-def _mem_struct(s: memory.MemorySection):
+def _mem_struct(s: memory.MemorySection) -> Any:
     bank = s.bank_word
     row = _z(s.row)
     return ffi.new("fw_mem_section *", {
@@ -52,11 +56,11 @@ def _mem_struct(s: memory.MemorySection):
         "mem_dev_handle": _z(s.module_handle)})
 
 
-def section_struct(s: m.Section):
+def section_struct(s: m.Section) -> tuple[int, Any, list[Any]] | None:
     """The C core's field struct for a section of the older kinds: (FW_SEC_* kind, a
     pointer to the struct, the cffi objects it points into, to keep alive), or None for a
     kind the C core does not encode (raw, records/sections/)."""
-    keep: list = []
+    keep: list[Any] = []
     if isinstance(s, memory.Section):
         return lib.FW_SEC_MEM, _mem_struct(s), keep
     if isinstance(s, arm.Section):
@@ -80,15 +84,15 @@ def section_struct(s: m.Section):
             "psci_state": s.psci_state, "ctx_align": s.context_align, "err_info": infos, "ctx": ctx,
             "vendor": vendor, "vendor_len": len(s.vendor)}), keep
     if isinstance(s, pcie.Section):
-        fields = {k: _z(getattr(s, k)) for k in pcie.LIMITS if k != "class_code"}
+        fields: dict[str, Any] = {k: _z(getattr(s, k)) for k in pcie.LIMITS if k != "class_code"}
         fields.update(validation_bits=s.validation_bits,
                       class_code=list(_z(s.class_code).to_bytes(3, "little")),
                       capability=list(s.capability or bytes(60)), aer_info=list(s.aer_info or bytes(96)))
         return lib.FW_SEC_PCIE, ffi.new("fw_pcie_section *", fields), keep
     if isinstance(s, processor_generic.Section):
-        fields = {name: _z(getattr(s, name)) for name, _mx in processor_generic.LIMITS}
-        fields.update(validation_bits=s.validation_bits, cpu_brand=list(s.cpu_brand or bytes(128)))
-        return lib.FW_SEC_PROC, ffi.new("fw_proc_section *", fields), keep
+        pfields: dict[str, Any] = {name: _z(getattr(s, name)) for name, _mx in processor_generic.LIMITS}
+        pfields.update(validation_bits=s.validation_bits, cpu_brand=list(s.cpu_brand or bytes(128)))
+        return lib.FW_SEC_PROC, ffi.new("fw_proc_section *", pfields), keep
     if isinstance(s, firmware_ref.FirmwareRefSection):
         trailing = ffi.from_buffer(s.trailing)
         keep.append(trailing)
@@ -129,14 +133,14 @@ def _encode_body(s: m.Section) -> bytes:
     return body
 
 
-def _explicit(sec, wire_bits: int):
+def _explicit(sec: S, wire_bits: int) -> S:
     """Keep the wire validation bits on the model when its fields would derive others."""
     if sec.validation_bits != wire_bits:
         sec.explicit_validation_bits = wire_bits
     return sec
 
 
-def _gde_fields(e: m.Entry) -> dict:
+def _gde_fields(e: m.Entry) -> dict[str, Any]:
     return {"section_type": _guid(e.section.section_type), "severity": int(e.severity),
             "revision": e.revision, "validation_bits": e.validation_bits, "flags": e.flags,
             "fru_id": _guid(e.fru_id or uuid.UUID(int=0)),
@@ -146,7 +150,7 @@ def _gde_fields(e: m.Entry) -> dict:
             "override_length": e.error_data_length is not None}
 
 
-def estatus_struct(b: m.StatusBlock):
+def estatus_struct(b: m.StatusBlock) -> tuple[Any, Any]:
     """The fw_estatus header struct for a block (raw data kept alive by the returned tuple)."""
     flags = 0
     if b.data_length is not None:
@@ -168,7 +172,7 @@ def encode(block: m.StatusBlock) -> bytes:
     return packer.block(block, _encode_body)
 
 
-def encode_many(blocks) -> list[bytes]:
+def encode_many(blocks: Iterable[m.StatusBlock]) -> list[bytes]:
     """encode() of each block, in order (one call for a batch: the per-call lookups are
     made once)."""
     pack, fallback = packer.block, _encode_body
@@ -230,7 +234,7 @@ class Verdict:
         }.get(self.rule, self.message)
         return f"{self.rule} at offset {self.offset}: {what}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"valid": self.valid, "rule": self.rule, "message": self.message,
                 "offset": self.offset, "length": self.length, "entries": self.entries}
 

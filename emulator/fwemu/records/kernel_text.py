@@ -82,8 +82,9 @@ def format_entry(pfx: str, index: int, entry: m.Entry,
     length = len(body) if entry.error_data_length is None else entry.error_data_length
     older = _OLDER.get(guid)
     if older is not None:
-        return out + older.print_section(npfx, body, length, profile,
-                                         severity=int(entry.severity), dimm_names=dimm_names)
+        lines: list[str] = older.print_section(npfx, body, length, profile,
+                                               severity=int(entry.severity), dimm_names=dimm_names)
+        return out + lines
     newer = sections.print_section(npfx, guid, body, length, profile)
     if newer is not None:       # a newer kind this kernel version decodes (records/sections/)
         return out + newer

@@ -27,7 +27,7 @@ import dataclasses
 import enum
 import uuid
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..errors import UsageError
 
@@ -87,11 +87,11 @@ def _check_bytes(name: str, value: bytes, size: int | None = None, maximum: int 
     return bytes(value)
 
 
-def _opt(name: str, value, maximum: int):
+def _opt(name: str, value: int | None, maximum: int) -> int | None:
     return None if value is None else _check_range(name, value, maximum)
 
 
-def _check_opts(obj, limits: tuple[tuple[str, int, str], ...]) -> None:
+def _check_opts(obj: object, limits: tuple[tuple[str, int, str], ...]) -> None:
     """_opt() of each (attribute, maximum, name): the common case (None, or an int in
     range) is decided inline, the rest by _check_range and its messages."""
     d = obj.__dict__
@@ -101,7 +101,7 @@ def _check_opts(obj, limits: tuple[tuple[str, int, str], ...]) -> None:
             _check_range(name, v, maximum)
 
 
-def _common_checks(sec, bits_max: int) -> None:
+def _common_checks(sec: Any, bits_max: int) -> None:
     """explicit_validation_bits fits the wire field; reserved fits the reserved area."""
     if sec.explicit_validation_bits is not None:
         _check_range("explicit_validation_bits", sec.explicit_validation_bits, bits_max)
@@ -127,7 +127,7 @@ class Timestamp:
     precise: bool = True
     sequence: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         y, mo, d, h, mi, s = self.year, self.month, self.day, self.hour, self.minute, self.second
         if not (y.__class__ is mo.__class__ is d.__class__ is h.__class__ is mi.__class__
                 is s.__class__ is int and 0 <= y <= 9999 and 0 <= mo <= 99 and 0 <= d <= 99
@@ -213,21 +213,21 @@ class Section:
     def section_type(self) -> uuid.UUID:
         return self.GUID
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         out = {"kind": self.KIND}
         for f in _fields_of(self):
             out[f.name] = _jsonify(getattr(self, f.name))
         return out
 
 
-def _fields_of(obj: object) -> tuple[dataclasses.Field, ...]:
+def _fields_of(obj: object) -> tuple[dataclasses.Field[Any], ...]:
     """The dataclass fields of a section kind (every kind is a dataclass; Section is not)."""
     if not dataclasses.is_dataclass(obj):
         raise TypeError(f"{obj!r} is not a dataclass section kind")
     return dataclasses.fields(obj)
 
 
-def _jsonify(v):
+def _jsonify(v: Any) -> Any:
     if isinstance(v, (bytes, bytearray)):
         return v.hex()
     if isinstance(v, uuid.UUID):
@@ -262,7 +262,7 @@ class RawSection(Section):
     guid: uuid.UUID = uuid.UUID(int=0)
     data: bytes = b""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.guid, uuid.UUID):
             self.guid = parse_guid("guid", self.guid)
         self.data = _check_bytes("data", self.data, maximum=FW_MAX_BLOCK)
@@ -313,7 +313,7 @@ def __getattr__(name: str) -> type:
     return cls
 
 
-def parse_guid(name: str, value) -> uuid.UUID:
+def parse_guid(name: str, value: object) -> uuid.UUID:
     try:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except ValueError:
@@ -338,7 +338,7 @@ class Entry:
     error_data_length: int | None = None  # fault injection only: None = the body's length
     explicit_validation_bits: int | None = None   # None: derived from fru_id/fru_text/timestamp
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         sev, flags, rev = self.severity, self.flags, self.revision
         if not ((sev.__class__ is int or sev.__class__ is Severity) and 0 <= sev <= U32):
             self.severity = Severity.parse(sev, "entry.severity")
@@ -377,7 +377,7 @@ class Entry:
     def header_length(self) -> int:
         return 72 if self.revision >> 8 >= 3 else 64
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"section": self.section.to_json(), "severity": int(self.severity),
                 "flags": self.flags, "fru_id": _jsonify(self.fru_id),
                 "fru_text": None if self.fru_text is None else self.fru_text.decode("latin-1"),
@@ -416,7 +416,7 @@ class StatusBlock:
     # end (the kernel accepts it): kept so a decoded block encodes to the same bytes
     raw_gap: bytes = b""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.entries = entries = [e if e.__class__ is Entry or isinstance(e, Entry) else entry_from_json(e)
                                   for e in self.entries]
         sev = self.severity
@@ -455,7 +455,7 @@ class StatusBlock:
         sev = self.severity
         return derived_block_severity(self.entries) if sev is None else int(sev)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"severity": self.wire_severity, "block_status": self.block_status,
                 "raw_data": self.raw_data.hex(), "data_length": self.data_length,
                 "raw_data_offset": self.raw_data_offset,
@@ -485,14 +485,16 @@ def auto_block_status(severity: int, entries: list[Entry]) -> int:
             | min(len(entries), 0x3FF) << 4)
 
 
-def section_from_json(d: dict) -> Section:
+def section_from_json(d: dict[str, Any]) -> Section:
     d = dict(d)
     kind = d.pop("kind", None)
     cls = SECTION_CLASSES.get(kind)
     if cls is None:
         raise UsageError("section.kind", f"unknown section kind {kind!r} ({', '.join(SECTION_CLASSES)})")
-    if hasattr(cls, "from_json"):
-        return cls.from_json(d)
+    from_json = getattr(cls, "from_json", None)   # a kind that builds itself from its JSON
+    if from_json is not None:
+        sec: Section = from_json(d)
+        return sec
     names = {f.name for f in _fields_of(cls)}
     unknown = set(d) - names
     if unknown:
@@ -512,16 +514,16 @@ def section_from_json(d: dict) -> Section:
         raise UsageError("section", str(exc)) from None
 
 
-def _hex(v, name: str) -> bytes:
+def _hex(v: object, name: str) -> bytes:
     if isinstance(v, (bytes, bytearray)):
         return bytes(v)
     try:
-        return bytes.fromhex(v)
+        return bytes.fromhex(v)  # type: ignore[arg-type]   # not text: TypeError, below
     except (TypeError, ValueError):
         raise UsageError(name, "must be hex text") from None
 
 
-def entry_from_json(d: dict) -> Entry:
+def entry_from_json(d: dict[str, Any]) -> Entry:
     d = dict(d)
     d["section"] = section_from_json(d["section"])
     if isinstance(d.get("fru_text"), str):   # to_json writes the bytes as latin-1 text
@@ -531,7 +533,7 @@ def entry_from_json(d: dict) -> Entry:
     return Entry(**d)
 
 
-def block_from_json(d: dict) -> StatusBlock:
+def block_from_json(d: dict[str, Any]) -> StatusBlock:
     d = dict(d)
     d["raw_data"] = bytes.fromhex(d.get("raw_data", ""))
     d["raw_gap"] = bytes.fromhex(d.get("raw_gap", ""))
