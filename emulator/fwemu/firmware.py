@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from dataclasses import dataclass, field
 
@@ -40,6 +40,10 @@ from .journal import Journal
 from .procs import boot_id
 from .records import check
 from .targets.base import Cap, Target
+
+# what the target said of a request whose outcome was unknown (Target.resolve): "memory"
+# when only the target's memory can tell, else its answer (None: executed; RefusedError)
+Resolution = str | RefusedError | None
 
 log = logging.getLogger("fwemu.firmware")
 
@@ -68,14 +72,14 @@ RESOLVE_MIN_S, RESOLVE_MAX_S = 5.0, 30.0
 @dataclass
 class SourceState:
     source: Source
-    queue: collections.deque = field(default_factory=collections.deque)
+    queue: collections.deque[Injection] = field(default_factory=collections.deque)
     current: Injection | None = None   # posted, not yet consumed (possibly timed out)
 
 
 class FirmwareModel:
     def __init__(self, board: Board, target: Target, journal: Journal | None = None, *,
                  unsafe_concurrent_sei: bool = False, sei_settle: float | None = None,
-                 clock=time.monotonic):
+                 clock: Callable[[], float] = time.monotonic):
         self.board, self.target = board, target
         self.journal = journal or Journal(None)
         self.clock = clock
@@ -114,7 +118,7 @@ class FirmwareModel:
         self._next_follow = 0.0
         self._resetting = False
 
-    def run_line(self) -> dict:
+    def run_line(self) -> dict[str, Any]:
         """The run's first journal line: what an independent checker needs to read the
         others (the clock, the wall anchor, the SEI settle time, whether the SEI rule is on)."""
         return {"event": "run", "run": self.run, "board": self.board.name, "pid": os.getpid(),
@@ -143,7 +147,7 @@ class FirmwareModel:
     def resolve_source(self, scenario: str, source_id: int | None, notify: str | None) -> Source:
         return self.board.pick_source(scenario, source_id, notify)
 
-    def submit(self, scenario: str, fields: dict | None = None, *, source_id: int | None = None,
+    def submit(self, scenario: str, fields: dict[str, str] | None = None, *, source_id: int | None = None,
                notify: str | None = None, pe: int = 0, timeout: float = 5.0,
                record: bytes | None = None, unique: bool = True) -> Injection:
         """Accept one injection (or refuse it at once with RefusedError/UsageError)."""
@@ -156,7 +160,8 @@ class FirmwareModel:
             self._admit(inj)
         return inj
 
-    def submit_many(self, choices, *, timeout: float = 5.0, unique: bool = True) -> list[Injection]:
+    def submit_many(self, choices: Iterable[tuple[str, dict[str, str] | None, int | None, str | None, int]], *,
+                    timeout: float = 5.0, unique: bool = True) -> list[Injection]:
         """Accept several injections, each (scenario, fields, source id, notify, pe), and
         admit them in order: what submit() does for each, under one hold of the lock. The
         accepted lines go out in one write before the first is posted and the final lines
@@ -167,7 +172,7 @@ class FirmwareModel:
         refuse with an exception (UsageError, RefusedError) raises before anything is
         accepted. Returns the injections submitted: fewer than asked when the journal
         failed (as submit() does, the one whose line failed still runs; none after it)."""
-        resolved: dict[tuple, Source] = {}
+        resolved: dict[tuple[str, int | None, str | None], Source] = {}
         plan = []
         for scenario, fields, source_id, notify, pe in choices:
             key = (scenario, source_id, notify)
@@ -217,7 +222,7 @@ class FirmwareModel:
         if timeout <= 0:
             raise UsageError("--timeout", "must be positive")
 
-    def _accept(self, scenario: str, fields: dict | None, src: Source, pe: int, timeout: float,
+    def _accept(self, scenario: str, fields: dict[str, str] | None, src: Source, pe: int, timeout: float,
                 record: bytes | None, unique: bool) -> Injection:
         """Under the lock: the record made, the injection numbered and counted accepted (its
         accepted line is the caller's to write, before _admit)."""
@@ -277,7 +282,7 @@ class FirmwareModel:
         else:
             self._start(inj)
 
-    def _warn_if_repeat(self, digest, now, src, warnings) -> None:
+    def _warn_if_repeat(self, digest: str, now: float, src: Source, warnings: list[str]) -> None:
         recent = self._recent_exact
         while recent and now - next(iter(recent.values())) > DUPLICATE_WINDOW:
             recent.popitem(last=False)
@@ -322,7 +327,7 @@ class FirmwareModel:
             budget = min(max(inj.t_accepted + inj.timeout - self.clock(), 0.5), 5.0)
             if not self._settle(other, budget):
                 self._finish(inj, "refused", f"not posted: the target has not answered whether injection "
-                             f"#{other.id}'s {other.doubt} executed ({self.clock() - other.t_doubt:.1f} s); "
+                             f"#{other.id}'s {other.doubt} executed ({other.doubt_age(self.clock()):.1f} s); "
                              "firmware sends no post or notification until it does")
                 self._advance(st)
                 return
@@ -437,7 +442,7 @@ class FirmwareModel:
                 inj.doubt_forgotten = True     # the request is resolved as forgotten: only memory is left
                 return False
             inj.left_in_memory = {k: mem[k] for k in ("block_status", "read_ack") if k in mem}
-        op, waited = inj.doubt, self.clock() - inj.t_doubt
+        op, waited = inj.doubt, inj.doubt_age(self.clock())
         inj.doubt, inj.doubt_forgotten = None, False
         if self.unresolved is inj:
             self.unresolved = None
@@ -471,7 +476,8 @@ class FirmwareModel:
             self._finish(inj, "consumed", why + "; latency unknown")
         self._advance(st)
 
-    def _settled_post(self, inj, out, mem, told, waited) -> None:
+    def _settled_post(self, inj: Injection, out: Resolution, mem: dict[str, Any] | None, told: str,
+                      waited: float) -> None:
         st = self.sources[inj.source.id]
         if mem is not None:
             if mem["ours"] and not mem["pending"]:
@@ -509,7 +515,8 @@ class FirmwareModel:
             self._finish(inj, "refused", str(out))
         self._advance(st)
 
-    def _settled_notify(self, inj, out, mem, told, waited) -> None:
+    def _settled_notify(self, inj: Injection, out: Resolution, mem: dict[str, Any] | None, told: str,
+                        waited: float) -> None:
         st = self.sources[inj.source.id]
         kind = inj.source.notify.upper()
         if mem is not None:
@@ -542,11 +549,11 @@ class FirmwareModel:
             return
         self._withdraw_refused(inj, str(out)) if not inj.final else self._late_refusal(inj, str(out))
 
-    def _late_refusal(self, inj, why) -> None:
+    def _late_refusal(self, inj: Injection, why: str) -> None:
         self._resolved(inj, "refused", why)
         self._take_back(inj)
 
-    def _take_back(self, inj) -> None:
+    def _take_back(self, inj: Injection) -> None:
         """Withdraw the record of an injection already journaled final, and free its source."""
         try:
             self.target.withdraw(inj.source)
@@ -556,7 +563,7 @@ class FirmwareModel:
         self._release(inj)
         self._advance(self.sources[inj.source.id])
 
-    def _settled_withdraw(self, inj, out, mem) -> None:
+    def _settled_withdraw(self, inj: Injection, out: Resolution, mem: dict[str, Any] | None) -> None:
         if mem is not None and mem["ours"] and mem["pending"]:
             try:    # the agent forgot it and the record is still there: withdraw is idempotent
                 self.target.withdraw(inj.source)
@@ -659,7 +666,7 @@ class FirmwareModel:
                     "notify": f"the record is posted; the {src.notify.upper()} may have been raised",
                     "withdraw": "the WITHDRAW may not have executed"}[inj.doubt]
             self._finish(inj, "timed-out", f"{what}; the target did not answer for "
-                         f"{self.clock() - inj.t_doubt:.1f} s ({held} held until it does)")
+                         f"{inj.doubt_age(self.clock()):.1f} s ({held} held until it does)")
             return
         if inj.t_posted is None:   # never written: the block's state is not this injection's
             self._finish(inj, "timed-out", "never posted")
@@ -703,7 +710,7 @@ class FirmwareModel:
         with self.lock:
             return not self.inflight and all(st.current is None for st in self.sources.values())
 
-    def wait_all(self, injections, deadline: float | None = None) -> None:
+    def wait_all(self, injections: Iterable[Injection], deadline: float | None = None) -> None:
         """Pump until every given injection is final."""
         while not all(i.final for i in injections):
             if deadline is not None and self.clock() > deadline:
@@ -785,7 +792,7 @@ class FirmwareModel:
                 self._advance(st)
             self._release_sei()
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         with self.lock:
             srcs = []
             for st in self.sources.values():
@@ -805,7 +812,7 @@ class FirmwareModel:
                 "unresolved": None if self.unresolved is None else {
                     "injection": self.unresolved.id, "request": self.unresolved.doubt,
                     "source": self.unresolved.source.id,
-                    "silent_s": round(self.clock() - self.unresolved.t_doubt, 3)},
+                    "silent_s": round(self.unresolved.doubt_age(self.clock()), 3)},
                 "sei_settle_ms": self.sei_settle * 1000,
                 "sei_settling": sei is None and self.clock() < self.sei_settle_until,
                 "unsafe_concurrent_sei": self.unsafe_concurrent_sei,

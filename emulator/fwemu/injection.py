@@ -88,6 +88,12 @@ class Injection:
                 self._done.set()
         return self._done
 
+    def doubt_age(self, now: float) -> float:
+        """Seconds the target has been silent on this injection's doubtful request (only
+        while `doubt` is set, when t_doubt is)."""
+        assert self.t_doubt is not None, "no request of this injection is in doubt"
+        return now - self.t_doubt
+
     @property
     def final(self) -> bool:
         return self.state in FINAL

@@ -12,6 +12,8 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from . import scenarios
 from .board import Board
@@ -20,8 +22,10 @@ from .firmware import FirmwareModel
 from . import recovery
 from .journal import Journal, default_path
 from .request import InjectRequest
-from .sweep import Injections
+from .injection import Injection
+from .sweep import Choice, Injections
 from .targets import open_target
+from .targets.base import Target
 
 log = logging.getLogger("fwemu.session")
 
@@ -55,16 +59,17 @@ class _Tally:
     # about ±0.03 percentile points.
     SAMPLES = 100_000
 
-    def __init__(self, on_final=None):
+    def __init__(self, on_final: Callable[[Injection], None] | None = None) -> None:
         self.on_final = on_final
         self.states: dict[str, int] = {}
         self.lat = array.array("d")
-        self.last: collections.deque = collections.deque(maxlen=self.LAST)
-        self.reasons: dict[tuple, list] = {}
-        self.n_lat, self.sum_lat, self.max_lat = 0, 0.0, None
+        self.last: collections.deque[Injection] = collections.deque(maxlen=self.LAST)
+        self.reasons: dict[tuple[str, str], list[int]] = {}
+        self.n_lat, self.sum_lat = 0, 0.0
+        self.max_lat: float | None = None
         self._rng = random.Random(0x5eed)
 
-    def add(self, inj) -> None:
+    def add(self, inj: Injection) -> None:
         if self.on_final is not None:
             self.on_final(inj)
         self.states[inj.state] = self.states.get(inj.state, 0) + 1
@@ -93,7 +98,7 @@ class _Tally:
                     self.lat[k] = v
         self.last.append(inj)      # to_json() only for the ones reported
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         lat = sorted(self.lat)
         q = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]) if lat else (lambda p: None)
         return {"states": self.states, "count": sum(self.states.values()), "p50_ms": q(0.50),
@@ -105,19 +110,19 @@ class _Tally:
 
 
 class Session:
-    def __init__(self, board: Board, target, firmware: FirmwareModel, journal: Journal):
+    def __init__(self, board: Board, target: Target, firmware: FirmwareModel, journal: Journal):
         self.board, self.target, self.firmware, self.journal = board, target, firmware, journal
         self._closing = threading.Event()
         self._submit_lock = threading.Lock()
         self.runfile: recovery.RunFile | None = None
         self._closed = False
-        self.restart: dict | None = None   # what this run resolved of runs cut short before it
+        self.restart: dict[str, Any] | None = None   # what this run resolved of runs cut short before it
         self.stop_reason: str | None = None
 
     @classmethod
     def open(cls, board: Board, journal: str | None = None, unsafe_concurrent_sei: bool = False,
              sei_settle: float | None = None,
-             sim: dict | None = None, url: str | None = None) -> Session:
+             sim: dict[str, Any] | None = None, url: str | None = None) -> Session:
         """url: an agent board's channel for this session instead of target.url."""
         try:
             target = open_target(board, sim=sim, url=url)
@@ -144,10 +149,10 @@ class Session:
                 log.warning("%s: %s; runs cut short are not resolved now", session.runfile.path, exc)
         return session
 
-    def __enter__(self):
+    def __enter__(self) -> Session:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def stop_accepting(self, reason: str | None = None, *, from_signal: bool = False) -> None:
@@ -177,7 +182,7 @@ class Session:
         self.target.close()
         self.journal.close()
 
-    def _submit(self, req: InjectRequest, choice):
+    def _submit(self, req: InjectRequest, choice: Choice) -> Injection | None:
         scenario, fields, source, notify, pe = choice
         with self._submit_lock:
             if self._closing.is_set() or self.journal.error:
@@ -196,7 +201,9 @@ class Session:
             if p.scenario != "raw":
                 scenarios.build(p.scenario, p.plan.fixed)   # UsageError naming the field
 
-    def inject(self, req: InjectRequest | dict, *, pump: bool = True, wake=None, progress=None, on_final=None) -> dict:
+    def inject(self, req: InjectRequest | dict[str, Any], *, pump: bool = True, wake: Callable[[], None] | None = None,
+               progress: Callable[[int], None] | None = None,
+               on_final: Callable[[Injection], None] | None = None) -> dict[str, Any]:
         """Submit `count` injections at `rate`, wait for every one to end; return their
         journal records, the OS log lines they produced and the OS state.
 
@@ -295,7 +302,7 @@ class Session:
         lines, _ = self.target.os_log(mark)
         os_state = self.target.os_state()
         self._journal_os(lines, os_state, ids)
-        result = {"via": "in-process", "os": os_state}
+        result: dict[str, Any] = {"via": "in-process", "os": os_state}
         if tally is None:
             result.update(injections=[i.to_json() for i in injs], os_log=lines)
         else:
@@ -330,7 +337,7 @@ class Session:
 
     OS_LOG_JOURNALLED = 1000    # an os-log line keeps the request's last lines, and their count
 
-    def _journal_os(self, lines: list[str], os_state: dict, ids: list) -> None:
+    def _journal_os(self, lines: list[str], os_state: dict[str, Any], ids: list[int | None]) -> None:
         """What the OS printed while a request ran, and its state after: one `os-log` line, so
         a report or a replay shows the OS's reactions (memory_failure, SIGBUS, AER, panic)
         from the journal alone. `ids`: the request's first and last injection (requests of
@@ -344,7 +351,7 @@ class Session:
                             "os": os_state})
 
     @staticmethod
-    def _tally_finals(tally: _Tally, injs: list) -> list:
+    def _tally_finals(tally: _Tally, injs: list[Injection]) -> list[Injection]:
         """Hand the injections that have ended to the tally; the rest still in flight."""
         left = []
         for i in injs:
@@ -354,13 +361,13 @@ class Session:
                 left.append(i)
         return left
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         st = self.firmware.status()
         st["run"] = self.firmware.run
         if self.restart:
             st["restart"] = self.restart
         return st
 
-    def reset(self) -> dict:
+    def reset(self) -> dict[str, Any]:
         self.firmware.reset()
         return {"os": self.target.os_state()}

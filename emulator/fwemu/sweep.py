@@ -63,7 +63,7 @@ class _Random:
         return self.low + rng.randrange(self.slots) * self.align
 
 
-def parse_spec(flag: str, text: str, top: int | None = None):
+def parse_spec(flag: str, text: str, top: int | None = None) -> _Sweep | _List | _Random:
     """One numeric option's spec, or UsageError naming the option and what is wrong (`top`:
     the largest value, default the option's own)."""
     top = _NUMERIC[flag] if top is None else top

@@ -29,6 +29,7 @@ import collections
 import struct
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +73,8 @@ _GDE = struct.Struct("<16sIHBBI")    # section_type, error_severity, revision, v
 
 
 def _u32(b: bytes, off: int) -> int:
-    return _U32.unpack_from(b, off)[0]
+    v: int = _U32.unpack_from(b, off)[0]
+    return v
 
 
 _SEVERITY = (GHES_SEV_RECOVERABLE, GHES_SEV_PANIC, GHES_SEV_CORRECTED, GHES_SEV_NO)
@@ -86,11 +88,12 @@ def ghes_severity(cper_sev: int) -> int:
 class _RateLimit:
     """__ratelimit(): `burst` per `interval`, and the 'N callbacks suppressed' line."""
 
-    def __init__(self, name: str, clock):
+    def __init__(self, name: str, clock: Callable[[], float]):
         self.name, self.clock = name, clock
-        self.begin, self.printed, self.missed = None, 0, 0
+        self.begin: float | None = None
+        self.printed, self.missed = 0, 0
 
-    def __call__(self, log) -> bool:
+    def __call__(self, log: Callable[[str], None]) -> bool:
         now = self.clock()
         if self.begin is None or now - self.begin >= RATELIMIT_INTERVAL:
             if self.missed:
@@ -117,7 +120,7 @@ class Ghes:
     cos: Any = None
     block_pa: int = -1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         ra = self.source.read_ack
         if ra is not None:
             width = (1 << ra.width) - 1
@@ -137,7 +140,7 @@ class OsKnobs:
     deaf: bool = False
     sei_mode: str = "walk"
     ratelimit: bool = True
-    memory: tuple | None = None     # ((first, last, state), ...) instead of QEMU_VIRT_MEMORY
+    memory: tuple[tuple[int, int, str], ...] | None = None     # instead of QEMU_VIRT_MEMORY
     kernel: KernelProfile = DEFAULT_KERNEL
 
 
@@ -155,8 +158,9 @@ class LinuxModel:
 
     RAM_BASE, RAM_SIZE = 0x40000000, 1 << 30   # as QEMU virt with -m 1G: same PAs valid on both
 
-    def __init__(self, board: Board, platform, changed, knobs: OsKnobs | None = None,
-                 clock=time.monotonic, log_lines: int = 20000):
+    def __init__(self, board: Board, platform: Any, changed: Callable[[], None], knobs: OsKnobs | None = None,
+                 clock: Callable[[], float] = time.monotonic, log_lines: int = 20000):
+        # platform: the sim's SimPlatform (targets/sim.py, which imports this module)
         self.board, self.platform, self.changed = board, platform, changed
         self.knobs = knobs or OsKnobs()
         self.clock = clock
@@ -172,7 +176,7 @@ class LinuxModel:
         self.rl_corrected = _RateLimit("ghes_print_estatus", clock)
         self.rl_uncorrected = _RateLimit("ghes_print_estatus", clock)
         self.poisoned: set[int] = set()
-        self.deferred: list = []   # memory_failure / AER recovery: workqueue items
+        self.deferred: list[tuple[Callable[..., None], tuple[Any, ...]]] = []   # (fn, args): memory_failure / AER recovery, workqueue items
         self._out = ffi.new("uint8_t[]", OS_READ_CAP)    # fw_os_read's copy (under self.lock)
         self._out_len = ffi.new("uint32_t *")
         self._acts = ffi.new("fw_os_action[]", OS_ACTIONS)
@@ -361,12 +365,12 @@ class LinuxModel:
                     self._ghes_proc(g)
         self.changed()
 
-    def _registered(self):
+    def _registered(self) -> list[Ghes]:
         if self._reg_cache is None:
             self._reg_cache = [g for g in self.ghes.values() if g.registered]
         return self._reg_cache
 
-    def _by_kind(self, kind: str):
+    def _by_kind(self, kind: str) -> list[Ghes]:
         hit = self._kind_cache.get(kind)
         if hit is None:
             hit = self._kind_cache[kind] = [g for g in self._registered() if g.source.notify == kind]
@@ -456,7 +460,7 @@ class LinuxModel:
         return True
 
     # ---- NMI-like processing (SEA, SDEI, SEI walk) ----------------------------------------
-    def _nmi_walk(self, ghes_list, pe: int = 0) -> bool:
+    def _nmi_walk(self, ghes_list: Sequence[Ghes], pe: int = 0) -> bool:
         """ghes_in_nmi_spool_from_list + ghes_proc_in_irq: read, panic check, clear + ack
         before processing, drop cached duplicates, then process in arrival order. The
         exception is claimed only by a block that passed validation (queued or cached): a
@@ -613,7 +617,7 @@ class LinuxModel:
             return
         self.log(f"Memory failure: {pfn:#x}: recovery action for free buddy page: Recovered")
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         with self.lock:
             return {"up": self.down is None, "panic": self.down,
                     "ghes": {sid: ("registered" if g.registered else f"refused: {g.reason}")

@@ -9,6 +9,8 @@ firmware port would run them.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
+from typing import Any
 
 from .._corelib import lib
 from ..board import Board, Source
@@ -29,7 +31,7 @@ DROPPED_DUPLICATE = ("the OS acked it but dropped it as a duplicate: the same by
 class SimPlatform:
     """Memory, PEs, SDEI and interrupt delivery; the OS attaches as `os`."""
 
-    def __init__(self, board: Board, masked_pes=()):
+    def __init__(self, board: Board, masked_pes: Iterable[int] = ()):
         self.board = board
         self.mem = LocalMemory(board.windows)
         self.read, self.read_reg, self.write_reg = self.mem.read, self.mem.read_reg, self.mem.write_reg
@@ -76,7 +78,7 @@ class SimTarget(Target):
     sei_settle_default = 0.0   # posts never land inside an OS handler (see post())
     caps = frozenset({Cap.MACHINE_PER_SESSION, Cap.OS_MODEL, Cap.SEES_DROPS, Cap.OS_LOG, Cap.RESET})
 
-    def __init__(self, board: Board, knobs: OsKnobs | None = None, masked_pes=()):
+    def __init__(self, board: Board, knobs: OsKnobs | None = None, masked_pes: Iterable[int] = ()):
         self.board = board
         self._cv = threading.Condition()
         self._generation = 0
@@ -89,11 +91,11 @@ class SimTarget(Target):
             self.platform.read, self.platform.read_reg, self.platform.write_reg)
 
     @classmethod
-    def open(cls, board: Board, *, sim: dict | None = None, url: str | None = None) -> SimTarget:
+    def open(cls, board: Board, *, sim: dict[str, Any] | None = None, url: str | None = None) -> SimTarget:
         return cls.from_options(board, sim or {})
 
     @classmethod
-    def from_options(cls, board: Board, sim: dict) -> SimTarget:
+    def from_options(cls, board: Board, sim: dict[str, Any]) -> SimTarget:
         """The session's sim options (the CLI's and the daemon's OS-model knobs, by name)
         as this backend's own types."""
         knobs = OsKnobs(delay=sim.get("delay", 0.0), deaf=sim.get("deaf", False),
@@ -202,12 +204,12 @@ class SimTarget(Target):
             finally:
                 self._waiters -= 1
 
-    def os_log(self, since: int = 0):
+    def os_log(self, since: int = 0) -> tuple[list[str], int]:
         return self.os.lines_since(since)
 
-    def os_state(self) -> dict:
+    def os_state(self) -> dict[str, Any]:
         return self.os.state()
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         with self.os.lock:
             return {"kind": "sim", "os": self.os.state(), "sdei": self.platform.sdei.snapshot()}

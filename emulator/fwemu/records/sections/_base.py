@@ -22,9 +22,10 @@ from __future__ import annotations
 import dataclasses
 import struct
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from ...errors import CoreError, UsageError
 from .. import model as m
@@ -40,6 +41,8 @@ def too_big(kind: str, n: int) -> None:
         raise CoreError(f"C core refused {kind} section (code -2)")
     raise UsageError(f"{kind} section", "record is larger than 64 KiB")
 
+
+T = TypeVar("T")
 
 _VALID, _INT, _ODD, _RAW, _RES, _COMPUTED = range(6)   # what each span of a compiled layout holds
 
@@ -116,7 +119,7 @@ class Layout:
         self._with_res = self._packer(spans, zero_reserved=False)
         self._zero_res = self._packer(spans, zero_reserved=True)
 
-    def _packer(self, spans, zero_reserved: bool) -> Any:
+    def _packer(self, spans: list[tuple[int, int, int, Any]], zero_reserved: bool) -> Any:
         """pack_section()'s work for this layout as one function generated from the table:
         one struct.pack of every span in offset order, each argument an attribute read
         (None -> 0 or b"" by `or`), the computed fields from `c`, ints of odd sizes as
@@ -174,7 +177,7 @@ class Layout:
         exec(compile(src, f"<{self.size}-byte layout {what}>", "exec"), ns)
         return ns["f"]
 
-    def pack_section(self, sec, computed: dict[str, int], reserved: bytes) -> bytearray:
+    def pack_section(self, sec: Any, computed: dict[str, int], reserved: bytes) -> bytearray:
         """The fixed part of a section object whose attributes are this layout's fields
         (`computed`: the values of the computed ones)."""
         if any(reserved):
@@ -206,11 +209,11 @@ def view(valid: int, bit: int, value: int) -> int | None:
     return value if valid >> bit & 1 or value else None
 
 
-def nonzero(v) -> bool:
+def nonzero(v: object) -> bool:
     return bool(any(v) if isinstance(v, (bytes, bytearray)) else v)
 
 
-def check_int(name: str, value, maximum: int) -> int:
+def check_int(name: str, value: object, maximum: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise UsageError(name, f"must be an integer, got {value!r}")
     if value < 0 or value > maximum:
@@ -218,7 +221,7 @@ def check_int(name: str, value, maximum: int) -> int:
     return value
 
 
-def check_bytes(name: str, value, maximum: int) -> bytes:
+def check_bytes(name: str, value: object, maximum: int) -> bytes:
     if isinstance(value, str):
         try:
             value = bytes.fromhex(value)
@@ -231,7 +234,7 @@ def check_bytes(name: str, value, maximum: int) -> bytes:
     return bytes(value)
 
 
-def make_part(cls, name: str, value):
+def make_part(cls: type[T], name: str, value: Any) -> T:
     """A part of a section (a dataclass) from itself, its JSON dict or its positional
     values; a value of another shape is a UsageError naming `name`."""
     if isinstance(value, cls):
@@ -239,11 +242,11 @@ def make_part(cls, name: str, value):
     try:
         return cls(**value) if isinstance(value, dict) else cls(*value)
     except TypeError:
-        fields = ", ".join(f.name for f in dataclasses.fields(cls))
+        fields = ", ".join(f.name for f in dataclasses.fields(cast(Any, cls)))
         raise UsageError(name, f"must be an object with the fields {fields}") from None
 
 
-def check_registers(name: str, pairs) -> list[tuple[int, int]]:
+def check_registers(name: str, pairs: Iterable[object]) -> list[tuple[int, int]]:
     """(address, value) register pairs of u64s, as tuples."""
     regs = []
     for i, pair in enumerate(pairs):
@@ -254,7 +257,7 @@ def check_registers(name: str, pairs) -> list[tuple[int, int]]:
     return regs
 
 
-def norm_reserved(value, size: int) -> bytes:
+def norm_reserved(value: object, size: int) -> bytes:
     """The reserved bytes: b"" when all zero, else exactly `size` bytes."""
     value = check_bytes("reserved", value, size)
     return value.ljust(size, b"\0") if any(value) else b""
@@ -328,7 +331,7 @@ class LayoutSection(m.Section):
         return not tail
 
     @classmethod
-    def decode(cls, body: bytes):
+    def decode(cls, body: bytes) -> Any:
         """The typed section for these bytes, or None when they do not fit the layout."""
         if len(body) < cls.LAYOUT.size:
             return None
@@ -345,7 +348,7 @@ class LayoutSection(m.Section):
 
     # ---- JSON -------------------------------------------------------------------------
     @classmethod
-    def from_json(cls, d: dict):
+    def from_json(cls, d: dict[str, Any]) -> Any:
         """The section from its to_json() form (bytes as hex text)."""
         names = {f.name for f in dataclasses.fields(cast(Any, cls))}
         unknown = set(d) - names
@@ -354,7 +357,7 @@ class LayoutSection(m.Section):
         return cls(**cls._json_values(dict(d)))
 
     @classmethod
-    def _json_values(cls, d: dict) -> dict:
+    def _json_values(cls, d: dict[str, Any]) -> dict[str, Any]:
         """Turn the JSON values of a dict into model values (hex text -> bytes)."""
         for f in dataclasses.fields(cast(Any, cls)):
             v = d.get(f.name)
