@@ -1,8 +1,8 @@
 """Typed model of a GHES error status block: header, entries, raw sections, and the base
 every section kind builds on (`Section`, the range checks, `Timestamp`). Each section kind
 has its own module in records/sections/ (its class, field table, encode, decode, kernel
-printing); the older kinds' classes stay readable here by name (`model.MemorySection`, see
-`__getattr__`).
+printing); the older kinds' classes stay readable here by name (`model.MemorySection`:
+register_section sets them, and importing any part of `fwemu.records` registers them).
 
 Fields follow the wire layouts (shared reference cper-layouts.md). Optional fields are
 `None` when their validation bit is clear; by default a section's validation bits are
@@ -278,21 +278,18 @@ SECTION_CLASSES: dict[str, type[Section]] = {
 }
 # `unknown section kind` lists the older kinds in this order, wherever their classes live
 _OLDER_ORDER = ("memory", "arm", "pcie", "processor-generic", "firmware-ref", "raw")
-# Older kinds' classes that moved to records/sections/, by their names here (__getattr__)
-_MOVED: dict[str, type] = {}
 
 
 def register_section(cls: type[Section], parts: tuple[type, ...] = ()) -> None:
     """Make a section kind known to section_from_json (records/sections/ registers its
     kinds; a class with a `from_json(dict)` classmethod builds itself from its JSON form).
     An older kind's class (one of _OLDER_ORDER) and the classes of its `parts` (ARM's
-    entries and contexts) are also readable here by their names, and its RESERVED_SPANS
-    go into RESERVED."""
+    entries and contexts) become attributes of this module by their names (those modules
+    import this one, so it cannot import them), and its RESERVED_SPANS go into RESERVED."""
     SECTION_CLASSES[cls.KIND] = cls
     if cls.KIND in _OLDER_ORDER:
         for c in (cls, *parts):
-            _MOVED[c.__name__] = c
-            globals()[c.__name__] = c    # a plain attribute from now on: __getattr__ costs 0.6 us a read
+            globals()[c.__name__] = c
         spans = getattr(cls, "RESERVED_SPANS", None)
         if spans:
             RESERVED[cls.KIND] = spans
@@ -300,17 +297,6 @@ def register_section(cls: type[Section], parts: tuple[type, ...] = ()) -> None:
         ordered = sorted(SECTION_CLASSES.items(), key=lambda kv: rank.get(kv[0], len(rank)))
         SECTION_CLASSES.clear()
         SECTION_CLASSES.update(ordered)
-
-
-def __getattr__(name: str) -> type:
-    """`model.FirmwareRefSection` and the like: the older kinds whose modules are in
-    records/sections/. Those modules import this one, so it cannot import them;
-    records/sections/__init__ registers them (register_section), and importing any part
-    of `fwemu.records` runs it first."""
-    cls = _MOVED.get(name)
-    if cls is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return cls
 
 
 def parse_guid(name: str, value: object) -> uuid.UUID:
@@ -517,9 +503,11 @@ def section_from_json(d: dict[str, Any]) -> Section:
 def _hex(v: object, name: str) -> bytes:
     if isinstance(v, (bytes, bytearray)):
         return bytes(v)
+    if not isinstance(v, str):
+        raise UsageError(name, "must be hex text")
     try:
-        return bytes.fromhex(v)  # type: ignore[arg-type]   # not text: TypeError, below
-    except (TypeError, ValueError):
+        return bytes.fromhex(v)
+    except ValueError:
         raise UsageError(name, "must be hex text") from None
 
 
