@@ -40,6 +40,26 @@ FW_TYPES = ("IPF SAL Error Record", "SOC Firmware Error Record (Type1 Legacy)",
 
 # ---- platform memory ------------------------------------------------------------------
 
+Plain = tuple[tuple[str, int, int, int], ...]   # (JSON key, offset, size, validation bit)
+
+
+def _plain_json(out: dict, body: bytes, v: int, plain: Plain) -> dict:
+    """The plain integer members whose validation bit is set, added to `out`."""
+    for key, off, size, bit in plain:
+        if v >> bit & 1:
+            out[key] = u(body, off, size)
+    return out
+
+
+def _plain_bytes(buf: bytearray, d: dict, where: str, plain: Plain) -> int:
+    """The plain integer members present in `d` written into `buf`; their validation bits."""
+    v = 0
+    for key, off, size, bit in plain:
+        if key in d:
+            buf[off:off + size] = int_(d, key, where, (1 << 8 * size) - 1).to_bytes(size, "little")
+            v |= 1 << bit
+    return v
+
 def memory_json(i: int, body: bytes) -> dict:
     v = u(body, 0, 8)
     out: dict = {"errorStatus": status_json(u(body, 8, 8))} if v & 1 else {}
@@ -59,10 +79,7 @@ def memory_json(i: int, body: bytes) -> dict:
     if v >> 1 & 1:
         out["physicalAddress"] = u(body, 16, 8)
         out["physicalAddressHex"] = f"0x{u(body, 16, 8):016X}"
-    for key, off, size, bit in MEM_PLAIN:
-        if v >> bit & 1:
-            out[key] = u(body, off, size)
-    return out
+    return _plain_json(out, body, v, MEM_PLAIN)
 
 
 def memory_bytes(i: int, d: dict) -> bytes:
@@ -89,11 +106,8 @@ def memory_bytes(i: int, d: dict) -> bytes:
             v |= 1 << 21
         buf[73] = ext
         v |= 1 << 18
-    for key, off, size, bit in (("cardSmbiosHandle", 76, 2, 16), ("moduleSmbiosHandle", 78, 2, 17),
-                                ("physicalAddress", 16, 8, 1)) + MEM_PLAIN:
-        if key in d:
-            buf[off:off + size] = int_(d, key, where, (1 << 8 * size) - 1).to_bytes(size, "little")
-            v |= 1 << bit
+    v |= _plain_bytes(buf, d, where, (("cardSmbiosHandle", 76, 2, 16), ("moduleSmbiosHandle", 78, 2, 17),
+                                      ("physicalAddress", 16, 8, 1)) + MEM_PLAIN)
     struct.pack_into("<Q", buf, 0, v)
     return bytes(buf)
 
@@ -123,10 +137,7 @@ def memory2_json(i: int, body: bytes) -> dict:
     if v & 1:
         out["physicalAddress"] = u(body, 16, 8)
     out["physicalAddressHex"] = f"0x{u(body, 16, 8):016X}"
-    for key, off, size, bit in MEM2_PLAIN:
-        if v >> bit & 1:
-            out[key] = u(body, off, size)
-    return out
+    return _plain_json(out, body, v, MEM2_PLAIN)
 
 
 def memory2_bytes(i: int, d: dict) -> bytes:
@@ -149,10 +160,7 @@ def memory2_bytes(i: int, d: dict) -> bytes:
     if "status" in d:
         buf[62] = int_(d["status"], "value", f"{where}.status", 0xFF)
         v |= 1 << 14
-    for key, off, size, bit in (("physicalAddress", 16, 8, 1),) + MEM2_PLAIN:
-        if key in d:
-            buf[off:off + size] = int_(d, key, where, (1 << 8 * size) - 1).to_bytes(size, "little")
-            v |= 1 << bit
+    v |= _plain_bytes(buf, d, where, (("physicalAddress", 16, 8, 1),) + MEM2_PLAIN)
     struct.pack_into("<Q", buf, 0, v)
     return bytes(buf)
 

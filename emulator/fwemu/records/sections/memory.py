@@ -95,6 +95,22 @@ ERR_STATUS_STRS = {  # cper_mem_err_status_str(): keyed by error_status bits 15:
     25: "Bus operation timeout", 26: "A read was issued to data that has been poisoned"}
 
 
+def check_bank(bank: int | None, group: int | None, address: int | None) -> None:
+    """`bank` and `bank_group`/`bank_address` share the wire bank field (bank[15:8] group,
+    bank[7:0] address): given together they must agree (memory error sections 1 and 2)."""
+    if bank is not None and ((group is not None and group != bank >> 8)
+                             or (address is not None and address != bank & 0xFF)):
+        raise UsageError("bank", f"{bank:#x} disagrees with bank_group/bank_address "
+                         "(they share one field: bank[15:8] group, bank[7:0] address)")
+
+
+def wire_bank(bank: int | None, group: int | None, address: int | None) -> int:
+    """The wire bank field: `bank`, or the group and address (absent: 0)."""
+    if bank is not None:
+        return bank
+    return ((group or 0) << 8) | (address or 0)
+
+
 @dataclass
 class MemorySection(m.Section):
     """Platform memory error (80 bytes). `row` may use 18 bits (ROW_EXT: the `extended`
@@ -132,18 +148,12 @@ class MemorySection(m.Section):
     def __post_init__(self) -> None:
         m._check_opts(self, _LIMITS)
         m._common_checks(self, m.U64)
-        if self.bank is not None and ((self.bank_group is not None and self.bank_group != self.bank >> 8)
-                                      or (self.bank_address is not None
-                                          and self.bank_address != self.bank & 0xFF)):
-            raise UsageError("bank", f"{self.bank:#x} disagrees with bank_group/bank_address "
-                             "(they share one field: bank[15:8] group, bank[7:0] address)")
+        check_bank(self.bank, self.bank_group, self.bank_address)
 
     @property
     def bank_word(self) -> int:
         """The wire bank field."""
-        if self.bank is not None:
-            return self.bank
-        return ((self.bank_group or 0) << 8) | (self.bank_address or 0)
+        return wire_bank(self.bank, self.bank_group, self.bank_address)
 
     def derived_validation_bits(self) -> int:
         bits = 0

@@ -43,10 +43,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ...errors import UsageError
 from ..kernel_profile import KernelProfile
 from . import _base as b
 from ._base import F
+from .memory import check_bank, wire_bank
 
 GUID = uuid.UUID("61EC04FC-48E6-D813-25C9-8DAA44750B12")
 KIND = "memory2"
@@ -105,19 +105,13 @@ class Memory2Section(b.LayoutSection):
         for name, maximum in (("bank", 0xFFFF), ("bank_group", 0xFF), ("bank_address", 0xFF)):
             if getattr(self, name) is not None:
                 b.check_int(name, getattr(self, name), maximum)
-        if self.bank is not None and ((self.bank_group is not None and self.bank_group != self.bank >> 8)
-                                      or (self.bank_address is not None
-                                          and self.bank_address != self.bank & 0xFF)):
-            raise UsageError("bank", f"{self.bank:#x} disagrees with bank_group/bank_address "
-                             "(they share one field: bank[15:8] group, bank[7:0] address)")
+        check_bank(self.bank, self.bank_group, self.bank_address)
         self._check_layout()
 
     @property
     def bank_word(self) -> int:
         """The wire bank field."""
-        if self.bank is not None:
-            return self.bank
-        return ((self.bank_group or 0) << 8) | (self.bank_address or 0)
+        return wire_bank(self.bank, self.bank_group, self.bank_address)
 
     def derived_validation_bits(self) -> int:
         bits = super().derived_validation_bits()
