@@ -6,6 +6,8 @@
 #include "cper.h"
 #include "ghes.h"
 #include "osmodel.h"
+#include "jline.h"
+#include <math.h>
 
 #include "tests/check.h"
 
@@ -438,6 +440,72 @@ static void test_os_path(void) {
     CHECK(fw_os_actions(block, len, a, 4) == 2 && a[1].kind == FW_OS_ACT_MF && a[1].arg == 1);
 }
 
+/* fw_fixed against glibc's printf (exact, half to even): random doubles of every
+ * magnitude the journal holds, exact ties, signs, and what it must refuse. */
+static void test_fixed(void) {
+    char a[64], b[64];
+    uint64_t r = 0x9e3779b97f4a7c15u;
+    int bad = 0;
+    for (int i = 0; i < 300000; i++) {
+        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+        double x;
+        switch (i % 4) {
+        case 0: x = (double)(r >> 11) / 9007199254740992.0 * 2.2e9; break;   /* wall times */
+        case 1: x = (double)(r >> 11) / 9007199254740992.0 * 1e6; break;     /* monotonic */
+        case 2: x = (double)(r % 100000) / 128.0; break;                     /* ties at 6 digits */
+        default: x = ldexp((double)(r >> 11), -(int)(r % 120)) ; break;      /* tiny to big */
+        }
+        if (r & 1) x = -x;
+        int digits = (i % 3 == 0) ? 4 : 6;
+        int n = fw_fixed(a, x, digits);
+        if (fabs(x) >= 4.0e18 / (digits == 4 ? 1e4 : 1e6)) { bad += n != FW_JLINE_NOFIT; continue; }
+        snprintf(b, sizeof b, "%.*f", digits, x);
+        if (n < 0 || (size_t)n != strlen(b) || memcmp(a, b, (size_t)n) != 0) {
+            if (bad++ < 5) fprintf(stderr, "fw_fixed(%.17g, %d): %.*s, printf %s\n", x, digits, n, a, b);
+        }
+    }
+    CHECK(bad == 0);
+    CHECK(fw_fixed(a, 0.0078125, 6) == 8 && memcmp(a, "0.007812", 8) == 0);    /* a tie: to even */
+    CHECK(fw_fixed(a, 0.0234375, 6) == 8 && memcmp(a, "0.023438", 8) == 0);
+    CHECK(fw_fixed(a, -0.0, 6) == 9 && memcmp(a, "-0.000000", 9) == 0);
+    CHECK(fw_fixed(a, 5.0, 0) == 1 && a[0] == '5');
+    CHECK(fw_fixed(a, NAN, 6) == FW_JLINE_NOFIT && fw_fixed(a, INFINITY, 6) == FW_JLINE_NOFIT);
+    CHECK(fw_fixed(a, 1.0, 10) == FW_JLINE_NOFIT && fw_fixed(a, 1e13, 6) == FW_JLINE_NOFIT);
+}
+
+static void test_jline(void) {
+    static const char want_acc[] =
+        "{\"event\":\"accepted\",\"id\":7,\"scenario\":\"memory-ue\",\"source\":2,\"notify\":\"sea\","
+        "\"pe\":1,\"digest\":\"00112233aabbccdd\",\"accepted\":1796284370.421443,\"run\":\"R\","
+        "\"m_accepted\":671.959109,\"length\":3,\"bs\":17,\"fields\":{}}";
+    char out[1024];
+    int n = fw_jline_accepted(out, sizeof out, 7, "\"memory-ue\"", 2, "sea", 1, "00112233aabbccdd",
+                              1796284370.421443, "R", 671.959109, 3, 17, "{}");
+    CHECK(n == (int)strlen(want_acc) && memcmp(out, want_acc, (size_t)n) == 0);
+    /* exactly big enough fits; one byte less is refused, nothing past cap written */
+    CHECK(fw_jline_accepted(out, (size_t)n, 7, "\"memory-ue\"", 2, "sea", 1, "00112233aabbccdd",
+                            1796284370.421443, "R", 671.959109, 3, 17, "{}") == n);
+    memset(out, 'Z', sizeof out);
+    CHECK(fw_jline_accepted(out, (size_t)n - 1, 7, "\"memory-ue\"", 2, "sea", 1, "00112233aabbccdd",
+                            1796284370.421443, "R", 671.959109, 3, 17, "{}") == FW_JLINE_NOFIT);
+    CHECK(out[n - 1] == 'Z');
+    static const uint8_t rec[3] = {0x11, 0x0a, 0xff};
+    static const char want_fin[] =
+        "{\"id\":7,\"scenario\":\"m\",\"source\":2,\"notify\":\"sea\",\"pe\":1,\"block\":4096,\"length\":3,"
+        "\"digest\":\"d\",\"state\":\"consumed\",\"reason\":null,\"accepted\":100.000000,"
+        "\"posted\":100.500000,\"notified\":100.750000,\"consumed\":101.000000,\"latency_ms\":250.0000,"
+        "\"run\":\"R\",\"m_accepted\":10.000000,\"m_posted\":10.500000,\"m_notified\":10.750000,"
+        "\"m_consumed\":11.000000,\"m_end\":11.250000,\"fields\":{\"a\":\"b\"},\"record\":\"110aff\","
+        "\"event\":\"consumed\"}";
+    n = fw_jline_final(out, sizeof out, 7, "\"m\"", 2, "sea", 1, 4096, "d", "consumed", 100.0, 10.0,
+                       10.5, 10.75, 11.0, 11.25, "R", "{\"a\":\"b\"}", rec, 3, "consumed");
+    CHECK(n == (int)strlen(want_fin) && memcmp(out, want_fin, (size_t)n) == 0);
+    CHECK(fw_jline_final(out, sizeof out, 7, "\"m\"", 2, "sea", 1, 4096, "d", "consumed", 100.0, 10.0,
+                         NAN, 10.75, 11.0, 11.25, "R", "{}", rec, 3, "consumed") == FW_JLINE_NOFIT);
+    CHECK(fw_jline_final(out, 40, 7, "\"m\"", 2, "sea", 1, 4096, "d", "consumed", 100.0, 10.0,
+                         10.5, 10.75, 11.0, 11.25, "R", "{}", rec, 3, "consumed") == FW_JLINE_NOFIT);
+}
+
 int main(void) {
     test_mem_block_golden();
     test_batch_equals_single();
@@ -450,6 +518,8 @@ int main(void) {
     test_sections_roundtrip();
     test_random_bytes();
     test_os_path();
+    test_fixed();
+    test_jline();
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
 }

@@ -25,7 +25,7 @@ if _m is None:
 VERSION = _m.group(1)
 
 # The headers whose #defines Python sees as lib.NAME (agent.h: the window flags).
-HEADERS = ("cper.h", "ghes.h", "osmodel.h", "frame.h", "agent/proto.h", "agent/agent.h")
+HEADERS = ("cper.h", "ghes.h", "osmodel.h", "jline.h", "frame.h", "agent/proto.h", "agent/agent.h")
 _DEFINE = re.compile(r"^#define\s+(FWA?_[A-Z0-9_]+)\s+(\S.*?)\s*(?:/\*.*)?$")
 
 
@@ -150,6 +150,17 @@ typedef struct { uint32_t kind, arg; uint64_t addr; } fw_os_action;
 int fw_os_read(const fw_os_source *s, uint8_t *out, uint32_t cap, uint32_t *len);
 void fw_os_clear(const fw_os_source *s);
 int fw_os_actions(const uint8_t *buf, uint32_t len, fw_os_action *acts, uint32_t max);
+int fw_fixed(char *out, double x, int digits);
+int fw_jline_accepted(char *out, size_t cap, uint64_t id, const char *scenario_json,
+                      uint32_t source, const char *notify, uint32_t pe, const char *digest,
+                      double accepted, const char *run, double m_accepted, uint32_t length,
+                      uint32_t bs, const char *fields_json);
+int fw_jline_final(char *out, size_t cap, uint64_t id, const char *scenario_json,
+                   uint32_t source, const char *notify, uint32_t pe, uint64_t block,
+                   const char *digest, const char *state, double wall, double acc,
+                   double posted, double notified, double consumed, double end,
+                   const char *run, const char *fields_json, const uint8_t *record,
+                   uint32_t length, const char *event);
 """
 
 # The debug channel's framing and the target agent (csrc/frame.h, csrc/agent/): their cdef
@@ -161,10 +172,11 @@ ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "fwemu._core",
-    '#include "cper.h"\n#include "ghes.h"\n#include "osmodel.h"\n#include "frame.h"\n#include "agent/agent.h"\n',
+    '#include "cper.h"\n#include "ghes.h"\n#include "osmodel.h"\n#include "jline.h"\n#include "frame.h"\n#include "agent/agent.h"\n',
     sources=[os.path.relpath(os.path.join(CSRC, n), ROOT)
-             for n in ("cper.c", "ghes.c", "osmodel.c", "frame.c", "agent/mp.c", "agent/agent.c")],
+             for n in ("cper.c", "ghes.c", "osmodel.c", "jline.c", "frame.c", "agent/mp.c", "agent/agent.c")],
     include_dirs=[os.path.relpath(CSRC, ROOT)],
+    libraries=["m"],     # jline.c: frexp/ldexp
     define_macros=[("FWEMU_VERSION", f'"{VERSION}"')],
     extra_compile_args=["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
                         "-Wno-unused-parameter", "-D_DEFAULT_SOURCE"],

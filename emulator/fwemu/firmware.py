@@ -156,7 +156,7 @@ class FirmwareModel:
         with self.lock:
             inj = self._accept(scenario, fields, src, pe, timeout, record, unique)
             if self.journal.writing:
-                self.journal.write_line(inj.accepted_line())
+                self.journal.write_line(inj.accepted_bytes())
             self._admit(inj)
         return inj
 
@@ -193,7 +193,7 @@ class FirmwareModel:
                     self._admit(inj)
             elif journal.room_for(sum(BATCH_LINE_BYTES + 4 * len(inj.record) for inj in injs)):
                 before = journal.lines
-                journal.write_lines([inj.accepted_line() for inj in injs])
+                journal.write_lines([inj.accepted_bytes() for inj in injs])
                 if journal.error:   # the one whose line was cut goes ahead, no later one
                     self._unaccept(injs, journal.lines - before + 1)
                 journal.hold()
@@ -204,7 +204,7 @@ class FirmwareModel:
                     journal.release()
             else:    # little room left: each line on its own, as submit() writes them
                 for inj in injs:
-                    journal.write_line(inj.accepted_line())
+                    journal.write_line(inj.accepted_bytes())
                     self._admit(inj)
         return injs
 
@@ -701,7 +701,7 @@ class FirmwareModel:
 
     def _journal(self, inj: Injection, event: str) -> None:
         if self.journal.writing:     # formatted only when written
-            self.journal.write_line(inj.journal_line(event))
+            self.journal.write_line(inj.journal_bytes(event))
 
     # ---- driving --------------------------------------------------------------------------
     def idle(self) -> bool:

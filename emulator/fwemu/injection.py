@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._corelib import ffi, lib
 from .board import Source
 
 _jstr = json.encoder.encode_basestring_ascii   # a JSON string literal, as json.dumps writes it
@@ -21,6 +22,36 @@ FINAL = ("consumed", "dropped", "refused", "timed-out", "interrupted")
 
 def _r6(t: float | None) -> float | None:
     return None if t is None else round(t, 6)
+
+
+_text_bytes: dict[str, bytes] = {}       # fwemu's own names (notify, state, run) as C strings
+_scenarios: dict[str, bytes] = {}        # a scenario's name as JSON text, as a C string
+_tls = threading.local()                 # each thread's line buffer
+
+
+def _cstr(name: str) -> bytes:
+    b = _text_bytes.get(name)
+    if b is None:
+        if len(_text_bytes) > 1024:
+            _text_bytes.clear()
+        b = _text_bytes[name] = name.encode()
+    return b
+
+
+def _scenario_json(name: str) -> bytes:
+    b = _scenarios.get(name)
+    if b is None:
+        if len(_scenarios) > 1024:
+            _scenarios.clear()
+        b = _scenarios[name] = _jstr(name).encode()
+    return b
+
+
+def _buffer(n: int) -> Any:
+    buf = getattr(_tls, "buf", None)
+    if buf is None or len(buf) < n:
+        buf = _tls.buf = ffi.new("char[]", max(n, 4096))
+    return buf
 
 
 _last_fields: tuple[object, str] = (None, "{}")    # a request's constant fields: one dict, one text
@@ -135,25 +166,35 @@ class Injection:
         return out
 
     def journal_line(self, event: str) -> str:
-        """`to_json()` plus "event", as one JSON line, formatted directly: json.dumps of the
-        dict was a quarter of an injection's cost on sim. Same keys, order and values
-        (%.6f and round(x, 6) name the same decimal; tests compare the two)."""
-        wall, acc = self.accepted_wall, self.t_accepted
+        """`to_json()` plus "event", as one JSON line (tests compare the two: same keys,
+        order and values; %.6f and round(x, 6) name the same decimal)."""
+        return self.journal_bytes(event).decode()
+
+    def journal_bytes(self, event: str) -> bytes:
+        """journal_line() as the journal writes it. The common line (consumed, every
+        instant known, no reason, no extras) is formatted in C (csrc/jline.c), the others
+        here: formatting in Python was the largest single cost of an injection on the sim."""
         posted, notified, consumed, end = self.t_posted, self.t_notified, self.t_consumed, self.t_end
-        src = self.source
         if (posted is not None and notified is not None and consumed is not None and end is not None
                 and not self.reason and self.left_in_memory is None and not self.warnings
                 and not self.unsafe_sei and not self.forged):
-            # the common line (consumed, every instant known): one format operation
-            return ('{"id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"block":%d,"length":%d,'
-                    '"digest":"%s","state":"%s","reason":null,"accepted":%.6f,"posted":%.6f,"notified":%.6f,'
-                    '"consumed":%.6f,"latency_ms":%.4f,"run":"%s","m_accepted":%.6f,"m_posted":%.6f,'
-                    '"m_notified":%.6f,"m_consumed":%.6f,"m_end":%.6f,"fields":%s,"record":"%s","event":"%s"}' % (
-                        self.id, _jstr(self.scenario), src.id, src.notify, self.pe, src.block,
-                        len(self.record), self.digest, self.state, wall, wall + (posted - acc),
-                        wall + (notified - acc), wall + (consumed - acc), (consumed - notified) * 1000,
-                        self.run, acc, posted, notified, consumed, end, self._fields_json(),
-                        self.record.hex(), event))
+            src, rec = self.source, self.record
+            fields = self._fields_json().encode()
+            scen = _scenario_json(self.scenario)
+            buf = _buffer(2 * len(rec) + len(fields) + len(scen) + 1024)
+            n = lib.fw_jline_final(buf, len(buf), self.id, scen, src.id, _cstr(src.notify), self.pe,
+                                   src.block, self.digest.encode(), _cstr(self.state), self.accepted_wall,
+                                   self.t_accepted, posted, notified, consumed, end, _cstr(self.run),
+                                   fields, rec, len(rec), _cstr(event))
+            if n >= 0:
+                line: bytes = ffi.unpack(buf, n)
+                return line
+        return self._python_line(event).encode()
+
+    def _python_line(self, event: str) -> str:
+        wall, acc = self.accepted_wall, self.t_accepted
+        posted, notified, consumed, end = self.t_posted, self.t_notified, self.t_consumed, self.t_end
+        src = self.source
         line = ('{"id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"block":%d,"length":%d,'
                 '"digest":"%s","state":"%s","reason":%s,"accepted":%.6f,"posted":%s,"notified":%s,'
                 '"consumed":%s,"latency_ms":%s' % (
@@ -181,15 +222,28 @@ class Injection:
         return text
 
     def accepted_line(self) -> str:
+        return self.accepted_bytes().decode()
+
+    def accepted_bytes(self) -> bytes:
         """The injection's first line. `length` and `bs` (the record's block_status) let a
         later run recognise the record in the block after a crash: the OS clears only
         block_status, so the block's bytes with `bs` put back hash to `digest`. `notify` and
         `fields` name what was asked for, so an injection a killed run left open can still
         be shown and replayed."""
+        fields = self._fields_json().encode()
+        scen = _scenario_json(self.scenario)
+        buf = _buffer(len(fields) + len(scen) + 512)
+        n = lib.fw_jline_accepted(buf, len(buf), self.id, scen, self.source.id, _cstr(self.source.notify),
+                                  self.pe, self.digest.encode(), self.accepted_wall, _cstr(self.run),
+                                  self.t_accepted, len(self.record), int.from_bytes(self.record[:4], "little"),
+                                  fields)
+        if n >= 0:
+            line: bytes = ffi.unpack(buf, n)
+            return line
         return ('{"event":"accepted","id":%d,"scenario":%s,"source":%d,"notify":"%s","pe":%d,"digest":"%s",'
                 '"accepted":%.6f,"run":"%s","m_accepted":%.6f,"length":%d,"bs":%d,"fields":%s}' % (
                     self.id, _jstr(self.scenario), self.source.id, self.source.notify, self.pe, self.digest,
                     self.accepted_wall, self.run, self.t_accepted, len(self.record),
-                    int.from_bytes(self.record[:4], "little"), self._fields_json()))
+                    int.from_bytes(self.record[:4], "little"), self._fields_json())).encode()
 
 

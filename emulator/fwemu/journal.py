@@ -38,7 +38,7 @@ class Journal:
         self.error: str | None = None     # set once a write fails; nothing is written after it
         self.lines = 0                    # lines written whole
         self._regular = False
-        self._held: list[str] | None = None     # lines kept between hold() and release()
+        self._held: list[bytes] | None = None     # lines kept between hold() and release()
         if self.path:
             make_parent(self.path, "--journal")
             self._fd = open_output(self.path, "--journal", append=True, perms=0o644)
@@ -81,24 +81,25 @@ class Journal:
         if self._fd is not None:
             self.write_line(json.dumps(event, separators=(",", ":"), sort_keys=False))
 
-    def write_line(self, line: str) -> None:
+    def write_line(self, line: str | bytes) -> None:
         """One JSON object already formatted (no newline): appended, in the kernel on return."""
         if self._fd is None:
             return
+        data = line if line.__class__ is bytes else line.encode()   # type: ignore[union-attr]
         held = self._held
         if held is not None:
-            held.append(line)
+            held.append(data)
             return
-        self._write((line + "\n").encode(), 1)
+        self._write(data + b"\n", 1)
 
-    def write_lines(self, lines: list[str]) -> None:
+    def write_lines(self, lines: list[bytes]) -> None:
         """Several lines in one write (a burst's accepted lines, before any is posted)."""
         if self._fd is None or not lines:
             return
         if self._held is not None:
             self._held.extend(lines)
             return
-        self._write(("\n".join(lines) + "\n").encode(), len(lines))
+        self._write(b"\n".join(lines) + b"\n", len(lines))
 
     def hold(self) -> None:
         """Keep the lines written from now on until release(), which writes them at once

@@ -61,6 +61,18 @@ def test_the_common_line_formatted_in_one_operation_is_the_same(inj, ts, event):
     assert got == want and list(got) == list(want)
 
 
+@settings(max_examples=500, deadline=None)
+@given(injections(), st.lists(st.floats(0, 4e6) | st.integers(0, 1 << 29).map(lambda k: k / 128), min_size=4,
+                              max_size=4), st.sampled_from(FINAL))
+def test_the_common_line_from_c_is_pythons_text(inj, ts, event):
+    """The common line comes from the C formatter (csrc/jline.c): byte for byte the text
+    Python's %-formatting gives (ties at the 6th decimal, k/128, included)."""
+    inj.t_accepted = ts[0]
+    inj.t_posted, inj.t_notified, inj.t_consumed, inj.t_end = sorted(ts)
+    inj.reason, inj.left_in_memory, inj.warnings, inj.unsafe_sei, inj.forged = "", None, [], False, False
+    assert inj.journal_bytes(event) == inj._python_line(event).encode()
+
+
 @settings(max_examples=300, deadline=None)
 @given(injections())
 def test_accepted_line(inj):

@@ -1,0 +1,209 @@
+/* The firmware model's common journal lines (jline.h). */
+#include "jline.h"
+
+#include <math.h>
+#include <string.h>
+
+__extension__ typedef unsigned __int128 u128;
+
+static const uint64_t POW10[10] = {1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u,
+                                   10000000u, 100000000u, 1000000000u};
+
+static char *put_uint(char *p, uint64_t v, int min_digits)
+{
+    char b[24];
+    int i = (int)sizeof b;
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+        min_digits--;
+    } while (v || min_digits > 0);
+    memcpy(p, b + i, sizeof b - (size_t)i);
+    return p + (sizeof b - (size_t)i);
+}
+
+int fw_fixed(char *out, double x, int digits)
+{
+    if (digits < 0 || digits > 9 || !isfinite(x))
+        return FW_JLINE_NOFIT;
+    char *p = out;
+    if (signbit(x)) {
+        *p++ = '-';
+        x = -x;
+    }
+    uint64_t scale = POW10[digits];
+    if (x >= 4.0e18 / (double)scale)   /* x * scale must fit 63 bits */
+        return FW_JLINE_NOFIT;
+    uint64_t q = 0;
+    if (x != 0.0) {
+        /* x = m * 2^e exactly (m: 53 bits), so x * scale = m * scale * 2^e exactly in 128
+         * bits: the digits are those of the exact binary value, rounded half to even, as
+         * printf and CPython's float formatting give them (not x * scale in doubles, which
+         * rounds first and can land on the other side of a tie). */
+        int e;
+        double f = frexp(x, &e);
+        uint64_t m = (uint64_t)ldexp(f, 53);
+        e -= 53;
+        if (e >= 0) {
+            q = (m << e) * scale;
+        } else if (-e < 100) {   /* past that, m * scale < 2^83 is under half a unit: 0 */
+            int s = -e;
+            u128 prod = (u128)m * scale;
+            q = (uint64_t)(prod >> s);
+            u128 rem = prod - ((u128)q << s);
+            u128 half = (u128)1 << (s - 1);
+            if (rem > half || (rem == half && (q & 1)))
+                q++;
+        }
+    }
+    p = put_uint(p, q / scale, 1);
+    if (digits) {
+        *p++ = '.';
+        p = put_uint(p, q % scale, digits);
+    }
+    return (int)(p - out);
+}
+
+/* A line being written into [p, end): `bad` once anything did not fit or had no exact form. */
+typedef struct {
+    char *p, *end;
+    int bad;
+} jw;
+
+static void w_mem(jw *w, const char *s, size_t n)
+{
+    if (w->bad || (size_t)(w->end - w->p) < n) {
+        w->bad = 1;
+        return;
+    }
+    memcpy(w->p, s, n);
+    w->p += n;
+}
+
+static void w_str(jw *w, const char *s) { w_mem(w, s, strlen(s)); }
+
+static void w_uint(jw *w, uint64_t v)
+{
+    char b[24];
+    w_mem(w, b, (size_t)(put_uint(b, v, 1) - b));
+}
+
+static void w_fixed(jw *w, double x, int digits)
+{
+    char b[40];
+    int n = fw_fixed(b, x, digits);
+    if (n < 0)
+        w->bad = 1;
+    else
+        w_mem(w, b, (size_t)n);
+}
+
+static void w_hex(jw *w, const uint8_t *d, uint32_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (w->bad || (size_t)(w->end - w->p) / 2 < n) {
+        w->bad = 1;
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        *w->p++ = hex[d[i] >> 4];
+        *w->p++ = hex[d[i] & 15];
+    }
+}
+
+static int w_done(jw *w, char *out)
+{
+    return w->bad ? FW_JLINE_NOFIT : (int)(w->p - out);
+}
+
+int fw_jline_accepted(char *out, size_t cap, uint64_t id, const char *scenario_json,
+                      uint32_t source, const char *notify, uint32_t pe, const char *digest,
+                      double accepted, const char *run, double m_accepted, uint32_t length,
+                      uint32_t bs, const char *fields_json)
+{
+    jw w = {out, out + cap, 0};
+    w_str(&w, "{\"event\":\"accepted\",\"id\":");
+    w_uint(&w, id);
+    w_str(&w, ",\"scenario\":");
+    w_str(&w, scenario_json);
+    w_str(&w, ",\"source\":");
+    w_uint(&w, source);
+    w_str(&w, ",\"notify\":\"");
+    w_str(&w, notify);
+    w_str(&w, "\",\"pe\":");
+    w_uint(&w, pe);
+    w_str(&w, ",\"digest\":\"");
+    w_str(&w, digest);
+    w_str(&w, "\",\"accepted\":");
+    w_fixed(&w, accepted, 6);
+    w_str(&w, ",\"run\":\"");
+    w_str(&w, run);
+    w_str(&w, "\",\"m_accepted\":");
+    w_fixed(&w, m_accepted, 6);
+    w_str(&w, ",\"length\":");
+    w_uint(&w, length);
+    w_str(&w, ",\"bs\":");
+    w_uint(&w, bs);
+    w_str(&w, ",\"fields\":");
+    w_str(&w, fields_json);
+    w_str(&w, "}");
+    return w_done(&w, out);
+}
+
+int fw_jline_final(char *out, size_t cap, uint64_t id, const char *scenario_json,
+                   uint32_t source, const char *notify, uint32_t pe, uint64_t block,
+                   const char *digest, const char *state, double wall, double acc,
+                   double posted, double notified, double consumed, double end,
+                   const char *run, const char *fields_json, const uint8_t *record,
+                   uint32_t length, const char *event)
+{
+    jw w = {out, out + cap, 0};
+    w_str(&w, "{\"id\":");
+    w_uint(&w, id);
+    w_str(&w, ",\"scenario\":");
+    w_str(&w, scenario_json);
+    w_str(&w, ",\"source\":");
+    w_uint(&w, source);
+    w_str(&w, ",\"notify\":\"");
+    w_str(&w, notify);
+    w_str(&w, "\",\"pe\":");
+    w_uint(&w, pe);
+    w_str(&w, ",\"block\":");
+    w_uint(&w, block);
+    w_str(&w, ",\"length\":");
+    w_uint(&w, length);
+    w_str(&w, ",\"digest\":\"");
+    w_str(&w, digest);
+    w_str(&w, "\",\"state\":\"");
+    w_str(&w, state);
+    w_str(&w, "\",\"reason\":null,\"accepted\":");
+    w_fixed(&w, wall, 6);
+    w_str(&w, ",\"posted\":");
+    w_fixed(&w, wall + (posted - acc), 6);
+    w_str(&w, ",\"notified\":");
+    w_fixed(&w, wall + (notified - acc), 6);
+    w_str(&w, ",\"consumed\":");
+    w_fixed(&w, wall + (consumed - acc), 6);
+    w_str(&w, ",\"latency_ms\":");
+    w_fixed(&w, (consumed - notified) * 1000, 4);
+    w_str(&w, ",\"run\":\"");
+    w_str(&w, run);
+    w_str(&w, "\",\"m_accepted\":");
+    w_fixed(&w, acc, 6);
+    w_str(&w, ",\"m_posted\":");
+    w_fixed(&w, posted, 6);
+    w_str(&w, ",\"m_notified\":");
+    w_fixed(&w, notified, 6);
+    w_str(&w, ",\"m_consumed\":");
+    w_fixed(&w, consumed, 6);
+    w_str(&w, ",\"m_end\":");
+    w_fixed(&w, end, 6);
+    w_str(&w, ",\"fields\":");
+    w_str(&w, fields_json);
+    w_str(&w, ",\"record\":\"");
+    w_hex(&w, record, length);
+    w_str(&w, "\",\"event\":\"");
+    w_str(&w, event);
+    w_str(&w, "\"}");
+    return w_done(&w, out);
+}
