@@ -26,8 +26,7 @@ MEMORY_KINDS = list(scenarios.MEMORY)
 # libcper JSON both ways (arm-ras: libcper 0.0.4 predates its Arm RAS parser, so base64 both ways)
 JSON_KINDS = MEMORY_KINDS + ["generic-cpu", "pci-device", "nvidia", "cxl-general-media", "cxl-dram",
                              "cxl-memory-module", "arm-cache-ue", "x86-proc", "arm-ras",
-                             "firmware-ref"]
-NO_JSON = ["pcie-ue", "pcie-ce"]     # PCIe: JSON -> bytes only
+                             "firmware-ref", "pcie-ue", "pcie-ce"]
 # scenario bytes libcper's JSON cannot hold: the PCI bus command's low bits, a CXL 2.0
 # agent's address, the ARM error-information type 0x04 (TLB in UEFI 2.9A's bitmap), which
 # libcper 0.0.4 reads as an enum and does not know, so it drops the word, and a memory 2
@@ -78,7 +77,7 @@ def test_block_libcper_json_block_and_json_equals_cper_parse(kind):
 
 
 def test_every_scenario_is_either_converted_or_refused():
-    assert sorted(JSON_KINDS + NO_JSON + CARRY_REFUSED) == sorted(KINDS)
+    assert sorted(JSON_KINDS + CARRY_REFUSED) == sorted(KINDS)
 
 
 def test_pci_bus_command_bits_are_refused_not_lost():
@@ -120,13 +119,6 @@ def test_memory2_converts_where_libcper_s_two_sides_agree():
         assert sec["physicalAddress"] == 0x60000000 and sec["status"] == {"value": 1, "state": "Uncorrected"}
         assert cv.convert(text, "libcper-json", "block") == raw
         assert cv.convert(json.dumps(cper.parse(rec)).encode(), "libcper-json", "cper") == rec
-
-
-@pytest.mark.parametrize("kind", NO_JSON)
-def test_sections_without_a_libcper_json_writer_are_one_clear_error(kind):
-    with pytest.raises(UsageError) as exc:
-        cv.convert(_block(kind), "block", "libcper-json")
-    assert str(exc.value).startswith("section 0 (") and "does not write libcper's" in str(exc.value)
 
 
 def test_vendor_and_firmware_sections_convert_through_libcper_json():
