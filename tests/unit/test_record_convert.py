@@ -256,6 +256,14 @@ def test_pcie_bytes_libcper_json_cannot_carry_are_refused_by_name(fields, named)
     assert named in exc.value.reason
 
 
+def test_pcie_bytes_past_the_section_are_refused_by_name():
+    pcie = uuid.UUID("d995e954-bbc1-430f-ad91-b44dcb3c6f35")
+    raw = records.encode(m.StatusBlock([m.Entry(m.RawSection(guid=pcie, data=bytes(210)))]))
+    with pytest.raises(UsageError) as exc:
+        cv.convert(raw, "block", "libcper-json")
+    assert exc.value.field == "section 0 (PCIe)" and "bytes 208-209" in exc.value.reason
+
+
 BCD = st.builds(lambda hi, lo: hi << 4 | lo, st.integers(0, 9), st.integers(0, 9))
 U8, U16 = st.integers(0, 0xFF), st.integers(0, 0xFFFF)
 

@@ -9,7 +9,7 @@ What libcper's JSON cannot carry is refused when writing, naming the bytes (pcie
 validation bits above 7, a field's bytes without its validation bit, a version byte that
 is not BCD (libcper shows 0x1F as 25, which reads back as 0x25), and the reserved bytes
 libcper neither shows nor writes back: the version's upper half (14-15), 20-23, the slot
-number's bits 2:0 (byte 37) and byte 39.
+number's bits 2:0 (byte 37) and byte 39; and any bytes past the section's 208.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def _uncarried(body: bytes) -> str | None:
         if any(b & mask for b in body[first:end]):
             span = f"byte {first}" if end - first == 1 else f"bytes {first}-{end - 1}"
             problems.append((first, f"{span} ({what}); libcper does not write them"))
+    if len(body) > 208:
+        problems.append((208, f"bytes 208-{len(body) - 1} (past the section's 208; libcper reads 208 only)"))
     return min(problems)[1] if problems else None
 
 
