@@ -125,7 +125,26 @@ def test_entry_revision_without_timestamps(cli_run, tmp_path):
 
 
 def test_a_section_without_a_libcper_json_writer_is_one_line(cli_run, tmp_path):
-    _build(cli_run, tmp_path / "x.bin", "pcie-ue")
+    # libcper decodes DMAr generic sections; fwemu does not write that JSON
+    _build(cli_run, tmp_path / "x.bin", "raw", "--guid", "5b51fef7-c79d-4434-8f1b-aa62de3e2c64", "--data", "00" * 64)
     rc, _o, err = cli_run("record", "convert", str(tmp_path / "x.bin"), "--to", "libcper-json")
     assert rc == 2
-    assert err.strip() == "fwemu: error: section 0 (PCIe): fwemu does not write libcper's Pcie JSON yet"
+    assert err.strip() == "fwemu: error: section 0 (DMAr Generic): fwemu does not write libcper's GenericDmar JSON yet"
+
+
+def test_pcie_through_libcper_json_and_what_it_cannot_carry(cli_run, tmp_path):
+    blk = _build(cli_run, tmp_path / "p.bin", "pcie-ue")
+    rc, _o, err = cli_run("record", "convert", str(tmp_path / "p.bin"), "--to", "cper", "-o", str(tmp_path / "p.cper"))
+    assert rc == 0, err
+    rc, out, err = cli_run("record", "convert", str(tmp_path / "p.bin"), "--to", "libcper-json")
+    assert rc == 0, err
+    assert json.loads(out) == cper.parse((tmp_path / "p.cper").read_bytes())
+    (tmp_path / "p.json").write_text(out)
+    rc, _o, err = cli_run("record", "convert", str(tmp_path / "p.json"), "--to", "block", "-o", str(tmp_path / "b.bin"))
+    assert rc == 0, err
+    assert (tmp_path / "b.bin").read_bytes() == blk
+    # the version's reserved upper half (bytes 14-15): libcper neither shows nor reads it
+    _build(cli_run, tmp_path / "r.bin", "pcie-ue", "--section-reserved", "0x1")
+    rc, _o, err = cli_run("record", "convert", str(tmp_path / "r.bin"), "--to", "libcper-json")
+    assert rc == 2 and err.count("\n") == 1
+    assert err.startswith("fwemu: error: section 0 (PCIe): libcper's JSON cannot carry bytes 14-15"), err

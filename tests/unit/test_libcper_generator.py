@@ -94,7 +94,8 @@ def _as_cper_parse(v):
 
 
 # the generator's kinds fwemu writes libcper JSON for
-JSON_KINDS = ("memory", "memory2", "arm", "generic", "ia32x64", "firmware", "pcibus", "pcidev", "nvidia", "cxlprotocol") + RAW
+JSON_KINDS = ("memory", "memory2", "arm", "generic", "ia32x64", "firmware", "pcibus", "pcidev", "nvidia", "cxlprotocol",
+              "pcie") + RAW
 
 
 @pytest.mark.parametrize("name", JSON_KINDS)
@@ -129,8 +130,7 @@ def test_random_validation_bits_are_refused_not_lost(generator, tmp_path):
 
 
 def test_generated_pcie_records_read_back_from_cper_parse(all_valid, tmp_path):
-    """fwemu reads libcper's PCIe JSON (it does not write it): cper.parse's dict of a
-    generated record converts back to the record's bytes (records whose serial number is
+    """cper.parse's dict of a generated PCIe record (libcper's own JSON) converts back to the record's bytes (records whose serial number is
     2**63 or more are skipped: cper.parse saturates it)."""
     from fwemu.records import convert as cv
 

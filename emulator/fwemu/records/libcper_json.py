@@ -11,7 +11,7 @@ and JSON -> bytes follows the reading that makes fwemu's own records come back e
 (e.g. a memory bank group/address of 0 is absent, not "set to 0").
 
 Sections: those of libcper_sections.KINDS (each written as libcper writes it and read as
-libcper reads it; PCIe read only) and any section libcper does not decode (raw, base64).
+libcper reads it) and any section libcper does not decode (raw, base64).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from .libcper_base import SECTIONS, b64, int_, name, pair, u, unb64
 from .libcper_flat import GENERIC, PCI_BUS, put_status, status_json
 from . import libcper_lists as ll
 from .libcper_arm import arm_bytes, arm_fits, arm_json
-from .libcper_pcie import pcie_bytes
+from .libcper_pcie import pcie_bytes, pcie_json
 from .libcper_x86 import x86_bytes, x86_fits, x86_json
 
 MEMORY = uuid.UUID("a5bc1114-6f64-4ede-b863-3e83ed7c83b1")
@@ -194,8 +194,7 @@ KINDS: dict[uuid.UUID, Kind] = {MEMORY: ("Memory", lambda b: len(b) >= 80, memor
          uuid.UUID("6d5244f2-2712-11ec-bea7-cb3fdb95c786"): ("Nvidia", ll.nvidia_fits, ll.nvidia_json, ll.nvidia_bytes)}
 KINDS[uuid.UUID("e19e3d16-bc11-11e4-9caa-c2051d5d46b0")] = ("ArmProcessor", arm_fits, arm_json, arm_bytes)
 KINDS[uuid.UUID("dc3ea0b0-a144-4797-b95b-53fa242b6e1d")] = ("Ia32x64Processor", x86_fits, x86_json, x86_bytes)
-# read only: fwemu does not write libcper's PCIe JSON (see libcper_pcie.py)
-KINDS[uuid.UUID("d995e954-bbc1-430f-ad91-b44dcb3c6f35")] = ("Pcie", lambda b: len(b) >= 208, None, pcie_bytes)
+KINDS[uuid.UUID("d995e954-bbc1-430f-ad91-b44dcb3c6f35")] = ("Pcie", lambda b: len(b) >= 208, pcie_json, pcie_bytes)
 KINDS[uuid.UUID("80b9efb4-52b5-4de3-a777-68784b771048")] = ("CxlProtocol", ll.cxl_protocol_fits,
                                                            ll.cxl_protocol_json, ll.cxl_protocol_bytes)
 for _guid in ("fbcd0a77-c260-417f-85a9-088b1621eba6", "601dcbb3-9c06-4eab-b8af-4e9bfb5c9624",
