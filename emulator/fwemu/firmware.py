@@ -53,7 +53,9 @@ SEI_FIFO_DEPTH = 64
 # each run's line says "format"; lines of format 1 have neither
 # 3: injection ids unique among the runs of one journal (blocks from its run file), and
 # an os-log line after each request
-JOURNAL_FORMAT = 3
+# 4: "fields" keyed by field name ("address"), as requests and the daemon's wire carry them,
+# not by option ("--address")
+JOURNAL_FORMAT = 4
 ID_BLOCK = 1024     # ids a run takes from the journal's run file at a time
 BATCH_LINE_BYTES = 4096   # room asked per injection (its two lines less the record's hex) to batch lines
 FOLLOW_S = 0.25          # how often a waiting firmware looks whether the target's machine was replaced

@@ -24,9 +24,16 @@ MAX_FULL_REPORT = 10_000
 
 
 def field_key(name: str) -> str:
-    """`address` / `error_type` / `--error-type` → `--error-type`."""
+    """`--error-type` / `error-type` / `error_type` → `error_type`: the one key a field is
+    carried by below the command line (requests, the firmware, the journal, the daemon's
+    wire); its option (`field_flag`) is the command line's and its error messages'."""
     if not isinstance(name, str) or not name.strip("-"):
         raise UsageError("fields", f"{name!r} is not a field name")
+    return (name[2:] if name.startswith("--") else name).replace("-", "_")
+
+
+def field_flag(name: str) -> str:
+    """A field's command-line option: `error_type` → `--error-type` (an option stays one)."""
     return name if name.startswith("--") else "--" + name.replace("_", "-")
 
 

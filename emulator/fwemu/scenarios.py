@@ -21,6 +21,7 @@ from . import uniq
 from ._corelib import CData, ffi, lib
 from .board import SCENARIO_MIN_BLOCK_LENGTH
 from .errors import UsageError
+from .request import field_flag
 from .records import codec
 from .records import model as m
 from .records import sections as sec
@@ -194,14 +195,16 @@ OPTIONS = so.BASE_OPTIONS + (
     Option("--guid", ("raw",), "section type GUID of the raw section", _guid),
     Option("--data", ("raw",), "section body: hex or @FILE", parse_bytes),
 )
+BY_FLAG = {o.flag: o for o in OPTIONS}
 
 
 _BYTE_OPTIONS = frozenset(o.flag for o in OPTIONS if o.parse is parse_bytes or o.flag in ("--capability", "--aer-info"))
 
 
-def inline_files(flag: str, text: str) -> str:
+def inline_files(key: str, text: str) -> str:
     """A field's text with its @FILE values read into hex, for a daemon, whose working
     directory is not ours."""
+    flag = field_flag(key)
     if flag in _BYTE_OPTIONS and text.startswith("@"):
         return parse_bytes(flag, text).hex()
     if flag in ("--arm-context",):
@@ -255,13 +258,14 @@ def fields_from_args(args: argparse.Namespace) -> dict[str, str]:
             value = so.ENTRY_SEP.join(v if isinstance(v, str) else " ".join(map(str, v)) for v in value)
         elif not isinstance(value, str):      # argparse gives `--flag=--` as a list without the '--'
             value = " ".join(map(str, value))
-        fields[opt.flag] = value
+        fields[opt.dest] = value      # keyed by field name (request.field_key), as below the CLI
     return fields
 
 
 def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None = None,
           sequence: int = 0) -> m.StatusBlock:
-    """The status block for scenario `kind` with textual field options applied.
+    """The status block for scenario `kind` with textual field values applied, keyed by
+    field name (`address`) or option (`--address`); errors name the option.
 
     mpidr: the target PE's MPIDR (ARM scenarios); sequence: the timestamp's uniqueness
     counter (see Timestamp)."""
@@ -269,9 +273,9 @@ def build(kind: str, fields: dict[str, str] | None = None, *, mpidr: int | None 
         raise UsageError("scenario", f"unknown scenario {kind!r} (one of: {', '.join(SCENARIOS)})")
     fields = fields or {}
     v: FieldValues = {}
-    by_flag = {o.flag: o for o in OPTIONS}
-    for flag, text in fields.items():
-        opt = by_flag.get(flag)
+    for key, text in fields.items():
+        flag = field_flag(key)
+        opt = BY_FLAG.get(flag)
         if opt is None:
             raise UsageError(flag, "unknown field option")
         if kind not in opt.kinds:
@@ -531,8 +535,8 @@ def _arm_ras_section(v: FieldValues, corrected: bool, addr: int, mpidr: int | No
 
 # header fields written as given instead of derived (fault injection): records made with
 # them are built whole, not from the templates below
-AS_WRITTEN = frozenset(("--entry-revision", "--error-data-length", "--data-length", "--raw-data-offset",
-                        "--block-status"))
+AS_WRITTEN = frozenset(("entry_revision", "error_data_length", "data_length", "raw_data_offset",
+                        "block_status"))
 
 
 class _MemTemplate(NamedTuple):
@@ -661,7 +665,7 @@ class RecordFactory:
         if seq is None:
             seq = (last + 1) % 128
             if warnings is not None:
-                warnings.append(f"all 128 sequence values of timestamp {fields['--timestamp']} are in use "
+                warnings.append(f"all 128 sequence values of timestamp {fields['timestamp']} are in use "
                                 "on this board: this record may repeat an earlier one byte for byte (Linux "
                                 "drops a repeat within 10 s on the SEA/SDEI/SEI path); leave --timestamp "
                                 "at 'now' to keep records unique")
@@ -678,7 +682,7 @@ class RecordFactory:
         an earlier one byte for byte (the caller watches for it): a given timestamp (that
         second's 128 sequence values), or header fields as written (an entry revision may
         leave no timestamp at all, and the templates assume the 72-byte entry header)."""
-        return fields.get("--timestamp", "now") != "now" or not AS_WRITTEN.isdisjoint(fields)
+        return fields.get("timestamp", "now") != "now" or not AS_WRITTEN.isdisjoint(fields)
 
     def make(self, scenario: str, fields: dict[str, str], pe: int = 0, unique: bool = True,
              warnings: list[str] | None = None) -> bytes:
@@ -687,16 +691,19 @@ class RecordFactory:
             return codec.encode(build(scenario, fields, mpidr=mpidr))
         if self.may_repeat(fields):
             return self._fixed(scenario, fields, mpidr, warnings)
-        addr_text = fields.get("--address")
+        addr_text = fields.get("address")
         fast_memory = scenario in MEMORY
         rest: tuple[tuple[str, str], ...]
         if fast_memory and len(fields) == (addr_text is not None):   # only an address, or nothing
             rest = ()
         else:
-            rest = tuple(sorted((k, v) for k, v in fields.items() if k != "--address"))
+            rest = tuple(sorted((k, v) for k, v in fields.items() if k != "address"))
         key = (scenario, rest if fast_memory else tuple(sorted(fields.items())), pe)
         tpl = self._templates.get(key)
         if tpl is None:
+            if any(k.startswith("--") for k in fields):    # (build() would take them, slowly and unlike the key)
+                raise UsageError(next(k for k in fields if k.startswith("--")),
+                                 "RecordFactory takes fields by name (request.field_key)")
             if len(self._templates) >= self.CACHE:
                 self._templates.pop(next(iter(self._templates)))
             blk = build(scenario, fields, mpidr=mpidr)

@@ -22,11 +22,12 @@ import random
 from dataclasses import dataclass
 
 from .errors import UsageError
-from .request import InjectRequest, Variant
+from .request import InjectRequest, Variant, field_flag, field_key
 from .scenarios import OPTIONS, parse_int
 
-_NUMERIC = {o.flag: o.maximum for o in OPTIONS if o.parse is None}
-_LIMITS = {o.flag: dict(o.limits) for o in OPTIONS if o.parse is None}    # per-scenario maxima
+# keyed by field name (request.field_key), as requests carry fields
+_NUMERIC = {o.dest: o.maximum for o in OPTIONS if o.parse is None}
+_LIMITS = {o.dest: dict(o.limits) for o in OPTIONS if o.parse is None}    # per-scenario maxima
 MAX_LIST = 4096
 
 
@@ -66,7 +67,7 @@ class _Random:
 def parse_spec(flag: str, text: str, top: int | None = None) -> _Sweep | _List | _Random:
     """One numeric option's spec, or UsageError naming the option and what is wrong (`top`:
     the largest value, default the option's own)."""
-    top = _NUMERIC[flag] if top is None else top
+    top = _NUMERIC[field_key(flag)] if top is None else top
 
     def num(part: str, what: str, end: bool = False) -> int:
         if not part.strip():
@@ -106,17 +107,20 @@ class Plan:
     """The field values of each injection of one request, in order."""
 
     def __init__(self, fields: dict[str, str], seed: int = 0, salt: str = "", scenario: str | None = None):
+        fields = {field_key(k): v for k, v in fields.items()}   # (a request's are by name already)
         # only numeric options take specs: others have ':' or ',' of their own (a BDF,
         # a timestamp, a flag list), which their own parsers read
         self.fixed = {k: v for k, v in fields.items() if k not in _NUMERIC or not is_spec(v)}
         # a scenario's own maximum for a shared option (--chip-id: 7 for memory-ue, 255 for
         # memory2), so a sweep past it is refused before anything is posted
-        self.specs = {k: parse_spec(k, v, _LIMITS[k].get(scenario or "")) for k, v in fields.items()
+        self.specs = {k: parse_spec(field_flag(k), v, _LIMITS[k].get(scenario or "")) for k, v in fields.items()
                       if k not in self.fixed}
         self.seed = seed
-        # one generator per option, seeded by the seed and the option, so adding a random
+        # one generator per option, seeded by the seed and the option (its flag, as before
+        # fields were keyed by name: a seed gives the values it gave), so adding a random
         # field does not change another one's values
-        self._rng = {k: random.Random(f"{seed}:{salt}{k}") for k, s in self.specs.items() if isinstance(s, _Random)}
+        self._rng = {k: random.Random(f"{seed}:{salt}{field_flag(k)}") for k, s in self.specs.items()
+                     if isinstance(s, _Random)}
         self._k = 0
 
     @property

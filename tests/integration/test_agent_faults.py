@@ -223,7 +223,7 @@ def run_rounds(h, budget_s, rounds):
             k += 1
             # a small vendor record (96 bytes): at 1 % per byte a 1 KiB frame almost never
             # crosses, a ~130-byte one about one time in four, so the run stays short
-            inj = h.submit("raw", {"--guid": VENDOR, "--data": f"{k:08x}"}, source_id=sid, pe=pe,
+            inj = h.submit("raw", {"guid": VENDOR, "data": f"{k:08x}"}, source_id=sid, pe=pe,
                            timeout=10)
             if inj is not None:
                 injs.append(inj)
@@ -327,7 +327,7 @@ def test_reset_after_a_post_whose_reply_was_lost_journals_what_the_rebooted_os_d
         h.link.set_faults(Faults(), Faults(drop=1.0))    # agent → host: every byte lost
         t = threading.Thread(target=reset_once_posted, daemon=True)
         t.start()
-        inj = h.submit("raw", {"--guid": VENDOR, "--data": "01020304"}, source_id=2, timeout=10)
+        inj = h.submit("raw", {"guid": VENDOR, "data": "01020304"}, source_id=2, timeout=10)
         assert inj is not None, h.escaped
         h.wait([inj], 20)
         t.join(5)
@@ -339,7 +339,7 @@ def test_reset_after_a_post_whose_reply_was_lost_journals_what_the_rebooted_os_d
         assert inj.state == "consumed" and "latency unknown" in inj.reason, (inj.state, inj.reason)
         assert h.frames["POST"] == 1 and h.frames["SEA"] == 0     # one POST seq, never notified
         # the channel works in the new session
-        inj2 = h.submit("raw", {"--guid": VENDOR, "--data": "05060708"}, source_id=2, timeout=5)
+        inj2 = h.submit("raw", {"guid": VENDOR, "data": "05060708"}, source_id=2, timeout=5)
         h.wait([inj2], 10)
         assert inj2.state == "consumed" and not inj2.reason
     finally:
@@ -364,7 +364,7 @@ def test_sei_whose_replies_are_lost_is_raised_once_and_resolved_from_the_agents_
             threading.Timer(8.0, lambda: h.link.set_faults(Faults())).start()
     try:
         h.on_request = lose_replies
-        inj = h.submit("raw", {"--guid": VENDOR, "--data": "0a0b0c0d"}, source_id=3, pe=0, timeout=20)
+        inj = h.submit("raw", {"guid": VENDOR, "data": "0a0b0c0d"}, source_id=3, pe=0, timeout=20)
         h.wait([inj], 25)
         h.final_checks()
         assert not h.violations, "\n".join(h.violations)
@@ -387,13 +387,13 @@ def test_dead_link_after_an_sei_post_holds_every_sei_until_the_target_answers(bo
     src3 = board.source(3)
     try:
         h.link.set_faults(Faults(), Faults(drop=1.0))       # agent → host: every byte lost
-        inj = h.submit("raw", {"--guid": VENDOR, "--data": "11121314"}, source_id=3, pe=0, timeout=2)
+        inj = h.submit("raw", {"guid": VENDOR, "data": "11121314"}, source_id=3, pe=0, timeout=2)
         h.wait([inj], 10)
         assert inj.state == "timed-out", (inj.state, inj.reason)
         assert "the POST may have executed; the target did not answer for" in inj.reason, inj.reason
         assert "every NOTIFY_SEI held" in inj.reason
         assert h.view.pending(src3) and h.view.holds(src3, inj.record)   # it did execute
-        other = h.submit("raw", {"--guid": VENDOR, "--data": "21222324"}, source_id=4, pe=1, timeout=2)
+        other = h.submit("raw", {"guid": VENDOR, "data": "21222324"}, source_id=4, pe=1, timeout=2)
         assert other.state == "refused" and "NOTIFY_SEI held" in other.reason, other.reason
         assert h.frames["POST"] == 1 and h.frames["SEI"] == 0
         h.link.set_faults(Faults())                          # the line comes back
@@ -404,7 +404,7 @@ def test_dead_link_after_an_sei_post_holds_every_sei_until_the_target_answers(bo
         resolved = [e for e in _journal(h.fw) if e.get("event") == "resolved"]
         assert [(e["id"], e["found"]) for e in resolved] == [(inj.id, "posted")], resolved
         assert not h.view.pending(src3)                      # withdrawn, never notified
-        nxt = h.submit("raw", {"--guid": VENDOR, "--data": "31323334"}, source_id=4, pe=1, timeout=5)
+        nxt = h.submit("raw", {"guid": VENDOR, "data": "31323334"}, source_id=4, pe=1, timeout=5)
         h.wait([nxt], 10)
         assert nxt.state == "consumed" and not nxt.reason
         h.final_checks()

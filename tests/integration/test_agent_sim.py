@@ -36,7 +36,7 @@ def test_every_notification_kind_consumed_like_the_in_process_sim(board):
     with Session.open(board, journal="none") as s, Session.open(load_board("sim"), journal="none") as ref:
         for name, sid in KINDS:
             req = {"scenario": "memory-ue", "source": sid, "count": 3,
-                   "fields": {"--address": "0x50000000"}}
+                   "fields": {"address": "0x50000000"}}
             got, want = s.inject(req), ref.inject(req)
             assert [i["state"] for i in got["injections"]] == ["consumed"] * 3, (name, got)
             # the OS model prints the same kernel lines either way
@@ -101,7 +101,7 @@ def test_noisy_line_one_percent_each_exactly_once(board):
         injs = []
         for k in range(8):
             try:
-                inj = fw.submit("memory-ue", {"--address": hex(0x40000000 + k * 4096)}, source_id=5,
+                inj = fw.submit("memory-ue", {"address": hex(0x40000000 + k * 4096)}, source_id=5,
                                 timeout=30)
             except Exception as exc:   # noqa: BLE001 - a clear error is an allowed outcome
                 assert "unknown whether it executed" in str(exc) or "reset" in str(exc), exc
@@ -165,7 +165,7 @@ connection: &fwemu0
         time.sleep(0.3)
         target = AgentTarget(board, url=f"rfc2217://127.0.0.1:{port}?ign_set_control")
         fw = FirmwareModel(board, target)
-        injs = [fw.submit("memory-ue", {"--address": hex(0x40000000 + k * 4096)}, source_id=sid, timeout=10)
+        injs = [fw.submit("memory-ue", {"address": hex(0x40000000 + k * 4096)}, source_id=sid, timeout=10)
                 for k, sid in enumerate([2, 5, 6, 1, 7, 2, 5])]
         fw.wait_all(injs, deadline=time.monotonic() + 30)
         assert [i.state for i in injs] == ["consumed"] * len(injs), [(i.state, i.reason) for i in injs]

@@ -16,8 +16,8 @@ def isolated(cli_isolated):
 
 
 def test_field_names_and_options_name_the_same_field():
-    r = InjectRequest("memory-ue", {"address": 0x60000000, "error_type": 3, "--bank": "2"})
-    assert r.fields == {"--address": "0x60000000", "--error-type": "0x3", "--bank": "2"}
+    r = InjectRequest("memory-ue", {"address": 0x60000000, "error_type": 3, "--bank": "2", "bank-group": "1"})
+    assert r.fields == {"address": "0x60000000", "error_type": "0x3", "bank": "2", "bank_group": "1"}
     assert InjectRequest.from_wire(r.to_wire()) == r
     mixed = r.replace(mix=(Variant("memory-ce", 2, {"address": "random:0x60000000:0x61000000:0x1000"}),))
     assert InjectRequest.from_wire(mixed.to_wire()) == mixed

@@ -57,7 +57,7 @@ def comparable(lines):
 @pytest.mark.parametrize("notify", ["sea", "sdei", "sei", "gsiv", "external"])
 def test_a_burst_journals_and_consumes_as_one_at_a_time(tmp_path, monkeypatch, notify):
     req = {"scenario": "memory-ue", "count": 600, "notify": notify, "report": "summary",
-           "fields": {"--address": "0x40000000:0x40100000:0x1000"}}
+           "fields": {"address": "0x40000000:0x40100000:0x1000"}}
     fast, jf, calls = run(tmp_path, monkeypatch, "burst", req)
     assert calls and sum(calls) == 600 and max(calls) == 256      # it did burst
     slow, js, calls_slow = run(tmp_path, monkeypatch, "single", {**req, "rate": 1e9})

@@ -100,8 +100,8 @@ def test_memory_soak_example_on_sim(tmp_path, cli_run):
     ce = [ln for ln in lines if ln["scenario"] == "memory-ce"]
     ue = [ln for ln in lines if ln["scenario"] == "memory-ue"]
     # the sweep: one page after another across the window
-    assert [int(ln["fields"]["--address"], 16) for ln in ce] == [0x60000000 + k * 0x1000 for k in range(200)]
-    addrs = [int(ln["fields"]["--address"], 16) for ln in ue]
+    assert [int(ln["fields"]["address"], 16) for ln in ce] == [0x60000000 + k * 0x1000 for k in range(200)]
+    addrs = [int(ln["fields"]["address"], 16) for ln in ue]
     assert all(0x61000000 <= a < 0x62000000 and a % 0x1000 == 0 for a in addrs) and len(set(addrs)) > 80
     # one session, one run: every line carries the same run id
     assert len({ln["run"] for ln in journal.read(j)}) == 1
@@ -217,7 +217,7 @@ def test_a_campaign_through_a_daemon_is_the_same_campaign(tmp_path, cli_run, sim
     assert rc == 0, err
     got = json.loads(out)
     assert got["via"] == "daemon" and got["totals"]["states"] == {"consumed": 20}
-    assert [int(ln["fields"]["--address"], 16) for ln in final_lines(sim_daemon)] == \
+    assert [int(ln["fields"]["address"], 16) for ln in final_lines(sim_daemon)] == \
         [0x60000000 + k * 0x1000 for k in range(20)]
     rc, out, err = cli_run("campaign", "run", f, "--journal", str(tmp_path / "x.jsonl"))
     assert rc == 2 and "--journal is fixed when the daemon starts" in err

@@ -295,7 +295,7 @@ def test_campaign_entries_as_a_list_of_text_and_sweeps_of_new_numbers(cli_run, t
     arm = bytes.fromhex(finals[2]["record"])[SEC:]
     assert struct.unpack_from("<H", arm, 4)[0] == 3
     assert [arm[40 + 32 * k + 4] for k in range(3)] == [0x04, 0x08, 0x02]
-    assert finals[2]["fields"]["--arm-info"] == "type=tlb;type=bus,pa=none;type=cache,va=0x10"
+    assert finals[2]["fields"]["arm_info"] == "type=tlb;type=bus,pa=none;type=cache,va=0x10"
 
 
 def test_campaign_check_names_the_step_and_field(cli_run, tmp_path):
@@ -314,6 +314,6 @@ def test_a_daemon_gets_the_files_read_here(cli_run, tmp_path, sim_daemon, monkey
     assert rc == 0, err
     assert json.loads(out)["via"] == "daemon"
     line = [json.loads(x) for x in sim_daemon.read_text().splitlines() if '"consumed"' in x][-1]
-    assert line["fields"]["--arm-context"] == "type=aarch64-el3,regs=" + bytes(range(100, 116)).hex()
+    assert line["fields"]["arm_context"] == "type=aarch64-el3,regs=" + bytes(range(100, 116)).hex()
     sec = bytes.fromhex(line["record"])[SEC:]
     assert sec[72:96] == struct.pack("<HHI", 0, 7, 16) + bytes(range(100, 116))

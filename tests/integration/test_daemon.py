@@ -267,7 +267,7 @@ def test_bad_clients_get_error_replies_and_the_daemon_keeps_serving(start_daemon
             {"op": "inject", "req": {"scenario": "memory-ue", "timeout": 0}},
             {"op": "inject", "req": {"scenario": "memory-ue", "record": "not bytes"}},
             {"op": "inject", "req": {"scenario": "memory-ue", "rm": "-rf"}},
-            {"op": "inject", "req": {"scenario": "raw", "fields": {"--data": "@/etc/passwd"}}},
+            {"op": "inject", "req": {"scenario": "raw", "fields": {"data": "@/etc/passwd"}}},
             {"op": "inject", "req": {"scenario": "memory-ue", "count": 200_000}},   # needs report=summary
         ]
         for msg in bad:

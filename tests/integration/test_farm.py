@@ -248,7 +248,7 @@ def test_a_campaign_runs_across_the_farm(lab, tmp_path):
         assert len(finals) == 300 and {x["event"] for x in finals} == {"consumed"}
         assert p["states"] == {"consumed": 300} and p["exit"] == 0
         # the campaign's sweep, on each board
-        ce = [int(x["fields"]["--address"], 16) for x in finals if x["scenario"] == "memory-ce"]
+        ce = [int(x["fields"]["address"], 16) for x in finals if x["scenario"] == "memory-ce"]
         assert sorted(ce) == [0x60000000 + k * 0x1000 for k in range(200)]
     assert env["total"]["count"] == 600
     assert_released(lab)

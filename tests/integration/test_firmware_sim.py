@@ -224,7 +224,7 @@ SCENARIO_CASES = {
     "pcie-ce": ("pcie-ce", {}, None, "section_type: PCIe error", "corrected", [AER_NO_DEV]),
     "generic-cpu": ("generic-cpu", {}, None, "section_type: general processor error", "corrected", []),
     "firmware-ref": ("firmware-ref", {}, None, "section_type: Firmware Error Record Reference", "info", []),
-    "raw-guid-data": ("raw", {"--guid": RAW_GUID, "--data": "de ad be ef"}, None,
+    "raw-guid-data": ("raw", {"guid": RAW_GUID, "data": "de ad be ef"}, None,
                       f"section type: unknown, {RAW_GUID}", "recoverable", []),
     "raw-file": ("raw", {}, "file", f"section type: unknown, {FILE_GUID}", "corrected", []),
 }
@@ -317,7 +317,7 @@ def test_print_ratelimit_two_per_five_seconds_and_suppressed_line(sim):
     s.target.os.rl_corrected.clock = lambda: fake[0]
     mark = os_mark(s)
     addrs = [0x60000000, 0x60001000, 0x60002000]
-    injs = [s.firmware.submit("memory-ue", {"--address": hex(a)}) for a in addrs]
+    injs = [s.firmware.submit("memory-ue", {"address": hex(a)}) for a in addrs]
     settle(s, *injs)
     lines = os_lines(s, mark)
     # two printed, the third suppressed -- but every record was still handled
@@ -327,7 +327,7 @@ def test_print_ratelimit_two_per_five_seconds_and_suppressed_line(sim):
     assert all(i.state == "consumed" for i in injs)
 
     # the corrected class has its own limiter
-    ce = [s.firmware.submit("memory-ce", {"--address": hex(a)}) for a in addrs]
+    ce = [s.firmware.submit("memory-ce", {"address": hex(a)}) for a in addrs]
     settle(s, *ce)
     lines = os_lines(s, mark)
     assert sorted(hw_blocks(lines)) == [1, 2, 3, 4]
@@ -336,7 +336,7 @@ def test_print_ratelimit_two_per_five_seconds_and_suppressed_line(sim):
     # 5 s later the next uncorrected record is printed, after the suppressed count
     fake[0] += 5.0
     mark2 = os_mark(s)
-    last = s.firmware.submit("memory-ue", {"--address": "0x60003000"})
+    last = s.firmware.submit("memory-ue", {"address": "0x60003000"})
     settle(s, last)
     lines = os_lines(s, mark2)
     assert lines[0] == "ghes_print_estatus: 1 callbacks suppressed"
@@ -352,8 +352,8 @@ def test_slow_os_second_injection_queues_until_the_first_is_acked(sim):
     s = sim(delay=0.4)
     seen = spy_os_reads(s)
     fw = s.firmware
-    a = fw.submit("memory-ue", {"--address": "0x60000000"})
-    b = fw.submit("memory-ue", {"--address": "0x60001000"})
+    a = fw.submit("memory-ue", {"address": "0x60000000"})
+    b = fw.submit("memory-ue", {"address": "0x60001000"})
     assert a.state == "notified" and b.state == "queued"
     st = {x["id"]: x for x in fw.status()["sources"]}[2]
     assert (st["state"], st["current"], st["queue_depth"], st["queue_limit"]) == ("busy", a.id, 1, 16)
@@ -388,7 +388,7 @@ def test_a_block_firmware_did_not_post_is_never_overwritten(sim):
     foreign = (0x11).to_bytes(4, "little") + b"FOREIGN-RECORD" * 4
     s.target.platform.mem.write(src.block + 4, foreign[4:])
     s.target.write_reg(src.block, 32, 0x11)
-    inj = fw.submit("memory-ue", {"--address": "0x60000000"}, source_id=2)
+    inj = fw.submit("memory-ue", {"address": "0x60000000"}, source_id=2)
     assert inj.state == "refused" and inj.t_posted is None
     assert inj.reason == ("source 2: block still holds an unconsumed record (block_status 0x11), "
                           "which firmware did not post (or lost track of): not overwriting it")
@@ -397,14 +397,14 @@ def test_a_block_firmware_did_not_post_is_never_overwritten(sim):
     # the OS cleared block_status but never wrote Read Ack: still not free (GHESv2)
     s.target.write_reg(src.block, 32, 0)
     s.target.write_reg(src.read_ack.address, src.read_ack.width, ARMED)
-    inj = fw.submit("memory-ue", {"--address": "0x60000000"}, source_id=2)
+    inj = fw.submit("memory-ue", {"address": "0x60000000"}, source_id=2)
     assert inj.state == "refused"
     assert inj.reason.startswith(f"source 2: the OS has not acked the last record (Read Ack register {ARMED:#x})")
     assert block_bytes(s, 2, len(foreign))[4:] == foreign[4:] and read_ack(s, 2) == ARMED
     assert [ln["state"] for ln in jlines(s) if ln["event"] != "accepted"] == ["refused", "refused"]
 
     s.target.write_reg(src.read_ack.address, src.read_ack.width, ACKED)   # the ack, at last
-    inj = fw.submit("memory-ue", {"--address": "0x60000000"}, source_id=2)
+    inj = fw.submit("memory-ue", {"address": "0x60000000"}, source_id=2)
     settle(s, inj)
     assert inj.state == "consumed"
 
@@ -414,7 +414,7 @@ def test_queue_overflow_is_refused_with_the_reason_and_nothing_is_overwritten(si
     fw = s.firmware
     depth = SIM.source(2).queue_depth
     assert depth == 16
-    injs = [fw.submit("memory-ue", {"--address": hex(0x60000000 + k * 4096)}, source_id=2, timeout=0.5)
+    injs = [fw.submit("memory-ue", {"address": hex(0x60000000 + k * 4096)}, source_id=2, timeout=0.5)
             for k in range(depth + 2)]
     first, queued, over = injs[0], injs[1:depth + 1], injs[depth + 1]
     assert first.state == "notified"
@@ -442,7 +442,7 @@ def test_queue_drains_in_order_with_a_slow_os(sim):
     s = sim(delay=0.02)
     seen = spy_os_reads(s)
     fw = s.firmware
-    injs = [fw.submit("memory-ue", {"--address": hex(0x60000000 + k * 4096)}, timeout=20)
+    injs = [fw.submit("memory-ue", {"address": hex(0x60000000 + k * 4096)}, timeout=20)
             for k in range(18)]
     assert injs[-1].state == "refused"
     settle(s, *injs)
@@ -457,7 +457,7 @@ def test_board_queue_depth_is_the_limit(sim):
     def edit(d):
         d["source"][2]["queue_depth"] = 2
     s = sim(board_with(edit=edit), deaf=True)
-    injs = [s.firmware.submit("memory-ue", {"--address": hex(0x60000000 + k * 4096)}, timeout=0.3)
+    injs = [s.firmware.submit("memory-ue", {"address": hex(0x60000000 + k * 4096)}, timeout=0.3)
             for k in range(4)]
     assert [i.state for i in injs] == ["notified", "queued", "queued", "refused"]
     assert injs[3].reason == "source 2 busy with injection #1 and its queue is full (2)"
@@ -470,7 +470,7 @@ def test_ghes_v1_consumption_is_block_status_back_to_zero(sim):
     src = SIM.source(7)
     assert src.type == "ghes" and src.read_ack is None
     a = fw.submit("generic-cpu", {}, source_id=7)
-    b = fw.submit("generic-cpu", {"--address": "0x60001000"}, source_id=7)
+    b = fw.submit("generic-cpu", {"address": "0x60001000"}, source_id=7)
     assert (a.state, b.state) == ("notified", "queued")
     fw.pump(0.05)
     status_a = struct.unpack_from("<I", a.record)[0]
@@ -493,7 +493,7 @@ def test_sei_second_pe_waits_until_the_first_is_consumed(sim):
     fw = s.firmware
     mark = os_mark(s)
     a = fw.submit("generic-cpu", {}, source_id=3, pe=0)
-    b = fw.submit("generic-cpu", {"--address": "0x60001000"}, source_id=4, pe=1)
+    b = fw.submit("generic-cpu", {"address": "0x60001000"}, source_id=4, pe=1)
     assert a.state == "notified"
     assert b.state == "waiting-sei"
     st = fw.status()
@@ -542,7 +542,7 @@ def test_unsafe_concurrent_sei_raises_both_and_the_os_shows_the_hazard(sim, capl
     fw = s.firmware
     mark = os_mark(s)
     a = fw.submit("generic-cpu", {}, source_id=3, pe=0)
-    b = fw.submit("generic-cpu", {"--address": "0x60001000"}, source_id=4, pe=1)
+    b = fw.submit("generic-cpu", {"address": "0x60001000"}, source_id=4, pe=1)
     assert a.state == b.state == "notified"            # both raised at once
     settle(s, a, b)
     assert a.state == b.state == "consumed"
@@ -623,10 +623,10 @@ def test_sdei_preemption_critical_over_normal_only(sim):
     s = sim(_two_of_each_priority(), delay=0.5)
     fw = s.firmware
     n0 = fw.submit("memory-ce", {}, source_id=5, pe=0)                 # 5000 normal, running on PE 0
-    n0b = fw.submit("memory-ce", {"--address": "0x60001000"}, source_id=8, pe=0)   # 5001 normal
-    n1 = fw.submit("memory-ce", {"--address": "0x60002000"}, source_id=8, pe=1)    # other PE: fine
-    crit = fw.submit("memory-ce", {"--address": "0x60003000"}, source_id=6, pe=0)  # 5003 preempts
-    crit2 = fw.submit("memory-ce", {"--address": "0x60004000"}, source_id=9, pe=0)  # 5004: no
+    n0b = fw.submit("memory-ce", {"address": "0x60001000"}, source_id=8, pe=0)   # 5001 normal
+    n1 = fw.submit("memory-ce", {"address": "0x60002000"}, source_id=8, pe=1)    # other PE: fine
+    crit = fw.submit("memory-ce", {"address": "0x60003000"}, source_id=6, pe=0)  # 5003 preempts
+    crit2 = fw.submit("memory-ce", {"address": "0x60004000"}, source_id=9, pe=0)  # 5004: no
     assert n0.state == "notified"
     assert (n0b.state, n0b.reason) == ("refused", "a normal event (5000) is running on PE 0 and "
                                                   "event 5001 is normal")
@@ -645,7 +645,7 @@ def test_sdei_preemption_critical_over_normal_only(sim):
     assert snap["running"] == [[], [], [], []]
     assert all(ev["state"] == ["rEG"] * 4 for ev in snap["events"].values())
     # once the normal event completed, another normal one dispatches on PE 0
-    again = fw.submit("memory-ce", {"--address": "0x60005000"}, source_id=8, pe=0)
+    again = fw.submit("memory-ce", {"address": "0x60005000"}, source_id=8, pe=0)
     settle(s, again)
     assert again.state == "consumed"
 
@@ -790,8 +790,8 @@ def test_repeat_within_a_second_gets_distinct_bytes_and_both_are_processed_on_se
     s = sim()
     mark = os_mark(s)
     _same_second()
-    a = s.firmware.submit("memory-ue", {"--address": "0x60000000"})
-    b = s.firmware.submit("memory-ue", {"--address": "0x60000000"})
+    a = s.firmware.submit("memory-ue", {"address": "0x60000000"})
+    b = s.firmware.submit("memory-ue", {"address": "0x60000000"})
     settle(s, a, b)
     assert a.state == b.state == "consumed"
     assert a.record != b.record and a.digest != b.digest
@@ -809,7 +809,7 @@ def test_repeat_within_a_second_gets_distinct_bytes_and_both_are_processed_on_se
 def test_identical_bytes_are_dropped_by_the_os_cache_on_sea_and_fwemu_warns(sim):
     s = sim()
     mark = os_mark(s)
-    fields = {"--timestamp": "2024-05-01T12:00:00"}
+    fields = {"timestamp": "2024-05-01T12:00:00"}
     a = s.firmware.submit("memory-ue", fields, unique=False)
     b = s.firmware.submit("memory-ue", fields, unique=False)
     settle(s, a, b)
@@ -861,7 +861,7 @@ def test_a_second_firmware_instance_of_the_board_does_not_repeat_the_first(sim):
 def test_identical_bytes_on_the_hed_path_skip_printing_but_are_still_handled(sim):
     s = sim()
     mark = os_mark(s)
-    fields = {"--timestamp": "2024-05-01T12:00:00"}
+    fields = {"timestamp": "2024-05-01T12:00:00"}
     a = s.firmware.submit("memory-ue", fields, source_id=1, unique=False)
     b = s.firmware.submit("memory-ue", fields, source_id=1, unique=False)
     settle(s, a, b)
@@ -876,8 +876,8 @@ def test_identical_bytes_on_the_hed_path_skip_printing_but_are_still_handled(sim
 def test_repeat_with_an_explicit_timestamp_is_not_silently_deduplicated(sim, ts):
     s = sim()
     mark = os_mark(s)
-    a = s.firmware.submit("memory-ue", {"--timestamp": ts})
-    b = s.firmware.submit("memory-ue", {"--timestamp": ts})
+    a = s.firmware.submit("memory-ue", {"timestamp": ts})
+    b = s.firmware.submit("memory-ue", {"timestamp": ts})
     settle(s, a, b)
     lost = a.record == b.record and not b.warnings
     assert not lost, "identical bytes posted without a warning"
@@ -889,7 +889,7 @@ def test_repeat_with_an_explicit_timestamp_is_not_silently_deduplicated(sim, ts)
 # fault injection: invalid records (raw FILE) against the OS
 
 
-MEM_UE = records.encode(scenarios.build("memory-ue", {"--timestamp": "2024-05-01T12:00:00"}))
+MEM_UE = records.encode(scenarios.build("memory-ue", {"timestamp": "2024-05-01T12:00:00"}))
 FORGED = {   # rule -> (bytes, what Linux prints)
     "L2": (patch32(patch32(MEM_UE, 4, 0), 8, 10), "Truncated error status block!"),
     "L3": (patch32(MEM_UE, 12, 2000), "Invalid error status block length!"),
@@ -1015,7 +1015,7 @@ def test_memory_fatal_panics_then_injections_time_out_until_reset(sim):
     assert later.state == "timed-out"
     assert block_status(s, 2) == 0 and read_ack(s, 2) == ACKED
 
-    again = fw.submit("memory-ue", {"--address": "0x60001000"})
+    again = fw.submit("memory-ue", {"address": "0x60001000"})
     settle(s, again)
     assert again.state == "consumed"
 
@@ -1120,10 +1120,10 @@ STORM_REFUSALS = [
 def _storm_fields(scenario: str, k: int) -> dict:
     """Every record distinct (so 'seen exactly once' is meaningful)."""
     if scenario == "raw":
-        return {"--guid": RAW_GUID, "--data": f"{k:08x}"}
+        return {"guid": RAW_GUID, "data": f"{k:08x}"}
     if scenario.startswith("pcie"):
-        return {"--serial": str(k)}
-    return {"--address": hex(0x40000000 + (k << 12))}
+        return {"serial": str(k)}
+    return {"address": hex(0x40000000 + (k << 12))}
 
 
 def test_storm_10000_injections_random_os_delays_none_lost_or_overwritten(sim):
@@ -1209,8 +1209,8 @@ def test_next_sei_waits_the_settle_time_after_the_ack(tmp_path):
     s = Session.open(load_board("sim"), journal=str(tmp_path / "j.jsonl"), sei_settle=0.08)
     try:
         fw = s.firmware
-        a = fw.submit("memory-ue", {"--address": "0x60010000"}, source_id=3, pe=0)
-        b = fw.submit("memory-ue", {"--address": "0x60020000"}, source_id=4, pe=1)
+        a = fw.submit("memory-ue", {"address": "0x60010000"}, source_id=3, pe=0)
+        b = fw.submit("memory-ue", {"address": "0x60020000"}, source_id=4, pe=1)
         assert a.state == "consumed" and b.state == "waiting-sei"
         st = fw.status()
         assert st["sei_settling"] is True and st["sei_waiting"] == [b.id] and st["sei_settle_ms"] == 80

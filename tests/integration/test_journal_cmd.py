@@ -195,7 +195,7 @@ def test_show_one_injection_decodes_its_record_in_the_kernels_words(real):
     ids = [i["id"] for i in res["sweep"]["injections"]]
     env = fwj("journal", "show", f"{run}:{want['id']}", "--journal", str(path))
     inj = env["injection"]
-    assert inj["id"] == want["id"] and inj["record"] == want["record"] and inj["fields"] == {"--address": "0x60002000"}
+    assert inj["id"] == want["id"] and inj["record"] == want["record"] and inj["fields"] == {"address": "0x60002000"}
     assert [ln["event"]["event"] for ln in env["lines"]] == ["accepted", "consumed"]
     assert env["decoded"]["kernel"] == "6.1"
     text = format_estatus(decode(bytes.fromhex(want["record"])), 2)
@@ -397,7 +397,7 @@ def _final(run, i, wall, m, state="consumed", notify="sea", lat=0.5, reason=None
           "posted": wall + 1e-4, "notified": wall + 2e-4, "consumed": wall + 2e-4 + lat / 1000 if consumed else None,
           "latency_ms": lat if consumed else None, "run": run, "m_accepted": m, "m_posted": m + 1e-4,
           "m_notified": m + 2e-4, "m_consumed": m + 2e-4 + lat / 1000 if consumed else None,
-          "m_end": m + 0.001, "fields": {"--address": hex(0x60000000 + i * 4096)}, "record": "11000000" + "00" * 16}
+          "m_end": m + 0.001, "fields": {"address": hex(0x60000000 + i * 4096)}, "record": "11000000" + "00" * 16}
     ev.update(kw)
     ev["event"] = state
     return ev

@@ -64,6 +64,34 @@ def test_a_rebuilt_replay_has_the_same_fields_and_a_new_timestamp(tmp_path, cli_
         assert a[:ts] + a[ts + 8:] == b[:ts] + b[ts + 8:] and a != b
 
 
+def test_fields_are_journalled_by_name_and_a_format_3_journal_reads_and_rebuilds_the_same(
+        tmp_path, cli_run, original):
+    old = finals(original)
+    assert old[1]["fields"] == {"address": "0x60001000"}       # format 4: by field name
+    assert [ln["format"] for ln in journal.read(original) if ln.get("event") == "run"] == [4]
+    # the same journal as format 3 wrote it: the run's format, fields keyed by option
+    three = tmp_path / "three.jsonl"
+    three.write_text("".join(json.dumps(ln) + "\n" for ln in (
+        {**ln, "format": 3} if ln.get("event") == "run" else
+        {**ln, "fields": {"--" + k.replace("_", "-"): v for k, v in ln["fields"].items()}} if "fields" in ln else ln
+        for ln in journal.read(original))))
+    assert '"--address": "0x60001000"' in three.read_text()
+    run = old[0]["run"]
+    rc, out, err = cli_run("--json", "journal", "show", f"{run}:2", "--journal", str(three))
+    assert rc == 0, err
+    assert json.loads(out)["injection"]["fields"] == {"address": "0x60001000"}
+    rc, out, err = cli_run("journal", "show", f"{run}:2", "--journal", str(three))
+    assert "fields: --address 0x60001000" in out                # shown as `fwemu inject` takes it
+    into = tmp_path / "replay.jsonl"
+    rc, out, err = cli_run("journal", "replay", f"{run}:2", "--rebuild", "--journal", str(three),
+                           "--into", str(into))
+    assert rc == 0, err
+    new = finals(into)
+    assert new[0]["fields"] == {"address": "0x60001000"} and new[0]["state"] == "consumed"
+    a, b = bytes.fromhex(new[0]["record"]), bytes.fromhex(old[1]["record"])
+    assert a[:84] + a[92:] == b[:84] + b[92:]      # the same record but its timestamp
+
+
 def test_a_replay_onto_another_board(tmp_path, cli_run, original):
     into = tmp_path / "agent.jsonl"
     rc, out, err = cli_run("journal", "replay", "last:1", "--to", "sim-agent", "--journal", str(original),

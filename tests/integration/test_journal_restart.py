@@ -29,7 +29,7 @@ def _mixed_run(path, n=1400, delay=0.0):
     injs = []
     for k in range(n):
         sid = [2, 3, 4, 5, 6, 1, 7][k % 7]
-        injs.append(fw.submit("memory-ue", {"--address": hex(0x40000000 + (k % 500) * 4096)},
+        injs.append(fw.submit("memory-ue", {"address": hex(0x40000000 + (k % 500) * 4096)},
                               source_id=sid, pe=k & 1, timeout=10))
         if k % 50 == 49:
             fw.pump(0)

@@ -36,7 +36,7 @@ def _sim_inject(pa: int, knobs: OsKnobs | None = None, scenario: str = "memory-u
     j = Journal(None)
     sess = Session(SIM, target, FirmwareModel(SIM, target, j), j)
     try:
-        res = sess.inject({"scenario": scenario, "fields": {"--address": hex(pa)}, "notify": "sea"})
+        res = sess.inject({"scenario": scenario, "fields": {"address": hex(pa)}, "notify": "sea"})
         assert res["injections"][0]["state"] == "consumed", res
         return [ln for ln in res["os_log"] if "[Hardware Error]" not in ln]
     finally:

@@ -199,4 +199,4 @@ def test_a_sweep_is_held_to_the_scenarios_own_field_width(fwemu):
     assert rc == 0, err
     doc = json.loads(out)
     assert [i["state"] for i in doc["injections"]] == ["consumed"] * 3
-    assert [i["fields"]["--chip-id"] for i in doc["injections"]] == ["0xfa", "0xfb", "0xfc"]
+    assert [i["fields"]["chip_id"] for i in doc["injections"]] == ["0xfa", "0xfb", "0xfc"]

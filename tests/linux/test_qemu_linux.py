@@ -22,7 +22,7 @@ import pytest
 import qemu_helpers as h
 from qemu_helpers import REPORT, need_linux
 
-FIELDS_TS = {"--timestamp": h.FIXED_TIMESTAMP}
+FIELDS_TS = {"timestamp": h.FIXED_TIMESTAMP}
 
 # Differences between the sim's OS model and the real kernel that are understood: (sim line
 # pattern or None, real line pattern or None, reason). A pair matching one is reported, not
@@ -136,7 +136,7 @@ def test_cli_status_sees_the_guest(qemu_target):
 def test_memory_ue_recovered(real, qemu_target, fresh_pa, pacer):
     pa = fresh_pa()
     pacer.before(corrected=False)
-    r, s, pairs = both(real, qemu_target, "memory-ue", {**FIELDS_TS, "--address": hex(pa)})
+    r, s, pairs = both(real, qemu_target, "memory-ue", {**FIELDS_TS, "address": hex(pa)})
     inj = r["injection"]
     assert inj["state"] == "consumed" and inj["latency_ms"] > 0
     note_latency("SEA", "memory-ue", inj)
@@ -160,7 +160,7 @@ def test_memory_ue_recovered(real, qemu_target, fresh_pa, pacer):
 def test_memory_ce_decoded_not_offlined(real, qemu_target, fresh_pa, pacer):
     pa = fresh_pa()
     pacer.before(corrected=True)
-    r, s, pairs = both(real, qemu_target, "memory-ce", {**FIELDS_TS, "--address": hex(pa)})
+    r, s, pairs = both(real, qemu_target, "memory-ce", {**FIELDS_TS, "address": hex(pa)})
     inj = r["injection"]
     assert inj["state"] == "consumed"
     note_latency("SEA", "memory-ce", inj)
@@ -177,7 +177,7 @@ def test_memory_ce_decoded_not_offlined(real, qemu_target, fresh_pa, pacer):
 def test_arm_cache_ue_memory_failure(real, qemu_target, fresh_pa, pacer):
     pa = fresh_pa()
     pacer.before(corrected=False)
-    r, s, pairs = both(real, qemu_target, "arm-cache-ue", {**FIELDS_TS, "--address": hex(pa)})
+    r, s, pairs = both(real, qemu_target, "arm-cache-ue", {**FIELDS_TS, "address": hex(pa)})
     inj = r["injection"]
     assert inj["state"] == "consumed"
     note_latency("SEA", "arm-cache-ue", inj)
@@ -302,7 +302,7 @@ def test_newer_section_kinds_are_unknown_to_6_1(real, qemu_target, pacer, scenar
 
 
 def test_invalid_block_length_rejected(real, qemu_target, fresh_pa):
-    rec = h.with_data_length(h.record_bytes("memory-ue", {**FIELDS_TS, "--address": hex(fresh_pa())}), 2000)
+    rec = h.with_data_length(h.record_bytes("memory-ue", {**FIELDS_TS, "address": hex(fresh_pa())}), 2000)
     r, s, pairs = both(real, qemu_target, "raw", record=rec)
     inj = r["injection"]
     assert inj.get("forged") is True
@@ -314,7 +314,7 @@ def test_invalid_block_length_rejected(real, qemu_target, fresh_pa):
 
 
 def test_invalid_entry_length_rejected(real, qemu_target, fresh_pa):
-    rec = h.with_entry_length(h.record_bytes("memory-ue", {**FIELDS_TS, "--address": hex(fresh_pa())}), 200)
+    rec = h.with_entry_length(h.record_bytes("memory-ue", {**FIELDS_TS, "address": hex(fresh_pa())}), 200)
     r, s, pairs = both(real, qemu_target, "raw", record=rec)
     inj = r["injection"]
     assert "[Firmware Warn]: GHES: Failed to read error status block!" in r["os_log"]
@@ -328,7 +328,7 @@ def test_entry_revision_0201_as_the_kernel_reads_it(real, qemu_target, fresh_pa,
     the section 64 bytes after the entry and handles it as the sim does."""
     pa = fresh_pa()
     pacer.before(corrected=False)
-    fields = {"--entry-revision": "0x0201", "--address": hex(pa)}
+    fields = {"entry_revision": "0x0201", "address": hex(pa)}
     r, s, pairs = both(real, qemu_target, "memory-ue", fields)
     inj = r["injection"]
     assert inj["state"] == s["injection"]["state"] == "consumed", inj
@@ -341,9 +341,9 @@ def test_entry_revision_0201_as_the_kernel_reads_it(real, qemu_target, fresh_pa,
 def test_header_length_options_dropped_on_sim_acked_by_the_kernel(real, qemu_target, fresh_pa):
     """--data-length / --error-data-length as written: the kernel warns, clears and acks,
     as the sim does; the sim (which sees the OS throw it away) journals it dropped."""
-    for fields, warning in (({"--data-length": "2000"}, "Invalid error status block length!"),
-                            ({"--error-data-length": "200"}, "Failed to read error status block!")):
-        r, s, pairs = both(real, qemu_target, "memory-ue", {**fields, "--address": hex(fresh_pa())})
+    for fields, warning in (({"data_length": "2000"}, "Invalid error status block length!"),
+                            ({"error_data_length": "200"}, "Failed to read error status block!")):
+        r, s, pairs = both(real, qemu_target, "memory-ue", {**fields, "address": hex(fresh_pa())})
         assert f"[Firmware Warn]: GHES: {warning}" in r["os_log"]
         assert not hw_lines(r["os_log"])
         assert r["injection"]["state"] == "consumed"        # the ack is all a real target shows
@@ -354,7 +354,7 @@ def test_header_length_options_dropped_on_sim_acked_by_the_kernel(real, qemu_tar
 
 def test_block_status_zero_times_out(real, qemu_target, fresh_pa, pacer):
     src = sea_source(qemu_target)
-    rec = h.with_block_status(h.record_bytes("memory-ue", {**FIELDS_TS, "--address": hex(fresh_pa())}), 0)
+    rec = h.with_block_status(h.record_bytes("memory-ue", {**FIELDS_TS, "address": hex(fresh_pa())}), 0)
     r = h.inject(real, "raw", record=rec, timeout=3.0)
     inj = r["injection"]
     assert inj["state"] == "timed-out", inj            # never consumed: not reported as success
@@ -366,7 +366,7 @@ def test_block_status_zero_times_out(real, qemu_target, fresh_pa, pacer):
     assert_acked(qemu_target, src)
     pa = fresh_pa()
     pacer.before(corrected=False)
-    again = h.inject(h.session_on(qemu_target), "memory-ue", {"--address": hex(pa)})
+    again = h.inject(h.session_on(qemu_target), "memory-ue", {"address": hex(pa)})
     assert again["injection"]["state"] == "consumed"
     assert any(ln.startswith(f"Memory failure: {pa >> 12:#x}:") for ln in again["os_log"])
 
@@ -385,7 +385,7 @@ def test_sea_burst_one_record_per_abort(real, qemu_target, fresh_pa, pacer):
         pacer.before(corrected=False)
     mark = qemu_target.log_mark()
     fw = real.firmware
-    injs = [fw.submit("memory-ue", {"--address": hex(pa)}, timeout=10) for pa in pas]
+    injs = [fw.submit("memory-ue", {"address": hex(pa)}, timeout=10) for pa in pas]
     fw.wait_all(injs)
     lines, _ = qemu_target.os_log(mark)
     text, _ = qemu_target.console.read_log(mark)
@@ -418,7 +418,7 @@ def test_stalled_guest_leaves_no_stale_notification(real, qemu_target, fresh_pa)
     mark = qemu_target.log_mark()
     os.kill(pid, signal.SIGSTOP)
     try:
-        inj = real.firmware.submit("memory-ue", {"--address": hex(pa)}, timeout=3.0)
+        inj = real.firmware.submit("memory-ue", {"address": hex(pa)}, timeout=3.0)
         real.firmware.wait_all([inj])
         assert inj.state == "timed-out", inj.to_json()
         qemu_target._detach()                      # that fwemu exits
@@ -446,7 +446,7 @@ def _page_case(real, qemu_target, pacer, name, pa):
     from fwemu.targets.linux_model import OsKnobs
 
     pacer.before(corrected=False)
-    r, s, pairs = both(real, qemu_target, "memory-ue", {**FIELDS_TS, "--address": hex(pa)},
+    r, s, pairs = both(real, qemu_target, "memory-ue", {**FIELDS_TS, "address": hex(pa)},
                        knobs=OsKnobs(memory=knobs_memory))
     assert r["injection"]["state"] == "consumed", r["injection"]
     check_same_as_sim(name, pairs)
@@ -486,7 +486,7 @@ def test_gpio_via_qmp(real, qemu_target, fresh_pa, pacer):
                     "(point FWEMU_QEMU at one)")
     pa = fresh_pa()
     pacer.before(corrected=False)
-    r, s, pairs = both(real, qemu_target, "memory-ue", {**FIELDS_TS, "--address": hex(pa)}, notify="gpio")
+    r, s, pairs = both(real, qemu_target, "memory-ue", {**FIELDS_TS, "address": hex(pa)}, notify="gpio")
     inj = r["injection"]
     assert inj["state"] == "consumed" and inj["notify"] == "gpio"
     note_latency("GPIO", "memory-ue", inj)
@@ -528,7 +528,7 @@ def test_gpio_refused_without_qmp_injection(qemu_target):
 
 def test_memory_fatal_panics_and_restarts(real, qemu_target, fresh_pa):
     pa = fresh_pa()
-    r, s, pairs = both(real, qemu_target, "memory-fatal", {**FIELDS_TS, "--address": hex(pa)})
+    r, s, pairs = both(real, qemu_target, "memory-fatal", {**FIELDS_TS, "address": hex(pa)})
     inj = r["injection"]
     assert inj["state"] == "consumed"                 # __ghes_panic clears and acks first
     note_latency("SEA", "memory-fatal", inj)
@@ -543,7 +543,7 @@ def test_memory_fatal_panics_and_restarts(real, qemu_target, fresh_pa):
     assert "Kernel panic - not syncing: GHES: Fatal hardware error" in lines
     check_same_as_sim("memory-fatal", [(a, b, _known(a, b)) for a, b in h.compare(s["os_log"], r["os_log"])])
     # a down guest refuses further notifications, with the reason
-    after = h.inject(h.session_on(qemu_target), "memory-ue", {"--address": hex(fresh_pa())}, timeout=3)
+    after = h.inject(h.session_on(qemu_target), "memory-ue", {"address": hex(fresh_pa())}, timeout=3)
     assert after["injection"]["state"] == "refused"
     assert "guest is down" in after["injection"]["reason"] and "Fatal hardware error" in after["injection"]["reason"]
     # restart: a new boot, the same discovered sources, and it consumes again
@@ -553,7 +553,7 @@ def test_memory_fatal_panics_and_restarts(real, qemu_target, fresh_pa):
     assert qemu_target.os_state()["up"] is True
     assert [x.to_dict() for x in qemu_target.board.sources] == before
     pa = fresh_pa()
-    again = h.inject(h.session_on(qemu_target), "memory-ue", {"--address": hex(pa)})
+    again = h.inject(h.session_on(qemu_target), "memory-ue", {"address": hex(pa)})
     assert again["injection"]["state"] == "consumed"
     note_latency("SEA", "memory-ue after restart", again["injection"])
 

@@ -21,7 +21,7 @@ import pytest
 import qemu_helpers as h
 from conftest import REPORT
 
-FIXED_TS = {"--timestamp": h.FIXED_TIMESTAMP}
+FIXED_TS = {"timestamp": h.FIXED_TIMESTAMP}
 NORMAL, NORMAL2, CRITICAL, POLLED = 0, 1, 2, 3      # the board's sources
 
 KNOWN = [
@@ -109,9 +109,9 @@ def test_linux_registered_the_sdei_events(machine):
 def test_sdei_scenarios_consumed_by_linux(machine, scenario, source):
     fields = dict(FIXED_TS)
     if scenario in ("memory-ue", "memory-ce", "arm-cache-ue"):
-        fields["--address"] = hex(machine.page())
+        fields["address"] = hex(machine.page())
     else:      # a device of its own per source: identical blocks would meet the kernel's
-        fields["--bdf"] = f"0000:0{source + 1}:00.0"   # 10-s duplicate cache (issue 12)
+        fields["bdf"] = f"0000:0{source + 1}:00.0"   # 10-s duplicate cache (issue 12)
     PACER.before(corrected=scenario == "memory-ce")
     r = both(machine, scenario, fields, source)
     inj = r["injection"]
@@ -121,7 +121,7 @@ def test_sdei_scenarios_consumed_by_linux(machine, scenario, source):
     hw = hw_lines(r["os_log"])
     assert hw[0] == f"Hardware error from APEI Generic Hardware Error Source: {source}", r["os_log"]
     if scenario in ("memory-ue", "arm-cache-ue"):
-        pa = int(fields["--address"], 16)
+        pa = int(fields["address"], 16)
         assert any(re.fullmatch(rf"Memory failure: {pa >> 12:#x}: recovery action for .+: Recovered", ln)
                    for ln in r["os_log"]), r["os_log"]
     assert_acked(machine, source)
@@ -130,7 +130,7 @@ def test_sdei_scenarios_consumed_by_linux(machine, scenario, source):
 def test_polled_source_consumed(machine):
     pa = machine.page()
     PACER.before(corrected=False)
-    r = both(machine, "memory-ue", {**FIXED_TS, "--address": hex(pa)}, POLLED)
+    r = both(machine, "memory-ue", {**FIXED_TS, "address": hex(pa)}, POLLED)
     assert r["injection"]["state"] == "consumed"
     assert f"  physical_address: 0x{pa:016x}" in hw_lines(r["os_log"])
     assert_acked(machine, POLLED)
@@ -199,7 +199,7 @@ def test_noisy_uart_each_record_consumed_once(machine):
         results = []
         for k in range(8):
             res = sess.inject({"scenario": "memory-ce", "source": NORMAL, "timeout": 20.0,
-                               "fields": {"--address": hex(0x7000_0000 + k * 0x1000)}})
+                               "fields": {"address": hex(0x7000_0000 + k * 0x1000)}})
             results.append(res["injections"][0])
         retries = noisy.channel.stats.retries
     finally:
@@ -226,7 +226,7 @@ def test_zz_fatal_on_the_critical_event_panics_linux(machine):
     fwemu cannot read the Read Ack of a machine that is gone; it must not claim more than
     the console shows."""
     pa = machine.page()
-    r = inject(machine, "memory-fatal", {**FIXED_TS, "--address": hex(pa)}, CRITICAL, timeout=15)
+    r = inject(machine, "memory-fatal", {**FIXED_TS, "address": hex(pa)}, CRITICAL, timeout=15)
     inj = r["injection"]
     deadline = time.monotonic() + 30
     while machine.guest.alive() and time.monotonic() < deadline:

@@ -43,32 +43,32 @@ def stamp(factory, rec: bytes) -> tuple[int, int]:
 def test_identical_content_runs_ahead_and_stays_unique(clock):
     f = scenarios.RecordFactory(SIM.pes.mpidr)
     warnings: list[str] = []
-    recs = [f.make("memory-ue", {"--address": "0x60000000"}, warnings=warnings) for _ in range(300)]
+    recs = [f.make("memory-ue", {"address": "0x60000000"}, warnings=warnings) for _ in range(300)]
     assert len(set(recs)) == 300
     # the wall's second whole, then at most 64 of each second ahead (room for other processes)
     assert [stamp(f, r) for r in recs] == [(0, q) for q in range(128)] + [(1, q) for q in range(64)] \
         + [(2, q) for q in range(64)] + [(3, q) for q in range(44)]
     assert len(warnings) == 1 and "runs 1 s ahead" in warnings[0]
 
-    other = f.make("memory-ue", {"--address": "0x60001000"})          # other content: its own clock
+    other = f.make("memory-ue", {"address": "0x60001000"})          # other content: its own clock
     assert stamp(f, other) == (0, 0)
 
     clock[0] = WALL + 1.5      # the wall reaches second 1: the ahead content keeps counting at 3
-    more = [f.make("memory-ue", {"--address": "0x60000000"}, warnings=warnings) for _ in range(100)]
+    more = [f.make("memory-ue", {"address": "0x60000000"}, warnings=warnings) for _ in range(100)]
     assert [stamp(f, r) for r in more] == [(3, q) for q in range(44, 64)] + [(4, q) for q in range(64)] \
         + [(5, q) for q in range(16)]
     assert len(warnings) == 2                                          # once per wall second
-    assert stamp(f, f.make("memory-ue", {"--address": "0x60001000"})) == (1, 0)
+    assert stamp(f, f.make("memory-ue", {"address": "0x60001000"})) == (1, 0)
 
     clock[0] = WALL + 6.1      # past its logical second: back to the wall, sequence 0
-    again = f.make("memory-ue", {"--address": "0x60000000"})
+    again = f.make("memory-ue", {"address": "0x60000000"})
     assert stamp(f, again) == (6, 0)
     assert len(set(recs + more + [again])) == 401
 
 
 def test_distinct_content_in_one_second_each_starts_at_zero(clock):
     f = scenarios.RecordFactory(SIM.pes.mpidr)
-    recs = [f.make("memory-ue", {"--address": hex(0x60000000 + k * 4096)}) for k in range(1000)]
+    recs = [f.make("memory-ue", {"address": hex(0x60000000 + k * 4096)}) for k in range(1000)]
     assert {stamp(f, r) for r in recs} == {(0, 0)}
     assert len(set(recs)) == 1000
     # a non-memory scenario (timestamp patched into cached bytes) keeps the same rules
@@ -87,7 +87,7 @@ def test_the_same_memory_error_on_two_pes_in_one_second_differs(clock, tmp_path)
         recs = [f.make(kind, {}, pe=pe) for pe in (0, 1, 2, 3, 0)]
         assert len(set(recs)) == 5, kind
     # fields that spell the same content differently share one clock too
-    a = f.make("memory-ue", {"--address": "0x60000000", "--error-type": "3"}, pe=2)
+    a = f.make("memory-ue", {"address": "0x60000000", "error_type": "3"}, pe=2)
     b = f.make("memory-ue", {}, pe=3)
     assert a != b
 
@@ -105,7 +105,7 @@ def test_two_factories_of_one_board_never_repeat_and_a_restart_neither(clock, tm
     f3 = scenarios.RecordFactory(SIM.pes.mpidr, board="sim", state_path=path)
     recs += [f3.make("memory-ue", {}, pe=1) for _ in range(50)]
     assert len(set(recs)) == 250
-    fixed = {"--timestamp": "2024-05-01T12:00:00"}
+    fixed = {"timestamp": "2024-05-01T12:00:00"}
     fx = [f.make("memory-ue", fixed, pe=pe) for f in (f2, f3) for pe in (0, 1)]
     assert len(set(fx)) == 4
 
@@ -113,7 +113,7 @@ def test_two_factories_of_one_board_never_repeat_and_a_restart_neither(clock, tm
 def test_fixed_timestamp_past_its_128_sequence_values_warns(tmp_path):
     f = scenarios.RecordFactory(SIM.pes.mpidr, board="sim", state_path=tmp_path / "s.json")
     warnings: list[str] = []
-    fixed = {"--timestamp": "2024-05-01T12:00:00"}
+    fixed = {"timestamp": "2024-05-01T12:00:00"}
     recs = [f.make("memory-ue", fixed, warnings=warnings) for _ in range(128)]
     assert len(set(recs)) == 128 and not warnings
     f.make("memory-ue", fixed, warnings=warnings)
@@ -130,9 +130,9 @@ def test_an_unusable_state_file_warns_and_stays_unique_in_the_process(clock, tmp
 
 
 SCEN = st.sampled_from(["memory-ue", "memory-ce", "pcie-ue", "arm-tlb", "generic-cpu"])
-FIELDS = st.sampled_from([{}, {"--address": "0x60001000"}, {"--address": "0x60000000"},
-                          {"--timestamp": "2024-05-01T12:00:00"}, {"--timestamp": "now"},
-                          {"--severity": "recoverable"}])
+FIELDS = st.sampled_from([{}, {"address": "0x60001000"}, {"address": "0x60000000"},
+                          {"timestamp": "2024-05-01T12:00:00"}, {"timestamp": "now"},
+                          {"severity": "recoverable"}])
 OPS = st.lists(st.tuples(st.integers(0, 3),            # which firmware instance (0..2), 3: restart one
                          SCEN, st.integers(0, 3), FIELDS,
                          st.integers(0, 2)),            # seconds the wall moves before it (0 mostly)
@@ -176,7 +176,7 @@ while time.time() < start:
 out = []
 for k in range(int(sys.argv[2])):
     out.append(f.make("memory-ue", {}, pe=k % 4).hex())
-    out.append(f.make("memory-ue", {"--timestamp": "2024-05-01T12:00:00"}, pe=k % 4).hex())
+    out.append(f.make("memory-ue", {"timestamp": "2024-05-01T12:00:00"}, pe=k % 4).hex())
 print("\n".join(out))
 """
 

@@ -208,7 +208,7 @@ def test_cper_0_0_4_keeps_it_as_an_unknown_section():
 # ---- the scenario ----------------------------------------------------------------------------
 
 def section_of(fields: dict, mpidr: int | None = None) -> S.ArmRasSection:
-    sec = scenarios.build("arm-ras", {"--timestamp": "none", **fields}, mpidr=mpidr).entries[0].section
+    sec = scenarios.build("arm-ras", {"timestamp": "none", **fields}, mpidr=mpidr).entries[0].section
     assert isinstance(sec, S.ArmRasSection)
     return sec
 
@@ -220,19 +220,19 @@ def test_scenario_is_a_processor_node_of_the_target_pe():
     assert sec.ip_type == struct.pack("<QQQ", 0x410FD490, 0, 0)
     (rec,) = sec.error_syndromes
     assert (rec.err_status, rec.err_addr, rec.ras_revision) == (0xE030_0000, 0x6000_0000, 0x10)
-    assert section_of({"--severity": "corrected"}).error_syndromes[0].err_status == 0xC200_0000
+    assert section_of({"severity": "corrected"}).error_syndromes[0].err_status == 0xC200_0000
 
 
 def test_scenario_mpam_partid():
-    sec = section_of({"--mpam-partid": "0x2a"})
+    sec = section_of({"mpam_partid": "0x2a"})
     assert sec.auxiliary_data == S.AuxData(pairs=[S.AuxPair(S.MPAM_PARTID, 0x2A)])
     assert sec.encode()[152:] == struct.pack("<BBHIIHH", 1, 0, 0, 40, 16, 1, 0) + MPAM_KEY + struct.pack("<Q", 0x2A)
 
 
 def test_scenario_options():
-    sec = section_of({"--component-type": "gic", "--user-data": "GICD", "--node-revision": "2", "--record-index": "7",
-                      "--err-misc2": "0x22", "--address": "0x1000", "--midr": "0x410fd8e0",
-                      "--aux-data": "01 00 00 00 10 00 00 00 10 00 00 00 00 00 00 00"})
+    sec = section_of({"component_type": "gic", "user_data": "GICD", "node_revision": "2", "record_index": "7",
+                      "err_misc2": "0x22", "address": "0x1000", "midr": "0x410fd8e0",
+                      "aux_data": "01 00 00 00 10 00 00 00 10 00 00 00 00 00 00 00"})
     rec = sec.error_syndromes[0]
     assert (sec.component_type, sec.user_data, rec.index, rec.err_misc2, rec.err_addr) == \
         (4, b"GICD" + bytes(12), 7, 0x22, 0x1000)
@@ -242,14 +242,14 @@ def test_scenario_options():
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"--component-type": "dram"}, "--component-type: unknown component type 'dram'"),
-    ({"--user-data": "x" * 17}, "--user-data: is 17 characters; the user data holds 16"),
-    ({"--ip-instance": "00" * 17}, "--ip-instance: is 17 bytes; the field holds 16"),
-    ({"--ras-revision": "256"}, "--ras-revision: 256 is outside 0 .. 0xff"),
-    ({"--status": "1"}, "--status: does not apply to arm-ras"),
-    ({"--mpam-partid": "1", "--aux-data": "00"}, "--mpam-partid: conflicts with --aux-data"),
-    ({"--ip-instance": "01", "--mpidr": "1"}, "--ip-instance: conflicts with --mpidr"),
-    ({"--ip-type": "01", "--midr": "1"}, "--ip-type: conflicts with --midr"),
+    ({"component_type": "dram"}, "--component-type: unknown component type 'dram'"),
+    ({"user_data": "x" * 17}, "--user-data: is 17 characters; the user data holds 16"),
+    ({"ip_instance": "00" * 17}, "--ip-instance: is 17 bytes; the field holds 16"),
+    ({"ras_revision": "256"}, "--ras-revision: 256 is outside 0 .. 0xff"),
+    ({"status": "1"}, "--status: does not apply to arm-ras"),
+    ({"mpam_partid": "1", "aux_data": "00"}, "--mpam-partid: conflicts with --aux-data"),
+    ({"ip_instance": "01", "mpidr": "1"}, "--ip-instance: conflicts with --mpidr"),
+    ({"ip_type": "01", "midr": "1"}, "--ip-type: conflicts with --midr"),
 ])
 def test_scenario_refuses_bad_values(fields, message):
     with pytest.raises(UsageError) as exc:

@@ -186,7 +186,7 @@ def test_x86_processor():
 def test_the_scenarios_decode_in_cper():
     from fwemu import scenarios
     for kind in scenarios.NEWER:
-        buf = records.encode(scenarios.build(kind, {"--timestamp": "none"}))
+        buf = records.encode(scenarios.build(kind, {"timestamp": "none"}))
         out = cper.parse(wrap_record(buf))
         assert uuid.UUID(out["sectionDescriptors"][0]["sectionType"]["data"]) == \
             S.CLASSES[kind].GUID, kind

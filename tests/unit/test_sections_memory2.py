@@ -167,30 +167,30 @@ def test_cper_reads_the_bank_group_form():
 # ---- the scenario ----------------------------------------------------------------------------
 
 def section_of(fields: dict) -> S.Memory2Section:
-    sec = scenarios.build("memory2", {"--timestamp": "none", **fields}).entries[0].section
+    sec = scenarios.build("memory2", {"timestamp": "none", **fields}).entries[0].section
     assert isinstance(sec, S.Memory2Section)
     return sec
 
 
 def test_scenario_defaults_follow_the_severity():
-    ue, ce = section_of({}), section_of({"--severity": "corrected"})
+    ue, ce = section_of({}), section_of({"severity": "corrected"})
     assert (ue.physical_address, ue.error_type, ue.status) == (0x60000000, 3, 1)
     assert (ce.error_type, ce.status) == (2, 0)
 
 
 def test_scenario_takes_the_32_bit_fields():
-    sec = section_of({"--device": "0x10000", "--row": "0xffffffff", "--rank": "0x12345",
-                      "--chip-id": "200", "--card-handle": "0x10001", "--status": "3",
-                      "--bank-group": "1", "--bank-address": "2", "--error-type": "14"})
+    sec = section_of({"device": "0x10000", "row": "0xffffffff", "rank": "0x12345",
+                      "chip_id": "200", "card_handle": "0x10001", "status": "3",
+                      "bank_group": "1", "bank_address": "2", "error_type": "14"})
     assert (sec.device, sec.row, sec.rank, sec.chip_id, sec.card_handle, sec.status) == \
         (0x10000, 0xFFFFFFFF, 0x12345, 200, 0x10001, 3)
     assert (sec.bank_group, sec.bank_address, sec.bank_word, sec.error_type) == (1, 2, 0x0102, 14)
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"--device": "0x100000000"}, "--device: 0x100000000 is outside 0 .. 0xffffffff"),
-    ({"--error-type": "256"}, "--error-type: 256 is outside 0 .. 0xff"),
-    ({"--bank": "1", "--bank-group": "1"}, "--bank: conflicts with --bank-group/--bank-address"),
+    ({"device": "0x100000000"}, "--device: 0x100000000 is outside 0 .. 0xffffffff"),
+    ({"error_type": "256"}, "--error-type: 256 is outside 0 .. 0xff"),
+    ({"bank": "1", "bank_group": "1"}, "--bank: conflicts with --bank-group/--bank-address"),
 ])
 def test_scenario_refuses_bad_values(fields, message):
     with pytest.raises(UsageError) as exc:
@@ -200,8 +200,8 @@ def test_scenario_refuses_bad_values(fields, message):
 
 def test_memory_section_limits_are_unchanged():
     with pytest.raises(UsageError, match="--device"):
-        scenarios.build("memory-ue", {"--device": "0x10000"})
+        scenarios.build("memory-ue", {"device": "0x10000"})
     with pytest.raises(UsageError, match="--chip-id"):
-        scenarios.build("memory-ue", {"--chip-id": "8"})
+        scenarios.build("memory-ue", {"chip_id": "8"})
     with pytest.raises(UsageError, match="--status: does not apply to memory-ue"):
-        scenarios.build("memory-ue", {"--status": "1"})
+        scenarios.build("memory-ue", {"status": "1"})

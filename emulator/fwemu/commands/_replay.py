@@ -53,7 +53,7 @@ def _request(inj: Any, board: Board, args) -> api.InjectRequest:
     elif not args.route:
         notify = inj.notify
     if args.rebuild:
-        if scenario == "raw" and "--guid" not in inj.fields:
+        if scenario == "raw" and "guid" not in inj.fields:
             raise UsageError("--rebuild", f"{inj.run}:{inj.id} is a raw record: only its bytes can be replayed")
         return api.InjectRequest(scenario, inj.fields, source=source, notify=notify, pe=inj.pe or 0,
                                  timeout=args.timeout)

@@ -16,6 +16,7 @@ from ..board import NOTIFY_TYPES, load_board
 from .. import api
 from ..api import latency_summary
 from ..errors import UnreachableError, UsageError
+from ..request import field_flag
 from ..sweep import Injections
 from ..targets import Cap
 from ._simopts import (add_os_model_options, check_os_model_options, os_model_options)
@@ -122,9 +123,9 @@ def cmd_inject(args, out) -> int:
     fields = scenarios.fields_from_args(args)
     if args.file:
         if fields:
-            raise UsageError(next(iter(fields)), "cannot be combined with a raw FILE")
+            raise UsageError(field_flag(next(iter(fields))), "cannot be combined with a raw FILE")
         record = scenarios.read_limited(args.file, "FILE", scenarios.MAX_FIELD_FILE)
-    elif args.scenario == "raw" and "--guid" not in fields:
+    elif args.scenario == "raw" and "guid" not in fields:
         raise UsageError("FILE", "raw needs a FILE with a whole status block, or --guid/--data for a section")
 
     request = api.InjectRequest(args.scenario, fields, source=args.source, notify=args.notify, pe=args.pe,

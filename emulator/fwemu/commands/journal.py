@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from ..errors import EXIT_OK, EXIT_USAGE, UsageError
+from ..request import field_flag
 from ..journal_read import (OPEN, STATES, Filter, Injection, JournalReader, OsLog, Run, duration_text,
                             local_time, split_key)
 
@@ -219,7 +220,7 @@ def outcome_text(inj: Injection) -> str:
 
 
 def fields_text(fields: dict[str, str]) -> str:
-    return " ".join(f"{k} {v}" for k, v in fields.items())
+    return " ".join(f"{field_flag(k)} {v}" for k, v in fields.items())    # as `fwemu inject` takes them
 
 
 def injection_line(inj: Injection) -> str:

@@ -122,7 +122,7 @@ def _section_kind(scenario: str) -> str:
         raise UsageError("KIND", f"unknown scenario {scenario!r} (one of: {', '.join(scenarios.SCENARIOS)})")
     if scenario == "raw":
         return "raw"
-    return scenarios.build(scenario, {"--timestamp": "none"}).entries[0].section.KIND
+    return scenarios.build(scenario, {"timestamp": "none"}).entries[0].section.KIND
 
 
 def _check_kind(scenario: str, block, path: str) -> None:

@@ -4,6 +4,7 @@ daemon), and error replies mapped to and from FwemuError exit codes."""
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import time
@@ -92,14 +93,18 @@ def _pe(v) -> bool:
     return (_int(v) and 0 <= v < 1 << 16) or (isinstance(v, str) and 0 < len(v) <= 256)
 
 
+_FIELD = re.compile(r"(--)?[a-z][a-z0-9_-]*")
+
+
 def _check_fields(fields, where: str) -> None:
     if fields is None:
         return
     if not isinstance(fields, dict) or len(fields) > 64:
-        raise BadRequest(f"{where}: 'fields' must be a map of field option → text")
+        raise BadRequest(f"{where}: 'fields' must be a map of field name → text")
     for k, v in fields.items():
-        if not (isinstance(k, str) and k.startswith("--") and len(k) <= 64):
-            raise BadRequest(f"{where}: field {k!r:.40} is not a field option (--name)")
+        # a field name (address, error_type), or its option (--address) from an older client
+        if not (isinstance(k, str) and len(k) <= 64 and _FIELD.fullmatch(k)):
+            raise BadRequest(f"{where}: field {k!r:.40} is not a field name")
         if not (isinstance(v, str) and len(v) <= MAX_FIELD_TEXT):
             raise BadRequest(f"{where}: field {k} must be text")
         if v.startswith("@"):

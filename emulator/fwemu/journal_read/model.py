@@ -10,7 +10,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..errors import UsageError
 from ..journal_check import FINAL
+from ..request import field_key
 from .times import local_time
 
 Event = dict[str, Any]          # one journal line as json.loads gives it
@@ -142,6 +144,13 @@ class Run:
                 "matched": self.matched}
 
 
+def _name(key: str) -> str:
+    try:
+        return field_key(key)
+    except UsageError:     # not a field's name ("", "--"): shown as the journal has it
+        return key
+
+
 @dataclass(slots=True)
 class Injection:
     """One injection: its accepted line, its final line and any late lines, merged.
@@ -149,7 +158,8 @@ class Injection:
     state is the final line's (consumed, dropped, refused, timed-out, interrupted), or
     OPEN when the journal has its accepted line only. Wall times (accepted, posted,
     notified, consumed) are epoch seconds; m_* are the run's monotonic instants. fields
-    are the field options it was asked for, keyed by option ("--address": "0x60000000");
+    are the field values it was asked for, keyed by field name ("address": "0x60000000"),
+    whatever the journal's format;
     record is the status block posted (format 2; None in older lines)."""
 
     run: str | None
@@ -234,8 +244,8 @@ class Injection:
                         "accepted", "posted", "notified", "consumed", "latency_ms", "m_accepted",
                         "m_posted", "m_notified", "m_consumed", "m_end", "left_in_memory", "resolved_by"))
         f = ev.get("fields")
-        if isinstance(f, dict):
-            self.fields = {str(k): str(v) for k, v in f.items()}
+        if isinstance(f, dict):    # by name; formats 2 and 3 keyed them by option ("--address")
+            self.fields = {_name(str(k)): str(v) for k, v in f.items()}
         rec = ev.get("record")
         if isinstance(rec, str):
             try:

@@ -13,8 +13,8 @@ def replayable(reader: JournalReader, flt: Filter | None = None) -> Iterator[Inj
     """The selected injections that have a final line, one at a time, for posting again.
 
     Each Injection has: `scenario`, `source` (the id it was posted to), `notify` (that
-    source's notification kind), `pe`, `fields` (the field options it was asked for, keyed
-    by option as `fwemu inject` takes them: {"--address": "0x60001000"}; a sweep's value for
+    source's notification kind), `pe`, `fields` (the field values it was asked for, keyed
+    by field name as requests take them: {"address": "0x60001000"}; a sweep's value for
     that injection), `record` (the exact status block posted, bytes; None in format-1 lines,
     which did not journal it) and `run`/`id`/`state`/`key` to name it. Order: by run as the
     journal holds them, and by id (the order they were accepted) within a run. Open
