@@ -25,7 +25,7 @@ if _m is None:
 VERSION = _m.group(1)
 
 # The headers whose #defines Python sees as lib.NAME (agent.h: the window flags).
-HEADERS = ("cper.h", "ghes.h", "osmodel.h", "frame.h", "agent/proto.h", "agent/agent.h")
+HEADERS = ("cper.h", "ghes.h", "osmodel.h", "frame.h", "pack.h", "agent/proto.h", "agent/agent.h")
 _DEFINE = re.compile(r"^#define\s+(FWA?_[A-Z0-9_]+)\s+(\S.*?)\s*(?:/\*.*)?$")
 
 
@@ -150,6 +150,18 @@ typedef struct { uint32_t kind, arg; uint64_t addr; } fw_os_action;
 int fw_os_read(const fw_os_source *s, uint8_t *out, uint32_t cap, uint32_t *len);
 void fw_os_clear(const fw_os_source *s);
 int fw_os_actions(const uint8_t *buf, uint32_t len, fw_os_action *acts, uint32_t max);
+typedef struct {
+    uint32_t off, size, src, flags; int32_t vbit; uint32_t col, rshift, lshift;
+    uint64_t mask, value;
+} fw_pack_slot;
+typedef struct {
+    const fw_pack_slot *slots; uint32_t nslots, record_size; const uint8_t *pool;
+    uint32_t pool_len, ncols; const uint64_t *col_max;
+} fw_pack_plan;
+typedef struct { uint32_t slot, col; uint64_t index, value; } fw_pack_error;
+int fw_pack_check(const fw_pack_plan *p, fw_pack_error *err);
+int fw_pack_columns(const fw_pack_plan *p, const uint64_t *const *cols, size_t n, uint8_t *out,
+                    size_t cap, fw_pack_error *err);
 """
 
 # The debug channel's framing and the target agent (csrc/frame.h, csrc/agent/): their cdef
@@ -161,9 +173,9 @@ ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "fwemu._core",
-    '#include "cper.h"\n#include "ghes.h"\n#include "osmodel.h"\n#include "frame.h"\n#include "agent/agent.h"\n',
+    '#include "cper.h"\n#include "ghes.h"\n#include "osmodel.h"\n#include "frame.h"\n#include "pack.h"\n#include "agent/agent.h"\n',
     sources=[os.path.relpath(os.path.join(CSRC, n), ROOT)
-             for n in ("cper.c", "ghes.c", "osmodel.c", "frame.c", "agent/mp.c", "agent/agent.c")],
+             for n in ("cper.c", "ghes.c", "osmodel.c", "frame.c", "pack.c", "agent/mp.c", "agent/agent.c")],
     include_dirs=[os.path.relpath(CSRC, ROOT)],
     define_macros=[("FWEMU_VERSION", f'"{VERSION}"')],
     extra_compile_args=["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
