@@ -83,6 +83,23 @@ int fw_pack_check(const fw_pack_plan *p, fw_pack_error *err) {
     return FW_OK;
 }
 
+/* v as a little-endian integer of n (1..8) bytes; the usual sizes in one store. */
+static inline void put_le(uint8_t *dst, uint64_t v, uint32_t n) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint16_t v16 = (uint16_t)v;
+    uint32_t v32 = (uint32_t)v;
+    switch (n) {
+    case 8: memcpy(dst, &v, 8); return;
+    case 4: memcpy(dst, &v32, 4); return;
+    case 2: memcpy(dst, &v16, 2); return;
+    case 1: dst[0] = (uint8_t)v; return;
+    default: break;
+    }
+#endif
+    for (uint32_t b = 0; b < n; b++)
+        dst[b] = (uint8_t)(v >> (8u * b));
+}
+
 static inline uint64_t slot_value(const fw_pack_slot *s, const uint64_t *const *cols, size_t i,
                                   uint64_t valid) {
     uint64_t v = s->src == FW_PACK_COLUMN ? cols[s->col][i] : s->src == FW_PACK_VALID ? valid : s->value;
@@ -144,8 +161,7 @@ int fw_pack_columns(const fw_pack_plan *p, const uint64_t *const *cols, size_t n
                 for (b = 0; b < s->size; b++)
                     dst[b] |= (uint8_t)(v >> (8u * b));
             else
-                for (b = 0; b < s->size; b++)
-                    dst[b] = (uint8_t)(v >> (8u * b));
+                put_le(dst, v, s->size);
         }
     }
     return FW_OK;
