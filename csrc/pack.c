@@ -110,7 +110,7 @@ int fw_pack_columns(const fw_pack_plan *p, const uint64_t *const *cols, size_t n
                     size_t cap, fw_pack_error *err) {
     uint64_t always = 0, valid_base = 0;
     size_t i;
-    uint32_t c, k;
+    uint32_t c, k, cond[16], ncond = 0; /* the slots whose bit depends on the value */
     int rc = fw_pack_check(p, err), conditional = 0;
     if (rc != FW_OK)
         return rc;
@@ -124,8 +124,12 @@ int fw_pack_columns(const fw_pack_plan *p, const uint64_t *const *cols, size_t n
         const fw_pack_slot *s = &p->slots[k];
         if (s->src == FW_PACK_VALID)
             valid_base = s->value;
-        else if (s->vbit >= 0 && (s->flags & FW_PACK_VBIT_IF_NONZERO))
-            conditional = 1;
+        else if (s->vbit >= 0 && (s->flags & FW_PACK_VBIT_IF_NONZERO)) {
+            if (ncond < sizeof cond / sizeof cond[0])
+                cond[ncond++] = k;
+            else
+                conditional = 1; /* too many to list: each record walks the table */
+        }
         else if (s->vbit >= 0)
             always |= 1ull << s->vbit;
     }
@@ -141,12 +145,19 @@ int fw_pack_columns(const fw_pack_plan *p, const uint64_t *const *cols, size_t n
                 }
                 return FW_PACK_E_RANGE;
             }
-        if (conditional)
+        if (conditional) {
             for (k = 0; k < p->nslots; k++) {
                 const fw_pack_slot *s = &p->slots[k];
                 if (s->vbit >= 0 && (s->flags & FW_PACK_VBIT_IF_NONZERO) && slot_value(s, cols, i, 0))
                     valid |= 1ull << s->vbit;
             }
+        } else {
+            for (k = 0; k < ncond; k++) {
+                const fw_pack_slot *s = &p->slots[cond[k]];
+                if (slot_value(s, cols, i, 0))
+                    valid |= 1ull << s->vbit;
+            }
+        }
         for (k = 0; k < p->nslots; k++) {
             const fw_pack_slot *s = &p->slots[k];
             uint8_t *dst = rec + s->off;

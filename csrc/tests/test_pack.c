@@ -60,6 +60,36 @@ static void test_records_from_columns(void) {
     CHECK(fw_pack_columns(&p, cols, 3, out, 47, &err) == FW_E_NOSPACE);
 }
 
+/* More value-dependent bits than pack.c lists up front: each record walks the table. */
+static void test_many_conditional_bits(void) {
+    enum { N = 20 };
+    fw_pack_slot slots[1 + 2 * N];
+    uint64_t v[2] = {0x5A5A5, 0xFFFFF}, max = 0xFFFFF;
+    const uint64_t *cols[1] = {v};
+    uint8_t out[2 * (4 + N)];
+    fw_pack_plan p = {slots, 1 + 2 * N, 4 + N, NULL, 0, 1, &max};
+    fw_pack_error err;
+    uint32_t k, r, word;
+    int ok = 1;
+    fw_pack_slot valid = {0, 4, FW_PACK_VALID, 0, -1, 0, 0, 0, U64, 0};
+    slots[0] = valid;
+    for (k = 0; k < N; k++) {
+        fw_pack_slot zero = {4 + k, 1, FW_PACK_CONST, 0, -1, 0, 0, 0, U64, 0};
+        fw_pack_slot bit = {4 + k, 1, FW_PACK_COLUMN, FW_PACK_OR | FW_PACK_VBIT_IF_NONZERO, (int32_t)k, 0, k, 0, 1, 0};
+        slots[1 + k] = zero;
+        slots[1 + N + k] = bit;
+    }
+    CHECK(fw_pack_columns(&p, cols, 2, out, sizeof out, &err) == FW_OK);
+    for (r = 0; r < 2; r++) {
+        const uint8_t *rec = out + r * (4 + N);
+        word = (uint32_t)rec[0] | (uint32_t)rec[1] << 8 | (uint32_t)rec[2] << 16 | (uint32_t)rec[3] << 24;
+        ok &= word == v[r];
+        for (k = 0; k < N; k++)
+            ok &= rec[4 + k] == (v[r] >> k & 1);
+    }
+    CHECK(ok);
+}
+
 static void test_range_refused(void) {
     fw_pack_slot slots[9];
     fw_pack_plan p;
@@ -152,6 +182,7 @@ static void test_bad_tables_refused(void) {
 
 int main(void) {
     test_records_from_columns();
+    test_many_conditional_bits();
     test_range_refused();
     test_bad_tables_refused();
     printf("pack: %d passed, %d failed\n", checks - failures, failures);
