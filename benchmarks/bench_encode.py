@@ -7,6 +7,14 @@ Per section kind (a new value of one field in every record, the rest fixed):
                  the whole block encoded, no model objects per record
   model+encode_c the same model, encoded by the C core through cffi (records.encode_c:
                  what records.encode did before records/packer.py)
+  pack_columns   records.Packer(template, [field]).pack_columns([column]): the N records
+                 in one call, the column an array('Q') of the N values made before the
+                 clock starts, the result one bytes object of N records back to back. C
+                 (csrc/pack.c) writes each record field by field from a slot table (block
+                 header, entry header, the section's fixed part; the validation word derived
+                 per record) and range-checks each value; only the variable-length part
+                 after the fixed part (ARM error-info entries, CXL/PCI byte tails, raw data:
+                 the same in every record) is copied, bytes encoded once in Python
   libcper gen    OpenBMC libcper's C generator (PyPI cper==0.0.4 sdist), random
                  full CPER records of that section type written to a memory stream, when
                  benchmarks/libcper/build.sh has built it (--libcper PATH, or found in its
@@ -19,7 +27,10 @@ Memory-UE block (20 + 72 + 80 = 172 bytes), new physical address per record, aga
 struct.pack of the same bytes: the rows above, encode_many, and the C core called through
 cffi per record from a field struct (fw_encode_block) and with a template plus address
 (fw_encode_mem_block); the "template patch" row is fw_batch_mem, which encodes record 0
-and then copies it and patches 8 bytes per record: it does not encode from fields.
+and then copies it and patches 8 bytes per record: it does not encode from fields. The
+pack_columns rows encode every record from fields (above): from an array('Q') column, from
+a list of ints (converted once per call, included in the time), and pack_columns_list
+(one bytes object per record, the split included).
 
     python benchmarks/bench_encode.py [--records N] [--repeat R] [--kinds K,..] [--json]
 
@@ -127,7 +138,14 @@ def kind_rows(kind: str, n: int, repeat: int, gen: str | None) -> dict[str, floa
     packer = records.Packer(m.StatusBlock([m.Entry(build(values[0]), timestamp=TS)]), [field])
     assert packer.pack(values[7]) == records.encode(blk) == records.encode_c(blk)
     model_encode, packed, model_encode_c = from_fields(build, packer, values)
-    rows = {"model+encode": (model_encode, n), "Packer": (packed, n), "model+encode_c": (model_encode_c, n)}
+    column = array("Q", values)
+    assert packer.pack_columns([column[:50]]) == b"".join(packer.pack(v) for v in values[:50])
+
+    def columns(k):
+        packer.pack_columns([column if k == n else column[:k]])
+
+    rows = {"model+encode": (model_encode, n), "Packer": (packed, n), "model+encode_c": (model_encode_c, n),
+            "pack_columns": (columns, n)}
     if gen:
         rows["libcper gen"] = (libcper_run(gen, gen_type), max(n, 100_000))
     return interleaved(rows, repeat)
@@ -170,6 +188,18 @@ def memory_rows(small: int, n: int, repeat: int, gen: str | None) -> dict[str, f
     def run_packer_many(k):
         packer.pack_many((pas[i],) for i in range(k))
 
+    pa_list = pas.tolist()
+    assert packer.pack_columns_list([pa_list[:50]]) == packer.pack_many((pa,) for pa in pa_list[:50])
+
+    def run_columns(k):
+        packer.pack_columns([pas if k == n else pas[:k]])
+
+    def run_columns_from_list(k):
+        packer.pack_columns([pa_list if k == n else pa_list[:k]])
+
+    def run_columns_list(k):
+        packer.pack_columns_list([pas if k == n else pas[:k]])
+
     def run_fields(k):
         enc, sec, out, kind = lib.fw_encode_block, fields, one, lib.FW_SEC_MEM
         for i in range(k):
@@ -208,6 +238,9 @@ def memory_rows(small: int, n: int, repeat: int, gen: str | None) -> dict[str, f
             "C fw_encode_block from a field struct, a cffi call per record": (run_fields, n),
             "C fw_encode_mem_block (template + address), a cffi call per record": (run_single, n),
             "C template patch (fw_batch_mem: record 0 copied, 8 bytes patched)": (run_batch, n),
+            "Packer.pack_columns (C, from field columns; array('Q') in, bytes out)": (run_columns, n),
+            "Packer.pack_columns (C, from field columns; list of ints in)": (run_columns_from_list, n),
+            "Packer.pack_columns_list (C, from field columns; a bytes per record)": (run_columns_list, n),
             "ordered post into a shared-memory block": (run_post, n)}
     if gen:
         rows["libcper gen memory (C, full CPER record)"] = (libcper_run(gen, "memory"), n)
@@ -245,11 +278,13 @@ def main() -> int:
         return 0
     print(f"{sys.implementation.name} {sys.version.split()[0]}, median of {args.repeat}, "
           f"{args.records} records per kind row; libcper generator: {gen or 'not built'}")
-    cols = ["model+encode", "Packer", "model+encode_c", "libcper gen"]
-    print(f"{'kind':18}" + "".join(f"{c:>16}" for c in cols) + f"{'encode/libcper':>16}{'Packer/libcper':>16}")
+    cols = ["model+encode", "Packer", "model+encode_c", "pack_columns", "libcper gen"]
+    print(f"{'kind':18}" + "".join(f"{c:>16}" for c in cols)
+          + f"{'encode/libcper':>16}{'Packer/libcper':>16}{'columns/libcper':>16}")
     for k, r in per_kind.items():
         lc = r.get("libcper gen")
-        ratios = (f"{r['model+encode'] / lc:15.2f}x{r['Packer'] / lc:15.2f}x" if lc else "")
+        ratios = (f"{r['model+encode'] / lc:15.2f}x{r['Packer'] / lc:15.2f}x{r['pack_columns'] / lc:15.2f}x"
+                  if lc else "")
         print(f"{k:18}" + "".join(f"{r[c]:16,.0f}" if c in r else f"{'-':>16}" for c in cols) + ratios)
     print(f"\nmemory-UE block, 172 bytes, a new physical address per record ({args.records * 5} "
           f"records in the Python rows, {args.records * 100} in the C rows)")

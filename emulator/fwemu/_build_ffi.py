@@ -25,7 +25,7 @@ if _m is None:
 VERSION = _m.group(1)
 
 # The headers whose #defines Python sees as lib.NAME (agent.h: the window flags).
-HEADERS = ("cper.h", "ghes.h", "osmodel.h", "jline.h", "frame.h", "agent/proto.h", "agent/agent.h")
+HEADERS = ("cper.h", "ghes.h", "osmodel.h", "jline.h", "frame.h", "pack.h", "agent/proto.h", "agent/agent.h")
 _DEFINE = re.compile(r"^#define\s+(FWA?_[A-Z0-9_]+)\s+(\S.*?)\s*(?:/\*.*)?$")
 
 
@@ -161,6 +161,18 @@ int fw_jline_final(char *out, size_t cap, uint64_t id, const char *scenario_json
                    double posted, double notified, double consumed, double end,
                    const char *run, const char *fields_json, const uint8_t *record,
                    uint32_t length, const char *event);
+typedef struct {
+    uint32_t off, size, src, flags; int32_t vbit; uint32_t col, rshift, lshift;
+    uint64_t mask, value;
+} fw_pack_slot;
+typedef struct {
+    const fw_pack_slot *slots; uint32_t nslots, record_size; const uint8_t *pool;
+    uint32_t pool_len, ncols; const uint64_t *col_max;
+} fw_pack_plan;
+typedef struct { uint32_t slot, col; uint64_t index, value; } fw_pack_error;
+int fw_pack_check(const fw_pack_plan *p, fw_pack_error *err);
+int fw_pack_columns(const fw_pack_plan *p, const uint64_t *const *cols, size_t n, uint8_t *out,
+                    size_t cap, fw_pack_error *err);
 """
 
 # The debug channel's framing and the target agent (csrc/frame.h, csrc/agent/): their cdef
@@ -172,9 +184,10 @@ ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "fwemu._core",
-    '#include "cper.h"\n#include "ghes.h"\n#include "osmodel.h"\n#include "jline.h"\n#include "frame.h"\n#include "agent/agent.h"\n',
+    '#include "cper.h"\n#include "ghes.h"\n#include "osmodel.h"\n#include "jline.h"\n#include "frame.h"\n#include "pack.h"\n#include "agent/agent.h"\n',
     sources=[os.path.relpath(os.path.join(CSRC, n), ROOT)
-             for n in ("cper.c", "ghes.c", "osmodel.c", "jline.c", "frame.c", "agent/mp.c", "agent/agent.c")],
+             for n in ("cper.c", "ghes.c", "osmodel.c", "jline.c", "frame.c", "pack.c", "agent/mp.c",
+                       "agent/agent.c")],
     include_dirs=[os.path.relpath(CSRC, ROOT)],
     libraries=["m"],     # jline.c: frexp/ldexp
     define_macros=[("FWEMU_VERSION", f'"{VERSION}"')],
