@@ -44,6 +44,8 @@ from .model import U64, _check_range
 from .sections import arm, firmware_ref, memory, pcie, processor_generic, x86_processor
 from .sections._base import F, LayoutSection
 
+_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
+
 # Integer fields of the older kinds a Packer may vary (name -> maximum). Memory's bank,
 # bank_group and bank_address share one wire field and are checked together: not here.
 _LIMITS: dict[type, dict[str, int]] = {
@@ -163,9 +165,11 @@ class Packer:
         if n == 0:
             return b""
         plan = self._plan or self._make_plan()
-        out = bytearray(n * self.stride)
+        size = n * self.stride
+        out = _uncleared("char[]", size)    # C writes every byte: no zero-fill pass first
         self._run(plan, cols, n, out)
-        return bytes(out)
+        data: bytes = ffi.unpack(out, size)
+        return data
 
     def pack_columns_list(self, columns: Sequence[object] | Mapping[str, object]) -> list[bytes]:
         """pack_columns() as one bytes object per record (== pack_many of the rows)."""
@@ -205,10 +209,11 @@ class Packer:
                         _check_range(f"{name}[{i}]", v, maximum)
         return bufs, n
 
-    def _run(self, plan: Any, cols: list[Any], n: int, out: bytearray) -> None:
+    def _run(self, plan: Any, cols: list[Any], n: int, out: Any) -> None:
         ptrs = ffi.new("uint64_t *[]", [ffi.from_buffer("uint64_t[]", c) for c in cols] or [ffi.NULL])
         err = ffi.new("fw_pack_error *")
-        rc = lib.fw_pack_columns(plan[0], ptrs, n, ffi.from_buffer(out), len(out), err)
+        buf = out if isinstance(out, ffi.CData) else ffi.from_buffer(out)
+        rc = lib.fw_pack_columns(plan[0], ptrs, n, buf, ffi.sizeof(buf), err)
         if rc == lib.FW_PACK_E_RANGE:
             name, maximum = self._checks[err.col]
             _check_range(f"{name}[{err.index}]", int(err.value), maximum)
