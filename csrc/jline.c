@@ -116,22 +116,30 @@ static int w_done(jw *w, char *out)
     return w->bad ? FW_JLINE_NOFIT : (int)(w->p - out);
 }
 
+/* What both lines start with: the injection, its scenario, source, notification and PE. */
+static void w_who(jw *w, uint64_t id, const char *scenario_json, uint32_t source,
+                  const char *notify, uint32_t pe)
+{
+    w_str(w, "\"id\":");
+    w_uint(w, id);
+    w_str(w, ",\"scenario\":");
+    w_str(w, scenario_json);
+    w_str(w, ",\"source\":");
+    w_uint(w, source);
+    w_str(w, ",\"notify\":\"");
+    w_str(w, notify);
+    w_str(w, "\",\"pe\":");
+    w_uint(w, pe);
+}
+
 int fw_jline_accepted(char *out, size_t cap, uint64_t id, const char *scenario_json,
                       uint32_t source, const char *notify, uint32_t pe, const char *digest,
                       double accepted, const char *run, double m_accepted, uint32_t length,
                       uint32_t bs, const char *fields_json)
 {
     jw w = {out, out + cap, 0};
-    w_str(&w, "{\"event\":\"accepted\",\"id\":");
-    w_uint(&w, id);
-    w_str(&w, ",\"scenario\":");
-    w_str(&w, scenario_json);
-    w_str(&w, ",\"source\":");
-    w_uint(&w, source);
-    w_str(&w, ",\"notify\":\"");
-    w_str(&w, notify);
-    w_str(&w, "\",\"pe\":");
-    w_uint(&w, pe);
+    w_str(&w, "{\"event\":\"accepted\",");
+    w_who(&w, id, scenario_json, source, notify, pe);
     w_str(&w, ",\"digest\":\"");
     w_str(&w, digest);
     w_str(&w, "\",\"accepted\":");
@@ -158,16 +166,8 @@ int fw_jline_final(char *out, size_t cap, uint64_t id, const char *scenario_json
                    uint32_t length, const char *event)
 {
     jw w = {out, out + cap, 0};
-    w_str(&w, "{\"id\":");
-    w_uint(&w, id);
-    w_str(&w, ",\"scenario\":");
-    w_str(&w, scenario_json);
-    w_str(&w, ",\"source\":");
-    w_uint(&w, source);
-    w_str(&w, ",\"notify\":\"");
-    w_str(&w, notify);
-    w_str(&w, "\",\"pe\":");
-    w_uint(&w, pe);
+    w_str(&w, "{");
+    w_who(&w, id, scenario_json, source, notify, pe);
     w_str(&w, ",\"block\":");
     w_uint(&w, block);
     w_str(&w, ",\"length\":");
