@@ -48,7 +48,7 @@ def test_a_daemon_and_in_process_runs_on_one_journal_never_share_an_id(tmp_path,
     assert len({ln["id"] for ln in accepted}) == 1200        # no id twice, across runs
     finals = [ln for ln in lines if ln.get("event") == "consumed"]
     assert sorted(ln["id"] for ln in finals) == sorted(ln["id"] for ln in accepted)
-    assert all(ln.get("format") == 3 for ln in lines if ln.get("event") == "run")
+    assert all(ln.get("format") == 4 for ln in lines if ln.get("event") == "run")
 
 
 def test_ids_go_on_from_the_last_run(tmp_path, cli_run):
