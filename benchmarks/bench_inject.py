@@ -42,7 +42,7 @@ def run_kind(fw: FirmwareModel, source_id: int | None, n: int) -> dict:
     injs = []
     t0 = time.perf_counter()
     for k in range(n):
-        fields = {"--address": hex(0x40000000 + (k % 262144) * 4096)}
+        fields = {"address": hex(0x40000000 + (k % 262144) * 4096)}
         if source_id is None:
             inj = fw.submit("memory-ue", fields, source_id=3 + (k & 1), pe=k & 1)
         else:
@@ -69,7 +69,7 @@ def main() -> int:
     factory = scenarios.RecordFactory(board.pes.mpidr)
     t0 = time.perf_counter()
     for k in range(args.count):
-        factory.make("memory-ue", {"--address": hex(0x40000000 + (k % 262144) * 4096)})
+        factory.make("memory-ue", {"address": hex(0x40000000 + (k % 262144) * 4096)})
     encode_rate = args.count / (time.perf_counter() - t0)
 
     results = {}
