@@ -223,37 +223,26 @@ class Packer:
     def _make_plan(self) -> Any:
         """The slot table (csrc/pack.h) of this Packer's records, from the template's field
         values; checked once against pack() of the template's own values."""
-        blk, sec = self._block, self._section
-        e = blk.entries[0]
+        sec = self._section
         body = self._body(sec)
         s = _Slots({n: i for i, n in enumerate(self.fields)},
                    derive=getattr(sec, "explicit_validation_bits", None) is None)
-        hdr = e.header_length
-        data_len = hdr + len(body)
-        raw = blk.raw_data
-        raw_off = blk.raw_data_offset if blk.raw_data_offset is not None else (20 + data_len if raw else 0)
-        # the block header (packer.block's values)
-        for off, v in ((0, blk.block_status or 0), (4, raw_off), (8, len(raw)),
-                       (12, data_len if blk.data_length is None else blk.data_length), (16, blk.wire_severity)):
+        hdr = self._block.entries[0].header_length
+        # the block header and the entry header: the values packer.block wrote into the
+        # template (the same in every record: integer fields keep the section's length)
+        for off, v in zip((0, 4, 8, 12, 16), packer.HEADER.unpack_from(self._prefix, 0), strict=True):
             s.value(off, 4, v)
-        # the generic data entry header (packer.GDE_V3 / GDE_V2)
-        fru, text, ts = e.fru_id, e.fru_text, e.timestamp
-        gde_bits = e.explicit_validation_bits
-        if gde_bits is None:
-            gde_bits = (fru is not None) | (text is not None) << 1 | (ts is not None) << 2
-        s.raw(20, packer._guid_le(sec))
-        s.value(36, 4, e.severity)
-        s.value(40, 2, e.revision)
-        s.value(42, 1, gde_bits)
-        s.value(43, 1, e.flags)
-        s.value(44, 4, len(body) if e.error_data_length is None else e.error_data_length)
-        s.raw(48, bytes(16) if fru is None else fru.bytes_le)
-        s.raw(64, (text or b"").ljust(20, b"\0")[:20])
+        gde = (packer.GDE_V3 if hdr == 72 else packer.GDE_V2).unpack_from(self._prefix, 20)
+        s.raw(20, gde[0])                                    # section type
+        for off, size, v in ((36, 4, gde[1]), (40, 2, gde[2]), (42, 1, gde[3]), (43, 1, gde[4]), (44, 4, gde[5])):
+            s.value(off, size, v)                            # severity, revision, bits, flags, length
+        s.raw(48, gde[6])                                    # FRU id
+        s.raw(64, gde[7])                                    # FRU text
         if hdr == 72:
-            s.value(84, 8, packer._stamp(ts))
+            s.value(84, 8, gde[8])                           # timestamp
         fixed = _body_slots(s, 20 + hdr, sec, body)
         # the part after the fixed one, the same in every record: copied
-        s.raw(20 + hdr + fixed, body[fixed:] + blk.raw_gap + raw)
+        s.raw(20 + hdr + fixed, body[fixed:] + self._suffix)
         table = s.table()
         slots = ffi.new("fw_pack_slot[]", table)
         pool = ffi.new("uint8_t[]", bytes(s.pool) or b"\0")
