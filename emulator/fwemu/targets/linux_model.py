@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import struct
+from bisect import bisect_right
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -67,6 +68,8 @@ QEMU_VIRT_MEMORY = (
 )
 OS_READ_CAP = 65536     # the most the kernel reads of a block (fw_os_source.limit)
 OS_ACTIONS = 64         # fw_os_action slots kept; a record with more gets a larger array once
+_ACT_SECTION, _ACT_MF, _ACT_ARM_OTHER, _ACT_AER = (     # fw_os_actions' kinds, looked up once
+    lib.FW_OS_ACT_SECTION, lib.FW_OS_ACT_MF, lib.FW_OS_ACT_ARM_OTHER, lib.FW_OS_ACT_AER)
 _U32 = struct.Struct("<I")
 _HEADER = struct.Struct("<IIIII")   # block_status, raw_data_offset, raw_data_length, data_length, error_severity
 _GDE = struct.Struct("<16sIHBBI")    # section_type, error_severity, revision, validation_bits, flags, error_data_length
@@ -209,11 +212,20 @@ class LinuxModel:
         self.sections = {pa // SECTION for first, last, _s in self.memory
                          for pa in range(first - first % SECTION, last + 1, SECTION)}
         self.sections.update(range(self.RAM_BASE // SECTION, (ram_end - 1) // SECTION + 1))
+        # the regions cut into disjoint spans, each with the state of the first region (in
+        # sorted order) that holds it, or None: page_state bisects them (memory_failure
+        # looks one up per record)
+        cuts = sorted({first for first, _l, _s in self.memory} | {last + 1 for _f, last, _s in self.memory})
+        self._cuts = cuts
+        self._cut_states = [next((st for first, last, st in self.memory if first <= c <= last), None)
+                            for c in cuts]
 
     def page_state(self, pa: int) -> str:
         """'free', 'reserved', 'outside' (memmap, not online) or 'invalid' (no pfn_valid)."""
-        for first, last, state in self.memory:
-            if first <= pa <= last:
+        i = bisect_right(self._cuts, pa) - 1
+        if i >= 0:
+            state = self._cut_states[i]
+            if state is not None:
                 return state
         if self.RAM_BASE <= pa < self.RAM_BASE + self.RAM_SIZE:
             return "free"
@@ -448,11 +460,12 @@ class LinuxModel:
         if warn:
             self.log(warn)
         else:
-            if ghes_severity(_u32(buf, 16)) >= GHES_SEV_PANIC:
+            sev = ghes_severity(_u32(buf, 16))
+            if sev >= GHES_SEV_PANIC:
                 self._ghes_panic(g, buf, paddr)
                 return True
             if not self._cached(buf):
-                if self._print(g, buf):
+                if self._print(g, buf, sev):
                     self._cache_add(buf)
             self._do_proc(buf)
         self._clear(g, paddr)
@@ -478,7 +491,8 @@ class LinuxModel:
                 self._clear(g, paddr)
                 continue
             claimed = True
-            if ghes_severity(_u32(buf, 16)) >= GHES_SEV_PANIC:
+            sev = ghes_severity(_u32(buf, 16))
+            if sev >= GHES_SEV_PANIC:
                 self._ghes_panic(g, buf, paddr)
                 return True
             dup = bool(self.cache) and self._cached(buf)
@@ -487,17 +501,19 @@ class LinuxModel:
             if dup:
                 self.stats["dropped_duplicate"] += 1
                 continue
-            queued.append((g, buf))
+            queued.append((g, buf, sev))
             if g.source.notify == "sei":
                 owner = self.platform.sei_owner(g.source.id)
                 if owner is not None and owner != pe:
                     self.log(f"[sim] hazard: CPU{pe} consumed the SEI record in source "
                              f"{g.source.id} that firmware raised for CPU{owner}")
-        for g, buf in queued:
+        added = False    # the cache changes only here: a record queued uncached is still uncached until then
+        for g, buf, sev in queued:
             self._do_proc(buf, sync=g.source.notify == "sea", pe=pe)
-            if not (self.cache and self._cached(buf)):
-                if self._print(g, buf):
+            if not (added and self._cached(buf)):
+                if self._print(g, buf, sev):
                     self._cache_add(buf)
+                    added = True
         self._run_deferred()
         return claimed
 
@@ -525,8 +541,11 @@ class LinuxModel:
             self.cache.pop(0)
         self.cache.append((buf, now))
 
-    def _print(self, g: Ghes, buf: bytes) -> bool:
-        rl = self.rl_corrected if ghes_severity(_u32(buf, 16)) <= GHES_SEV_CORRECTED else self.rl_uncorrected
+    def _print(self, g: Ghes, buf: bytes, sev: int | None = None) -> bool:
+        """sev: the record's GHES severity, when the caller has it."""
+        if sev is None:
+            sev = ghes_severity(_u32(buf, 16))
+        rl = self.rl_corrected if sev <= GHES_SEV_CORRECTED else self.rl_uncorrected
         if self.knobs.ratelimit and not rl(self.log):
             return False
         self.seqno += 1
@@ -564,14 +583,14 @@ class LinuxModel:
         for i in range(n):
             a = acts[i]
             kind = a.kind
-            if kind == lib.FW_OS_ACT_SECTION:
+            if kind == _ACT_SECTION:
                 queued = False
-            elif kind == lib.FW_OS_ACT_MF:
+            elif kind == _ACT_MF:
                 queued = self._do_memory_failure(a.addr, soft=a.arg == 1)
-            elif kind == lib.FW_OS_ACT_ARM_OTHER:
+            elif kind == _ACT_ARM_OTHER:
                 self.log(f"{FW_WARN}Unhandled processor error type 0x{a.arg:02x}: "
                          f"{kt.arm_error_type_names(a.arg)}")
-            elif kind == lib.FW_OS_ACT_AER:
+            elif kind == _ACT_AER:
                 seg, bus, dev, fn = a.addr >> 24 & 0xFFFF, a.addr >> 16 & 0xFF, a.addr >> 8 & 0xFF, a.addr & 0xFF
                 # aer_recover_queue → aer_recover_work_func: the sim has no PCI devices
                 self.deferred.append((self.log, (f"AER: no pci_dev for "
