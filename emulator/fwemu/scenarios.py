@@ -20,7 +20,7 @@ import uuid
 from . import uniq
 from ._corelib import CData, ffi, lib
 from .board import SCENARIO_MIN_BLOCK_LENGTH
-from .errors import UsageError
+from .errors import CoreError, UsageError
 from .request import field_flag
 from .records import codec
 from .records import model as m
@@ -603,6 +603,7 @@ class RecordFactory:
         self._warned = -1
         self._fixed_last: dict[tuple[int, bytes], int] = {}   # (timestamp, record) -> sequence
         self._out = ffi.new("uint8_t[]", 4096)
+        self._run_buf: CData | None = None     # make_many's records
 
     def _ts_for(self, second: int) -> int:
         ts = self._ts_base.get(second)
@@ -683,6 +684,58 @@ class RecordFactory:
         second's 128 sequence values), or header fields as written (an entry revision may
         leave no timestamp at all, and the templates assume the 72-byte entry header)."""
         return fields.get("timestamp", "now") != "now" or not AS_WRITTEN.isdisjoint(fields)
+
+    BATCH = 256     # make_many: records encoded per C call
+
+    def make_many(self, items: Sequence[tuple[str, dict[str, str], int]], unique: bool,
+                  warnings: Sequence[list[str]]) -> list[bytes]:
+        """make(scenario, fields, pe, unique, warnings[i]) of each item, in order: the same
+        bytes, timestamps and warnings. A run of memory records whose only field is the
+        address (an address sweep) shares one template: their timestamps are taken in the
+        same order and the records encoded in one C call (fw_batch_mem)."""
+        out: list[bytes] = []
+        n, i = len(items), 0
+        while i < n:
+            scenario, fields, pe = items[i]
+            out.append(self.make(scenario, fields, pe, unique, warnings[i]))
+            i += 1
+            if not unique or scenario not in MEMORY or len(fields) != ("address" in fields):
+                continue
+            tpl = self._templates.get((scenario, (), pe))    # (the one make() just used)
+            if not isinstance(tpl, _MemTemplate):
+                continue
+            j = i
+            while j < n and j - i < self.BATCH:
+                sj, fj, pj = items[j]
+                if sj != scenario or pj != pe or len(fj) != ("address" in fj):
+                    break
+                j += 1
+            if j > i:
+                out.extend(self._mem_run(tpl, items, i, j, warnings))
+                i = j
+        return out
+
+    def _mem_run(self, tpl: _MemTemplate, items: Sequence[tuple[str, dict[str, str], int]], i: int, j: int,
+                 warnings: Sequence[list[str]]) -> list[bytes]:
+        """Items i..j-1 (memory, one template, an address or none each) as make() makes them."""
+        k = j - i
+        addrs = ffi.new("uint64_t[]", k)
+        stamps = ffi.new("uint64_t[]", k)
+        content, unique_ts = tpl.content, self._unique_ts
+        for x in range(k):
+            text = items[i + x][1].get("address")
+            addr = parse_int("--address", text, 0xFFFF_FFFF_FFFF_FFFF) if text else DEFAULT_ADDRESS
+            addrs[x] = addr
+            stamps[x] = unique_ts((content, addr), warnings[i + x])
+        stride = 4096       # (make()'s limit)
+        buf = self._run_buf
+        if buf is None or len(buf) < k * stride:
+            buf = self._run_buf = ffi.new("uint8_t[]", self.BATCH * stride)
+        length = lib.fw_batch_mem(tpl.status, tpl.gde, tpl.section, k, addrs, stamps, ffi.NULL, buf, stride)
+        if length < 0:
+            raise CoreError(f"C core refused the memory records (code {length})")
+        view = ffi.buffer(buf, k * stride)
+        return [view[x * stride:x * stride + length] for x in range(k)]
 
     def make(self, scenario: str, fields: dict[str, str], pe: int = 0, unique: bool = True,
              warnings: list[str] | None = None) -> bytes:

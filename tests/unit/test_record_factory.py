@@ -164,6 +164,33 @@ def test_property_no_record_repeats_on_a_board_without_a_warning(clock, tmp_path
         seen.add(rec)
 
 
+# make_many's items: mostly address sweeps on one PE (its batched case), broken up by other
+# PEs, other scenarios, more fields, repeated addresses and no address at all
+_ADDR = st.sampled_from(["0x60000000", "0x60001000", "0x40000000", "0x7fff_f000"])
+MANY_ITEM = st.one_of(
+    st.tuples(st.just("memory-ue"), st.builds(lambda a: {"address": a}, _ADDR), st.just(0)),
+    st.tuples(st.just("memory-ue"), st.builds(lambda a: {"address": a}, _ADDR), st.integers(0, 3)),
+    st.tuples(st.sampled_from(["memory-ue", "memory-ce", "arm-tlb"]), FIELDS, st.integers(0, 3)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=st.lists(MANY_ITEM, max_size=700), ahead=st.integers(0, 1))
+def test_make_many_gives_what_make_gives_one_by_one(clock, items, ahead):
+    """make_many (C-batched runs of address sweeps) and make() item by item, on two factories
+    in the same state: the same bytes and the same warnings, item for item."""
+    clock[0] = WALL + 0.25
+    one, many = (scenarios.RecordFactory(SIM.pes.mpidr) for _ in range(2))
+    if ahead:      # content already running ahead of the wall: warnings and later seconds
+        for f in (one, many):
+            for _ in range(130):
+                f.make("memory-ue", {"address": "0x60000000"})
+    w_one: list[list[str]] = [[] for _ in items]
+    w_many: list[list[str]] = [[] for _ in items]
+    expect = [one.make(s, dict(f), pe, True, w) for (s, f, pe), w in zip(items, w_one, strict=True)]
+    assert many.make_many([(s, dict(f), pe) for s, f, pe in items], True, w_many) == expect
+    assert w_many == w_one
+
+
 _CHILD = r"""
 import sys, time
 from fwemu import scenarios
