@@ -1,6 +1,7 @@
 /* The firmware model's common journal lines (jline.h). */
 #include "jline.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -113,7 +114,15 @@ static void w_hex(jw *w, const uint8_t *d, uint32_t n)
 
 static int w_done(jw *w, char *out)
 {
-    return w->bad ? FW_JLINE_NOFIT : (int)(w->p - out);
+    return w->bad || w->p - out > INT_MAX ? FW_JLINE_NOFIT : (int)(w->p - out);
+}
+
+/* A batch's column of strings (one per row, each ended by its NUL): this row's, and on. */
+static const char *next_str(const char **col)
+{
+    const char *s = *col;
+    *col += strlen(s) + 1;
+    return s;
 }
 
 /* What both lines start with: the injection, its scenario, source, notification and PE. */
@@ -132,30 +141,105 @@ static void w_who(jw *w, uint64_t id, const char *scenario_json, uint32_t source
     w_uint(w, pe);
 }
 
+/* The accepted line's text, into w: the one formatter of single lines and batches. */
+static void w_accepted(jw *w, uint64_t id, const char *scenario_json, uint32_t source,
+                       const char *notify, uint32_t pe, const char *digest, double accepted,
+                       const char *run, double m_accepted, uint32_t length, uint32_t bs,
+                       const char *fields_json)
+{
+    w_str(w, "{\"event\":\"accepted\",");
+    w_who(w, id, scenario_json, source, notify, pe);
+    w_str(w, ",\"digest\":\"");
+    w_str(w, digest);
+    w_str(w, "\",\"accepted\":");
+    w_fixed(w, accepted, 6);
+    w_str(w, ",\"run\":\"");
+    w_str(w, run);
+    w_str(w, "\",\"m_accepted\":");
+    w_fixed(w, m_accepted, 6);
+    w_str(w, ",\"length\":");
+    w_uint(w, length);
+    w_str(w, ",\"bs\":");
+    w_uint(w, bs);
+    w_str(w, ",\"fields\":");
+    w_str(w, fields_json);
+    w_str(w, "}");
+}
+
 int fw_jline_accepted(char *out, size_t cap, uint64_t id, const char *scenario_json,
                       uint32_t source, const char *notify, uint32_t pe, const char *digest,
                       double accepted, const char *run, double m_accepted, uint32_t length,
                       uint32_t bs, const char *fields_json)
 {
     jw w = {out, out + cap, 0};
-    w_str(&w, "{\"event\":\"accepted\",");
-    w_who(&w, id, scenario_json, source, notify, pe);
-    w_str(&w, ",\"digest\":\"");
-    w_str(&w, digest);
-    w_str(&w, "\",\"accepted\":");
-    w_fixed(&w, accepted, 6);
-    w_str(&w, ",\"run\":\"");
-    w_str(&w, run);
-    w_str(&w, "\",\"m_accepted\":");
-    w_fixed(&w, m_accepted, 6);
-    w_str(&w, ",\"length\":");
-    w_uint(&w, length);
-    w_str(&w, ",\"bs\":");
-    w_uint(&w, bs);
-    w_str(&w, ",\"fields\":");
-    w_str(&w, fields_json);
-    w_str(&w, "}");
+    w_accepted(&w, id, scenario_json, source, notify, pe, digest, accepted, run, m_accepted,
+               length, bs, fields_json);
     return w_done(&w, out);
+}
+
+int fw_jline_accepted_n(char *out, size_t cap, size_t n, const uint64_t *id,
+                        const char *scenario_json, const uint32_t *source, const char *notify,
+                        const uint32_t *pe, const char *digest, const double *accepted,
+                        const char *run, const double *m_accepted, const uint32_t *length,
+                        const uint32_t *bs, const char *fields_json)
+{
+    jw w = {out, out + cap, 0};
+    for (size_t i = 0; i < n && !w.bad; i++) {
+        const char *scen = next_str(&scenario_json), *note = next_str(&notify);
+        const char *dig = next_str(&digest), *r = next_str(&run), *f = next_str(&fields_json);
+        w_accepted(&w, id[i], scen, source[i], note, pe[i], dig, accepted[i], r, m_accepted[i],
+                   length[i], bs[i], f);
+        w_mem(&w, "\n", 1);
+    }
+    return w_done(&w, out);
+}
+
+/* The final line's text, into w: the one formatter of single lines and batches. */
+static void w_final(jw *w, uint64_t id, const char *scenario_json, uint32_t source,
+                    const char *notify, uint32_t pe, uint64_t block, const char *digest,
+                    const char *state, double wall, double acc, double posted, double notified,
+                    double consumed, double end, const char *run, const char *fields_json,
+                    const uint8_t *record, uint32_t length, const char *event)
+{
+    w_str(w, "{");
+    w_who(w, id, scenario_json, source, notify, pe);
+    w_str(w, ",\"block\":");
+    w_uint(w, block);
+    w_str(w, ",\"length\":");
+    w_uint(w, length);
+    w_str(w, ",\"digest\":\"");
+    w_str(w, digest);
+    w_str(w, "\",\"state\":\"");
+    w_str(w, state);
+    w_str(w, "\",\"reason\":null,\"accepted\":");
+    w_fixed(w, wall, 6);
+    w_str(w, ",\"posted\":");
+    w_fixed(w, wall + (posted - acc), 6);
+    w_str(w, ",\"notified\":");
+    w_fixed(w, wall + (notified - acc), 6);
+    w_str(w, ",\"consumed\":");
+    w_fixed(w, wall + (consumed - acc), 6);
+    w_str(w, ",\"latency_ms\":");
+    w_fixed(w, (consumed - notified) * 1000, 4);
+    w_str(w, ",\"run\":\"");
+    w_str(w, run);
+    w_str(w, "\",\"m_accepted\":");
+    w_fixed(w, acc, 6);
+    w_str(w, ",\"m_posted\":");
+    w_fixed(w, posted, 6);
+    w_str(w, ",\"m_notified\":");
+    w_fixed(w, notified, 6);
+    w_str(w, ",\"m_consumed\":");
+    w_fixed(w, consumed, 6);
+    w_str(w, ",\"m_end\":");
+    w_fixed(w, end, 6);
+    w_str(w, ",\"fields\":");
+    w_str(w, fields_json);
+    w_str(w, ",\"record\":\"");
+    w_hex(w, record, length);
+    w_str(w, "\",\"event\":\"");
+    w_str(w, event);
+    w_str(w, "\"}");
 }
 
 int fw_jline_final(char *out, size_t cap, uint64_t id, const char *scenario_json,
@@ -166,44 +250,28 @@ int fw_jline_final(char *out, size_t cap, uint64_t id, const char *scenario_json
                    uint32_t length, const char *event)
 {
     jw w = {out, out + cap, 0};
-    w_str(&w, "{");
-    w_who(&w, id, scenario_json, source, notify, pe);
-    w_str(&w, ",\"block\":");
-    w_uint(&w, block);
-    w_str(&w, ",\"length\":");
-    w_uint(&w, length);
-    w_str(&w, ",\"digest\":\"");
-    w_str(&w, digest);
-    w_str(&w, "\",\"state\":\"");
-    w_str(&w, state);
-    w_str(&w, "\",\"reason\":null,\"accepted\":");
-    w_fixed(&w, wall, 6);
-    w_str(&w, ",\"posted\":");
-    w_fixed(&w, wall + (posted - acc), 6);
-    w_str(&w, ",\"notified\":");
-    w_fixed(&w, wall + (notified - acc), 6);
-    w_str(&w, ",\"consumed\":");
-    w_fixed(&w, wall + (consumed - acc), 6);
-    w_str(&w, ",\"latency_ms\":");
-    w_fixed(&w, (consumed - notified) * 1000, 4);
-    w_str(&w, ",\"run\":\"");
-    w_str(&w, run);
-    w_str(&w, "\",\"m_accepted\":");
-    w_fixed(&w, acc, 6);
-    w_str(&w, ",\"m_posted\":");
-    w_fixed(&w, posted, 6);
-    w_str(&w, ",\"m_notified\":");
-    w_fixed(&w, notified, 6);
-    w_str(&w, ",\"m_consumed\":");
-    w_fixed(&w, consumed, 6);
-    w_str(&w, ",\"m_end\":");
-    w_fixed(&w, end, 6);
-    w_str(&w, ",\"fields\":");
-    w_str(&w, fields_json);
-    w_str(&w, ",\"record\":\"");
-    w_hex(&w, record, length);
-    w_str(&w, "\",\"event\":\"");
-    w_str(&w, event);
-    w_str(&w, "\"}");
+    w_final(&w, id, scenario_json, source, notify, pe, block, digest, state, wall, acc, posted,
+            notified, consumed, end, run, fields_json, record, length, event);
+    return w_done(&w, out);
+}
+
+int fw_jline_final_n(char *out, size_t cap, size_t n, const uint64_t *id,
+                     const char *scenario_json, const uint32_t *source, const char *notify,
+                     const uint32_t *pe, const uint64_t *block, const char *digest,
+                     const char *state, const double *wall, const double *acc,
+                     const double *posted, const double *notified, const double *consumed,
+                     const double *end, const char *run, const char *fields_json,
+                     const uint8_t *records, const uint32_t *length, const char *event)
+{
+    jw w = {out, out + cap, 0};
+    for (size_t i = 0; i < n && !w.bad; i++) {
+        const char *scen = next_str(&scenario_json), *note = next_str(&notify);
+        const char *dig = next_str(&digest), *st = next_str(&state), *r = next_str(&run);
+        const char *f = next_str(&fields_json), *ev = next_str(&event);
+        w_final(&w, id[i], scen, source[i], note, pe[i], block[i], dig, st, wall[i], acc[i],
+                posted[i], notified[i], consumed[i], end[i], r, f, records, length[i], ev);
+        records += length[i];
+        w_mem(&w, "\n", 1);
+    }
     return w_done(&w, out);
 }
