@@ -41,10 +41,16 @@ int fw_fixed(char *out, double x, int digits)
          * bits: the digits are those of the exact binary value, rounded half to even, as
          * printf and CPython's float formatting give them (not x * scale in doubles, which
          * rounds first and can land on the other side of a tie). */
-        int e;
-        double f = frexp(x, &e);
-        uint64_t m = (uint64_t)ldexp(f, 53);
-        e -= 53;
+        uint64_t bits, m;
+        memcpy(&bits, &x, sizeof bits);
+        int e = (int)(bits >> 52 & 0x7ff);
+        m = bits & (((uint64_t)1 << 52) - 1);
+        if (e) {                 /* normal: the implicit bit */
+            m |= (uint64_t)1 << 52;
+            e -= 1075;
+        } else {                 /* subnormal */
+            e = -1074;
+        }
         if (e >= 0) {
             q = (m << e) * scale;
         } else if (-e < 100) {   /* past that, m * scale < 2^83 is under half a unit: 0 */
@@ -99,17 +105,27 @@ static void w_fixed(jw *w, double x, int digits)
         w_mem(w, b, (size_t)n);
 }
 
+/* byte b as two lowercase hex digits, at 2b */
+static const char HEX_PAIRS[] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 static void w_hex(jw *w, const uint8_t *d, uint32_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     if (w->bad || (size_t)(w->end - w->p) / 2 < n) {
         w->bad = 1;
         return;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        *w->p++ = hex[d[i] >> 4];
-        *w->p++ = hex[d[i] & 15];
-    }
+    char *p = w->p;      /* a local: a char store through w->p could alias w->p itself */
+    for (uint32_t i = 0; i < n; i++, p += 2)
+        memcpy(p, HEX_PAIRS + 2 * d[i], 2);
+    w->p = p;
 }
 
 static int w_done(jw *w, char *out)

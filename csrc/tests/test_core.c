@@ -471,6 +471,12 @@ static void test_fixed(void) {
     CHECK(fw_fixed(a, 5.0, 0) == 1 && a[0] == '5');
     CHECK(fw_fixed(a, NAN, 6) == FW_JLINE_NOFIT && fw_fixed(a, INFINITY, 6) == FW_JLINE_NOFIT);
     CHECK(fw_fixed(a, 1.0, 10) == FW_JLINE_NOFIT && fw_fixed(a, 1e13, 6) == FW_JLINE_NOFIT);
+    /* the double's bits read directly: subnormals, the smallest normal, exponents >= 0 */
+    CHECK(fw_fixed(a, 4.9e-324, 6) == 8 && memcmp(a, "0.000000", 8) == 0);
+    CHECK(fw_fixed(a, -2.2250738585072014e-308, 9) == 12 && memcmp(a, "-0.000000000", 12) == 0);
+    CHECK(fw_fixed(a, 9007199254740993.0, 0) == 16 && memcmp(a, "9007199254740992", 16) == 0);
+    CHECK(fw_fixed(a, 3.0e18, 0) == 19 && memcmp(a, "3000000000000000000", 19) == 0);
+    CHECK(fw_fixed(a, 0.0000005, 6) == 8 && memcmp(a, "0.000000", 8) == 0);   /* 5e-7: just under the tie */
 }
 
 static void test_jline(void) {

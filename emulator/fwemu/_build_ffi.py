@@ -201,7 +201,7 @@ ffibuilder.set_source(
              for n in ("cper.c", "ghes.c", "osmodel.c", "jline.c", "frame.c", "pack.c", "agent/mp.c",
                        "agent/agent.c")],
     include_dirs=[os.path.relpath(CSRC, ROOT)],
-    libraries=["m"],     # jline.c: frexp/ldexp
+    libraries=["m"],     # jline.c: math.h (isfinite, signbit: macros where libc makes them so)
     define_macros=[("FWEMU_VERSION", f'"{VERSION}"')],
     extra_compile_args=["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
                         "-Wno-unused-parameter", "-D_DEFAULT_SOURCE"],
