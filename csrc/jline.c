@@ -277,7 +277,8 @@ int fw_jline_final_n(char *out, size_t cap, size_t n, const uint64_t *id,
                      const char *state, const double *wall, const double *acc,
                      const double *posted, const double *notified, const double *consumed,
                      const double *end, const char *run, const char *fields_json,
-                     const uint8_t *records, const uint32_t *length, const char *event)
+                     const uint8_t *records, const uint32_t *length, const char *event,
+                     uint32_t *ends)
 {
     jw w = {out, out + cap, 0};
     for (size_t i = 0; i < n && !w.bad; i++) {
@@ -288,6 +289,8 @@ int fw_jline_final_n(char *out, size_t cap, size_t n, const uint64_t *id,
                 posted[i], notified[i], consumed[i], end[i], r, f, records, length[i], ev);
         records += length[i];
         w_mem(&w, "\n", 1);
+        if (ends)
+            ends[i] = (uint32_t)(w.p - out);
     }
     return w_done(&w, out);
 }

@@ -532,8 +532,9 @@ static void test_jline_batch(void) {
                *ev = event;
     const uint8_t *rec = records;
     static char want[4096], out[4096];
-    size_t wn = 0, fn = 0;
+    size_t wn = 0, fn = 0, fend[N];
     char fwant[4096];
+    uint32_t ends[N];
     for (int i = 0; i < N; i++) {
         int a = fw_jline_accepted(want + wn, sizeof want - wn, id[i], sc, source[i], no, pe[i], dg,
                                   wall[i], rn, acc[i], length[i], bs[i], fl);
@@ -545,6 +546,7 @@ static void test_jline_batch(void) {
         want[wn++] = '\n';
         fn += (size_t)f;
         fwant[fn++] = '\n';
+        fend[i] = fn;
         sc += strlen(sc) + 1; no += strlen(no) + 1; dg += strlen(dg) + 1; stt += strlen(stt) + 1;
         rn += strlen(rn) + 1; fl += strlen(fl) + 1; ev += strlen(ev) + 1; rec += length[i];
     }
@@ -552,12 +554,18 @@ static void test_jline_batch(void) {
                                           wall, run, acc, length, bs, fields)
 #define FIN_N(cap, n, posted) fw_jline_final_n(out, (cap), (n), id, scen, source, notify, pe, block, \
                                                digest, state, wall, acc, posted, notified, \
-                                               consumed, end, run, fields, records, length, event)
+                                               consumed, end, run, fields, records, length, event, \
+                                               ends)
     CHECK(ACC_N(sizeof out, N) == (int)wn && memcmp(out, want, wn) == 0);
     CHECK(ACC_N(wn, N) == (int)wn && memcmp(out, want, wn) == 0);       /* exactly big enough */
     memset(out, 'Z', sizeof out);
     CHECK(ACC_N(wn - 1, N) == FW_JLINE_NOFIT && out[wn - 1] == 'Z');    /* one short: refused */
     CHECK(FIN_N(sizeof out, N, posted) == (int)fn && memcmp(out, fwant, fn) == 0);
+    for (int i = 0; i < N; i++)     /* where each line ends, just past its '\n' */
+        CHECK(ends[i] == fend[i]);
+    CHECK(fw_jline_final_n(out, sizeof out, N, id, scen, source, notify, pe, block, digest, state,
+                           wall, acc, posted, notified, consumed, end, run, fields, records, length,
+                           event, NULL) == (int)fn);      /* ends may be NULL */
     CHECK(FIN_N(fn, N, posted) == (int)fn && memcmp(out, fwant, fn) == 0);
     memset(out, 'Z', sizeof out);
     CHECK(FIN_N(fn - 1, N, posted) == FW_JLINE_NOFIT && out[fn - 1] == 'Z');
@@ -573,7 +581,7 @@ static void test_jline_batch(void) {
     CHECK(fw_jline_accepted_n(out, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                               NULL, NULL, NULL) == 0);
     CHECK(fw_jline_final_n(out, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) == 0);
+                           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) == 0);
 #undef ACC_N
 #undef FIN_N
 }

@@ -172,7 +172,8 @@ int fw_jline_final_n(char *out, size_t cap, size_t n, const uint64_t *id,
                      const char *state, const double *wall, const double *acc,
                      const double *posted, const double *notified, const double *consumed,
                      const double *end, const char *run, const char *fields_json,
-                     const uint8_t *records, const uint32_t *length, const char *event);
+                     const uint8_t *records, const uint32_t *length, const char *event,
+                     uint32_t *ends);
 typedef struct {
     uint32_t off, size, src, flags; int32_t vbit; uint32_t col, rshift, lshift;
     uint64_t mask, value;

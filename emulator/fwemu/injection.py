@@ -13,8 +13,6 @@ import uuid
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
-from operator import itemgetter
 from typing import Any, cast
 
 from ._corelib import ffi, lib
@@ -337,9 +335,10 @@ def accepted_block(injs: Sequence[Injection]) -> bytes:
     return text
 
 
-def _final_c(items: Sequence[tuple[Injection, str]]) -> bytes | None:
+def _final_c(items: Sequence[tuple[Injection, str]], ends: Any = None) -> Any | None:
     """The final lines of common rows (journal_bytes' C condition holds for each) from one
-    C call, or None where C cannot give them."""
+    C call, or None where C cannot give them: a cffi buffer over this thread's line buffer
+    (valid until it is next used); `ends` (uint32_t[len(items)]) gets where each line ends."""
     n = len(items)
     injs = [i for i, _ in items]
     srcs = [i.source for i in injs]
@@ -360,40 +359,45 @@ def _final_c(items: Sequence[tuple[Injection, str]]) -> bytes | None:
         _f64([i.accepted_wall for i in injs]), _f64([i.t_accepted for i in injs]),
         _f64([i.t_posted for i in injs]), _f64([i.t_notified for i in injs]),
         _f64([i.t_consumed for i in injs]), _f64([i.t_end for i in injs]), run, fields, records,
-        _u32(map(len, recs)), event)
-    if k < 0:
-        return None
-    text: bytes = ffi.unpack(buf, k)
-    return text
+        _u32(map(len, recs)), event, ffi.NULL if ends is None else ends)
+    return None if k < 0 else ffi.buffer(buf, k)
 
 
-def _final_run(items: Sequence[tuple[Injection, str]]) -> bytes:
-    try:
-        text = _final_c(items)
-    except (TypeError, OverflowError):     # a value C cannot take: the lines say what it is
-        text = None
-    if text is None:
-        return b"".join([i.journal_bytes(ev) + b"\n" for i, ev in items])
-    return text
+def _final_lines(items: Sequence[tuple[Injection, str]]) -> list[bytes]:
+    return [i.journal_bytes(ev) + b"\n" for i, ev in items]
 
 
 def final_block(items: Sequence[tuple[Injection, str]]) -> bytes:
     """The final lines of (injection, event) pairs, each ended by "\\n": exactly
-    b"".join(i.journal_bytes(ev) + b"\\n" for i, ev in items). Each maximal run of common
-    lines (as in journal_bytes: every instant known, no reason, no extras) is formatted by
-    one C call, the other lines one by one, in order."""
+    b"".join(i.journal_bytes(ev) + b"\\n" for i, ev in items). The common lines (as in
+    journal_bytes: every instant known, no reason, no extras) are formatted by one C call,
+    wherever they are in the block; the other lines one by one, put in between in order."""
     if not items:
         return b""
     common = [i.t_posted is not None and i.t_notified is not None and i.t_consumed is not None
               and i.t_end is not None and not i.reason and i.left_in_memory is None and not i.warnings
               and not i.unsafe_sei and not i.forged for i, _ in items]
-    if all(common):
-        return _final_run(items)
-    out = []
-    for is_common, group in groupby(zip(common, items, strict=True), key=itemgetter(0)):
-        rows = [item for _, item in group]
-        if is_common:
-            out.append(_final_run(rows))
-        else:
-            out += [i.journal_bytes(ev) + b"\n" for i, ev in rows]
-    return b"".join(out)
+    odd = [k for k, c in enumerate(common) if not c]
+    # the other lines first (Python's formatting; a line made in C would reuse the thread's
+    # line buffer, where the C call's text is until it is copied out)
+    odd_lines = _final_lines([items[k] for k in odd])
+    rows = [item for item, c in zip(items, common, strict=True) if c] if odd else items
+    if not rows:
+        return b"".join(odd_lines)
+    ends = array("I", bytes(4 * len(rows)))
+    try:
+        text = _final_c(rows, ffi.from_buffer("uint32_t[]", ends) if odd else None)
+    except (TypeError, OverflowError):     # a value C cannot take: the lines say what it is
+        text = None
+    if text is None:
+        return b"".join(_final_lines(items))
+    if not odd:
+        return bytes(text)
+    view, start = memoryview(text), 0
+    pieces: list[bytes | memoryview] = []
+    for j, k in enumerate(odd):            # rows 0 .. k-1 hold k - j common lines
+        end = ends[k - j - 1] if k > j else 0
+        pieces += (view[start:end], odd_lines[j])
+        start = end
+    pieces.append(view[start:])
+    return b"".join(pieces)

@@ -1,5 +1,5 @@
-"""A burst's journal lines formatted as one block (injection.accepted_block / final_block,
-one C call per run of common lines, csrc/jline.c's fw_jline_*_n): byte for byte the lines
+"""A burst's journal lines formatted as one block (injection.accepted_block / final_block:
+one C call for the block's common lines, csrc/jline.c's fw_jline_*_n): byte for byte the lines
 the injections give one by one, each followed by "\\n", whatever the mix of common and
 other lines, and where C cannot format a batch (a float with no exact short form, a value
 out of its range, a name holding a NUL)."""
@@ -135,13 +135,13 @@ def test_a_burst_of_common_lines_is_one_c_call_and_no_line_by_line(monkeypatch):
     assert calls == {"accepted": 1, "final": 1}
 
 
-def test_runs_between_other_lines_are_one_call_each(monkeypatch):
+def test_common_lines_between_others_are_one_call(monkeypatch):
     injs = _common(10)
     injs[3].reason = "target: no"
     injs[4].warnings = ["w"]
     injs[8].t_end = None
+    injs[9].digest = "a\nb"       # a raw newline in a line: C's line ends place the others
     items = [(i, "consumed") for i in injs]
-    want = _per_line_final(items)
     real, n = injection.lib.fw_jline_final_n, []
 
     def counted(*a):
@@ -153,8 +153,10 @@ def test_runs_between_other_lines_are_one_call_each(monkeypatch):
     monkeypatch.setattr(injection, "lib", Lib())
     monkeypatch.setattr(Injection, "journal_bytes",
                         lambda self, ev: Injection._python_line(self, ev).encode())   # no C single
-    assert final_block(items) == want
-    assert n == [3, 3, 1]      # rows 0-2, 5-7, 9
+    assert final_block(items[:9]) == _per_line_final(items[:9])
+    assert n == [6]      # rows 0-2 and 5-7, around the others
+    assert final_block(items) == _per_line_final(items)
+    assert n == [6, 7]
 
 
 @pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, 1e15, 2.0**80])
