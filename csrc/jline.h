@@ -37,4 +37,27 @@ int fw_jline_final(char *out, size_t cap, uint64_t id, const char *scenario_json
                    const char *run, const char *fields_json, const uint8_t *record,
                    uint32_t length, const char *event);
 
+/* Batches: n lines, each followed by '\n', into out; the total length, or FW_JLINE_NOFIT
+ * when they do not all fit or a float has no exact short form (the caller then formats
+ * that batch line by line). Columnar input, row i of each: numbers from arrays of n;
+ * strings from a column of n NUL-ended strings laid end to end ("a\0bb\0c\0", as
+ * b"\0".join() and cffi's terminating NUL give it), walked row by row; the records (final
+ * line) end to end, row i's length[i] bytes. Each row's text is the single line's.
+ * fw_jline_final_n's ends, unless NULL, gets where each line ends in out (just past its
+ * '\n'), so a caller can put other lines between them; valid when the call succeeds. */
+int fw_jline_accepted_n(char *out, size_t cap, size_t n, const uint64_t *id,
+                        const char *scenario_json, const uint32_t *source, const char *notify,
+                        const uint32_t *pe, const char *digest, const double *accepted,
+                        const char *run, const double *m_accepted, const uint32_t *length,
+                        const uint32_t *bs, const char *fields_json);
+
+int fw_jline_final_n(char *out, size_t cap, size_t n, const uint64_t *id,
+                     const char *scenario_json, const uint32_t *source, const char *notify,
+                     const uint32_t *pe, const uint64_t *block, const char *digest,
+                     const char *state, const double *wall, const double *acc,
+                     const double *posted, const double *notified, const double *consumed,
+                     const double *end, const char *run, const char *fields_json,
+                     const uint8_t *records, const uint32_t *length, const char *event,
+                     uint32_t *ends);
+
 #endif

@@ -471,6 +471,12 @@ static void test_fixed(void) {
     CHECK(fw_fixed(a, 5.0, 0) == 1 && a[0] == '5');
     CHECK(fw_fixed(a, NAN, 6) == FW_JLINE_NOFIT && fw_fixed(a, INFINITY, 6) == FW_JLINE_NOFIT);
     CHECK(fw_fixed(a, 1.0, 10) == FW_JLINE_NOFIT && fw_fixed(a, 1e13, 6) == FW_JLINE_NOFIT);
+    /* the double's bits read directly: subnormals, the smallest normal, exponents >= 0 */
+    CHECK(fw_fixed(a, 4.9e-324, 6) == 8 && memcmp(a, "0.000000", 8) == 0);
+    CHECK(fw_fixed(a, -2.2250738585072014e-308, 9) == 12 && memcmp(a, "-0.000000000", 12) == 0);
+    CHECK(fw_fixed(a, 9007199254740993.0, 0) == 16 && memcmp(a, "9007199254740992", 16) == 0);
+    CHECK(fw_fixed(a, 3.0e18, 0) == 19 && memcmp(a, "3000000000000000000", 19) == 0);
+    CHECK(fw_fixed(a, 0.0000005, 6) == 8 && memcmp(a, "0.000000", 8) == 0);   /* 5e-7: just under the tie */
 }
 
 static void test_jline(void) {
@@ -506,6 +512,80 @@ static void test_jline(void) {
                          10.5, 10.75, 11.0, 11.25, "R", "{}", rec, 3, "consumed") == FW_JLINE_NOFIT);
 }
 
+/* The batches: each row's text is the single line's, then '\n'; all or nothing. */
+static void test_jline_batch(void) {
+    enum { N = 3 };
+    static const uint64_t id[N] = {7, 18446744073709551615u, 0};
+    static const uint32_t source[N] = {2, 0, 4294967295u}, pe[N] = {1, 3, 0};
+    static const uint64_t block[N] = {4096, 0, 1u << 20};
+    static const uint32_t length[N] = {3, 0, 5}, bs[N] = {17, 0, 4294967295u};
+    static const double wall[N] = {1796284370.421443, 1.6e9, 2.2e9 - 0.0078125};
+    static const double acc[N] = {671.959109, 0.0078125, 0.0};
+    static const double posted[N] = {672.5, 0.0234375, 0.0}, notified[N] = {672.75, 1.0, 1e-7};
+    static const double consumed[N] = {673.0, 2.5, 3e5}, end[N] = {673.25, 2.5, 3e5 + 1};
+    static const uint8_t records[8] = {0x11, 0x0a, 0xff, 0, 1, 2, 0xfe, 0x80};
+    static const char scen[] = "\"memory-ue\"\0\"r\\u00e9\"\0\"\"", notify[] = "sea\0sei\0gpio";
+    static const char digest[] = "00112233aabbccdd\0\0d", state[] = "consumed\0dropped\0refused";
+    static const char run[] = "R\0\0R2", fields[] = "{}\0{\"a\":\"b\\n\"}\0{}";
+    static const char event[] = "consumed\0dropped\0timed-out";
+    const char *sc = scen, *no = notify, *dg = digest, *stt = state, *rn = run, *fl = fields,
+               *ev = event;
+    const uint8_t *rec = records;
+    static char want[4096], out[4096];
+    size_t wn = 0, fn = 0, fend[N];
+    char fwant[4096];
+    uint32_t ends[N];
+    for (int i = 0; i < N; i++) {
+        int a = fw_jline_accepted(want + wn, sizeof want - wn, id[i], sc, source[i], no, pe[i], dg,
+                                  wall[i], rn, acc[i], length[i], bs[i], fl);
+        int f = fw_jline_final(fwant + fn, sizeof fwant - fn, id[i], sc, source[i], no, pe[i],
+                               block[i], dg, stt, wall[i], acc[i], posted[i], notified[i],
+                               consumed[i], end[i], rn, fl, rec, length[i], ev);
+        CHECK(a > 0 && f > 0);
+        wn += (size_t)a;
+        want[wn++] = '\n';
+        fn += (size_t)f;
+        fwant[fn++] = '\n';
+        fend[i] = fn;
+        sc += strlen(sc) + 1; no += strlen(no) + 1; dg += strlen(dg) + 1; stt += strlen(stt) + 1;
+        rn += strlen(rn) + 1; fl += strlen(fl) + 1; ev += strlen(ev) + 1; rec += length[i];
+    }
+#define ACC_N(cap, n) fw_jline_accepted_n(out, (cap), (n), id, scen, source, notify, pe, digest, \
+                                          wall, run, acc, length, bs, fields)
+#define FIN_N(cap, n, posted) fw_jline_final_n(out, (cap), (n), id, scen, source, notify, pe, block, \
+                                               digest, state, wall, acc, posted, notified, \
+                                               consumed, end, run, fields, records, length, event, \
+                                               ends)
+    CHECK(ACC_N(sizeof out, N) == (int)wn && memcmp(out, want, wn) == 0);
+    CHECK(ACC_N(wn, N) == (int)wn && memcmp(out, want, wn) == 0);       /* exactly big enough */
+    memset(out, 'Z', sizeof out);
+    CHECK(ACC_N(wn - 1, N) == FW_JLINE_NOFIT && out[wn - 1] == 'Z');    /* one short: refused */
+    CHECK(FIN_N(sizeof out, N, posted) == (int)fn && memcmp(out, fwant, fn) == 0);
+    for (int i = 0; i < N; i++)     /* where each line ends, just past its '\n' */
+        CHECK(ends[i] == fend[i]);
+    CHECK(fw_jline_final_n(out, sizeof out, N, id, scen, source, notify, pe, block, digest, state,
+                           wall, acc, posted, notified, consumed, end, run, fields, records, length,
+                           event, NULL) == (int)fn);      /* ends may be NULL */
+    CHECK(FIN_N(fn, N, posted) == (int)fn && memcmp(out, fwant, fn) == 0);
+    memset(out, 'Z', sizeof out);
+    CHECK(FIN_N(fn - 1, N, posted) == FW_JLINE_NOFIT && out[fn - 1] == 'Z');
+    /* a prefix of the rows is the prefix of the text */
+    size_t first = (size_t)(strchr(fwant, '\n') - fwant) + 1;
+    CHECK(FIN_N(sizeof out, 1, posted) == (int)first && memcmp(out, fwant, first) == 0);
+    /* a float with no exact short form in any row: the whole batch is refused */
+    static const double posted_bad[N] = {672.5, NAN, 0.0};
+    CHECK(FIN_N(sizeof out, N, posted_bad) == FW_JLINE_NOFIT);
+    CHECK(FIN_N(sizeof out, 1, posted_bad) == (int)first);
+    /* no rows: nothing written, nothing read (the columns may even be absent) */
+    CHECK(ACC_N(0, 0) == 0 && FIN_N(0, 0, posted) == 0);
+    CHECK(fw_jline_accepted_n(out, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                              NULL, NULL, NULL) == 0);
+    CHECK(fw_jline_final_n(out, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) == 0);
+#undef ACC_N
+#undef FIN_N
+}
+
 int main(void) {
     test_mem_block_golden();
     test_batch_equals_single();
@@ -520,6 +600,7 @@ int main(void) {
     test_os_path();
     test_fixed();
     test_jline();
+    test_jline_batch();
     printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
 }

@@ -161,6 +161,19 @@ int fw_jline_final(char *out, size_t cap, uint64_t id, const char *scenario_json
                    double posted, double notified, double consumed, double end,
                    const char *run, const char *fields_json, const uint8_t *record,
                    uint32_t length, const char *event);
+int fw_jline_accepted_n(char *out, size_t cap, size_t n, const uint64_t *id,
+                        const char *scenario_json, const uint32_t *source, const char *notify,
+                        const uint32_t *pe, const char *digest, const double *accepted,
+                        const char *run, const double *m_accepted, const uint32_t *length,
+                        const uint32_t *bs, const char *fields_json);
+int fw_jline_final_n(char *out, size_t cap, size_t n, const uint64_t *id,
+                     const char *scenario_json, const uint32_t *source, const char *notify,
+                     const uint32_t *pe, const uint64_t *block, const char *digest,
+                     const char *state, const double *wall, const double *acc,
+                     const double *posted, const double *notified, const double *consumed,
+                     const double *end, const char *run, const char *fields_json,
+                     const uint8_t *records, const uint32_t *length, const char *event,
+                     uint32_t *ends);
 typedef struct {
     uint32_t off, size, src, flags; int32_t vbit; uint32_t col, rshift, lshift;
     uint64_t mask, value;
@@ -189,7 +202,7 @@ ffibuilder.set_source(
              for n in ("cper.c", "ghes.c", "osmodel.c", "jline.c", "frame.c", "pack.c", "agent/mp.c",
                        "agent/agent.c")],
     include_dirs=[os.path.relpath(CSRC, ROOT)],
-    libraries=["m"],     # jline.c: frexp/ldexp
+    libraries=["m"],     # jline.c: math.h (isfinite, signbit: macros where libc makes them so)
     define_macros=[("FWEMU_VERSION", f'"{VERSION}"')],
     extra_compile_args=["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
                         "-Wno-unused-parameter", "-D_DEFAULT_SOURCE"],

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 import uuid
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ._corelib import ffi, lib
 from .board import Source
@@ -247,3 +250,154 @@ class Injection:
                     int.from_bytes(self.record[:4], "little"), self._fields_json())).encode()
 
 
+
+
+# Blocks: a burst's lines formatted by one C call (fw_jline_accepted_n / fw_jline_final_n)
+# from columns (one array per number, one NUL-separated text per string), not one call of
+# 14-21 arguments per line: on the sim, marshalling those arguments was most of a line's cost.
+assert array("I").itemsize == 4, "uint32_t columns are array('I')"
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
+def _names(values: list[str], n: int) -> bytes | None:
+    """A column of fwemu's own names as C walks it: "a\\0b\\0c" encoded; None if a name
+    holds a NUL itself (its row would be misread: the caller formats line by line)."""
+    text = "\0".join(values)
+    return None if text.count("\0") != n - 1 else text.encode()
+
+
+def _scenario_column(injs: Sequence[Injection]) -> bytes:
+    names = [i.scenario for i in injs]
+    texts = {s: _scenario_json(s) for s in set(names)}    # JSON text: never a raw NUL
+    return b"\0".join([texts[s] for s in names])
+
+
+def _fields_column(injs: Sequence[Injection]) -> bytes:
+    # made once per injection, kept in fields_text for its other line; ASCII JSON, no raw NUL
+    return "\0".join([i.fields_text or i._fields_json() for i in injs]).encode()
+
+
+def _u32(values: Iterable[int]) -> Any:
+    return ffi.from_buffer("uint32_t[]", array("I", values))
+
+
+def _u64(values: Iterable[int]) -> Any:
+    return ffi.from_buffer("uint64_t[]", array("Q", values))
+
+
+def _f64(values: list[float | None]) -> Any:
+    # None only where the row is not C's (then array() refuses it: TypeError)
+    return ffi.from_buffer("double[]", array("d", cast("list[float]", values)))
+
+
+def _accepted_c(injs: Sequence[Injection]) -> bytes | None:
+    """accepted_block's text from one C call, or None where C cannot give it."""
+    n = len(injs)
+    srcs = [i.source for i in injs]
+    recs = [i.record for i in injs]
+    notify = _names([s.notify for s in srcs], n)
+    digest = _names([i.digest for i in injs], n)
+    run = _names([i.run for i in injs], n)
+    if notify is None or digest is None or run is None:
+        return None
+    heads = b"".join([r[:4] for r in recs])
+    if len(heads) == 4 * n:        # bs: each record's first 4 bytes, little-endian
+        bs = array("I")
+        bs.frombytes(heads)
+        if _BIG_ENDIAN:
+            bs.byteswap()
+    else:                          # a record shorter than 4 bytes
+        bs = array("I", [int.from_bytes(r[:4], "little") for r in recs])
+    scen, fields = _scenario_column(injs), _fields_column(injs)
+    buf = _buffer(len(scen) + len(fields) + len(notify) + len(digest) + len(run) + 512 * n)
+    k = lib.fw_jline_accepted_n(
+        buf, len(buf), n, _u64([i.id for i in injs]), scen, _u32([s.id for s in srcs]), notify,
+        _u32([i.pe for i in injs]), digest, _f64([i.accepted_wall for i in injs]), run,
+        _f64([i.t_accepted for i in injs]), _u32(map(len, recs)), ffi.from_buffer("uint32_t[]", bs),
+        fields)
+    if k < 0:
+        return None
+    text: bytes = ffi.unpack(buf, k)
+    return text
+
+
+def accepted_block(injs: Sequence[Injection]) -> bytes:
+    """The injections' accepted lines, each ended by "\\n": exactly
+    b"".join(i.accepted_bytes() + b"\\n" for i in injs), formatted by one C call."""
+    if not injs:
+        return b""
+    try:
+        text = _accepted_c(injs)
+    except (TypeError, OverflowError):     # a value C cannot take: the lines say what it is
+        text = None
+    if text is None:
+        return b"".join([i.accepted_bytes() + b"\n" for i in injs])
+    return text
+
+
+def _final_c(items: Sequence[tuple[Injection, str]], ends: Any = None) -> Any | None:
+    """The final lines of common rows (journal_bytes' C condition holds for each) from one
+    C call, or None where C cannot give them: a cffi buffer over this thread's line buffer
+    (valid until it is next used); `ends` (uint32_t[len(items)]) gets where each line ends."""
+    n = len(items)
+    injs = [i for i, _ in items]
+    srcs = [i.source for i in injs]
+    recs = [i.record for i in injs]
+    notify = _names([s.notify for s in srcs], n)
+    digest = _names([i.digest for i in injs], n)
+    state = _names([i.state for i in injs], n)
+    run = _names([i.run for i in injs], n)
+    event = _names([ev for _, ev in items], n)
+    if notify is None or digest is None or state is None or run is None or event is None:
+        return None
+    scen, fields, records = _scenario_column(injs), _fields_column(injs), b"".join(recs)
+    buf = _buffer(2 * len(records) + len(scen) + len(fields) + len(notify) + len(digest) + len(state)
+                  + len(run) + len(event) + 1024 * n)
+    k = lib.fw_jline_final_n(
+        buf, len(buf), n, _u64([i.id for i in injs]), scen, _u32([s.id for s in srcs]), notify,
+        _u32([i.pe for i in injs]), _u64([s.block for s in srcs]), digest, state,
+        _f64([i.accepted_wall for i in injs]), _f64([i.t_accepted for i in injs]),
+        _f64([i.t_posted for i in injs]), _f64([i.t_notified for i in injs]),
+        _f64([i.t_consumed for i in injs]), _f64([i.t_end for i in injs]), run, fields, records,
+        _u32(map(len, recs)), event, ffi.NULL if ends is None else ends)
+    return None if k < 0 else ffi.buffer(buf, k)
+
+
+def _final_lines(items: Sequence[tuple[Injection, str]]) -> list[bytes]:
+    return [i.journal_bytes(ev) + b"\n" for i, ev in items]
+
+
+def final_block(items: Sequence[tuple[Injection, str]]) -> bytes:
+    """The final lines of (injection, event) pairs, each ended by "\\n": exactly
+    b"".join(i.journal_bytes(ev) + b"\\n" for i, ev in items). The common lines (as in
+    journal_bytes: every instant known, no reason, no extras) are formatted by one C call,
+    wherever they are in the block; the other lines one by one, put in between in order."""
+    if not items:
+        return b""
+    common = [i.t_posted is not None and i.t_notified is not None and i.t_consumed is not None
+              and i.t_end is not None and not i.reason and i.left_in_memory is None and not i.warnings
+              and not i.unsafe_sei and not i.forged for i, _ in items]
+    odd = [k for k, c in enumerate(common) if not c]
+    # the other lines first (Python's formatting; a line made in C would reuse the thread's
+    # line buffer, where the C call's text is until it is copied out)
+    odd_lines = _final_lines([items[k] for k in odd])
+    rows = [item for item, c in zip(items, common, strict=True) if c] if odd else items
+    if not rows:
+        return b"".join(odd_lines)
+    ends = array("I", bytes(4 * len(rows)))
+    try:
+        text = _final_c(rows, ffi.from_buffer("uint32_t[]", ends) if odd else None)
+    except (TypeError, OverflowError):     # a value C cannot take: the lines say what it is
+        text = None
+    if text is None:
+        return b"".join(_final_lines(items))
+    if not odd:
+        return bytes(text)
+    view, start = memoryview(text), 0
+    pieces: list[bytes | memoryview] = []
+    for j, k in enumerate(odd):            # rows 0 .. k-1 hold k - j common lines
+        end = ends[k - j - 1] if k > j else 0
+        pieces += (view[start:end], odd_lines[j])
+        start = end
+    pieces.append(view[start:])
+    return b"".join(pieces)
