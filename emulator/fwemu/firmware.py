@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from . import scenarios
 from .board import Board, Source
 from .errors import BlockBusyError, FwemuError, OutcomeUnknown, RefusedError, UnreachableError, UsageError
-from .injection import FINAL, Injection, new_run_id  # noqa: F401 - FINAL: re-exported
+from .injection import FINAL, Injection, accepted_block, final_block, new_run_id  # noqa: F401 - FINAL: re-exported
 from .journal import Journal
 from .procs import boot_id
 from .records import check
@@ -186,8 +186,11 @@ class FirmwareModel:
         journal = self.journal
         with self.lock:
             failed = journal.error
-            injs = [self._accept(scenario, fields, src, pe, timeout, None, unique)
-                    for scenario, fields, src, pe in plan]
+            warns: list[list[str]] = [[] for _ in plan]
+            records = self.factory.make_many([(scenario, fields or {}, pe) for scenario, fields, _s, pe in plan],
+                                             unique, warns)
+            injs = [self._accept(scenario, fields, src, pe, timeout, None, unique, (rec, w))
+                    for (scenario, fields, src, pe), rec, w in zip(plan, records, warns, strict=True)]
             if journal.error and not failed:    # the run's line failed: as submit() would, one goes
                 self._unaccept(injs, 1)
             if not journal.writing:
@@ -195,10 +198,10 @@ class FirmwareModel:
                     self._admit(inj)
             elif journal.room_for(sum(BATCH_LINE_BYTES + 4 * len(inj.record) for inj in injs)):
                 before = journal.lines
-                journal.write_lines([inj.accepted_bytes() for inj in injs])
+                journal.write_block(accepted_block(injs), len(injs))
                 if journal.error:   # the one whose line was cut goes ahead, no later one
                     self._unaccept(injs, journal.lines - before + 1)
-                journal.hold()
+                journal.hold(final_block)    # final lines formatted together, in order, at release
                 try:
                     for inj in injs:
                         self._admit(inj)
@@ -225,15 +228,21 @@ class FirmwareModel:
             raise UsageError("--timeout", "must be positive")
 
     def _accept(self, scenario: str, fields: dict[str, str] | None, src: Source, pe: int, timeout: float,
-                record: bytes | None, unique: bool) -> Injection:
-        """Under the lock: the record made, the injection numbered and counted accepted (its
-        accepted line is the caller's to write, before _admit)."""
-        warnings: list[str] = []
+                record: bytes | None, unique: bool, made: tuple[bytes, list[str]] | None = None) -> Injection:
+        """Under the lock: the record made (or `made`: the factory's record for these fields
+        and its warnings), the injection numbered and counted accepted (its accepted line is
+        the caller's to write, before _admit)."""
+        warnings: list[str]
         record_given = record is not None
-        if record is None:
+        if made is not None:
+            record, warnings = made
+            forged = False
+        elif record is None:
+            warnings = []
             record = self.factory.make(scenario, fields or {}, pe, unique, warnings)
             forged = False
         else:
+            warnings = []
             forged = not check(record, src.block_length).valid
         if len(record) > src.block_length:
             raise RefusedError(f"a {len(record)}-byte record does not fit source {src.id}'s "
@@ -702,8 +711,9 @@ class FirmwareModel:
             inj._done.set()
 
     def _journal(self, inj: Injection, event: str) -> None:
-        if self.journal.writing:     # formatted only when written
-            self.journal.write_line(inj.journal_bytes(event))
+        journal = self.journal
+        if journal.writing and not journal.defer((inj, event)):     # formatted only when written
+            journal.write_line(inj.journal_bytes(event))
 
     # ---- driving --------------------------------------------------------------------------
     def idle(self) -> bool:

@@ -16,6 +16,7 @@ import os
 import stat
 import threading
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from .safe_io import make_parent, open_output
@@ -38,7 +39,9 @@ class Journal:
         self.error: str | None = None     # set once a write fails; nothing is written after it
         self.lines = 0                    # lines written whole
         self._regular = False
-        self._held: list[bytes] | None = None     # lines kept between hold() and release()
+        self._held: list[bytes] | None = None     # text kept between hold() and release(), each piece whole lines
+        self._deferred: list[Any] = []            # defer()'s items, not yet formatted
+        self._format: Callable[[list[Any]], bytes] | None = None
         if self.path:
             make_parent(self.path, "--journal")
             self._fd = open_output(self.path, "--journal", append=True, perms=0o644)
@@ -88,30 +91,60 @@ class Journal:
         data = line if line.__class__ is bytes else line.encode()   # type: ignore[union-attr]
         held = self._held
         if held is not None:
-            held.append(data)
+            if self._deferred:
+                self._format_deferred()
+            held.append(data + b"\n")
             return
         self._write(data + b"\n", 1)
 
     def write_lines(self, lines: list[bytes]) -> None:
-        """Several lines in one write (a burst's accepted lines, before any is posted)."""
+        """Several lines in one write."""
         if self._fd is None or not lines:
             return
-        if self._held is not None:
-            self._held.extend(lines)
-            return
-        self._write(b"\n".join(lines) + b"\n", len(lines))
+        self.write_block(b"\n".join(lines) + b"\n", len(lines))
 
-    def hold(self) -> None:
+    def write_block(self, data: bytes, nlines: int) -> None:
+        """`nlines` lines already joined, each ending in a newline, in one write (a burst's
+        accepted lines, before any is posted)."""
+        if self._fd is None or not nlines:
+            return
+        if self._held is not None:
+            if self._deferred:
+                self._format_deferred()
+            self._held.append(data)
+            return
+        self._write(data, nlines)
+
+    def hold(self, formatter: Callable[[list[Any]], bytes] | None = None) -> None:
         """Keep the lines written from now on until release(), which writes them at once
         (a burst of injections that all end before the caller returns: one system call
-        instead of one each). Nothing is held across a wait."""
+        instead of one each). Nothing is held across a wait. `formatter` turns a run of
+        defer()'s items into their lines (one newline-ended line each), in one call."""
         if self._held is None:
             self._held = []
+            self._format = formatter
+
+    def defer(self, item: Any) -> bool:
+        """While held with a formatter: keep `item`, to be formatted with the items next to it
+        in one formatter call, in its place among the lines (True). False: not held; the
+        caller writes its line itself."""
+        if self._held is None or self._format is None or self._fd is None:
+            return False
+        self._deferred.append(item)
+        return True
+
+    def _format_deferred(self) -> None:
+        items, self._deferred = self._deferred, []
+        assert self._format is not None and self._held is not None
+        self._held.append(self._format(items))
 
     def release(self) -> None:
-        held, self._held = self._held, None
+        if self._deferred:
+            self._format_deferred()
+        held, self._held, self._format = self._held, None, None
         if held:
-            self.write_lines(held)
+            data = b"".join(held)
+            self._write(data, data.count(b"\n"))
 
     def room_for(self, nbytes: int) -> bool:
         """The file system holds at least nbytes more (always true of a journal that is not

@@ -103,3 +103,32 @@ def _umask() -> int:
     old = os.umask(0)
     os.umask(old)
     return old
+
+
+def test_held_lines_and_deferred_items_go_out_in_order_in_one_write(tmp_path, monkeypatch):
+    """hold(formatter): lines, blocks and defer()'s items keep their order; a run of items
+    between two lines is formatted by one formatter call; release() is one write."""
+    path = tmp_path / "j.jsonl"
+    j = journal.Journal(path)
+    calls: list[list[int]] = []
+
+    def fmt(items: list[int]) -> bytes:
+        calls.append(list(items))
+        return b"".join(b'{"n":%d}\n' % n for n in items)
+
+    writes = []
+    real_write = os.write
+    monkeypatch.setattr(journal.os, "write", lambda fd, data: writes.append(data) or real_write(fd, data))
+    assert not j.defer(0)                       # not held: the caller writes its own line
+    j.hold(fmt)
+    j.write_block(b'{"n":1}\n{"n":2}\n', 2)
+    assert j.defer(3) and j.defer(4)
+    j.write_line('{"n":5}')
+    assert j.defer(6)
+    assert journal.read(path) == [] and writes == []       # nothing written while held
+    j.release()
+    assert [e["n"] for e in journal.read(path)] == [1, 2, 3, 4, 5, 6]
+    assert calls == [[3, 4], [6]] and len(writes) == 1 and j.lines == 6
+    assert not j.defer(7)                       # released: not held any more
+    j.write_block(b'{"n":8}\n', 1)
+    assert [e["n"] for e in journal.read(path)][-1] == 8 and j.lines == 7

@@ -80,6 +80,7 @@ class SimTarget(Target):
 
     def __init__(self, board: Board, knobs: OsKnobs | None = None, masked_pes: Iterable[int] = ()):
         self.board = board
+        self._platform_refusals: dict[tuple[str, int], str | None] = {}
         self._cv = threading.Condition()
         self._generation = 0
         self._waiters = 0
@@ -155,7 +156,12 @@ class SimTarget(Target):
         return notify != "polled" and knobs.delay <= 0 and not knobs.deaf
 
     def _platform_refusal(self, source: Source, pe: int) -> str | None:
-        return platform_refusal(source.notify, pe, self.board.pes.count)
+        key = (source.notify, pe)     # the answer depends on nothing else: asked twice per injection
+        try:
+            return self._platform_refusals[key]
+        except KeyError:
+            why = self._platform_refusals[key] = platform_refusal(source.notify, pe, self.board.pes.count)
+            return why
 
     def notify_refusal(self, source: Source, pe: int) -> str | None:
         reason = self._platform_refusal(source, pe)
