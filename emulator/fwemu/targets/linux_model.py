@@ -368,13 +368,12 @@ class LinuxModel:
                     break
             self.platform.sdei_complete(arg, pe)
         elif kind == "irq":   # GHES IRQ: only the source that owns this GSI
-            for g in self._registered():
-                if g.source.notify == "external" and g.source.vector == arg:
+            for g in self._by_kind("external"):
+                if g.source.vector == arg:
                     self._ghes_proc(g)
         elif kind == "hed":   # ACPI Notify on PNP0C33: every HED-listed source
-            for g in self._registered():
-                if g.source.notify in HED_KINDS:
-                    self._ghes_proc(g)
+            for g in self._by_kind("hed"):
+                self._ghes_proc(g)
         self.changed()
 
     def _registered(self) -> list[Ghes]:
@@ -383,9 +382,11 @@ class LinuxModel:
         return self._reg_cache
 
     def _by_kind(self, kind: str) -> list[Ghes]:
+        """The registered sources notified by `kind` ("hed": every HED-listed kind), in order."""
         hit = self._kind_cache.get(kind)
         if hit is None:
-            hit = self._kind_cache[kind] = [g for g in self._registered() if g.source.notify == kind]
+            hit = self._kind_cache[kind] = [g for g in self._registered() if g.source.notify == kind
+                                            or (kind == "hed" and g.source.notify in HED_KINDS)]
         return hit
 
     def _clear(self, g: Ghes, paddr: int) -> None:
