@@ -164,6 +164,15 @@ def test_no_records():
     assert p.pack_columns_list([array("Q"), array("Q"), []]) == []
 
 
+def test_a_packer_that_varies_no_field_refuses_columns():
+    """With no varied field there is no column to count the records by: refused, not b""."""
+    p = records.Packer(m.StatusBlock([m.Entry(m.MemorySection(error_type=3))]), [])
+    for columns in ([], {}):
+        with pytest.raises(UsageError, match="columns: this Packer varies no field"):
+            p.pack_columns(columns)
+    assert len(p.pack()) > 20
+
+
 def test_buffer_columns():
     p = _packer()
     rows = [(0x8000_0000 + 4096 * i, i, i * 3) for i in range(40)]

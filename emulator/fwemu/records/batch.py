@@ -189,6 +189,9 @@ class Packer:
             columns = [columns[f] for f in self.fields]
         elif isinstance(columns, (str, bytes)) or not isinstance(columns, Sequence):
             raise UsageError("columns", "a sequence of columns, one per field, or a mapping field -> column")
+        if not self.fields:     # no column to count the records by: b"" would say N = 0
+            raise UsageError("columns", "this Packer varies no field, so columns cannot say how many "
+                             "records: use pack() (every record is the same)")
         if len(columns) != len(self.fields):
             raise UsageError("columns", f"{len(columns)} given for {len(self.fields)} fields")
         bufs: list[Any] = []
