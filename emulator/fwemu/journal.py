@@ -41,6 +41,9 @@ class Journal:
         self._regular = False
         self._held: list[bytes] | None = None     # text kept between hold() and release(), each piece whole lines
         self._deferred: list[Any] = []            # defer()'s items, not yet formatted
+        # held text and deferred items: the firmware defers under its lock, but another
+        # thread (a daemon client's os-log line) may write while a burst holds the journal
+        self._hold_lock = threading.Lock()
         self._format: Callable[[list[Any]], bytes] | None = None
         if self.path:
             make_parent(self.path, "--journal")
@@ -89,12 +92,14 @@ class Journal:
         if self._fd is None:
             return
         data = line if line.__class__ is bytes else line.encode()   # type: ignore[union-attr]
-        held = self._held
-        if held is not None:
-            if self._deferred:
-                self._format_deferred()
-            held.append(data + b"\n")
-            return
+        if self._held is not None:
+            with self._hold_lock:
+                held = self._held
+                if held is not None:
+                    if self._deferred:
+                        self._format_deferred()
+                    held.append(data + b"\n")
+                    return
         self._write(data + b"\n", 1)
 
     def write_lines(self, lines: list[bytes]) -> None:
@@ -109,10 +114,13 @@ class Journal:
         if self._fd is None or not nlines:
             return
         if self._held is not None:
-            if self._deferred:
-                self._format_deferred()
-            self._held.append(data)
-            return
+            with self._hold_lock:
+                held = self._held
+                if held is not None:
+                    if self._deferred:
+                        self._format_deferred()
+                    held.append(data)
+                    return
         self._write(data, nlines)
 
     def hold(self, formatter: Callable[[list[Any]], bytes] | None = None) -> None:
@@ -120,31 +128,37 @@ class Journal:
         (a burst of injections that all end before the caller returns: one system call
         instead of one each). Nothing is held across a wait. `formatter` turns a run of
         defer()'s items into their lines (one newline-ended line each), in one call."""
-        if self._held is None:
-            self._held = []
-            self._format = formatter
+        with self._hold_lock:
+            if self._held is None:
+                self._held = []
+                self._format = formatter
 
     def defer(self, item: Any) -> bool:
         """While held with a formatter: keep `item`, to be formatted with the items next to it
         in one formatter call, in its place among the lines (True). False: not held; the
         caller writes its line itself."""
-        if self._held is None or self._format is None or self._fd is None:
-            return False
-        self._deferred.append(item)
-        return True
+        with self._hold_lock:
+            if self._held is None or self._format is None or self._fd is None:
+                return False
+            self._deferred.append(item)
+            return True
 
     def _format_deferred(self) -> None:
+        """Under _hold_lock."""
         items, self._deferred = self._deferred, []
         assert self._format is not None and self._held is not None
         self._held.append(self._format(items))
 
     def release(self) -> None:
-        if self._deferred:
-            self._format_deferred()
-        held, self._held, self._format = self._held, None, None
-        if held:
-            data = b"".join(held)
-            self._write(data, data.count(b"\n"))
+        with self._hold_lock:
+            try:
+                if self._deferred:
+                    self._format_deferred()
+            finally:   # a formatter that raised still leaves the journal unheld, its lines written
+                held, self._held, self._format = self._held, None, None
+                if held:
+                    data = b"".join(held)
+                    self._write(data, data.count(b"\n"))
 
     def room_for(self, nbytes: int) -> bool:
         """The file system holds at least nbytes more (always true of a journal that is not
