@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -132,3 +133,21 @@ def test_held_lines_and_deferred_items_go_out_in_order_in_one_write(tmp_path, mo
     assert not j.defer(7)                       # released: not held any more
     j.write_block(b'{"n":8}\n', 1)
     assert [e["n"] for e in journal.read(path)][-1] == 8 and j.lines == 7
+
+
+def test_a_formatter_that_raises_leaves_the_journal_unheld_and_its_lines_written(tmp_path):
+    path = tmp_path / "j.jsonl"
+    j = journal.Journal(path)
+
+    def bad(items: list[int]) -> bytes:
+        raise ValueError("formatter failed")
+
+    j.hold(bad)
+    j.write_line('{"n":1}')
+    assert j.defer(2)
+    with pytest.raises(ValueError):
+        j.release()
+    assert [e["n"] for e in journal.read(path)] == [1]
+    assert not j.defer(3)                     # no longer held
+    j.write_line('{"n":4}')
+    assert [e["n"] for e in journal.read(path)] == [1, 4]
