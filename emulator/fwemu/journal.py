@@ -91,16 +91,9 @@ class Journal:
         """One JSON object already formatted (no newline): appended, in the kernel on return."""
         if self._fd is None:
             return
-        data = line if line.__class__ is bytes else line.encode()   # type: ignore[union-attr]
-        if self._held is not None:
-            with self._hold_lock:
-                held = self._held
-                if held is not None:
-                    if self._deferred:
-                        self._format_deferred()
-                    held.append(data + b"\n")
-                    return
-        self._write(data + b"\n", 1)
+        data = (line if line.__class__ is bytes else line.encode()) + b"\n"   # type: ignore[union-attr]
+        if self._held is None or not self._keep(data):
+            self._write(data, 1)
 
     def write_lines(self, lines: list[bytes]) -> None:
         """Several lines in one write."""
@@ -113,15 +106,19 @@ class Journal:
         accepted lines, before any is posted)."""
         if self._fd is None or not nlines:
             return
-        if self._held is not None:
-            with self._hold_lock:
-                held = self._held
-                if held is not None:
-                    if self._deferred:
-                        self._format_deferred()
-                    held.append(data)
-                    return
-        self._write(data, nlines)
+        if self._held is None or not self._keep(data):
+            self._write(data, nlines)
+
+    def _keep(self, data: bytes) -> bool:
+        """While held: `data` (whole lines) kept after the deferred items before it (True)."""
+        with self._hold_lock:
+            held = self._held
+            if held is None:
+                return False
+            if self._deferred:
+                self._format_deferred()
+            held.append(data)
+            return True
 
     def hold(self, formatter: Callable[[list[Any]], bytes] | None = None) -> None:
         """Keep the lines written from now on until release(), which writes them at once
