@@ -1,6 +1,7 @@
 """Instructions per injection of `fwemu inject memory-ue --count N` on the sim board, per
-notification kind, counted by valgrind's callgrind: deterministic, so a change of a few per
-cent shows even on a shared VM whose wall-clock rates move by ±30 % from minute to minute.
+notification kind, counted by valgrind's callgrind: all but deterministic (a fixed hash
+seed; the wall clock still decides when a second's timestamps roll over), so a change of a
+few per cent shows even on a shared VM whose wall-clock rates move by ±30 % within an hour.
 
 A row is (instructions of the --count HIGH command - those of the --count LOW command) /
 (HIGH - LOW): start-up, imports, the sim's boot and the report cancel out, leaving the
@@ -37,6 +38,7 @@ def count(python: str, kind: str, n: int, journal: str, tmp: str) -> int:
     env = dict(os.environ, XDG_STATE_HOME=state, XDG_RUNTIME_DIR=state)
     env.pop("FWEMU_BOARD", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONHASHSEED"] = "0"     # set and dict layouts, hence instruction counts, the same each run
     jpath = "none" if journal == "none" else os.path.join(state, "j.jsonl")
     out = os.path.join(state, "callgrind.out")
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", python, "-m", "fwemu",
