@@ -95,12 +95,6 @@ class Journal:
         if self._held is None or not self._keep(data):
             self._write(data, 1)
 
-    def write_lines(self, lines: list[bytes]) -> None:
-        """Several lines in one write."""
-        if self._fd is None or not lines:
-            return
-        self.write_block(b"\n".join(lines) + b"\n", len(lines))
-
     def write_block(self, data: bytes, nlines: int) -> None:
         """`nlines` lines already joined, each ending in a newline, in one write (a burst's
         accepted lines, before any is posted)."""
@@ -134,6 +128,8 @@ class Journal:
         """While held with a formatter: keep `item`, to be formatted with the items next to it
         in one formatter call, in its place among the lines (True). False: not held; the
         caller writes its line itself."""
+        if self._held is None:      # (the common case outside a burst: no lock taken)
+            return False
         with self._hold_lock:
             if self._held is None or self._format is None or self._fd is None:
                 return False

@@ -562,6 +562,11 @@ class _BytesTemplate(NamedTuple):
 _ContentKey = bytes | tuple[bytes, int]
 
 
+def _address(text: str | None) -> int:
+    """A memory template's --address value (the default when none is given)."""
+    return parse_int("--address", text, 0xFFFF_FFFF_FFFF_FFFF) if text else DEFAULT_ADDRESS
+
+
 class RecordFactory:
     """Builds scenario records fast, each one unique per board (DESIGN rule 6).
 
@@ -723,8 +728,7 @@ class RecordFactory:
         stamps = ffi.new("uint64_t[]", k)
         content, unique_ts = tpl.content, self._unique_ts
         for x in range(k):
-            text = items[i + x][1].get("address")
-            addr = parse_int("--address", text, 0xFFFF_FFFF_FFFF_FFFF) if text else DEFAULT_ADDRESS
+            addr = _address(items[i + x][1].get("address"))
             addrs[x] = addr
             stamps[x] = unique_ts((content, addr), warnings[i + x])
         stride = 4096       # (make()'s limit)
@@ -773,7 +777,7 @@ class RecordFactory:
                 tpl = _BytesTemplate(data, self._content_key(bytes(data)))
             self._templates[key] = tpl
         if isinstance(tpl, _MemTemplate):
-            addr = parse_int("--address", addr_text, 0xFFFF_FFFF_FFFF_FFFF) if addr_text else DEFAULT_ADDRESS
+            addr = _address(addr_text)
             ts = self._unique_ts((tpl.content, addr), warnings)
             length = lib.fw_encode_mem_block(tpl.status, tpl.gde, tpl.section, addr, ts, self._out, 4096)
             return bytes(ffi.buffer(self._out, length))

@@ -542,10 +542,8 @@ class LinuxModel:
             self.cache.pop(0)
         self.cache.append((buf, now))
 
-    def _print(self, g: Ghes, buf: bytes, sev: int | None = None) -> bool:
-        """sev: the record's GHES severity, when the caller has it."""
-        if sev is None:
-            sev = ghes_severity(_u32(buf, 16))
+    def _print(self, g: Ghes, buf: bytes, sev: int) -> bool:
+        """sev: the record's GHES severity (the caller's panic check has read it)."""
         rl = self.rl_corrected if sev <= GHES_SEV_CORRECTED else self.rl_uncorrected
         if self.knobs.ratelimit and not rl(self.log):
             return False
