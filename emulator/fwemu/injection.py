@@ -173,14 +173,19 @@ class Injection:
         order and values; %.6f and round(x, 6) name the same decimal)."""
         return self.journal_bytes(event).decode()
 
+    @property
+    def common_final(self) -> bool:
+        """Its final line is the common one C formats: every instant known, no reason, no extras."""
+        return (self.t_posted is not None and self.t_notified is not None and self.t_consumed is not None
+                and self.t_end is not None and not self.reason and self.left_in_memory is None
+                and not self.warnings and not self.unsafe_sei and not self.forged)
+
     def journal_bytes(self, event: str) -> bytes:
         """journal_line() as the journal writes it. The common line (consumed, every
         instant known, no reason, no extras) is formatted in C (csrc/jline.c), the others
         here: formatting in Python was the largest single cost of an injection on the sim."""
         posted, notified, consumed, end = self.t_posted, self.t_notified, self.t_consumed, self.t_end
-        if (posted is not None and notified is not None and consumed is not None and end is not None
-                and not self.reason and self.left_in_memory is None and not self.warnings
-                and not self.unsafe_sei and not self.forged):
+        if self.common_final:
             src, rec = self.source, self.record
             fields = self._fields_json().encode()
             scen = _scenario_json(self.scenario)
@@ -374,9 +379,7 @@ def final_block(items: Sequence[tuple[Injection, str]]) -> bytes:
     wherever they are in the block; the other lines one by one, put in between in order."""
     if not items:
         return b""
-    common = [i.t_posted is not None and i.t_notified is not None and i.t_consumed is not None
-              and i.t_end is not None and not i.reason and i.left_in_memory is None and not i.warnings
-              and not i.unsafe_sei and not i.forged for i, _ in items]
+    common = [i.common_final for i, _ in items]
     odd = [k for k, c in enumerate(common) if not c]
     # the other lines first (Python's formatting; a line made in C would reuse the thread's
     # line buffer, where the C call's text is until it is copied out)
