@@ -45,6 +45,9 @@ class Journal:
         # thread (a daemon client's os-log line) may write while a burst holds the journal
         self._hold_lock = threading.Lock()
         self._format: Callable[[list[Any]], bytes] | None = None
+        # called with each piece of whole lines just before it is written: a test's view of
+        # the firmware at the instant each line is journalled
+        self.tap: Callable[[bytes], None] | None = None
         if self.path:
             make_parent(self.path, "--journal")
             self._fd = open_output(self.path, "--journal", append=True, perms=0o644)
@@ -170,6 +173,8 @@ class Journal:
             fd = self._fd
             if fd is None:
                 return
+            if self.tap is not None:
+                self.tap(data)
             done = 0
             try:
                 done = os.write(fd, data)

@@ -14,7 +14,7 @@ import os
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 import time
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 import uuid
 
 from . import uniq
@@ -587,8 +587,8 @@ class RecordFactory:
     may repeat an earlier one, and `warnings` says so.
     """
 
-    TS_OFFSET = 20 + 64        # the first entry's GDE timestamp (revision 0x0300)
-    CACHE = 256
+    TS_OFFSET: Final = 20 + 64        # the first entry's GDE timestamp (revision 0x0300)
+    CACHE: Final = 256
 
     def __init__(self, mpidrs: Sequence[int], board: str | None = None,
                  state_path: str | os.PathLike[str] | None = None):
@@ -690,7 +690,7 @@ class RecordFactory:
         leave no timestamp at all, and the templates assume the 72-byte entry header)."""
         return fields.get("timestamp", "now") != "now" or not AS_WRITTEN.isdisjoint(fields)
 
-    BATCH = 256     # make_many: records encoded per C call
+    BATCH: Final = 256     # make_many: records encoded per C call
 
     def make_many(self, items: Sequence[tuple[str, dict[str, str], int]], unique: bool,
                   warnings: Sequence[list[str]]) -> list[bytes]:

@@ -100,12 +100,10 @@ class Harness:
                         self.on_request(msg)
             write(wire)
         self.target.channel.transport.write = spy_write
-        jwrite = self.fw.journal.write_line
-
-        def spy_journal(line):
-            self.at_journal(json.loads(line))
-            jwrite(line)
-        self.fw.journal.write_line = spy_journal
+        def spy_journal(data):
+            for line in data.splitlines():
+                self.at_journal(json.loads(line))
+        self.fw.journal.tap = spy_journal
 
     # ---- checks at the instant of each request / journal line --------------------------------
     def at_request(self, msg):

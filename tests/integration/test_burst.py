@@ -23,13 +23,28 @@ TIMES = ("accepted", "posted", "notified", "consumed", "latency_ms", "m_accepted
          "resolved_by", "after_ms", "digest", "record", "id", "first_id", "last_id")
 
 
+class CountBursts:
+    """The session's firmware, with the size of each submit_many call noted (a proxy: the
+    firmware model may be compiled, and a compiled object's methods cannot be replaced)."""
+
+    def __init__(self, fw, calls: list[int]):
+        self._fw, self._calls = fw, calls
+
+    def submit_many(self, choices, **kw):
+        choices = list(choices)
+        self._calls.append(len(choices))
+        return self._fw.submit_many(choices, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._fw, name)
+
+
 def run(tmp_path, monkeypatch, name: str, req: dict, **sim):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / name / "state"))
     path = tmp_path / name / "j.jsonl"
     with Session.open(load_board("sim"), journal=str(path), sim=sim or None) as s:
-        calls = []
-        orig = s.firmware.submit_many
-        s.firmware.submit_many = lambda *a, **k: calls.append(len(a[0])) or orig(*a, **k)
+        calls: list[int] = []
+        s.firmware = CountBursts(s.firmware, calls)
         out = s.inject(req)
     lines = [json.loads(ln) for ln in path.read_text().splitlines()]
     return out, lines, calls

@@ -141,22 +141,18 @@ def sha16(data: bytes) -> str:
 
 def spy_os_reads(s: Session) -> collections.Counter:
     """Digest of every whole record the OS model reads (its header peek alone is 20 bytes;
-    the copy of the whole block after the header checks is longer). Wraps the OS model's
-    read step (through the Error Status Address: the C core's fw_os_read, else the
-    platform's memory), the OS's only way to read a block; the firmware never calls it."""
+    the copy of the whole block after the header checks is longer), through the OS model's
+    hook on each block it read and then cleared: every block it reads, it clears (after
+    a failed check too), and the firmware never calls it."""
     seen: collections.Counter = collections.Counter()
     order: list[str] = []
-    model = s.target.os
-    orig = model._read_checked
 
-    def read(g):
-        got = orig(g)
-        if got is not None and len(got[1]) > 20:
-            seen[sha16(got[1])] += 1
-            order.append(sha16(got[1]))
-        return got
+    def read(_g, _paddr, buf, _pe):
+        if len(buf) > 20:
+            seen[sha16(buf)] += 1
+            order.append(sha16(buf))
 
-    model._read_checked = read
+    s.target.os.on_consume = read
     seen.order = order  # type: ignore[attr-defined]
     return seen
 

@@ -26,6 +26,7 @@ free buddy / reserved / outside kernel control (no dirty LRU pages: no workload)
 from __future__ import annotations
 
 import collections
+import dataclasses
 import struct
 from bisect import bisect_right
 import threading
@@ -159,7 +160,9 @@ class LinuxModel:
     """The OS. `platform` gives memory (read/read_reg/write_reg), the SDEI dispatcher and
     RAM bounds; `changed` is called after every write the firmware may be waiting on."""
 
-    RAM_BASE, RAM_SIZE = 0x40000000, 1 << 30   # as QEMU virt with -m 1G: same PAs valid on both
+    # as QEMU virt with -m 1G: same PAs valid on both (one name a line: mypyc compiles this class)
+    RAM_BASE: int = 0x40000000
+    RAM_SIZE: int = 1 << 30
 
     def __init__(self, board: Board, platform: Any, changed: Callable[[], None], knobs: OsKnobs | None = None,
                  clock: Callable[[], float] = time.monotonic, log_lines: int = 20000):
@@ -192,6 +195,11 @@ class LinuxModel:
         self.cv = threading.Condition(self.lock)
         self.next_poll: dict[int, float] = {}
         self.stats: collections.Counter[str] = collections.Counter()
+        # called as each record read is cleared and acked: (source, block address, what the
+        # OS read, the PE whose handler consumed it, -1 outside a handler): the sim-agent's
+        # ledger, and tests' view of what the OS read
+        self.on_consume: Callable[[Ghes, int, bytes, int], None] | None = None
+        self._handling_pe = -1
         self._stop = False
         self.thread = threading.Thread(target=self._run, name="sim-os", daemon=True)
         self.boot()
@@ -351,6 +359,14 @@ class LinuxModel:
     def _handle(self, kind: str, pe: int, arg: int) -> None:
         if self.down:
             return
+        self._handling_pe = pe
+        try:
+            self._dispatch(kind, pe, arg)
+        finally:
+            self._handling_pe = -1
+        self.changed()
+
+    def _dispatch(self, kind: str, pe: int, arg: int) -> None:
         self.stats[kind] += 1
         if kind == "sea":
             claimed = self._nmi_walk(self._by_kind("sea"), pe=pe)
@@ -374,7 +390,6 @@ class LinuxModel:
         elif kind == "hed":   # ACPI Notify on PNP0C33: every HED-listed source
             for g in self._by_kind("hed"):
                 self._ghes_proc(g)
-        self.changed()
 
     def _registered(self) -> list[Ghes]:
         if self._reg_cache is None:
@@ -389,8 +404,10 @@ class LinuxModel:
                                             or (kind == "hed" and g.source.notify in HED_KINDS)]
         return hit
 
-    def _clear(self, g: Ghes, paddr: int) -> None:
+    def _clear(self, g: Ghes, paddr: int, buf: bytes) -> None:
         """ghes_clear_estatus + ghes_ack_error: val &= preserve << offset; val |= write << offset."""
+        if self.on_consume is not None:
+            self.on_consume(g, paddr, buf, self._handling_pe)
         if paddr == g.block_pa:
             lib.fw_os_clear(g.cos)
         else:
@@ -469,7 +486,7 @@ class LinuxModel:
                 if self._print(g, buf, sev):
                     self._cache_add(buf)
             self._do_proc(buf)
-        self._clear(g, paddr)
+        self._clear(g, paddr, buf)
         self._run_deferred()
         return True
 
@@ -489,7 +506,7 @@ class LinuxModel:
             if warn:
                 self.log(warn)
                 self.dropped[g.source.id] = warn
-                self._clear(g, paddr)
+                self._clear(g, paddr, buf)
                 continue
             claimed = True
             sev = ghes_severity(_u32(buf, 16))
@@ -498,7 +515,7 @@ class LinuxModel:
                 return True
             dup = bool(self.cache) and self._cached(buf)
             self.dropped[g.source.id] = dup    # known before the ack the firmware watches for
-            self._clear(g, paddr)
+            self._clear(g, paddr, buf)
             if dup:
                 self.stats["dropped_duplicate"] += 1
                 continue
@@ -558,7 +575,7 @@ class LinuxModel:
         for line in kt.format_estatus(codec.decode(buf), g.source.id, self.seqno,
                                      profile=self.knobs.kernel):
             self.log(line)
-        self._clear(g, paddr)
+        self._clear(g, paddr, buf)
         self._panic("GHES: Fatal hardware error")
 
     def _panic(self, why: str) -> None:
@@ -641,5 +658,6 @@ class LinuxModel:
                     "ghes": {sid: ("registered" if g.registered else f"refused: {g.reason}")
                              for sid, g in self.ghes.items()},
                     "poisoned_pages": len(self.poisoned), "pending_work": len(self.work),
-                    "knobs": {**self.knobs.__dict__, "kernel": self.knobs.kernel.name},
+                    "knobs": {**{f.name: getattr(self.knobs, f.name) for f in dataclasses.fields(self.knobs)},
+                              "kernel": self.knobs.kernel.name},
                     "stats": dict(self.stats)}

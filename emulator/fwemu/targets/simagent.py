@@ -70,30 +70,18 @@ class SimAgentPlatform:
         self.ledger.flush()
 
     def _watch_consumption(self) -> None:
-        """Wraps the OS model's clear + ack: one ledger line per record the OS consumes."""
-        os_clear = self.os._clear
+        """One ledger line per record the OS consumes (the OS model's clear + ack hook)."""
         by_block = {s.block: s for s in self.board.sources}
 
-        def clear(g, paddr):
+        def consumed(g, paddr, _read, pe):
             hdr = self.sim.mem.read(paddr, 20)
             raw_off, raw_len, data_len = (int.from_bytes(hdr[i:i + 4], "little") for i in (4, 8, 12))
             length = raw_off + raw_len if raw_len else 20 + data_len
             src = by_block.get(paddr, g.source)
             length = max(20, min(length, src.block_length))
             digest = hashlib.sha256(self.sim.mem.read(paddr, length)).hexdigest()[:16]
-            self._note(f"consumed {src.id} {self._handling_pe} {digest}")
-            os_clear(g, paddr)
-        self._handling_pe = -1
-        self.os._clear = clear   # type: ignore[method-assign]  # the ledger's hook
-        os_handle = self.os._handle
-
-        def handle(kind, pe, arg):
-            self._handling_pe = pe
-            try:
-                return os_handle(kind, pe, arg)
-            finally:
-                self._handling_pe = -1
-        self.os._handle = handle   # type: ignore[method-assign]  # the ledger's hook
+            self._note(f"consumed {src.id} {pe} {digest}")
+        self.os.on_consume = consumed
 
     # notifications
     def raise_sei(self, pe):
