@@ -80,7 +80,7 @@ def new_run_id() -> str:
     return "%s-%d-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), os.getpid(), uuid.uuid4().hex[:8])
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False, slots=True, init=False)
 class Injection:
     id: int
     scenario: str
@@ -112,6 +112,28 @@ class Injection:
     fields: dict[str, Any] | None = None   # the field options asked for (text), for inspection and replay
     fields_text: str | None = None   # their JSON, once made
     _done: threading.Event | None = None
+
+    # Written out (init=False) rather than generated: a compiled class's generated __init__
+    # runs interpreted, and one is made per injection. Same names, order and defaults.
+    def __init__(self, id: int, scenario: str, source: Source, pe: int, record: bytes, timeout: float,
+                 accepted_wall: float, t_accepted: float, digest: str = "", state: str = "accepted",
+                 reason: str = "", t_posted: float | None = None, t_notified: float | None = None,
+                 t_consumed: float | None = None, left_in_memory: dict[str, Any] | None = None,
+                 warnings: list[str] | None = None, unsafe_sei: bool = False, forged: bool = False,
+                 unobservable: bool = False, doubt: str | None = None, doubt_forgotten: bool = False,
+                 t_doubt: float | None = None, note: str = "", run: str = "", t_end: float | None = None,
+                 fields: dict[str, Any] | None = None, fields_text: str | None = None,
+                 _done: threading.Event | None = None) -> None:
+        self.id, self.scenario, self.source, self.pe, self.record = id, scenario, source, pe, record
+        self.timeout, self.accepted_wall, self.t_accepted = timeout, accepted_wall, t_accepted
+        self.digest, self.state, self.reason = digest, state, reason
+        self.t_posted, self.t_notified, self.t_consumed = t_posted, t_notified, t_consumed
+        self.left_in_memory = left_in_memory
+        self.warnings = [] if warnings is None else warnings
+        self.unsafe_sei, self.forged, self.unobservable = unsafe_sei, forged, unobservable
+        self.doubt, self.doubt_forgotten, self.t_doubt = doubt, doubt_forgotten, t_doubt
+        self.note, self.run, self.t_end = note, run, t_end
+        self.fields, self.fields_text, self._done = fields, fields_text, _done
 
     @property
     def done(self) -> threading.Event:

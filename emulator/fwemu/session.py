@@ -236,10 +236,11 @@ class Session:
         while k < count:
             if burst:   # the OS consumes within notify(): a burst at a time, each ended before the next
                 choices = [plan.next() for _ in range(min(burst, count - k))]
-                with self._submit_lock:
-                    if self._closing.is_set() or self.journal.error:
-                        break
-                    got = fw.submit_many(choices, timeout=req.timeout, unique=req.unique)
+                with self._submit_lock:   # (no break inside a with: mypyc compiles this module)
+                    stop = self._closing.is_set() or self.journal.error is not None
+                    got = [] if stop else fw.submit_many(choices, timeout=req.timeout, unique=req.unique)
+                if stop:
+                    break
                 k += len(got)
                 submitted += len(got)
                 if ids[0] is None:

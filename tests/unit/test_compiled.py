@@ -58,3 +58,26 @@ def test_a_pure_python_tree_is_never_stale(tmp_path):
 def test_importing_fwemu_from_this_install_says_nothing():
     cp = subprocess.run([sys.executable, "-c", "import fwemu"], capture_output=True, text=True)
     assert cp.returncode == 0 and cp.stderr == ""
+
+
+def test_injections_written_out_init_takes_every_field_in_order():
+    """Injection's __init__ is written out (a compiled dataclass's generated one runs
+    interpreted): it must take each field, in declaration order, with the same default."""
+    import ast
+
+    from fwemu import injection
+
+    source = os.path.join(os.path.dirname(str(injection.__file__)), "injection.py")   # beside a .so too
+    with open(source) as f:
+        cls = next(n for n in ast.parse(f.read()).body if isinstance(n, ast.ClassDef) and n.name == "Injection")
+    fields = [(n.target.id, ast.unparse(n.value) if n.value else None) for n in cls.body
+              if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
+    init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    args = init.args.args[1:]
+    defaults = [None] * (len(args) - len(init.args.defaults)) + [ast.unparse(d) for d in init.args.defaults]
+    factory = {name: "None" for name, value in fields if value and value.startswith("field(")}
+    assert [(a.arg, d) for a, d in zip(args, defaults, strict=True)] == [
+        (name, factory.get(name, value)) for name, value in fields]
+    assigned = {t.attr for n in ast.walk(init) if isinstance(n, ast.Assign) for t in ast.walk(n.targets[0])
+                if isinstance(t, ast.Attribute)}
+    assert assigned == {name for name, _ in fields}
