@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from importlib.machinery import EXTENSION_SUFFIXES
 
-COMPILED = ("session", "firmware", "injection", "journal", "memory", "scenario_options", "scenarios",
-            "sdei", "sweep", "uniq", "targets.linux_model")
+COMPILED = ("board_model", "session", "firmware", "injection", "journal", "memory", "scenario_options",
+            "scenarios", "sdei", "sweep", "uniq", "targets.linux_model", "targets.sim")
 HERE = os.path.dirname(os.path.abspath(__file__))
 # an install writes a module's .py and .so within moments; an edit after a build comes later
 _EDIT_SLACK_S = 2.0

@@ -64,7 +64,6 @@ def sim(tmp_path):
     def make(board: Board | None = None, *, unsafe: bool = False, journal: str = "j.jsonl", **knobs):
         s = Session.open(board or SIM, journal=str(tmp_path / journal), unsafe_concurrent_sei=unsafe,
                          sim=knobs)
-        s.jpath = tmp_path / journal
         opened.append(s)
         return s
 
@@ -124,7 +123,8 @@ def block_bytes(s: Session, sid: int, n: int) -> bytes:
 
 def jlines(s: Session) -> list[dict]:
     """The injections' lines (the run's own `run`/`run-end` lines left out)."""
-    return [ln for ln in journal.read(s.jpath) if ln["event"] not in ("run", "run-end", "os-log")]
+    assert s.journal.path is not None
+    return [ln for ln in journal.read(s.journal.path) if ln["event"] not in ("run", "run-end", "os-log")]
 
 
 def by_id(lines: list[dict]) -> dict[int, list[dict]]:

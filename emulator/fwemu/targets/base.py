@@ -7,7 +7,7 @@ notifications, and reports refusals with the reason the real firmware would give
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, ClassVar
 
 from .._corelib import lib
 from ..board import Board, Source
@@ -29,7 +29,7 @@ class Cap:
 class Target(abc.ABC):
     board: Board
     # the backend's flags (Cap); an instance may add some (capabilities())
-    caps: frozenset[str] = frozenset()
+    caps: ClassVar[frozenset[str]] = frozenset()
 
     def capabilities(self) -> frozenset[str]:
         """This target's flags: the backend's, and any its options add."""
@@ -37,7 +37,7 @@ class Target(abc.ABC):
     # Seconds the firmware waits after an SEI record's ack before raising the next SEI
     # (firmware.SEI_SETTLE explains why). A target whose OS cannot be interrupted in the
     # middle of a handler by firmware writes (the sim) needs none.
-    sei_settle_default: float = 0.001
+    sei_settle_default: ClassVar[float] = 0.001
 
     ## @name lifecycle
     @classmethod
@@ -57,7 +57,7 @@ class Target(abc.ABC):
 
     # False when reset() replaces the machine's memory (a new QEMU process): what was
     # posted before is gone unread, not consumed, however the fresh memory looks.
-    keeps_memory_on_reset: bool = True
+    keeps_memory_on_reset: ClassVar[bool] = True
 
     def replaced(self) -> str | None:
         """Why the memory this target posts into is no longer the machine's (a guest

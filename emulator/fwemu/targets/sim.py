@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
+
+from mypy_extensions import mypyc_attr
 
 from .._corelib import lib
 from ..board import Board, Source
@@ -72,11 +74,12 @@ class SimPlatform:
         return self.sei_owners.get(source_id)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)   # a backend of one's own may build on the sim
 class SimTarget(Target):
     """Target backend for boards with `target.kind = "sim"`."""
 
-    sei_settle_default = 0.0   # posts never land inside an OS handler (see post())
-    caps = frozenset({Cap.MACHINE_PER_SESSION, Cap.OS_MODEL, Cap.SEES_DROPS, Cap.OS_LOG, Cap.RESET})
+    sei_settle_default: ClassVar[float] = 0.0   # posts never land inside an OS handler (see post())
+    caps: ClassVar[frozenset[str]] = frozenset({Cap.MACHINE_PER_SESSION, Cap.OS_MODEL, Cap.SEES_DROPS, Cap.OS_LOG, Cap.RESET})
 
     def __init__(self, board: Board, knobs: OsKnobs | None = None, masked_pes: Iterable[int] = ()):
         self.board = board
@@ -87,9 +90,6 @@ class SimTarget(Target):
         self.platform = SimPlatform(board, masked_pes)
         self.os = LinuxModel(board, self.platform, self._changed, knobs)
         self.platform.os = self.os
-        # the firmware reads registers several times per injection: no wrapper frame
-        self.read, self.read_reg, self.write_reg = (  # type: ignore[method-assign]
-            self.platform.read, self.platform.read_reg, self.platform.write_reg)
 
     @classmethod
     def open(cls, board: Board, *, sim: dict[str, Any] | None = None, url: str | None = None) -> SimTarget:
@@ -117,7 +117,7 @@ class SimTarget(Target):
             self.os.boot()
         self._changed()
 
-    # -- memory: the platform memory's own methods, bound per instance in __init__ --------
+    # -- memory ---------------------------------------------------------------------------
     def read(self, addr: int, length: int) -> bytes:
         return self.platform.mem.read(addr, length)
 
