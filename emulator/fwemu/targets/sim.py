@@ -79,7 +79,8 @@ class SimTarget(Target):
     """Target backend for boards with `target.kind = "sim"`."""
 
     sei_settle_default: ClassVar[float] = 0.0   # posts never land inside an OS handler (see post())
-    caps: ClassVar[frozenset[str]] = frozenset({Cap.MACHINE_PER_SESSION, Cap.OS_MODEL, Cap.SEES_DROPS, Cap.OS_LOG, Cap.RESET})
+    caps: ClassVar[frozenset[str]] = frozenset({Cap.MACHINE_PER_SESSION, Cap.OS_MODEL, Cap.SEES_DROPS,
+                                                Cap.OS_LOG, Cap.RESET})
 
     def __init__(self, board: Board, knobs: OsKnobs | None = None, masked_pes: Iterable[int] = ()):
         self.board = board
