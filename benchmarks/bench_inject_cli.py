@@ -9,7 +9,7 @@ part of the command's wall time: the command's wall less that of the same comman
 
 --baseline-python runs the same commands with another fwemu install (for example the
 previous commit's, in its own venv) interleaved with this one's, and adds the ratio.
-Each run gets a fresh state directory (uniqueness tokens) and journal. Not a test: numbers
+Each run gets a fresh state directory (uniqueness tokens) and journal, deleted after the run. Not a test: numbers
 depend on the machine and its load.
 """
 
@@ -18,10 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+
+from _build import describe
 import time
 
 KINDS = ("sea", "sdei", "sei", "gsiv", "external")
@@ -38,6 +41,10 @@ def run_once(python: str, kind: str, count: int, journal: str, tmp: str) -> floa
     t0 = time.perf_counter()
     cp = subprocess.run(argv, capture_output=True, text=True, env=env)
     dt = time.perf_counter() - t0
+    # the journal (113 MB a 100,000 run) is deleted before its pages are written back: the
+    # runs together write gigabytes, and the kernel's writeback throttling of the later
+    # runs would be measured, not fwemu
+    shutil.rmtree(state, ignore_errors=True)
     if cp.returncode != 0:
         raise SystemExit(f"{' '.join(argv)}: exit {cp.returncode}: {cp.stderr.strip()[-500:]}")
     out = json.loads(cp.stdout)
@@ -81,6 +88,7 @@ def main() -> int:
         return 0
     print(f"fwemu inject memory-ue --count {args.count} on sim, address swept, journal {args.journal}; "
           f"median of {args.repeat} runs (injecting part: wall less the --count 1 command's wall)")
+    print(f"fwemu's hot modules: {describe(pythons)}")
     head = f"{'notification':<14}{'this /s':>10}{'min':>9}{'max':>9}"
     if "baseline" in pythons:
         head += f"{'baseline /s':>13}{'ratio':>8}"

@@ -29,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 
+from _build import describe
+
 KINDS = ("sea", "sdei", "sei", "gsiv", "external")
 
 
@@ -77,6 +79,7 @@ def main() -> int:
             capture_output=True, text=True, check=True).stdout.strip())], check=False)
     print(f"fwemu inject memory-ue on sim, address swept, journal {args.journal}: instructions per "
           f"injection (callgrind, --count {args.high} less --count {args.low})")
+    print(f"fwemu's hot modules: {describe(pythons)}")
     head = f"{'notification':<14}{'this':>12}"
     if "baseline" in pythons:
         head += f"{'baseline':>12}{'ratio':>8}"
