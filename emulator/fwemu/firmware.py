@@ -29,7 +29,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 from dataclasses import dataclass, field
 
 from . import scenarios
@@ -47,18 +47,18 @@ Resolution = str | RefusedError | None
 
 log = logging.getLogger("fwemu.firmware")
 
-DUPLICATE_WINDOW = 10.0   # Linux's estatus cache age (GHES_ESTATUS_IN_CACHE_MAX_NSEC)
-SEI_FIFO_DEPTH = 64
+DUPLICATE_WINDOW: Final = 10.0   # Linux's estatus cache age (GHES_ESTATUS_IN_CACHE_MAX_NSEC)
+SEI_FIFO_DEPTH: Final = 64
 # 2: final lines carry "fields" (the options asked for) and "record" (the bytes, hex), and
 # each run's line says "format"; lines of format 1 have neither
 # 3: injection ids unique among the runs of one journal (blocks from its run file), and
 # an os-log line after each request
 # 4: "fields" keyed by field name ("address"), as requests and the daemon's wire carry them,
 # not by option ("--address")
-JOURNAL_FORMAT = 4
-ID_BLOCK = 1024     # ids a run takes from the journal's run file at a time
-BATCH_LINE_BYTES = 4096   # room asked per injection (its two lines less the record's hex) to batch lines
-FOLLOW_S = 0.25          # how often a waiting firmware looks whether the target's machine was replaced
+JOURNAL_FORMAT: Final = 4
+ID_BLOCK: Final = 1024     # ids a run takes from the journal's run file at a time
+BATCH_LINE_BYTES: Final = 4096   # room asked per injection (its two lines less the record's hex) to batch lines
+FOLLOW_S: Final = 0.25          # how often a waiting firmware looks whether the target's machine was replaced
 # Resolving an ambiguous request (a POST or notification whose reply never came): firmware
 # re-asks the target for at least RESOLVE_MIN_S, at most RESOLVE_MAX_S, in line (nothing
 # else may be posted or raised meanwhile); after that, pump() keeps asking.

@@ -13,14 +13,14 @@ import uuid
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from ._corelib import ffi, lib
 from .board import Source
 
 _jstr = json.encoder.encode_basestring_ascii   # a JSON string literal, as json.dumps writes it
 
-FINAL = ("consumed", "dropped", "refused", "timed-out", "interrupted")
+FINAL: Final = ("consumed", "dropped", "refused", "timed-out", "interrupted")
 
 
 def _r6(t: float | None) -> float | None:
@@ -283,7 +283,7 @@ class Injection:
 # from columns (one array per number, one NUL-separated text per string), not one call of
 # 14-21 arguments per line: on the sim, marshalling those arguments was most of a line's cost.
 assert array("I").itemsize == 4, "uint32_t columns are array('I')"
-_BIG_ENDIAN = sys.byteorder == "big"
+_BIG_ENDIAN: Final = sys.byteorder == "big"
 
 
 def _names(values: list[str], n: int) -> bytes | None:

@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from .._corelib import ffi, lib
 from ..board import Board, Source
@@ -45,20 +45,20 @@ from ..records import sections
 from ..records.kernel_profile import DEFAULT as DEFAULT_KERNEL
 from ..records.kernel_profile import KernelProfile
 
-FW_WARN = "[Firmware Warn]: GHES: "
-FW_BUG = "[Firmware Bug]: GHES: "
-CACHE_SLOTS = 4
-CACHE_MAX_AGE = 10.0          # GHES_ESTATUS_IN_CACHE_MAX_NSEC
+FW_WARN: Final = "[Firmware Warn]: GHES: "
+FW_BUG: Final = "[Firmware Bug]: GHES: "
+CACHE_SLOTS: Final = 4
+CACHE_MAX_AGE: Final = 10.0          # GHES_ESTATUS_IN_CACHE_MAX_NSEC
 RATELIMIT_INTERVAL, RATELIMIT_BURST = 5.0, 2
 GHES_SEV_NO, GHES_SEV_CORRECTED, GHES_SEV_RECOVERABLE, GHES_SEV_PANIC = 0, 1, 2, 3
-NMI_LIKE = ("sea", "sdei", "sei")
-PAGE = 4096
-SECTION = 1 << 27             # arm64 SECTION_SIZE_BITS (4K pages): pfn_valid is per section
+NMI_LIKE: Final = ("sea", "sdei", "sei")
+PAGE: Final = 4096
+SECTION: Final = 1 << 27             # arm64 SECTION_SIZE_BITS (4K pages): pfn_valid is per section
 # (first byte, last byte, state) as /proc/iomem shows them on QEMU virt -m 1G with Debian's
 # 6.1 kernel (QEMU 10.0.2, edk2 2022.11); RAM not listed is "free". States: "reserved"
 # (memory_failure: unhandlable page, unknown page Ignored), "outside" (memmap but not online
 # memory: memory outside kernel control).
-QEMU_VIRT_MEMORY = (
+QEMU_VIRT_MEMORY: Final = (
     (0x04000000, 0x07FFFFFF, "outside"),     # flash bank 1 (EFI variables): memblock, not RAM
     (0x784A0000, 0x79AEFFFF, "reserved"),    # Kernel code
     (0x79AF0000, 0x7A13FFFF, "reserved"),
@@ -67,13 +67,16 @@ QEMU_VIRT_MEMORY = (
     (0x7C430000, 0x7C43FFFF, "reserved"),    # ACPI tables
     (0x7C440000, 0x7C72FFFF, "reserved"),
 )
-OS_READ_CAP = 65536     # the most the kernel reads of a block (fw_os_source.limit)
-OS_ACTIONS = 64         # fw_os_action slots kept; a record with more gets a larger array once
-_ACT_SECTION, _ACT_MF, _ACT_ARM_OTHER, _ACT_AER = (     # fw_os_actions' kinds, looked up once
-    lib.FW_OS_ACT_SECTION, lib.FW_OS_ACT_MF, lib.FW_OS_ACT_ARM_OTHER, lib.FW_OS_ACT_AER)
-_U32 = struct.Struct("<I")
-_HEADER = struct.Struct("<IIIII")   # block_status, raw_data_offset, raw_data_length, data_length, error_severity
-_GDE = struct.Struct("<16sIHBBI")    # section_type, error_severity, revision, validation_bits, flags, error_data_length
+OS_READ_CAP: Final = 65536     # the most the kernel reads of a block (fw_os_source.limit)
+OS_ACTIONS: Final = 64         # fw_os_action slots kept; a record with more gets a larger array once
+# fw_os_actions' kinds, looked up once (Final: a compiled module reads them from a C static)
+_ACT_SECTION: Final[int] = lib.FW_OS_ACT_SECTION
+_ACT_MF: Final[int] = lib.FW_OS_ACT_MF
+_ACT_ARM_OTHER: Final[int] = lib.FW_OS_ACT_ARM_OTHER
+_ACT_AER: Final[int] = lib.FW_OS_ACT_AER
+_U32: Final = struct.Struct("<I")
+_HEADER: Final = struct.Struct("<IIIII")   # block_status, raw_data_offset, raw_data_length, data_length, error_severity
+_GDE: Final = struct.Struct("<16sIHBBI")    # section_type, error_severity, revision, validation_bits, flags, error_data_length
 
 
 def _u32(b: bytes, off: int) -> int:
@@ -81,7 +84,7 @@ def _u32(b: bytes, off: int) -> int:
     return v
 
 
-_SEVERITY = (GHES_SEV_RECOVERABLE, GHES_SEV_PANIC, GHES_SEV_CORRECTED, GHES_SEV_NO)
+_SEVERITY: Final = (GHES_SEV_RECOVERABLE, GHES_SEV_PANIC, GHES_SEV_CORRECTED, GHES_SEV_NO)
 
 
 def ghes_severity(cper_sev: int) -> int:
