@@ -1,10 +1,10 @@
 # cffi_modules and the mypyc extensions are setup() arguments with no pyproject equivalent;
 # everything else is in pyproject.toml.
 #
-# The modules one injection runs through on the sim (the firmware model, the OS model, the
-# journal, the record factory, the plan) are compiled with mypyc: more injections a second
-# than the same code interpreted (README "Speed"). A regular install (`pip install .`, a
-# wheel) compiles them; an editable install does not, so that an edit takes effect at once.
+# The modules one injection runs through on the sim (emulator/fwemu/_compiled.py lists them)
+# are compiled with mypyc: 1.7x fewer instructions an injection than the same code
+# interpreted (README "Speed"). A regular install (`pip install .`, a wheel) compiles them;
+# an editable install does not, so that an edit takes effect at once.
 # FWEMU_MYPYC=1 compiles an editable install too (in place: rebuild after each edit), and
 # FWEMU_MYPYC=0 never compiles.
 import os

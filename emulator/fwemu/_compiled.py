@@ -16,7 +16,8 @@ _EDIT_SLACK_S = 2.0
 
 def mode() -> str:
     """'mypyc' when every module above is compiled, 'interpreted' when none is (an editable
-    or FWEMU_MYPYC=0 install)."""
+    or FWEMU_MYPYC=0 install), 'mixed' otherwise (an in-place build from before a module
+    joined the list)."""
     import importlib
 
     native = [str(importlib.import_module(f"fwemu.{m}").__file__).endswith(".so") for m in COMPILED]
