@@ -59,8 +59,9 @@ class _Tally:
     # about ±0.03 percentile points.
     SAMPLES = 100_000
 
-    def __init__(self, on_final: Callable[[Injection], None] | None = None) -> None:
+    def __init__(self, on_final: Callable[[Injection], None] | None = None, samples: int | None = None) -> None:
         self.on_final = on_final
+        self.samples = self.SAMPLES if samples is None else samples     # another size: tests
         self.states: dict[str, int] = {}
         self.lat = array.array("d")
         self.last: collections.deque[Injection] = collections.deque(maxlen=self.LAST)
@@ -90,11 +91,11 @@ class _Tally:
             self.sum_lat += v
             if self.max_lat is None or v > self.max_lat:
                 self.max_lat = v
-            if len(self.lat) < self.SAMPLES:
+            if len(self.lat) < self.samples:
                 self.lat.append(v)
             else:
                 k = self._rng.randrange(self.n_lat)
-                if k < self.SAMPLES:
+                if k < self.samples:
                     self.lat[k] = v
         self.last.append(inj)      # to_json() only for the ones reported
 

@@ -3,23 +3,24 @@ max and mean, percentiles exact up to SAMPLES latencies and from a uniform sampl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from fwemu.board import load_board
+from fwemu.injection import Injection
 from fwemu.session import _Tally
 
+SOURCE = load_board("sim").sources[0]
 
-@dataclass
-class Inj:
-    id: int
-    state: str
-    reason: str
-    latency: float | None
+
+def ended(id: int, state: str, reason: str, latency: float | None) -> Injection:
+    """An ended injection: its state, reason and latency (notified at 0, consumed at it)."""
+    return Injection(id=id, scenario="memory-ue", source=SOURCE, pe=0, record=b"", timeout=5.0, accepted_wall=0.0,
+                     t_accepted=0.0, state=state, reason=reason, t_notified=None if latency is None else 0.0,
+                     t_consumed=latency)
 
 
 def test_exact_up_to_the_sample_size():
     t = _Tally()
     for k in range(1, 1001):                       # latencies 1 .. 1000 ms
-        t.add(Inj(k, "consumed", "", k / 1000))
+        t.add(ended(k, "consumed", "", k / 1000))
     s = t.summary()
     assert s["count"] == 1000 and s["states"] == {"consumed": 1000}
     assert (s["p50_ms"], s["p99_ms"], s["max_ms"]) == (501.0, 991.0, 1000.0)
@@ -27,12 +28,11 @@ def test_exact_up_to_the_sample_size():
     assert [i.id for i in t.last] == list(range(991, 1001))
 
 
-def test_above_the_sample_size_memory_stays_and_percentiles_are_sampled(monkeypatch):
-    monkeypatch.setattr(_Tally, "SAMPLES", 2000)
-    t = _Tally()
+def test_above_the_sample_size_memory_stays_and_percentiles_are_sampled():
+    t = _Tally(samples=2000)
     n = 50_000
     for k in range(n):                             # uniform over 0 .. 49.999 ms, in order
-        t.add(Inj(k + 1, "consumed" if k % 10 else "timed-out", "slow" if k % 10 == 0 else "",
+        t.add(ended(k + 1, "consumed" if k % 10 else "timed-out", "slow" if k % 10 == 0 else "",
                   k / 1_000_000))
     s = t.summary()
     assert len(t.lat) == 2000 and s["latency_sampled"] is True
