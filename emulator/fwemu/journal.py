@@ -40,6 +40,7 @@ class Journal:
         self.lines = 0                    # lines written whole
         self._regular = False
         self._held: list[bytes] | None = None     # text kept between hold() and release(), each piece whole lines
+        self._held_lines = 0                      # how many lines _held's pieces hold (counting them was a cost)
         self._deferred: list[Any] = []            # defer()'s items, not yet formatted
         # held text and deferred items: the firmware defers under its lock, but another
         # thread (a daemon client's os-log line) may write while a burst holds the journal
@@ -95,7 +96,7 @@ class Journal:
         if self._fd is None:
             return
         data = (line if line.__class__ is bytes else line.encode()) + b"\n"   # type: ignore[union-attr]
-        if self._held is None or not self._keep(data):
+        if self._held is None or not self._keep(data, 1):
             self._write(data, 1)
 
     def write_block(self, data: bytes, nlines: int) -> None:
@@ -103,11 +104,11 @@ class Journal:
         accepted lines, before any is posted)."""
         if self._fd is None or not nlines:
             return
-        if self._held is None or not self._keep(data):
+        if self._held is None or not self._keep(data, nlines):
             self._write(data, nlines)
 
-    def _keep(self, data: bytes) -> bool:
-        """While held: `data` (whole lines) kept after the deferred items before it (True)."""
+    def _keep(self, data: bytes, nlines: int) -> bool:
+        """While held: `data` (`nlines` whole lines) kept after the deferred items before it (True)."""
         with self._hold_lock:
             held = self._held
             if held is None:
@@ -115,6 +116,7 @@ class Journal:
             if self._deferred:
                 self._format_deferred()
             held.append(data)
+            self._held_lines += nlines
             return True
 
     def hold(self, formatter: Callable[[list[Any]], bytes] | None = None) -> None:
@@ -125,6 +127,7 @@ class Journal:
         with self._hold_lock:
             if self._held is None:
                 self._held = []
+                self._held_lines = 0
                 self._format = formatter
 
     def defer(self, item: Any) -> bool:
@@ -144,6 +147,7 @@ class Journal:
         items, self._deferred = self._deferred, []
         assert self._format is not None and self._held is not None
         self._held.append(self._format(items))
+        self._held_lines += len(items)
 
     def release(self) -> None:
         with self._hold_lock:
@@ -153,8 +157,7 @@ class Journal:
             finally:   # a formatter that raised still leaves the journal unheld, its lines written
                 held, self._held, self._format = self._held, None, None
                 if held:
-                    data = b"".join(held)
-                    self._write(data, data.count(b"\n"))
+                    self._write(b"".join(held), self._held_lines)
 
     def room_for(self, nbytes: int) -> bool:
         """The file system holds at least nbytes more (always true of a journal that is not

@@ -133,6 +133,11 @@ def test_held_lines_and_deferred_items_go_out_in_order_in_one_write(tmp_path, mo
     assert not j.defer(7)                       # released: not held any more
     j.write_block(b'{"n":8}\n', 1)
     assert [e["n"] for e in journal.read(path)][-1] == 8 and j.lines == 7
+    j.hold(fmt)                                 # a second hold counts only its own lines
+    assert j.defer(9)
+    j.write_line('{"n":10}')
+    j.release()
+    assert [e["n"] for e in journal.read(path)][-2:] == [9, 10] and j.lines == 9
 
 
 def test_a_formatter_that_raises_leaves_the_journal_unheld_and_its_lines_written(tmp_path):
@@ -147,7 +152,7 @@ def test_a_formatter_that_raises_leaves_the_journal_unheld_and_its_lines_written
     assert j.defer(2)
     with pytest.raises(ValueError):
         j.release()
-    assert [e["n"] for e in journal.read(path)] == [1]
+    assert [e["n"] for e in journal.read(path)] == [1] and j.lines == 1
     assert not j.defer(3)                     # no longer held
     j.write_line('{"n":4}')
-    assert [e["n"] for e in journal.read(path)] == [1, 4]
+    assert [e["n"] for e in journal.read(path)] == [1, 4] and j.lines == 2
