@@ -74,8 +74,19 @@ _ACT_SECTION: Final[int] = lib.FW_OS_ACT_SECTION
 _ACT_MF: Final[int] = lib.FW_OS_ACT_MF
 _ACT_ARM_OTHER: Final[int] = lib.FW_OS_ACT_ARM_OTHER
 _ACT_AER: Final[int] = lib.FW_OS_ACT_AER
+# the C core's calls and codes the handlers use, bound once: a compiled module reads a Final
+# from a C static, where `lib.x` is a module-dict lookup and a getattr on the cffi library
+_OS_NONE: Final[int] = lib.FW_OS_NONE
+_OS_ELSEWHERE: Final[int] = lib.FW_OS_ELSEWHERE
+_OS_RECORD: Final[int] = lib.FW_OS_RECORD
+_fw_os_read: Final = lib.fw_os_read
+_fw_os_clear: Final = lib.fw_os_clear
+_fw_os_actions: Final = lib.fw_os_actions
+_buffer: Final = ffi.buffer
 _U32: Final = struct.Struct("<I")
 _HEADER: Final = struct.Struct("<IIIII")   # block_status, raw_data_offset, raw_data_length, data_length, error_severity
+_ACTION: Final = struct.Struct("=IIQ")       # fw_os_action in the host's order: kind, arg, addr
+assert _ACTION.size == ffi.sizeof("fw_os_action")
 _GDE: Final = struct.Struct("<16sIHBBI")    # section_type, error_severity, revision, validation_bits, flags, error_data_length
 
 
@@ -185,7 +196,10 @@ class LinuxModel:
         self.rl_corrected = _RateLimit("ghes_print_estatus", clock)
         self.rl_uncorrected = _RateLimit("ghes_print_estatus", clock)
         self.poisoned: set[int] = set()
-        self.deferred: list[tuple[Callable[..., None], tuple[Any, ...]]] = []   # (fn, args): memory_failure / AER recovery, workqueue items
+        # workqueue items ghes_do_proc queued, run after the handler: (pa, soft, page state)
+        # for memory_failure, (-1, False, line) for a line the AER recovery work prints
+        # (plain tuples, no bound method made per record)
+        self.deferred: list[tuple[int, bool, str]] = []
         self._out = ffi.new("uint8_t[]", OS_READ_CAP)    # fw_os_read's copy (under self.lock)
         self._out_len = ffi.new("uint32_t *")
         self._acts = ffi.new("fw_os_action[]", OS_ACTIONS)
@@ -412,7 +426,7 @@ class LinuxModel:
         if self.on_consume is not None:
             self.on_consume(g, paddr, buf, self._handling_pe)
         if paddr == g.block_pa:
-            lib.fw_os_clear(g.cos)
+            _fw_os_clear(g.cos)
         else:
             self.platform.write_reg(paddr, 32, 0)
             ra = g.source.read_ack
@@ -429,12 +443,12 @@ class LinuxModel:
         The C core does it (fw_os_read) while the ESA points where it did at probe."""
         cos = g.cos
         if cos is not None:
-            rc = lib.fw_os_read(cos, self._out, OS_READ_CAP, self._out_len)
-            if rc == lib.FW_OS_NONE:
+            rc = _fw_os_read(cos, self._out, OS_READ_CAP, self._out_len)
+            if rc == _OS_NONE:
                 return None
-            if rc != lib.FW_OS_ELSEWHERE:
-                buf = ffi.buffer(self._out, self._out_len[0])[:]
-                if rc == lib.FW_OS_RECORD:
+            if rc != _OS_ELSEWHERE:
+                buf: bytes = _buffer(self._out, self._out_len[0])[:]
+                if rc == _OS_RECORD:
                     return g.block_pa, buf, None
                 return g.block_pa, buf, codec.kernel_warning(buf, cos.limit) or None
         paddr = self.platform.read_reg(g.source.esa, 64)
@@ -542,8 +556,11 @@ class LinuxModel:
         """The workqueue items ghes_do_proc queued (memory_failure_queue, aer_recover_queue)
         run after the handler: their lines follow the [Hardware Error] block, as in dmesg."""
         work, self.deferred = self.deferred, []
-        for fn, args in work:
-            fn(*args)
+        for pa, soft, what in work:
+            if pa < 0:
+                self.log(what)
+            else:
+                self._memory_failure(pa, soft, what)
 
     # ---- the estatus cache and printing ------------------------------------------------------
     def _cached(self, buf: bytes) -> bool:
@@ -594,30 +611,28 @@ class LinuxModel:
         decisions on the sections (memory, ARM, PCIe) come from the C core (fw_os_actions);
         what depends on the OS's state (the page map) is decided here."""
         acts = self._acts
-        n = lib.fw_os_actions(buf, len(buf), acts, OS_ACTIONS)
+        n = _fw_os_actions(buf, len(buf), acts, OS_ACTIONS)
         if n > OS_ACTIONS:
             acts = ffi.new("fw_os_action[]", n)
-            lib.fw_os_actions(buf, len(buf), acts, n)
+            _fw_os_actions(buf, len(buf), acts, n)
         queued = False
-        for i in range(n):
-            a = acts[i]
-            kind = a.kind
+        # the structs as tuples in one call (a cdata field read is a getattr each)
+        for kind, arg, addr in _ACTION.iter_unpack(_buffer(acts, _ACTION.size * n)):
             if kind == _ACT_SECTION:
                 queued = False
             elif kind == _ACT_MF:
-                queued = self._do_memory_failure(a.addr, soft=a.arg == 1)
+                queued = self._do_memory_failure(addr, soft=arg == 1)
             elif kind == _ACT_ARM_OTHER:
-                self.log(f"{FW_WARN}Unhandled processor error type 0x{a.arg:02x}: "
-                         f"{kt.arm_error_type_names(a.arg)}")
+                self.log(f"{FW_WARN}Unhandled processor error type 0x{arg:02x}: "
+                         f"{kt.arm_error_type_names(arg)}")
             elif kind == _ACT_AER:
-                seg, bus, dev, fn = a.addr >> 24 & 0xFFFF, a.addr >> 16 & 0xFF, a.addr >> 8 & 0xFF, a.addr & 0xFF
+                seg, bus, dev, fn = addr >> 24 & 0xFFFF, addr >> 16 & 0xFF, addr >> 8 & 0xFF, addr & 0xFF
                 # aer_recover_queue → aer_recover_work_func: the sim has no PCI devices
-                self.deferred.append((self.log, (f"AER: no pci_dev for "
-                                                 f"{seg:04x}:{bus:02x}:{dev:02x}.{fn:x}",)))
+                self.deferred.append((-1, False, f"AER: no pci_dev for {seg:04x}:{bus:02x}:{dev:02x}.{fn:x}"))
             else:   # FW_OS_ACT_SECTION_OTHER: the newer kinds, per kernel profile
-                guid, cper_sev, revision, _valid, _flags, length = _GDE.unpack_from(buf, a.arg)
+                guid, cper_sev, revision, _valid, _flags, length = _GDE.unpack_from(buf, arg)
                 if guid in sections.BY_GUID_LE:
-                    body = a.arg + (72 if revision >> 8 >= 3 else 64)
+                    body = arg + (72 if revision >> 8 >= 3 else 64)
                     for line in sections.ghes_proc(guid, buf[body:body + length], length, cper_sev,
                                                    self.knobs.kernel) or ():
                         self.log(line)
@@ -631,29 +646,30 @@ class LinuxModel:
         if state == "invalid":   # !pfn_valid
             self.log(f"{FW_WARN}Invalid address in generic error data: {pa:#x}")
             return False
-        self.deferred.append((self._memory_failure, (pa, soft, state)))
+        self.deferred.append((pa, soft, state))
         return True
 
     def _memory_failure(self, pa: int, soft: bool = False, state: str | None = None) -> None:
         pfn = pa // PAGE
         if state is None:
             state = self.page_state(pa)
+        # hex(pfn): the kernel's %#lx (a format spec is parsed per call; hex() is not)
         if state == "outside":        # pfn_to_online_page() is NULL: before any poisoning
-            self.log(f"Memory failure: {pfn:#x}: memory outside kernel control")
+            self.log("Memory failure: " + hex(pfn) + ": memory outside kernel control")
             return
         if soft:
-            self.log(f"[sim] soft offline: {pfn:#x}")
+            self.log("[sim] soft offline: " + hex(pfn))
             self.poisoned.add(pfn)
             return
         if pfn in self.poisoned:
-            self.log(f"Memory failure: {pfn:#x}: already hardware poisoned")
+            self.log("Memory failure: " + hex(pfn) + ": already hardware poisoned")
             return
         self.poisoned.add(pfn)
         if state == "reserved":       # get_hwpoison_page() fails: -EIO
-            self.log(f"Memory failure: {pfn:#x}: unhandlable page.")
-            self.log(f"Memory failure: {pfn:#x}: recovery action for unknown page: Ignored")
+            self.log("Memory failure: " + hex(pfn) + ": unhandlable page.")
+            self.log("Memory failure: " + hex(pfn) + ": recovery action for unknown page: Ignored")
             return
-        self.log(f"Memory failure: {pfn:#x}: recovery action for free buddy page: Recovered")
+        self.log("Memory failure: " + hex(pfn) + ": recovery action for free buddy page: Recovered")
 
     def state(self) -> dict[str, Any]:
         with self.lock:

@@ -197,9 +197,12 @@ class SimTarget(Target):
 
     # -- observation --------------------------------------------------------------------
     def _changed(self) -> None:
-        with self._cv:
-            self._generation += 1
-            if self._waiters:   # the OS calls this per handler; notify_all costs even with no one waiting
+        # The OS calls this per handler: the lock is taken only when someone waits. A waiter
+        # counts itself in (under the lock) before wait_for checks the generation, and we
+        # bump the generation before looking at the count, so one of us sees the other.
+        self._generation += 1
+        if self._waiters:
+            with self._cv:
                 self._cv.notify_all()
 
     def wait(self, timeout: float) -> None:
