@@ -46,6 +46,7 @@ from .targets.base import Cap, Target
 Resolution = str | RefusedError | None
 
 log = logging.getLogger("fwemu.firmware")
+_sha256: Final = hashlib.sha256    # (a compiled module reads a Final from a C static)
 
 DUPLICATE_WINDOW: Final = 10.0   # Linux's estatus cache age (GHES_ESTATUS_IN_CACHE_MAX_NSEC)
 SEI_FIFO_DEPTH: Final = 64
@@ -249,7 +250,7 @@ class FirmwareModel:
                                f"{src.block_length}-byte block")
         if len(record) < 20:
             raise UsageError("record", f"{len(record)} bytes is shorter than a status block header")
-        digest = hashlib.sha256(record).hexdigest()[:16]
+        digest = _sha256(record).hexdigest()[:16]
         if self._follows and not self._resetting:
             self._follow_target()    # UnreachableError: no machine now, nothing accepted
         now = self.clock()     # under the lock: the instant it was accepted, not before a wait

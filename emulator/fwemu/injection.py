@@ -18,7 +18,7 @@ from typing import Any, Final, cast
 from ._corelib import ffi, lib
 from .board import Source
 
-_jstr = json.encoder.encode_basestring_ascii   # a JSON string literal, as json.dumps writes it
+_jstr: Final = json.encoder.encode_basestring_ascii   # a JSON string literal, as json.dumps writes it
 
 FINAL: Final = ("consumed", "dropped", "refused", "timed-out", "interrupted")
 
@@ -27,9 +27,9 @@ def _r6(t: float | None) -> float | None:
     return None if t is None else round(t, 6)
 
 
-_text_bytes: dict[str, bytes] = {}       # fwemu's own names (notify, state, run) as C strings
-_scenarios: dict[str, bytes] = {}        # a scenario's name as JSON text, as a C string
-_tls = threading.local()                 # each thread's line buffer
+_text_bytes: Final[dict[str, bytes]] = {}     # fwemu's own names (notify, state, run) as C strings
+_scenarios: Final[dict[str, bytes]] = {}      # a scenario's name as JSON text, as a C string
+_tls: Final = threading.local()               # each thread's line buffer
 
 
 def _cstr(name: str) -> bytes:
@@ -57,21 +57,39 @@ def _buffer(n: int) -> Any:
     return buf
 
 
-_last_fields: tuple[object, str] = (None, "{}")    # a request's constant fields: one dict, one text
+class _LastFields:
+    """A request's constant fields: one dict, one text (an attribute of a compiled object,
+    not a module global, which a compiled module looks up in its dict)."""
+
+    def __init__(self) -> None:
+        self.fields: object = None
+        self.text = "{}"
+
+
+_last: Final = _LastFields()
+_keys: Final[dict[str, str]] = {}     # a field's name as a JSON key and colon: a handful of names
 
 
 def _fields_json(fields: dict[str, Any] | None) -> str:
-    """json.dumps(fields, separators=(",", ":")), faster for the usual map of option to text."""
-    global _last_fields
+    """json.dumps(fields, separators=(",", ":")), faster for the usual map of name to text."""
     if not fields:
         return "{}"
-    if _last_fields[0] is fields:
-        return _last_fields[1]
+    last = _last
+    if last.fields is fields:
+        return last.text
     try:
-        text = "{" + ",".join([_jstr(k) + ":" + _jstr(v) for k, v in fields.items()]) + "}"
-    except TypeError:     # a value that is not text (a caller's map): as json writes it
+        parts = []
+        for k, v in fields.items():
+            key = _keys.get(k)
+            if key is None:
+                if len(_keys) > 256:
+                    _keys.clear()
+                key = _keys[k] = _jstr(k) + ":"
+            parts.append(key + _jstr(v))
+        text = "{" + ",".join(parts) + "}"
+    except TypeError:     # a name or value that is not text (a caller's map): as json writes it
         text = json.dumps(fields, separators=(",", ":"))
-    _last_fields = (fields, text)
+    last.fields, last.text = fields, text
     return text
 
 

@@ -12,10 +12,20 @@ from __future__ import annotations
 import mmap
 import os
 import stat
+from typing import Final
 
 from ._corelib import CData, ffi, lib
 from .board import Source, Window
 from .errors import BlockBusyError, FwemuError, RefusedError, UnreachableError
+
+# bound once (a compiled module reads a Final from a C static; `lib.x` is a dict lookup and
+# a getattr on the cffi library): the calls a post and a consumption check make
+_FW_OK: Final[int] = lib.FW_OK
+_fw_source_post: Final = lib.fw_source_post
+_fw_source_consumed: Final = lib.fw_source_consumed
+_fw_reg_read: Final = lib.fw_reg_read
+_fw_reg_write: Final = lib.fw_reg_write
+_buffer: Final = ffi.buffer
 
 
 def ack_reg(source: Source) -> CData:
@@ -94,7 +104,7 @@ class LocalMemory:
     # injection, and a call into ptr() was a measurable share of the sim's cost.
     def read(self, addr: int, length: int) -> bytes:
         p = self._ptr_cache.get((addr, length)) or self.ptr(addr, length)
-        data: bytes = ffi.buffer(p, length)[:]
+        data: bytes = _buffer(p, length)[:]
         return data
 
     def write(self, addr: int, data: bytes) -> None:
@@ -103,12 +113,12 @@ class LocalMemory:
 
     def read_reg(self, addr: int, width_bits: int) -> int:
         p = self._ptr_cache.get((addr, width_bits >> 3)) or self.ptr(addr, width_bits >> 3)
-        value: int = lib.fw_reg_read(p, width_bits)
+        value: int = _fw_reg_read(p, width_bits)
         return value
 
     def write_reg(self, addr: int, width_bits: int, value: int) -> None:
         p = self._ptr_cache.get((addr, width_bits >> 3)) or self.ptr(addr, width_bits >> 3)
-        lib.fw_reg_write(p, width_bits, value)
+        _fw_reg_write(p, width_bits, value)
 
     def source(self, source: Source) -> CData:
         """The C core's view of a source (fw_source *: block, Read Ack register and masks),
@@ -127,11 +137,12 @@ class LocalMemory:
         """What firmware does to post (fw_source_post): only into a free block (block_status
         0 and, GHESv2, Read Ack showing the OS's ack), re-arming Read Ack so the OS's next ack
         is observable, then the ordered commit. RefusedError, with nothing written, if not."""
-        rc = lib.fw_source_post(self.source(source), record, len(record), 0)
+        rc = _fw_source_post(self.source(source), record, len(record), 0)
+        if rc == _FW_OK:
+            return
         if rc in (lib.FW_E_BUSY, lib.FW_E_UNACKED):
             raise BlockBusyError(self.refusal(source, rc))
-        if rc != lib.FW_OK:
-            raise RefusedError(self.refusal(source, rc))
+        raise RefusedError(self.refusal(source, rc))
 
     def refusal(self, source: Source, rc: int) -> str:
         if rc == lib.FW_E_BUSY:
@@ -151,7 +162,7 @@ class LocalMemory:
 
     def source_consumed(self, source: Source) -> bool:
         """GHESv2: the OS's Read Ack write shows; GHES v1: block_status is 0 again."""
-        return bool(lib.fw_source_consumed(self.source(source)))
+        return bool(_fw_source_consumed(self.source(source)))
 
     def _ack_reg(self, source: Source) -> CData:
         return ffi.addressof(self.source(source), "ack_reg")
