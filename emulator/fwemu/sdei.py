@@ -9,21 +9,22 @@ States are R(unning) E(nabled) G(registered) with lower case = clear.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 # states
-UNREGISTERED = "reg"
-REGISTERED = "reG"
-ENABLED = "rEG"
-RUNNING = "REG"
-RUNNING_DISABLED = "ReG"
-RUNNING_UNREGISTER_PENDING = "Reg"
+UNREGISTERED: Final = "reg"
+REGISTERED: Final = "reG"
+ENABLED: Final = "rEG"
+RUNNING: Final = "REG"
+RUNNING_DISABLED: Final = "ReG"
+RUNNING_UNREGISTER_PENDING: Final = "Reg"
 
-NOP = object()  # accepted, no change
+NOP: Final = object()  # accepted, no change
 X = None        # refused
 
 # The actions, in the order of sdei_state.c's columns (TF-A's sdei_action_t, DO_* lower-cased):
 # the client's calls, then the dispatcher's own DISPATCH.
-ACTIONS = ("register", "release", "enable", "disable", "unregister", "routing", "context",
+ACTIONS: Final = ("register", "release", "enable", "disable", "unregister", "routing", "context",
            "complete", "complete_resume", "dispatch")
 
 # sdei_state_table (TF-A 2.12.1 sdei_state.c), row by row, in its order: the next state,
@@ -40,10 +41,15 @@ _ROWS = {
 }
 
 # (state, action) → next state or NOP; absent = refused.
-TRANSITIONS: dict[tuple[str, str], object] = {
+TRANSITIONS: Final[dict[tuple[str, str], object]] = {
     (state, action): nxt
     for state, row in _ROWS.items() for action, nxt in zip(ACTIONS, row, strict=True) if nxt is not X
 }
+# the same table as state → {action: next state or NOP}: the dispatcher's lookups (no
+# (state, action) tuple made and hashed per call: SDEI ran three per injection)
+_NEXT: Final[dict[str, dict[str, object]]] = {
+    state: {action: nxt for (st, action), nxt in TRANSITIONS.items() if st == state} for state in _ROWS}
+_NO_ROW: Final[dict[str, object]] = {}     # the impossible states: everything refused
 assert set(_ROWS) == {UNREGISTERED, REGISTERED, ENABLED, RUNNING, RUNNING_DISABLED,
                       RUNNING_UNREGISTER_PENDING}
 
@@ -82,6 +88,9 @@ class SdeiDispatcher:
     private: dict[tuple[int, int], EventState] = field(default_factory=dict)
     masked: list[bool] = field(default_factory=list)
     running: list[list[int]] = field(default_factory=list)  # per PE: events in dispatch
+    # event → its state per PE (a shared event's one state at every index): `private` and
+    # `events` indexed without a (number, pe) key made per lookup
+    per_pe: dict[int, list[EventState]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.masked = [True] * self.pe_count  # PEs start masked until the client unmasks
@@ -90,14 +99,18 @@ class SdeiDispatcher:
     def define(self, number: int, critical: bool, shared: bool, explicit: bool) -> None:
         proto = EventState(number, critical, shared, explicit)
         self.events[number] = proto
+        self.per_pe[number] = [proto] * self.pe_count
         if not shared:
             for pe in range(self.pe_count):
-                self.private[(number, pe)] = EventState(number, critical, shared, explicit)
+                self.private[(number, pe)] = self.per_pe[number][pe] = EventState(number, critical, shared, explicit)
 
     def _state(self, number: int, pe: int) -> EventState:
-        ev = self.events.get(number)
-        if ev is None:
+        states = self.per_pe.get(number)
+        if states is None:
             raise SdeiError(SDEI_INVALID_PARAMETERS, f"event {number} is not defined by the platform")
+        if 0 <= pe < len(states):
+            return states[pe]
+        ev = self.events[number]     # no such PE: a shared event's state, else KeyError
         return ev if ev.shared else self.private[(number, pe)]
 
     def call(self, action: str, number: int, pe: int) -> None:
@@ -108,7 +121,7 @@ class SdeiDispatcher:
             # event 0 is SDEI_EVENT_SIGNAL's, bound to a secure SGI; Linux refuses it for GHES
             raise SdeiError(SDEI_INVALID_PARAMETERS, "event 0 is reserved for SDEI_EVENT_SIGNAL")
         ev = self._state(number, pe)
-        nxt = TRANSITIONS.get((ev.state, action))
+        nxt = _NEXT.get(ev.state, _NO_ROW).get(action)
         if nxt is None:
             raise SdeiError(SDEI_DENIED, f"{action} refused in state {ev.state}")
         if nxt is not NOP:
@@ -152,7 +165,7 @@ class SdeiDispatcher:
             if not ev.critical:
                 return f"a normal event ({r}) is running on PE {pe} and event {number} is normal"
         state = self._state(number, pe).state
-        if (state, "dispatch") not in TRANSITIONS:
+        if "dispatch" not in _NEXT.get(state, _NO_ROW):
             why = {UNREGISTERED: "not registered", REGISTERED: "registered but disabled"}.get(state, "already running")
             return f"event {number} is {why} on PE {pe}"
         return None
@@ -162,7 +175,7 @@ class SdeiDispatcher:
         if reason:
             raise SdeiError(SDEI_DENIED, reason)
         ev = self._state(number, pe)      # refusal() found (state, "dispatch") in the table
-        ev.state = TRANSITIONS[(ev.state, "dispatch")]  # type: ignore[assignment]
+        ev.state = _NEXT[ev.state]["dispatch"]  # type: ignore[assignment]
         self.running[pe].append(number)
 
     def snapshot(self) -> dict[str, object]:
