@@ -10,15 +10,32 @@ __extension__ typedef unsigned __int128 u128;
 static const uint64_t POW10[10] = {1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u,
                                    10000000u, 100000000u, 1000000000u};
 
+/* "00" .. "99": two digits per division (a line has a dozen 10-17 digit numbers) */
+static const char DIGIT_PAIRS[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 static char *put_uint(char *p, uint64_t v, int min_digits)
 {
     char b[24];
     int i = (int)sizeof b;
-    do {
-        b[--i] = (char)('0' + v % 10);
-        v /= 10;
+    while (v >= 100) {
+        i -= 2;
+        memcpy(b + i, DIGIT_PAIRS + 2 * (v % 100), 2);
+        v /= 100;
+        min_digits -= 2;
+    }
+    if (v >= 10) {
+        i -= 2;
+        memcpy(b + i, DIGIT_PAIRS + 2 * v, 2);
+        min_digits -= 2;
+    } else {
+        b[--i] = (char)('0' + v);
         min_digits--;
-    } while (v || min_digits > 0);
+    }
+    while (min_digits-- > 0)
+        b[--i] = '0';
     memcpy(p, b + i, sizeof b - (size_t)i);
     return p + (sizeof b - (size_t)i);
 }
