@@ -86,7 +86,9 @@ class _Tally:
             r[0] += 1
             r[1], r[2] = min(r[1], inj.id), max(r[2], inj.id)
         if inj.latency is not None:
-            v = round(inj.latency * 1000, 4)   # to_json()'s latency_ms
+            # unrounded: rounding is monotonic, so the percentiles and the max rounded at
+            # summary() are the latency_ms values to_json() gives (a round() each was a cost)
+            v = inj.latency * 1000
             self.n_lat += 1
             self.sum_lat += v
             if self.max_lat is None or v > self.max_lat:
@@ -101,10 +103,10 @@ class _Tally:
 
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.lat)
-        q = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))]) if lat else (lambda p: None)
+        q = (lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 4)) if lat else (lambda p: None)
         return {"states": self.states, "count": sum(self.states.values()), "p50_ms": q(0.50),
-                "p99_ms": q(0.99), "max_ms": self.max_lat,
-                "mean_ms": self.sum_lat / self.n_lat if self.n_lat else None,
+                "p99_ms": q(0.99), "max_ms": None if self.max_lat is None else round(self.max_lat, 4),
+                "mean_ms": self.sum_lat / self.n_lat if self.n_lat else None,     # of the unrounded values
                 "latency_sampled": self.n_lat > len(lat),
                 "reasons": [{"state": st, "reason": why, "count": n, "first": a, "last": b}
                             for (st, why), (n, a, b) in self.reasons.items()]}

@@ -41,3 +41,21 @@ def test_above_the_sample_size_memory_stays_and_percentiles_are_sampled():
     assert abs(s["p50_ms"] - 25.0) < 2.5 and abs(s["p99_ms"] - 49.5) < 1.0       # a uniform sample
     assert s["reasons"] == [{"state": "timed-out", "reason": "slow", "count": n // 10,
                              "first": 1, "last": n - 9}]
+
+
+def test_percentiles_and_max_are_the_reported_latencies():
+    """The tally keeps latencies unrounded and rounds what it reports: its p50, p99 and max
+    are the latency_ms values of the injections' own records, ties at the fifth decimal and
+    float noise included."""
+    import random
+    rng = random.Random(7)
+    lats = [rng.choice((0.0000125, 0.0000135, 0.00001245, 0.0001)) + rng.randrange(1000) * 1e-7
+            for _ in range(999)]
+    t = _Tally()
+    injs = [ended(k + 1, "consumed", "", lat) for k, lat in enumerate(lats)]
+    for inj in injs:
+        t.add(inj)
+    shown = sorted(inj.to_json()["latency_ms"] for inj in injs)
+    s = t.summary()
+    assert s["p50_ms"] == shown[int(0.5 * len(shown))] and s["p99_ms"] == shown[int(0.99 * len(shown))]
+    assert s["max_ms"] == shown[-1]
