@@ -5,10 +5,11 @@ part of the command's wall time: the command's wall less that of the same comman
 --count 1 (Python's start, imports, the sim's boot, the report), measured in the same run.
 
     python benchmarks/bench_inject_cli.py [--count N] [--repeat R] [--journal file|none]
-                                          [--baseline-python PATH] [--json]
+                                          [--baseline-python [LABEL=]PATH ...] [--json]
 
 --baseline-python runs the same commands with another fwemu install (for example the
-previous commit's, in its own venv) interleaved with this one's, and adds the ratio.
+previous commit's, in its own venv) interleaved with this one's, and adds its rate and the
+ratio; repeat it for several baselines (LABEL=PATH names a column).
 Each run gets a fresh state directory (uniqueness tokens) and journal, deleted after the run. Not a test: numbers
 depend on the machine and its load.
 """
@@ -67,13 +68,19 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--journal", choices=("file", "none"), default="file")
-    ap.add_argument("--baseline-python", help="a python whose fwemu is the baseline")
+    ap.add_argument("--baseline-python", action="append", default=[], metavar="[LABEL=]PATH",
+                    help="a python whose fwemu is a baseline (repeat for several: each gets a column "
+                         "and a ratio; LABEL names the column)")
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     pythons = {"this": sys.executable}
-    if args.baseline_python:
-        pythons["baseline"] = args.baseline_python
+    for k, spec in enumerate(args.baseline_python):
+        label, sep, path = spec.partition("=")
+        if not sep:
+            label, path = ("baseline" if k == 0 else f"baseline{k + 1}"), spec
+        pythons[label] = path
+    baselines = [n for n in pythons if n != "this"]
     rows: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.kinds.split(","):
@@ -90,13 +97,14 @@ def main() -> int:
           f"median of {args.repeat} runs (injecting part: wall less the --count 1 command's wall)")
     print(f"fwemu's hot modules: {describe(pythons)}")
     head = f"{'notification':<14}{'this /s':>10}{'min':>9}{'max':>9}"
-    if "baseline" in pythons:
-        head += f"{'baseline /s':>13}{'ratio':>8}"
+    for name in baselines:
+        head += f"{name + ' /s':>{max(13, len(name) + 5)}}{'ratio':>8}"
     print(head)
     for kind, r in result.items():
         line = f"{kind:<14}{r['this']['median']:>10,.0f}{r['this']['min']:>9,.0f}{r['this']['max']:>9,.0f}"
-        if "baseline" in r:
-            line += f"{r['baseline']['median']:>13,.0f}{r['this']['median'] / r['baseline']['median']:>7.2f}x"
+        for name in baselines:
+            line += (f"{r[name]['median']:>{max(13, len(name) + 5)},.0f}"
+                     f"{r['this']['median'] / r[name]['median']:>7.2f}x")
         print(line)
     return 0
 
