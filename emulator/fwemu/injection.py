@@ -58,12 +58,12 @@ def _buffer(n: int) -> Any:
 
 
 class _LastFields:
-    """A request's constant fields: one dict, one text (an attribute of a compiled object,
+    """A request's constant fields: (one dict, its text), stored as one pair so a thread
+    never sees one request's dict with another's text (an attribute of a compiled object,
     not a module global, which a compiled module looks up in its dict)."""
 
     def __init__(self) -> None:
-        self.fields: object = None
-        self.text = "{}"
+        self.pair: tuple[object, str] = (None, "{}")
 
 
 _last: Final = _LastFields()
@@ -74,9 +74,9 @@ def _fields_json(fields: dict[str, Any] | None) -> str:
     """json.dumps(fields, separators=(",", ":")), faster for the usual map of name to text."""
     if not fields:
         return "{}"
-    last = _last
-    if last.fields is fields:
-        return last.text
+    pair = _last.pair
+    if pair[0] is fields:
+        return pair[1]
     try:
         parts = []
         for k, v in fields.items():
@@ -89,7 +89,7 @@ def _fields_json(fields: dict[str, Any] | None) -> str:
         text = "{" + ",".join(parts) + "}"
     except TypeError:     # a name or value that is not text (a caller's map): as json writes it
         text = json.dumps(fields, separators=(",", ":"))
-    last.fields, last.text = fields, text
+    _last.pair = (fields, text)
     return text
 
 

@@ -156,3 +156,29 @@ def test_a_formatter_that_raises_leaves_the_journal_unheld_and_its_lines_written
     assert not j.defer(3)                     # no longer held
     j.write_line('{"n":4}')
     assert [e["n"] for e in journal.read(path)] == [1, 4] and j.lines == 2
+
+
+def test_fields_json_is_json_dumps_from_several_threads():
+    """A request's fields as JSON: json.dumps' text for every map, also when threads (a
+    daemon's clients) alternate maps, so the last map seen and its text never pair up
+    wrongly."""
+    import threading
+
+    from fwemu.injection import _fields_json
+
+    maps = [{"address": hex(0x40000000 + k * 4096)} for k in range(8)] + \
+           [{"severity": "fatal", "addr\u00e9ss": "x\"y"}, {"n": 1}, {"address": None}]
+    wrong: list[str] = []
+
+    def run(offset: int) -> None:
+        for k in range(20000):
+            m = maps[(k + offset) % len(maps)]
+            if _fields_json(m) != json.dumps(m, separators=(",", ":")):
+                wrong.append(repr(m))
+
+    threads = [threading.Thread(target=run, args=(o,)) for o in (0, 3, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
